@@ -1,0 +1,88 @@
+"""The one report schema shared by every flow (open synthesis, vendor, cosim) and the dataset.
+
+A report is a flat, JSON-serializable record. Unknown numbers are None, never guessed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, Field
+
+RESOURCE_KEYS = ("lut", "lutram", "ff", "carry", "dsp", "bram36", "uram")
+# LUTRAM shares LUT sites, so utilization of "lut" counts logic LUTs plus LUTRAM LUTs.
+CAPACITY_KEYS = ("lut", "ff", "dsp", "bram36", "uram")
+
+SCHEMA_VERSION = 1
+
+
+class Resources(BaseModel):
+    lut: Optional[float] = None      # logic LUTs (LUTRAM excluded)
+    lutram: Optional[float] = None   # LUTs used as distributed RAM (LUT sites)
+    ff: Optional[float] = None
+    carry: Optional[float] = None    # CARRY4/CARRY8 cells
+    dsp: Optional[float] = None
+    bram36: Optional[float] = None   # BRAM36 equivalents (a BRAM18 counts 0.5)
+    uram: Optional[float] = None
+
+
+class Report(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    design: str = ""
+    kernel: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    target: Optional[str] = None
+    part: Optional[str] = None
+    flow: str = ""                    # open-yosys | vendor-hls | vendor-vivado | cosim | imported-...
+    tool_versions: dict[str, str] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    lut_depth: Optional[int] = None   # LUT levels on the longest register-to-register path
+    fmax_mhz_est: Optional[float] = None
+    clock_mhz: Optional[float] = None
+    latency_cycles: Optional[float] = None
+    ii: Optional[float] = None
+    fits: Optional[bool] = None
+    utilization: dict[str, float] = Field(default_factory=dict)  # percent of the device, per CAPACITY_KEYS
+    runtime_s: Optional[float] = None
+    status: Literal["ok", "failed", "timeout", "skipped"] = "ok"
+    error: Optional[str] = None
+    extra: dict[str, Any] = Field(default_factory=dict)   # flow-specific details (e.g. raw cell counts)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    def write(self, path: Path) -> None:
+        path = Path(path)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> "Report":
+        return cls.model_validate(json.loads(Path(path).read_text()))
+
+
+def apply_capacity(report: Report, capacity: dict[str, int]) -> Report:
+    """Fill utilization percentages and `fits` from a device capacity table."""
+    res = report.resources
+    used = {
+        "lut": (res.lut or 0) + (res.lutram or 0),
+        "ff": res.ff or 0,
+        "dsp": res.dsp or 0,
+        "bram36": res.bram36 or 0,
+        "uram": res.uram or 0,
+    }
+    util = {}
+    fits = True
+    for key in CAPACITY_KEYS:
+        cap = capacity.get(key, 0)
+        if cap > 0:
+            util[key] = round(100.0 * used[key] / cap, 2)
+            fits &= used[key] <= cap
+        else:
+            util[key] = 0.0 if used[key] == 0 else float("inf")
+            fits &= used[key] == 0
+    report.utilization = util
+    report.fits = bool(fits)
+    return report

@@ -1,0 +1,128 @@
+"""`hwgen` command line: generate, simulate, synthesize and report ternary-LLM FPGA kernels."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import UserError
+
+HELP = """Generate FPGA kernels for ternary (BitNet b1.58) LLM inference, simulate them bit-exactly
+and synthesize them.
+
+\b
+Typical session:
+  hwgen kinds                                   # kernel families and their parameters
+  hwgen targets                                 # known boards/parts
+  hwgen generate --config designs/kv260_tlmm.yaml --out build/tlmm
+  hwgen csim build/tlmm --vectors 16 --seed 1   # C-simulation vs. the golden model
+  hwgen cosim build/tlmm --vectors 16           # RTL simulation (Verilator/Icarus)
+  hwgen synth --config designs/kv260_tlmm.yaml --target kv260 --out build/syn
+
+Bad input exits with code 2 and a one-line error naming the field.
+"""
+
+
+@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    pass
+
+
+def _print_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@cli.command()
+def targets() -> None:
+    """List known targets (part, family, resources, memory bandwidth)."""
+    from .targets import TARGETS
+
+    rows = [("name", "part", "family", "LUT", "FF", "DSP", "BRAM36", "URAM", "GB/s", "MHz")]
+    for t in TARGETS.values():
+        rows.append((t.name, t.part, t.family, t.lut, t.ff, t.dsp, t.bram36, t.uram, t.mem_bw_gbps, t.default_clock_mhz))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
+
+
+@cli.command()
+def kinds() -> None:
+    """List kernel kinds and their parameters (name, default, allowed range)."""
+    from .kernels import registry
+    from .spec import COMMON_FIELDS
+
+    for kind in registry.kinds():
+        kernel = registry.get(kind)
+        click.echo(f"{kind}: {kernel.description}")
+        for name, field in kernel.spec_model.model_fields.items():
+            if name in COMMON_FIELDS:
+                continue
+            lo = hi = None
+            for meta in field.metadata:
+                lo = getattr(meta, "ge", None) if getattr(meta, "ge", None) is not None else lo
+                hi = getattr(meta, "le", None) if getattr(meta, "le", None) is not None else hi
+            rng = f" [{lo}..{hi}]" if lo is not None or hi is not None else ""
+            ann = getattr(field.annotation, "__args__", None)
+            if ann and all(isinstance(a, str) for a in ann):
+                rng = f" {{{', '.join(ann)}}}"
+            click.echo(f"    {name:14s} default {field.default!s:8s}{rng}  {field.description or ''}")
+
+
+@cli.command()
+@click.option("--config", "config", required=True, type=click.Path(dir_okay=False), help="kernel spec YAML")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="project folder to write")
+@click.option("--backend", default="both", type=click.Choice(["hls", "rtl", "both"]), show_default=True)
+@click.option("--target", default=None, help="override the config's target")
+def generate(config: str, out: str, backend: str, target: str | None) -> None:
+    """Write the HLS C++ (with test bench and Vitis TCL) and/or the Verilog twin of a spec."""
+    from .render import write_project
+    from .spec import load_spec
+
+    spec = load_spec(config, target_override=target)
+    path = write_project(spec, Path(out), backend)
+    click.echo(f"wrote {path} ({spec.kind}, target {spec.target}, backend {backend})", err=True)
+
+
+def _sim_options(fn):
+    fn = click.option("--seed", default=0, show_default=True, type=int, help="random seed for --vectors")(fn)
+    fn = click.option("--vectors", default=8, show_default=True, type=int, help="random vectors (tokens) when no --inputs")(fn)
+    fn = click.option("--output", type=click.Path(dir_okay=False), default=None, help="write the kernel output (.npy)")(fn)
+    fn = click.option("--inputs", type=click.Path(dir_okay=False), default=None, help="user data (.npz)")(fn)
+    return fn
+
+
+def _finish_sim(summary: dict) -> None:
+    _print_json(summary)
+    sys.exit(0 if summary.get("pass") else 1)
+
+
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@_sim_options
+def csim(project: str, inputs: str | None, output: str | None, vectors: int, seed: int) -> None:
+    """C-simulate a generated project (g++) and compare bit-exactly with the golden model."""
+    from .flows.csim import FlowFailed, run_csim
+
+    try:
+        summary = run_csim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed)
+    except FlowFailed as err:
+        summary = {"pass": False, "mismatches": None, "vectors": 0, "flow": "csim", "error": str(err)}
+    _finish_sim(summary)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False, prog_name="hwgen")
+    except UserError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)

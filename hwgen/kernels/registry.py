@@ -1,0 +1,35 @@
+"""The one place kernels are registered."""
+from __future__ import annotations
+
+from ..errors import UserError
+from .base import Kernel
+
+_KERNELS: dict[str, Kernel] = {}
+
+
+def register(kernel_cls: type[Kernel]) -> type[Kernel]:
+    _KERNELS[kernel_cls.kind] = kernel_cls()
+    return kernel_cls
+
+
+def _load_builtin() -> None:
+    if _KERNELS:
+        return
+    from . import tlmm  # noqa: F401  (registers tlmm, tlmm_naive)
+    try:
+        from . import attention  # noqa: F401
+    except ImportError:
+        pass
+
+
+def kinds() -> list[str]:
+    _load_builtin()
+    return sorted(_KERNELS)
+
+
+def get(kind: str) -> Kernel:
+    _load_builtin()
+    try:
+        return _KERNELS[kind]
+    except KeyError:
+        raise UserError("kind", f"unknown kind {kind!r}; allowed: {', '.join(sorted(_KERNELS))}") from None

@@ -1,0 +1,336 @@
+"""Ternary matmul kernels: the table-lookup TLMM (TeLLMe-style) and the naive select-and-add baseline.
+
+Both compute Y[m, n] = sum_k X[m, k] * W[k, n] exactly, with W ternary and X signed `act_bits`
+integers, and share one streaming micro-architecture:
+
+    load:   weight words -> Q banks (URAM/BRAM), bank q holds columns n = nb*Q + q
+    token:  for each activation chunk c (one input beat):
+              [tlmm] build T tables of the chunk (one entry per cycle, all T tables at once)
+              for each column block nb (II=1): Q lanes each add T lookups (tlmm) or P_k selects
+              (naive) to the accumulator; the last chunk emits the Q sums as one output beat.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..errors import UserError
+from ..spec import KernelSpec
+from .base import Kernel
+from .registry import register
+from .ternary import (check_ternary, clog2, digit_table, group_indices, mirror_fold, pack_fields,
+                      signed_bits_for_bound, to_signed, to_unsigned)
+
+WeightMemory = Literal["auto", "uram", "bram", "lutram"]
+
+
+class TernaryMatmulSpec(KernelSpec):
+    K: int = Field(1536, ge=1, le=65536, description="reduction length (input features)")
+    N: int = Field(1536, ge=1, le=65536, description="output features")
+    M_max: int = Field(128, ge=1, le=65536, description="max tokens per kernel call")
+    act_bits: int = Field(8, ge=2, le=8, description="signed activation width")
+    weight_memory: WeightMemory = "auto"
+
+
+class TLMMSpec(TernaryMatmulSpec):
+    kind: Literal["tlmm"] = "tlmm"
+    G: int = Field(3, ge=1, le=5, description="activations per table (table has 3^G entries)")
+    T: int = Field(8, ge=1, le=128, description="tables in parallel")
+    Q: int = Field(8, ge=1, le=128, description="lookups per table per cycle = output lanes")
+    table_style: Literal["full", "mirror"] = "full"
+
+
+class NaiveSpec(TernaryMatmulSpec):
+    kind: Literal["tlmm_naive"] = "tlmm_naive"
+    P_k: int = Field(24, ge=1, le=1024, description="activations consumed per cycle (adder-tree width)")
+    P_n: int = Field(8, ge=1, le=128, description="output lanes")
+
+
+@dataclass(frozen=True)
+class MatmulModel:
+    """Derived micro-architecture, shared by the HLS and RTL renderers and the golden model."""
+
+    top: str
+    K: int
+    N: int
+    M_max: int
+    act_bits: int
+    chunk: int            # activations per input beat
+    lanes: int            # outputs per output beat
+    K_pad: int
+    N_pad: int
+    chunks: int
+    nblocks: int
+    acc_bits: int
+    lane_sum_bits: int
+    field_bits: int       # bits per weight field in a word
+    fields: int           # fields per word
+    word_bits: int
+    wbuf_depth: int       # words per bank
+    weight_memory: str
+    build_cycles: int     # cycles per chunk spent filling tables (0 for naive)
+    macs_per_cycle: int
+    cycles_per_token: int
+    x_beat_bits: int      # chunk * act_bits
+    y_beat_bits: int      # lanes * acc_bits
+    # TLMM only
+    G: int = 0
+    T: int = 0
+    table_style: str = ""
+    table_depth: int = 0
+    entry_bits: int = 0
+    mirror_bits: int = 0
+    digit_bits: int = 0   # 2 bits per weight digit in the table-build ROM
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _weight_memory(spec: TernaryMatmulSpec) -> str:
+    if spec.weight_memory != "auto":
+        return spec.weight_memory
+    return "uram" if spec.target_info.uram > 0 else "bram"
+
+
+def _pad(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+class _TernaryMatmulKernel(Kernel):
+    template_dir = "tlmm"
+
+    def check(self, spec) -> None:
+        if spec.weight_memory == "uram" and spec.target_info.uram == 0:
+            raise UserError("weight_memory", f"target {spec.target} has no URAM; allowed: auto, bram, lutram")
+
+    def rtl_top(self, spec) -> str:
+        return self.model(spec).top
+
+    def render_context(self, spec) -> dict:
+        m = self.model(spec)
+        return {"m": m, "spec": spec, "top": m.top}
+
+    # --- data ---------------------------------------------------------------
+    def random_inputs(self, spec, rng, vectors):
+        lo, hi = -(1 << (spec.act_bits - 1)), (1 << (spec.act_bits - 1)) - 1
+        x = rng.integers(lo, hi + 1, size=(vectors, spec.K), dtype=np.int64)
+        # Sprinkle the extremes so every run exercises the overflow bounds.
+        if vectors > 0:
+            x[0, : spec.K // 2] = lo
+            x[-1, spec.K // 2 :] = hi
+        w = rng.integers(-1, 2, size=(spec.K, spec.N), dtype=np.int64)
+        return {"x": x, "w": w}
+
+    def load_inputs(self, spec, path: Path):
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise UserError("inputs", f"cannot read {path} as .npz: {err}") from None
+        for key in ("x", "w"):
+            if key not in data:
+                raise UserError("inputs", f"{path} has no array {key!r}; expected keys: x [M, K], w [K, N]")
+        return self.validate_inputs(spec, {"x": data["x"], "w": data["w"]})
+
+    def validate_inputs(self, spec, inputs):
+        x, w = np.asarray(inputs["x"]), np.asarray(inputs["w"])
+        if x.ndim != 2 or x.shape[1] != spec.K or x.shape[0] < 1:
+            raise UserError("x", f"shape {list(x.shape)} does not match the config; expected [M, {spec.K}] with M >= 1")
+        if x.dtype.kind not in "iu":
+            raise UserError("x", f"dtype {x.dtype} is not an integer type; expected int8")
+        lo, hi = -(1 << (spec.act_bits - 1)), (1 << (spec.act_bits - 1)) - 1
+        if x.min() < lo or x.max() > hi:
+            raise UserError("x", f"values outside [{lo}, {hi}] (act_bits={spec.act_bits}): min {x.min()}, max {x.max()}")
+        if w.ndim != 2 or w.shape != (spec.K, spec.N):
+            raise UserError("w", f"shape {list(w.shape)} does not match the config; expected [{spec.K}, {spec.N}]")
+        w = check_ternary(w)
+        return {"x": x.astype(np.int64), "w": w.astype(np.int64)}
+
+    def vector_count(self, inputs) -> int:
+        return int(inputs["x"].shape[0])
+
+    def output_dtype(self, spec):
+        return np.int32 if self.model(spec).acc_bits <= 32 else np.int64
+
+    def user_output(self, spec, inputs, hw_out):
+        return hw_out.astype(self.output_dtype(spec))
+
+    def encode_weights(self, spec, w: np.ndarray) -> list[int]:
+        """Ternary [K, N] -> packed words in stream order: bank address major, bank (lane) minor."""
+        m = self.model(spec)
+        fields = self.weight_fields(spec, w)      # [chunks, fields, N_pad]
+        per_column = np.transpose(fields, (0, 2, 1))  # [chunks, N_pad, fields]
+        return pack_fields(per_column, m.field_bits)
+
+    def decode_weights(self, spec, words: list[int]) -> np.ndarray:
+        raise NotImplementedError
+
+    def write_vectors(self, spec, inputs, folder: Path) -> None:
+        m = self.model(spec)
+        folder = Path(folder)
+        words = self.encode_weights(spec, inputs["w"])
+        hex_digits = max(1, -(-m.word_bits // 4))
+        (folder / "w.hex").write_text("".join(f"{wd:0{hex_digits}x}\n" for wd in words))
+        x = inputs["x"]
+        xp = np.zeros((x.shape[0], m.K_pad), dtype=np.int64)
+        xp[:, : spec.K] = x
+        (folder / "x.txt").write_text("".join(" ".join(map(str, row)) + "\n" for row in xp.tolist()))
+        (folder / "meta.txt").write_text(f"{x.shape[0]}\n")
+
+    def read_hw_output(self, spec, inputs, folder: Path) -> np.ndarray:
+        m = self.model(spec)
+        path = Path(folder) / "y.txt"
+        rows = [list(map(int, line.split())) for line in path.read_text().splitlines() if line.strip()]
+        y = np.array(rows, dtype=np.int64).reshape(len(rows), -1) if rows else np.zeros((0, m.N_pad), np.int64)
+        if y.shape != (inputs["x"].shape[0], m.N_pad):
+            raise RuntimeError(f"hardware produced output of shape {list(y.shape)}, expected "
+                               f"[{inputs['x'].shape[0]}, {m.N_pad}]")
+        return y[:, : spec.N]
+
+    def expected_cycles(self, spec, inputs) -> int:
+        return self.model(spec).cycles_per_token * self.vector_count(inputs)
+
+
+@register
+class TLMMKernel(_TernaryMatmulKernel):
+    kind = "tlmm"
+    spec_model = TLMMSpec
+    description = "ternary table-lookup matmul (T tables of 3^G partial sums, Q lookups each per cycle)"
+
+    def model(self, spec: TLMMSpec) -> MatmulModel:
+        G, T, Q = spec.G, spec.T, spec.Q
+        full_depth = 3**G
+        if spec.table_style == "full":
+            depth, mirror_bits = full_depth, 0
+            field_bits = clog2(full_depth)
+        else:
+            depth = (full_depth + 1) // 2
+            mirror_bits = max(1, clog2(depth))
+            field_bits = mirror_bits + 1
+        chunk = T * G
+        K_pad, N_pad = _pad(spec.K, chunk), _pad(spec.N, Q)
+        chunks, nblocks = K_pad // chunk, N_pad // Q
+        # |x * w| <= 2^(a-1), reached by x = -2^(a-1), w = -1: a sum of n terms spans [-n*amax, +n*amax].
+        amax = 1 << (spec.act_bits - 1)
+        acc_bits = signed_bits_for_bound(spec.K * amax)
+        return MatmulModel(
+            top=spec.design_name,
+            K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
+            chunk=chunk, lanes=Q, K_pad=K_pad, N_pad=N_pad, chunks=chunks, nblocks=nblocks,
+            acc_bits=acc_bits,
+            lane_sum_bits=min(acc_bits, signed_bits_for_bound(T * G * amax)),
+            field_bits=field_bits, fields=T, word_bits=T * field_bits,
+            wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
+            build_cycles=depth, macs_per_cycle=T * Q * G,
+            cycles_per_token=chunks * (depth + nblocks),
+            x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits, digit_bits=2 * G,
+            G=G, T=T, table_style=spec.table_style, table_depth=depth,
+            entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits,
+        )
+
+    def weight_fields(self, spec, w):
+        m = self.model(spec)
+        idx = group_indices(w, m.G, m.K_pad, m.N_pad).reshape(m.chunks, m.T, m.N_pad)
+        if m.table_style == "mirror":
+            sign, mi = mirror_fold(idx, m.G)
+            return (sign << m.mirror_bits) | mi
+        return idx
+
+    def decode_weights(self, spec, words):
+        m = self.model(spec)
+        from .ternary import unpack_fields
+        fields = unpack_fields(words, m.T, m.field_bits).reshape(m.chunks, m.N_pad, m.T)
+        if m.table_style == "mirror":
+            sign, mi = fields >> m.mirror_bits, fields & ((1 << m.mirror_bits) - 1)
+            fields = np.where(sign == 1, 3**m.G - 1 - mi, mi)
+        groups = np.transpose(fields, (0, 2, 1)).reshape(m.chunks * m.T, m.N_pad)
+        digits = np.stack([(groups // 3**i) % 3 - 1 for i in range(m.G)], axis=1)  # [groups, G, N_pad]
+        return digits.reshape(m.K_pad, m.N_pad)[: spec.K, : spec.N]
+
+    def render_context(self, spec):
+        ctx = super().render_context(spec)
+        m = ctx["m"]
+        # Digit ROM: 2 bits per weight (0 -> -1, 1 -> 0, 2 -> +1) for every stored table entry.
+        digits = digit_table(m.G)[: m.table_depth] + 1
+        ctx["digit_rom"] = [int(sum(int(d) << (2 * i) for i, d in enumerate(row))) for row in digits]
+        return ctx
+
+    def outputs(self, backend):
+        if backend == "hls":
+            return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/tlmm.cpp.j2", "hls/{top}.cpp"),
+                    ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
+        return [("rtl/tlmm.v.j2", "rtl/{top}.v")]
+
+    def golden(self, spec, inputs):
+        """Table-lookup algorithm, bit-exact with the hardware (tables built, then indexed)."""
+        m = self.model(spec)
+        fields = self.weight_fields(spec, inputs["w"])          # [chunks, T, N_pad]
+        x = inputs["x"]
+        xp = np.zeros((x.shape[0], m.K_pad), dtype=np.int64)
+        xp[:, : spec.K] = x
+        D = digit_table(m.G)[: m.table_depth]                   # [depth, G]
+        y = np.zeros((x.shape[0], m.N_pad), dtype=np.int64)
+        if m.table_style == "mirror":
+            sign, idx = fields >> m.mirror_bits, fields & ((1 << m.mirror_bits) - 1)
+        else:
+            sign, idx = np.zeros_like(fields), fields
+        for tok in range(x.shape[0]):
+            groups = xp[tok].reshape(m.chunks, m.T, m.G)
+            tables = groups @ D.T                               # [chunks, T, depth]
+            vals = np.take_along_axis(tables, idx, axis=2)      # [chunks, T, N_pad]
+            vals = np.where(sign == 1, -vals, vals)
+            y[tok] = vals.sum(axis=(0, 1))
+        return y[:, : spec.N]
+
+
+@register
+class NaiveKernel(_TernaryMatmulKernel):
+    kind = "tlmm_naive"
+    spec_model = NaiveSpec
+    description = "naive ternary matmul baseline (+a / 0 / -a select into adder trees, P_k*P_n MACs per cycle)"
+
+    def model(self, spec: NaiveSpec) -> MatmulModel:
+        K_pad, N_pad = _pad(spec.K, spec.P_k), _pad(spec.N, spec.P_n)
+        chunks, nblocks = K_pad // spec.P_k, N_pad // spec.P_n
+        amax = 1 << (spec.act_bits - 1)
+        acc_bits = signed_bits_for_bound(spec.K * amax)
+        return MatmulModel(
+            top=spec.design_name,
+            K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
+            chunk=spec.P_k, lanes=spec.P_n, K_pad=K_pad, N_pad=N_pad, chunks=chunks, nblocks=nblocks,
+            acc_bits=acc_bits, lane_sum_bits=min(acc_bits, signed_bits_for_bound(spec.P_k * amax)),
+            field_bits=2, fields=spec.P_k, word_bits=2 * spec.P_k,
+            wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
+            build_cycles=0, macs_per_cycle=spec.P_k * spec.P_n, cycles_per_token=chunks * nblocks,
+            x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits,
+        )
+
+    def weight_fields(self, spec, w):
+        m = self.model(spec)
+        wp = np.zeros((m.K_pad, m.N_pad), dtype=np.int64)
+        wp[: spec.K, : spec.N] = check_ternary(w)
+        return to_unsigned(wp, 2).reshape(m.chunks, m.fields, m.N_pad)   # 2-bit two's complement
+
+    def decode_weights(self, spec, words):
+        m = self.model(spec)
+        from .ternary import unpack_fields
+        fields = unpack_fields(words, m.fields, 2).reshape(m.chunks, m.N_pad, m.fields)
+        w = to_signed(np.transpose(fields, (0, 2, 1)).reshape(m.K_pad, m.N_pad), 2)
+        return w[: spec.K, : spec.N]
+
+    def outputs(self, backend):
+        if backend == "hls":
+            return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/tlmm_naive.cpp.j2", "hls/{top}.cpp"),
+                    ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
+        return [("rtl/tlmm_naive.v.j2", "rtl/{top}.v")]
+
+    def golden(self, spec, inputs):
+        """Select-and-add, chunk by chunk as the hardware does (exact integer arithmetic)."""
+        w = inputs["w"].astype(np.int64)
+        x = inputs["x"].astype(np.int64)
+        sel = np.where(w[None, :, :] == 1, x[:, :, None], 0) - np.where(w[None, :, :] == -1, x[:, :, None], 0)
+        return sel.sum(axis=1)
