@@ -34,7 +34,7 @@ def check_ternary(w: np.ndarray, field: str = "w") -> np.ndarray:
     bad = ~np.isin(w, (-1, 0, 1))
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise UserError(field, f"non-ternary value {w[i, j]!r} at [{i}, {j}]; allowed values: -1, 0, 1")
+        raise UserError(field, f"non-ternary value {w[i, j].item()!r} at [{i}, {j}]; allowed values: -1, 0, 1")
     return w.astype(np.int8)
 
 
