@@ -112,6 +112,40 @@ def csim(project: str, inputs: str | None, output: str | None, vectors: int, see
     _finish_sim(summary)
 
 
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@_sim_options
+@click.option("--stall", default=0, show_default=True, type=int, help="percent of cycles with tvalid/tready held low")
+@click.option("--simulator", default="auto", show_default=True, type=click.Choice(["auto", "icarus", "verilator"]))
+@click.option("--flow", "flow", default="open", show_default=True, type=click.Choice(["open", "vendor"]),
+              help="open: Icarus/Verilator on the Verilog twin; vendor: Vitis HLS C/RTL cosim (needs vitis_hls)")
+def cosim(project: str, inputs: str | None, output: str | None, vectors: int, seed: int, stall: int,
+          simulator: str, flow: str) -> None:
+    """Simulate the RTL against the golden model; report latency and II."""
+    from .flows.csim import FlowFailed
+
+    if flow == "vendor":
+        from .flows.vendor.hls_cosim import run_vendor_cosim
+        _finish_sim(run_vendor_cosim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed))
+    from .flows.cosim import run_cosim
+
+    try:
+        summary = run_cosim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed, stall, simulator)
+    except FlowFailed as err:
+        summary = {"pass": False, "mismatches": None, "vectors": 0, "flow": "cosim", "error": str(err)}
+    _finish_sim(summary)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def report(files: tuple[str, ...]) -> None:
+    """Print the normalized report JSON of vendor reports (csynth.xml, Vivado utilization/timing) or report.json."""
+    from .flows.vendor.parsers import merge_reports, parse_report_file
+
+    reports = [parse_report_file(Path(f)) for f in files]
+    click.echo((merge_reports(*reports) if len(reports) > 1 else reports[0]).to_json())
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False, prog_name="hwgen")

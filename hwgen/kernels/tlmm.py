@@ -23,6 +23,7 @@ from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Kernel
 from .registry import register
+from .rtl_util import adder_tree
 from .ternary import (check_ternary, clog2, digit_table, group_indices, mirror_fold, pack_fields,
                       signed_bits_for_bound, to_signed, to_unsigned)
 
@@ -113,7 +114,20 @@ class _TernaryMatmulKernel(Kernel):
 
     def render_context(self, spec) -> dict:
         m = self.model(spec)
-        return {"m": m, "spec": spec, "top": m.top}
+        leaf_bits = m.entry_bits if m.table_depth else m.act_bits + 1
+        n_leaves = m.T if m.table_depth else m.chunk
+        tree, root, _ = adder_tree(n_leaves, leaf_bits, m.lane_sum_bits)
+        style = {"uram": "ultra", "bram": "block", "lutram": "distributed"}[m.weight_memory]
+        return {
+            "m": m, "spec": spec, "top": m.top, "description": self.description,
+            "n_weight_words": m.wbuf_depth * m.lanes,
+            "addr_w": max(1, clog2(m.wbuf_depth)), "lane_w": max(1, clog2(m.lanes)),
+            "chunk_w": max(1, clog2(m.chunks)), "nb_w": max(1, clog2(m.nblocks)),
+            "entry_w": max(1, clog2(m.table_depth)) if m.table_depth else 0,
+            "wbuf_style": style, "after_x": "ST_BUILD" if m.table_depth else "ST_LOOK",
+            "leaf_bits": leaf_bits, "n_leaves": n_leaves,
+            "tree": tree, "tree_root": root, "tree_depth": clog2(n_leaves),
+        }
 
     # --- data ---------------------------------------------------------------
     def random_inputs(self, spec, rng, vectors):
@@ -263,7 +277,7 @@ class TLMMKernel(_TernaryMatmulKernel):
         if backend == "hls":
             return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/tlmm.cpp.j2", "hls/{top}.cpp"),
                     ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("rtl/tlmm.v.j2", "rtl/{top}.v")]
+        return [("rtl/matmul.v.j2", "rtl/{top}.v"), ("rtl/tb.v.j2", "rtl/tb_{top}.v")]
 
     def golden(self, spec, inputs):
         """Table-lookup algorithm, bit-exact with the hardware (tables built, then indexed)."""
@@ -326,7 +340,7 @@ class NaiveKernel(_TernaryMatmulKernel):
         if backend == "hls":
             return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/tlmm_naive.cpp.j2", "hls/{top}.cpp"),
                     ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("rtl/tlmm_naive.v.j2", "rtl/{top}.v")]
+        return [("rtl/matmul.v.j2", "rtl/{top}.v"), ("rtl/tb.v.j2", "rtl/tb_{top}.v")]
 
     def golden(self, spec, inputs):
         """Select-and-add, chunk by chunk as the hardware does (exact integer arithmetic)."""

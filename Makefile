@@ -1,0 +1,52 @@
+# hwgen: ternary-LLM FPGA kernel generator.  `make setup` once, then `make synth TARGET=kv260`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TARGET ?= u280
+DESIGN ?= designs/$(TARGET)_tlmm.yaml
+FLOW ?= auto
+OUT ?= build/synth/$(TARGET)
+EXTRAS ?= test,surrogate,cluster,search,sim
+
+.PHONY: setup setup-tools setup-python synth test test-fast bench clean help
+
+help:
+	@echo "make setup                      install EDA tools (apt) and the Python env ($(VENV))"
+	@echo "make synth TARGET=u280 [DESIGN=designs/x.yaml] [FLOW=auto|open|vendor]"
+	@echo "make test                       run the test suite"
+	@echo "make bench                      regenerate the benchmark tables in bench/results/"
+
+setup: setup-tools setup-python
+
+# Idempotent: installs only what is missing. Needs root (or sudo) for apt on a fresh machine.
+setup-tools:
+	@missing=""; for t in g++:g++ yosys:yosys verilator:verilator iverilog:iverilog; do \
+	  command -v $${t%%:*} >/dev/null || missing="$$missing $${t##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "EDA tools present: g++ yosys verilator iverilog"; fi
+
+setup-python:
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@# torch first from the local CPU wheel, so torch-geometric does not pull a CUDA build.
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	@$(BIN)/hwgen --help >/dev/null && echo "hwgen installed in $(VENV)"
+
+synth:
+	$(BIN)/hwgen synth --config $(DESIGN) --target $(TARGET) --out $(OUT) --flow $(FLOW)
+
+test:
+	$(BIN)/pytest -q -n 2 --dist loadfile
+
+test-fast:
+	$(BIN)/pytest -q -x -m "not slow"
+
+bench:
+	$(BIN)/python bench/tlmm_vs_naive.py
+
+clean:
+	rm -rf build .pytest_cache
