@@ -137,6 +137,25 @@ def cosim(project: str, inputs: str | None, output: str | None, vectors: int, se
 
 
 @cli.command()
+@click.option("--config", "config", required=True, type=click.Path(dir_okay=False), help="kernel spec YAML")
+@click.option("--target", default=None, help="target board (default: the config's)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="folder for the project and report.json")
+@click.option("--flow", default="auto", show_default=True, type=click.Choice(["auto", "open", "vendor"]),
+              help="auto: vendor tools when on PATH, else Yosys")
+@click.option("--timeout", "timeout_s", default=3600, show_default=True, type=float, help="tool timeout, seconds")
+def synth(config: str, target: str | None, out: str, flow: str, timeout_s: float) -> None:
+    """Synthesize a design and write OUT/report.json; prints device utilization."""
+    from .flows.synth import format_table, run_synth
+    from .spec import load_spec
+
+    spec = load_spec(config, target_override=target)
+    report = run_synth(spec, Path(out), flow, timeout_s)
+    click.echo(format_table(report, spec.target_info.capacity()))
+    click.echo(f"report: {Path(out) / 'report.json'}", err=True)
+    sys.exit(0 if report.status == "ok" else 1)
+
+
+@cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def report(files: tuple[str, ...]) -> None:
     """Print the normalized report JSON of vendor reports (csynth.xml, Vivado utilization/timing) or report.json."""
@@ -144,6 +163,27 @@ def report(files: tuple[str, ...]) -> None:
 
     reports = [parse_report_file(Path(f)) for f in files]
     click.echo((merge_reports(*reports) if len(reports) > 1 else reports[0]).to_json())
+
+
+def _add_plugin_groups() -> None:
+    """Command groups that live with their pipeline stage (dataset, surrogate, search).
+
+    Their modules import heavy stacks (torch, pyarrow) only inside the commands, so `hwgen --help` stays fast.
+    """
+    import importlib
+
+    for module, name in (("hwgen.datasets.cli", "dataset"), ("hwgen.surrogate.cli", "surrogate"),
+                         ("hwgen.surrogate.search", "search")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+            continue
+        cli.add_command(getattr(mod, name), name)
+
+
+_add_plugin_groups()
 
 
 def main() -> None:

@@ -1,0 +1,97 @@
+"""`hwgen synth`: generate a project, synthesize it with the vendor flow when present, otherwise the
+open Yosys flow, and write one report (flows/report.py schema) with device utilization."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hwgen.errors import UserError
+from hwgen.kernels import registry
+from hwgen.render import write_project
+from hwgen.spec import KernelSpec
+
+from .report import Report, apply_capacity
+from .vendor.vendor_flow import run_vitis_hls, run_vivado, vendor_tools_available, write_vivado_tcl
+
+FLOWS = ("auto", "open", "vendor")
+
+
+def choose_flow(flow: str) -> str:
+    if flow not in FLOWS:
+        raise UserError("flow", f"unknown flow {flow!r}; allowed: {', '.join(FLOWS)}")
+    tools = vendor_tools_available()
+    if flow == "vendor":
+        if not any(tools.values()):
+            raise UserError("flow", "vendor flow needs vitis_hls and/or vivado on PATH; use --flow open (Yosys)")
+        return "vendor"
+    if flow == "auto":
+        if any(tools.values()):
+            return "vendor"
+        print("notice: vitis_hls/vivado not on PATH, using the open flow (Yosys synth_xilinx)", file=sys.stderr)
+        return "open"
+    return "open"
+
+
+def run_synth(spec: KernelSpec, out: Path, flow: str = "auto", timeout_s: float = 3600) -> Report:
+    flow = choose_flow(flow)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    project = write_project(spec, out / "project", "both")
+    kernel = registry.get(spec.kind)
+    if flow == "open":
+        from .synth_open import run_open_synth
+        report = run_open_synth(project, out / "yosys", timeout_s=timeout_s)
+    else:
+        report = _vendor(spec, project, out / "vendor", timeout_s)
+    report.design, report.kernel, report.params = spec.design_name, spec.kind, spec.params()
+    report.target, report.part, report.clock_mhz = spec.target, spec.target_info.part, spec.clock
+    # The cycle model is exact without back-pressure (checked against cosim in the tests).
+    model = kernel.model(spec)
+    if report.latency_cycles is None and hasattr(model, "cycles_per_token"):
+        report.latency_cycles = float(model.cycles_per_token)
+        report.ii = float(model.cycles_per_token)
+        report.extra["latency_source"] = "cycle model, per token (exact vs. cosim at zero stalls)"
+    apply_capacity(report, spec.target_info.capacity())
+    report.write(out / "report.json")
+    return report
+
+
+def _vendor(spec: KernelSpec, project: Path, workdir: Path, timeout_s: float) -> Report:
+    tools = vendor_tools_available()
+    reports = []
+    if tools["vitis_hls"]:
+        reports.append(run_vitis_hls(project / "hls" / "run_hls.tcl", project / "hls", timeout_s))
+    if tools["vivado"]:
+        kernel = registry.get(spec.kind)
+        rtl = sorted(p for p in (project / "rtl").glob("*.v") if not p.name.startswith("tb_"))
+        tcl = write_vivado_tcl(workdir, kernel.rtl_top(spec), spec.target_info.part, spec.clock, rtl)
+        reports.append(run_vivado(tcl, workdir, timeout_s))
+    from .vendor.parsers import merge_reports
+    # Vivado's post-synthesis numbers are the more faithful resources; put them first.
+    reports.sort(key=lambda r: r.flow != "vendor-vivado")
+    return merge_reports(*reports)
+
+
+def format_table(report: Report, capacity: dict[str, int]) -> str:
+    res = report.resources
+    rows = [("resource", "used", "available", "util %")]
+    used = {"lut": (res.lut or 0) + (res.lutram or 0), "ff": res.ff, "dsp": res.dsp, "bram36": res.bram36, "uram": res.uram}
+    labels = {"lut": "LUT (logic+LUTRAM)", "ff": "FF", "dsp": "DSP", "bram36": "BRAM36", "uram": "URAM"}
+    for key, label in labels.items():
+        rows.append((label, _num(used[key]), _num(capacity.get(key)), f"{report.utilization.get(key, 0):.2f}"))
+    rows.append(("  of which LUTRAM", _num(res.lutram), "", ""))
+    rows.append(("CARRY", _num(res.carry), "", ""))
+    w = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    lines = [f"{report.design} ({report.kernel}) on {report.target} [{report.part}], flow {report.flow}, status {report.status}"]
+    lines += ["  ".join(str(v).rjust(w[i]) if i else str(v).ljust(w[i]) for i, v in enumerate(r)) for r in rows]
+    lines.append(f"fits: {report.fits}   LUT depth: {report.lut_depth}   Fmax est.: {_num(report.fmax_mhz_est)} MHz "
+                 f"(clock {report.clock_mhz} MHz)   cycles/token: {_num(report.latency_cycles)}   runtime: {_num(report.runtime_s)} s")
+    if report.error:
+        lines.append("error: " + report.error.strip().splitlines()[-1])
+    return "\n".join(lines)
+
+
+def _num(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.1f}".rstrip("0").rstrip(".") if isinstance(v, float) else f"{v:,}"
