@@ -108,7 +108,24 @@ def test_throughput_and_padding():
     m = TLMM.model(tlmm_spec(K=100, N=10, G=3, T=4, Q=3))
     assert m.macs_per_cycle == 36
     assert (m.K_pad, m.N_pad, m.chunks, m.nblocks) == (108, 12, 9, 4)
-    assert m.cycles_per_token == 9 * (27 + 4)
+    assert m.build_cycles == 28 and m.cycles_per_token == 9 * (28 + 4)
+
+
+@pytest.mark.parametrize("G", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("style", ["full", "mirror"])
+def test_build_walk_fills_every_entry_with_one_add_per_step(G, style):
+    from hwgen.kernels.tlmm import table_walk
+    from hwgen.kernels.ternary import digit_table
+    walk = table_walk(G, style)
+    depth = 3**G if style == "full" else (3**G + 1) // 2
+    assert {s.index for s in walk} == set(range(depth))
+    assert len(walk) <= depth + 1                       # at most one revisit (grid parity)
+    a = np.random.default_rng(G).integers(-128, 128, size=G)
+    truth = digit_table(G) @ a
+    run = 0
+    for step in walk:
+        run = 0 if step.op == 0 else run + (a[step.digit] if step.op == 1 else -a[step.digit])
+        assert run == truth[step.index]
 
 
 @pytest.mark.parametrize("bad, field", [

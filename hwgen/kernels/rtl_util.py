@@ -12,13 +12,15 @@ class TreeNode:
     b: str
 
 
-def adder_tree(n_leaves: int, leaf_bits: int, max_bits: int, leaf_prefix: str = "lf") -> tuple[list[TreeNode], str, int]:
-    """Balanced binary adder tree over signed leaves `{leaf_prefix}_{i}`.
+def adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf") -> tuple[list[TreeNode], str, int]:
+    """Balanced binary adder tree over signed leaves `{leaf_prefix}_{i}` of the given widths.
 
-    Each level adds neighbouring pairs; a sum grows one bit (capped at max_bits, the width the
-    bound analysis proved sufficient). Returns the nodes in dependency order, the root name and its width.
+    Each level adds neighbouring pairs; a sum grows one bit, capped at max_bits, the width the bound
+    analysis proved sufficient for the final sum: above a capped node every node is max_bits wide, so
+    the arithmetic there is modulo 2^max_bits and the (in-range) result is exact.
+    Returns the nodes in dependency order, the root name and its width.
     """
-    level = [(f"{leaf_prefix}_{i}", leaf_bits) for i in range(n_leaves)]
+    level = [(f"{leaf_prefix}_{i}", bits) for i, bits in enumerate(leaf_bits)]
     nodes: list[TreeNode] = []
     depth = 0
     while len(level) > 1:
@@ -33,3 +35,75 @@ def adder_tree(n_leaves: int, leaf_bits: int, max_bits: int, leaf_prefix: str = 
             nxt.append(level[-1])
         level = nxt
     return nodes, level[0][0], level[0][1]
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    index: int     # table entry written this cycle
+    digit: int     # activation whose +/- a is added to the running partial sum
+    op: int        # 0: write 0 (first step), 1: add a[digit], 2: subtract a[digit]
+
+
+def build_walk(G: int, indices: set[int] | None = None) -> list[BuildStep]:
+    """Order in which a table of 3^G partial sums is filled with ONE adder per table.
+
+    Consecutive entries differ in one weight by +-1, so each cycle adds or subtracts one activation
+    from a running sum (a Gray-code walk over the 3^G grid). The walk starts at the all-zero-weight
+    entry (value 0, no arithmetic) and must visit every index in `indices` (all entries for a full
+    table, 0..(3^G-1)/2 for a mirror table). When the grid's parity forbids a Hamiltonian path from
+    the centre, the search allows revisits; the result has the fewest steps it found.
+    """
+    full = 3**G
+    allowed = set(range(full)) if indices is None else set(indices)
+    center = (full - 1) // 2
+    allowed.add(center)
+
+    def neighbours(idx):
+        out = []
+        for i in range(G):
+            d = (idx // 3**i) % 3
+            for delta in (1, -1):
+                if 0 <= d + delta <= 2 and idx + delta * 3**i in allowed:
+                    out.append((idx + delta * 3**i, i, 1 if delta == 1 else 2))
+        return out
+
+    def search(extra: int, budget: list[int]):
+        path = [(center, 0, 0)]
+        seen = {center: 1}
+
+        def rec(revisits_left):
+            if len(seen) == len(allowed):
+                return True
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            node = path[-1][0]
+            # Warnsdorff: prefer unvisited neighbours with the fewest unvisited neighbours of their own.
+            cand = sorted(neighbours(node), key=lambda n: (n[0] in seen, sum(m[0] not in seen for m in neighbours(n[0]))))
+            for nxt, digit, op in cand:
+                revisit = nxt in seen
+                if revisit and revisits_left == 0:
+                    continue
+                path.append((nxt, digit, op))
+                seen[nxt] = seen.get(nxt, 0) + 1
+                if rec(revisits_left - revisit):
+                    return True
+                path.pop()
+                seen[nxt] -= 1
+                if not seen[nxt]:
+                    del seen[nxt]
+            return False
+
+        return list(path) if rec(extra) else None
+
+    import sys
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 4 * full + 100))
+    try:
+        for extra in range(0, G + 1):
+            walk = search(extra, [20000])
+            if walk is not None:
+                return [BuildStep(i, d, op) for i, d, op in walk]
+    finally:
+        sys.setrecursionlimit(limit)
+    raise RuntimeError(f"no build walk found for G={G}")

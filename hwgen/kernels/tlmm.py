@@ -12,6 +12,7 @@ integers, and share one streaming micro-architecture:
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,7 @@ from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Kernel
 from .registry import register
-from .rtl_util import adder_tree
+from .rtl_util import adder_tree, build_walk
 from .ternary import (check_ternary, clog2, digit_table, group_indices, mirror_fold, pack_fields,
                       signed_bits_for_bound, to_signed, to_unsigned)
 
@@ -86,7 +87,6 @@ class MatmulModel:
     table_depth: int = 0
     entry_bits: int = 0
     mirror_bits: int = 0
-    digit_bits: int = 0   # 2 bits per weight digit in the table-build ROM
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -96,6 +96,13 @@ def _weight_memory(spec: TernaryMatmulSpec) -> str:
     if spec.weight_memory != "auto":
         return spec.weight_memory
     return "uram" if spec.target_info.uram > 0 else "bram"
+
+
+@lru_cache(maxsize=None)
+def table_walk(G: int, style: str):
+    """The table-build order (one add/sub per table per cycle), shared by model, HLS and RTL."""
+    depth = 3**G if style == "full" else (3**G + 1) // 2
+    return tuple(build_walk(G, set(range(depth))))
 
 
 def _pad(n: int, m: int) -> int:
@@ -116,7 +123,11 @@ class _TernaryMatmulKernel(Kernel):
         m = self.model(spec)
         leaf_bits = m.entry_bits if m.table_depth else m.act_bits + 1
         n_leaves = m.T if m.table_depth else m.chunk
-        tree, root, _ = adder_tree(n_leaves, leaf_bits, m.lane_sum_bits)
+        widths = [leaf_bits] * n_leaves
+        if m.table_style == "mirror":
+            # Negated lookups enter the tree as ~h; the +1s arrive as one extra leaf: the count of signs.
+            widths.append(clog2(m.T + 1) + 1)
+        tree, root, _ = adder_tree(widths, m.lane_sum_bits)
         style = {"uram": "ultra", "bram": "block", "lutram": "distributed"}[m.weight_memory]
         return {
             "m": m, "spec": spec, "top": m.top, "description": self.description,
@@ -124,9 +135,10 @@ class _TernaryMatmulKernel(Kernel):
             "addr_w": max(1, clog2(m.wbuf_depth)), "lane_w": max(1, clog2(m.lanes)),
             "chunk_w": max(1, clog2(m.chunks)), "nb_w": max(1, clog2(m.nblocks)),
             "entry_w": max(1, clog2(m.table_depth)) if m.table_depth else 0,
+            "step_w": max(1, clog2(m.build_cycles)) if m.table_depth else 0,
             "wbuf_style": style, "after_x": "ST_BUILD" if m.table_depth else "ST_LOOK",
-            "leaf_bits": leaf_bits, "n_leaves": n_leaves,
-            "tree": tree, "tree_root": root, "tree_depth": clog2(n_leaves),
+            "leaf_bits": leaf_bits, "n_leaves": n_leaves, "sign_count_bits": clog2(m.T + 1) + 1,
+            "tree": tree, "tree_root": root, "tree_depth": clog2(len(widths)),
         }
 
     # --- data ---------------------------------------------------------------
@@ -226,6 +238,7 @@ class TLMMKernel(_TernaryMatmulKernel):
             mirror_bits = max(1, clog2(depth))
             field_bits = mirror_bits + 1
         chunk = T * G
+        build = len(table_walk(G, spec.table_style))
         K_pad, N_pad = _pad(spec.K, chunk), _pad(spec.N, Q)
         chunks, nblocks = K_pad // chunk, N_pad // Q
         # |x * w| <= 2^(a-1), reached by x = -2^(a-1), w = -1: a sum of n terms spans [-n*amax, +n*amax].
@@ -239,9 +252,9 @@ class TLMMKernel(_TernaryMatmulKernel):
             lane_sum_bits=min(acc_bits, signed_bits_for_bound(T * G * amax)),
             field_bits=field_bits, fields=T, word_bits=T * field_bits,
             wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
-            build_cycles=depth, macs_per_cycle=T * Q * G,
-            cycles_per_token=chunks * (depth + nblocks),
-            x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits, digit_bits=2 * G,
+            build_cycles=build, macs_per_cycle=T * Q * G,
+            cycles_per_token=chunks * (build + nblocks),
+            x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits,
             G=G, T=T, table_style=spec.table_style, table_depth=depth,
             entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits,
         )
@@ -268,9 +281,9 @@ class TLMMKernel(_TernaryMatmulKernel):
     def render_context(self, spec):
         ctx = super().render_context(spec)
         m = ctx["m"]
-        # Digit ROM: 2 bits per weight (0 -> -1, 1 -> 0, 2 -> +1) for every stored table entry.
-        digits = digit_table(m.G)[: m.table_depth] + 1
-        ctx["digit_rom"] = [int(sum(int(d) << (2 * i) for i, d in enumerate(row))) for row in digits]
+        # Build ROM: per cycle, the entry written, the activation added/subtracted and the operation.
+        ctx["walk"] = table_walk(m.G, m.table_style)
+        ctx["sel_w"] = max(1, clog2(m.G))
         return ctx
 
     def outputs(self, backend):
