@@ -1,0 +1,56 @@
+"""`hwgen synth` end to end on the open flow, and `hwgen report` on real vendor reports."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwgen.flows.report import Report
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reports"
+
+
+def hwgen(*args):
+    return subprocess.run([sys.executable, "-m", "hwgen", *args], capture_output=True, text=True)
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed; run make setup")
+@pytest.mark.parametrize("target, family", [("kv260", "xcup"), ("pynq-z2", "xc7")])
+def test_synth_open_flow_writes_report_and_table(tmp_path, target, family):
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text("kind: tlmm\nname: tiny\nK: 48\nN: 16\nG: 3\nT: 2\nQ: 2\nweight_memory: bram\n")
+    r = hwgen("synth", "--config", str(cfg), "--target", target, "--out", str(tmp_path / "out"), "--flow", "open")
+    assert r.returncode == 0, r.stderr
+    assert "LUT (logic+LUTRAM)" in r.stdout and "fits: True" in r.stdout
+    rep = Report.read(tmp_path / "out" / "report.json")
+    assert rep.status == "ok" and rep.flow == "open-yosys" and rep.target == target
+    assert rep.extra["yosys_family"] == family
+    assert rep.resources.lut > 0 and rep.resources.lutram > 0 and rep.resources.ff > 0
+    assert rep.resources.bram36 > 0 and rep.resources.uram == 0 and rep.resources.dsp == 0
+    assert rep.latency_cycles == 8 * (28 + 8) and rep.lut_depth >= 1 and rep.fmax_mhz_est > 0
+    assert set(rep.utilization) == {"lut", "ff", "dsp", "bram36", "uram"}
+    assert rep.params["G"] == 3 and rep.kernel == "tlmm" and rep.tool_versions["yosys"]
+
+
+def test_synth_bad_input_exit_2(tmp_path):
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text("kind: tlmm\nT: 0\n")
+    r = hwgen("synth", "--config", str(cfg), "--target", "kv260", "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and r.stderr.startswith("error: T")
+    r = hwgen("synth", "--config", str(cfg), "--target", "vu13p", "--out", str(tmp_path / "out"))
+    assert r.returncode == 2 and "known: u280" in r.stderr
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared report fixtures not present")
+def test_report_cli_on_vendor_files():
+    r = hwgen("report", str(FIXTURES / "vivado2018_xcvu9p_utilization_synth.rpt"),
+              str(FIXTURES / "vivado2018_xcvu9p_timing_synth.rpt"))
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["resources"]["lut"] == 114927 and rep["resources"]["dsp"] == 4962
+    assert rep["extra"]["wns_ns"] == pytest.approx(1.093)
+    r = hwgen("report", str(FIXTURES / "vitis2021_xc7z007s_mlp_csynth.xml"))
+    rep = json.loads(r.stdout)
+    assert rep["latency_cycles"] == 89 and rep["ii"] == 1 and rep["resources"]["bram36"] == 5
