@@ -16,10 +16,7 @@ def _load_builtin() -> None:
     if _KERNELS:
         return
     from . import tlmm  # noqa: F401  (registers tlmm, tlmm_naive)
-    try:
-        from . import attention  # noqa: F401
-    except ImportError:
-        pass
+    from . import attention  # noqa: F401  (registers attention_decode, attention_prefill)
 
 
 def kinds() -> list[str]:

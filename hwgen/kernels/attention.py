@@ -1,0 +1,553 @@
+"""Streaming attention kernels: single-token decode against a K/V cache, and causal prefill.
+
+Both kinds share one fixed-point datapath (documented in docs/attention_numerics.md, the one place
+the number formats are defined) and one streaming micro-architecture:
+
+    per call:        s_par: 1 length beat (L for decode, M for prefill)
+    per head group:  s_par: 1 beat of score multipliers (HP heads processed side by side)
+      per block:     s_q: nvalid*B beats (one query per PE, PE-major; B = d / lanes beats per vector)
+                     s_k, s_v: sweep*B beats each (keys 0..sweep-1, broadcast to every PE)
+                     QK^T + online softmax stage -> (p, alpha) FIFO -> S.V stage -> normalize
+                     m_o: nvalid*B beats
+
+Decode is one block of one PE (the query) sweeping all L keys. Prefill cuts the M queries into blocks
+of N_pe; the baseline schedule sweeps all M keys for every block (the causal mask zeroes the excess),
+the reversed schedule walks blocks from the last one backwards and cuts each sweep at the block's last
+query, so PEs past their own query index retire and the masked work is skipped.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..errors import UserError
+from ..spec import KernelSpec
+from .base import Kernel
+from .registry import register
+from .ternary import clog2, signed_bits_for_bound
+
+LOG2E = 1.0 / math.log(2.0)
+CM_BITS = 16          # score multiplier mantissa, unsigned, in [2^15, 2^16) (0 = scores vanish)
+CSH_MIN, CSH_MAX = 1, 48
+T_BITS = 32           # scaled score / running max (signed, log2 domain, E fraction bits)
+PAR_FIELD_BITS = 32   # one s_par field per head lane: [15:0] cm, [21:16] csh; length beat: field 0 = L/M
+
+
+class AttentionSpec(KernelSpec):
+    H: int = Field(8, ge=1, le=128, description="attention heads")
+    d: int = Field(64, ge=1, le=256, description="head dimension")
+    lanes: int = Field(16, ge=1, le=256, description="elements of d per stream beat (d % lanes == 0)")
+    head_par: int = Field(1, ge=1, le=64, description="heads processed side by side (H % head_par == 0)")
+    data_bits: int = Field(8, ge=4, le=12, description="signed q/k/v width (per-head symmetric quantization)")
+    exp_index_bits: int = Field(8, ge=1, le=12,
+                                description="E: exp table has 2^E entries; scores carry E fraction bits (log2 domain)")
+    exp_bits: int = Field(16, ge=6, le=20, description="P: exp table values are unsigned with P fraction bits")
+    recip_bits: int = Field(16, ge=6, le=24, description="significant bits of the 1/l reciprocal (at least)")
+    out_frac_bits: int = Field(8, ge=0, le=12, description="output = o / s_v * 2^out_frac_bits, signed integer")
+    reciprocal: Literal["divider"] = Field("divider", description="1/l by a sequential restoring divider")
+
+
+class DecodeSpec(AttentionSpec):
+    kind: Literal["attention_decode"] = "attention_decode"
+    L_max: int = Field(2048, ge=1, le=16384, description="max K/V cache length")
+
+
+class PrefillSpec(AttentionSpec):
+    kind: Literal["attention_prefill"] = "attention_prefill"
+    M_max: int = Field(128, ge=1, le=4096, description="max prompt tokens per call")
+    N_pe: int = Field(16, ge=1, le=128, description="query processing elements (one query each)")
+    reversed: bool = Field(True, description="reversed block order with early-retiring sweeps (TeLLMe)")
+
+
+@dataclass(frozen=True)
+class AttentionModel:
+    """Derived formats and micro-architecture shared by golden model, HLS and RTL renderers."""
+
+    top: str
+    kind: str
+    causal: bool
+    H: int
+    d: int
+    lanes: int
+    head_par: int
+    groups: int           # H / head_par
+    beats: int            # B = d / lanes
+    len_max: int          # L_max (decode) or M_max (prefill)
+    npe: int              # query PEs (1 for decode)
+    reversed: bool
+    units: int            # npe * head_par datapaths
+    data_bits: int
+    qmax: int
+    E: int                # exp table index bits = score fraction bits
+    P: int                # exp table fraction bits
+    exp_entries: int
+    s_bits: int           # int dot product
+    t_bits: int           # scaled score, running max
+    diff_bits: int
+    pv_bits: int          # p, alpha (unsigned, <= 2^P)
+    l_bits: int           # softmax denominator (unsigned)
+    acc_bits: int         # numerator accumulators (signed)
+    rw: int               # reciprocal R = floor(2^rw / l)
+    r_bits: int
+    sh_out: int           # o = (acc * R + 2^(sh_out-1)) >> sh_out
+    out_frac_bits: int
+    out_bits: int
+    cm_bits: int
+    csh_bits: int
+    data_w: int           # q/k/v beat width
+    out_w: int            # output beat width
+    par_w: int            # s_par beat width
+    fifo_depth: int
+    lat_q2k: int          # cycle-model constants (validated against RTL cosim)
+    div_cycles: int
+    exp_table: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["exp_table"] = f"{len(self.exp_table)} entries"
+        return d
+
+
+def exp_table(E: int, P: int) -> list[int]:
+    """exp table: entry i = round(2^P * 2^(-i / 2^E)), i in [0, 2^E). Entry 0 is exactly 2^P (= 1.0)."""
+    return [int(math.floor(2.0**P * 2.0 ** (-i / 2.0**E) + 0.5)) for i in range(1 << E)]
+
+
+class _AttentionKernel(Kernel):
+    template_dir = "attention"
+    causal: bool = False
+
+    # --- spec -> model ---------------------------------------------------------
+    def check(self, spec) -> None:
+        if spec.d % spec.lanes:
+            raise UserError("lanes", f"d={spec.d} is not a multiple of lanes={spec.lanes}; allowed: divisors of d")
+        if spec.H % spec.head_par:
+            raise UserError("head_par", f"H={spec.H} is not a multiple of head_par={spec.head_par}; allowed: divisors of H")
+        m = self.model(spec)
+        if m.acc_bits + m.pv_bits + 1 > 63:
+            raise UserError("exp_bits", f"accumulator ({m.acc_bits} bits) x exp ({m.pv_bits} bits) exceeds 63 bits; "
+                                        "lower exp_bits, data_bits or the max length")
+
+    def _len_max(self, spec) -> int:
+        raise NotImplementedError
+
+    def model(self, spec) -> AttentionModel:
+        n = self._len_max(spec)
+        npe = getattr(spec, "N_pe", 1)
+        qmax = (1 << (spec.data_bits - 1)) - 1
+        E, P = spec.exp_index_bits, spec.exp_bits
+        s_bits = signed_bits_for_bound(spec.d * qmax * qmax)
+        l_bits = (n << P).bit_length()
+        acc_bits = signed_bits_for_bound(qmax * (n << P)) + 1
+        rw = P + clog2(n) + spec.recip_bits
+        sh_out = rw - spec.out_frac_bits
+        out_bits = signed_bits_for_bound(qmax << spec.out_frac_bits)
+        hp = spec.head_par
+        return AttentionModel(
+            top=spec.design_name, kind=spec.kind, causal=self.causal,
+            H=spec.H, d=spec.d, lanes=spec.lanes, head_par=hp, groups=spec.H // hp,
+            beats=spec.d // spec.lanes, len_max=n, npe=npe, reversed=bool(getattr(spec, "reversed", False)),
+            units=npe * hp, data_bits=spec.data_bits, qmax=qmax, E=E, P=P, exp_entries=1 << E,
+            s_bits=s_bits, t_bits=T_BITS, diff_bits=T_BITS + 1, pv_bits=P + 1, l_bits=l_bits,
+            acc_bits=acc_bits, rw=rw, r_bits=rw - P + 1, sh_out=sh_out,
+            out_frac_bits=spec.out_frac_bits, out_bits=out_bits, cm_bits=CM_BITS, csh_bits=6,
+            data_w=hp * spec.lanes * spec.data_bits, out_w=hp * spec.lanes * out_bits,
+            par_w=hp * PAR_FIELD_BITS, fifo_depth=4, lat_q2k=1, div_cycles=rw + 1,
+            exp_table=exp_table(E, P),
+        )
+
+    def rtl_top(self, spec) -> str:
+        return spec.design_name
+
+    def render_context(self, spec) -> dict:
+        m = self.model(spec)
+        sp_bits = m.s_bits + m.cm_bits + 1
+        op_bits = m.acc_bits + m.r_bits + 1
+        omax = (1 << (m.out_bits - 1)) - 1
+        rtl = {
+            "cw": m.len_max.bit_length() + 1,                 # length / key counters
+            "bw": max(1, clog2(m.beats)),                     # beat-in-vector counters
+            "pw": max(1, clog2(m.npe)),                       # PE counters
+            "gw": max(1, clog2(m.groups)),                    # head-group counter
+            "dw": max(1, m.rw.bit_length()),                  # divider step counter
+            "sp_bits": sp_bits,
+            "ap_bits": m.acc_bits + m.pv_bits + 1,
+            "op_bits": op_bits,
+            "lp_bits": m.l_bits + m.pv_bits,
+            "esh_bits": m.diff_bits - m.E,
+            "one": f"{m.pv_bits}'d{1 << m.P}",
+            "half": f"{op_bits}'sd{1 << (m.sh_out - 1)}",
+            "omax": f"{op_bits}'sd{omax}",
+            "omin": f"-{op_bits}'sd{omax + 1}",
+            "fifo_w": 2 * m.units * m.pv_bits,
+            "fifo_aw": max(1, clog2(m.fifo_depth)),
+            "fifo_cw": clog2(m.fifo_depth) + 1,
+            "last_group": m.groups - 1,
+            "last_beat": m.beats - 1,
+        }
+        # ap_int's default width cap is 1024 bits; wide beats and accumulator rows need more.
+        widest = max(m.data_w, m.out_w, m.par_w, 2 * m.units * m.pv_bits, m.head_par * m.lanes * m.acc_bits,
+                     m.acc_bits + m.r_bits + 1)
+        ap_max_w = 0 if widest <= 1024 else -(-widest // 1024) * 1024
+        return {"m": m, "spec": spec, "top": m.top, "exp_rom": m.exp_table, "rtl": rtl, "ap_max_w": ap_max_w}
+
+    def outputs(self, backend):
+        if backend == "hls":
+            return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/attention.cpp.j2", "hls/{top}.cpp"),
+                    ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
+        return [("rtl/attention.v.j2", "rtl/{top}.v"), ("rtl/tb.v.j2", "rtl/tb_{top}.v")]
+
+    # --- schedule ----------------------------------------------------------------
+    def schedule(self, m: AttentionModel, length: int) -> list[tuple[int, int, int]]:
+        """Blocks of one head group in processing order: (first query, valid queries, keys swept)."""
+        if not m.causal:
+            return [(0, 1, length)]
+        nb = -(-length // m.npe)
+        blocks = []
+        order = range(nb - 1, -1, -1) if m.reversed else range(nb)
+        for b in order:
+            base = b * m.npe
+            nvalid = min(m.npe, length - base)
+            blocks.append((base, nvalid, base + nvalid if m.reversed else length))
+        return blocks
+
+    # --- quantization (the harness side of the numerics) ---------------------------
+    def _quantize(self, m: AttentionModel, x: np.ndarray, axes) -> tuple[np.ndarray, np.ndarray]:
+        s = np.abs(x.astype(np.float64)).max(axis=axes, keepdims=True) / m.qmax
+        s = np.where(s > 0, s, 1.0)
+        xi = np.clip(np.rint(x / s), -m.qmax, m.qmax).astype(np.int64)
+        return xi, s
+
+    def score_multiplier(self, m: AttentionModel, sq: np.ndarray, sk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-head (cm, csh): t = (dot * cm + 2^(csh-1)) >> csh ~= dot * sq * sk * log2(e) / sqrt(d) * 2^E."""
+        C = np.asarray(sq * sk * LOG2E / math.sqrt(m.d) * 2.0**m.E, dtype=np.float64).reshape(-1)
+        cm = np.zeros(C.shape, np.int64)
+        csh = np.ones(C.shape, np.int64)
+        smax = m.d * m.qmax * m.qmax
+        for h, c in enumerate(C.tolist()):
+            e = math.floor(math.log2(c))
+            sh = (CM_BITS - 1) - e
+            mant = int(math.floor(c * 2.0**sh + 0.5))
+            if mant >= 1 << CM_BITS:
+                mant >>= 1
+                sh -= 1
+            if sh > CSH_MAX:
+                mant, sh = 0, 1          # scores below the resolution of the table: all scores equal
+            if sh < CSH_MIN or (smax * mant) >> sh >= 1 << (T_BITS - 2):
+                raise UserError("inputs", f"head {h}: q/k magnitudes too large for the {T_BITS}-bit score "
+                                          f"(score multiplier {c:.3g}); scale the inputs down")
+            cm[h], csh[h] = mant, sh
+        return cm, csh
+
+    def prepare(self, spec, q: np.ndarray, k: np.ndarray, v: np.ndarray, lens: np.ndarray, single: bool) -> dict:
+        """Float problems [N, ...] -> quantized ints + per-head scales; padding beyond lens[n] ignored."""
+        m = self.model(spec)
+        N = q.shape[0]
+        qi = np.zeros(q.shape, np.int64)
+        ki = np.zeros(k.shape, np.int64)
+        vi = np.zeros(v.shape, np.int64)
+        sq = np.ones((N, m.H)); sk = np.ones((N, m.H)); sv = np.ones((N, m.H))
+        cm = np.zeros((N, m.H), np.int64); csh = np.ones((N, m.H), np.int64)
+        for n in range(N):
+            L = int(lens[n])
+            qn = q[n] if not m.causal else q[n, :L]
+            # decode q [H, d]: scale over d; prefill q [M, H, d]: over tokens and d
+            qaxes = (1,) if not m.causal else (0, 2)
+            a, s = self._quantize(m, qn, qaxes)
+            if m.causal:
+                qi[n, :L] = a
+            else:
+                qi[n] = a
+            sq[n] = s.reshape(-1)
+            a, s = self._quantize(m, k[n, :L], (0, 2)); ki[n, :L] = a; sk[n] = s.reshape(-1)
+            a, s = self._quantize(m, v[n, :L], (0, 2)); vi[n, :L] = a; sv[n] = s.reshape(-1)
+            cm[n], csh[n] = self.score_multiplier(m, sq[n], sk[n])
+        return {"q": q.astype(np.float32), "k": k.astype(np.float32), "v": v.astype(np.float32),
+                "lens": lens.astype(np.int64), "single": np.array(single),
+                "qi": qi, "ki": ki, "vi": vi, "sq": sq, "sk": sk, "sv": sv, "cm": cm, "csh": csh}
+
+    # --- data hooks ------------------------------------------------------------------
+    def random_inputs(self, spec, rng, vectors):
+        """`vectors` independent problems (decode calls / prompts) of N(0,1) data; the first one has the max
+        length, the others a random length in [1, max]."""
+        m = self.model(spec)
+        lens = np.concatenate([[m.len_max], rng.integers(1, m.len_max + 1, size=max(0, vectors - 1))])[:vectors]
+        Lu = int(lens.max())
+        qshape = (vectors, m.H, m.d) if not m.causal else (vectors, Lu, m.H, m.d)
+        q = rng.standard_normal(qshape).astype(np.float32)
+        k = rng.standard_normal((vectors, Lu, m.H, m.d)).astype(np.float32)
+        v = rng.standard_normal((vectors, Lu, m.H, m.d)).astype(np.float32)
+        for n, L in enumerate(lens.tolist()):
+            k[n, L:] = 0; v[n, L:] = 0
+            if m.causal:
+                q[n, L:] = 0
+        return self.prepare(spec, q, k, v, lens, single=False)
+
+    def load_inputs(self, spec, path: Path):
+        try:
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise UserError("inputs", f"cannot read {path} as .npz: {err}") from None
+        m = self.model(spec)
+        shapes = "q [H, d], k and v [L, H, d]" if not m.causal else "q, k, v [M, H, d]"
+        for key in ("q", "k", "v"):
+            if key not in data:
+                raise UserError("inputs", f"{path} has no array {key!r}; expected {shapes}")
+        return self.validate_inputs(spec, {key: data[key] for key in ("q", "k", "v")})
+
+    def validate_inputs(self, spec, inputs):
+        m = self.model(spec)
+        q, k, v = (np.asarray(inputs[key]) for key in ("q", "k", "v"))
+        lname = "L" if not m.causal else "M"
+        for key, x in (("q", q), ("k", k), ("v", v)):
+            if x.dtype.kind not in "fiu":
+                raise UserError(key, f"dtype {x.dtype} is not numeric; expected float32")
+            if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+                raise UserError(key, "contains NaN or Inf; all values must be finite")
+        if k.ndim != 3 or k.shape[1:] != (m.H, m.d) or k.shape[0] < 1:
+            raise UserError("k", f"shape {list(k.shape)} does not match the config; expected [{lname}, {m.H}, {m.d}] "
+                                 f"with {lname} >= 1")
+        if v.shape != k.shape:
+            raise UserError("v", f"shape {list(v.shape)} does not match k {list(k.shape)}")
+        L = k.shape[0]
+        if L > m.len_max:
+            raise UserError(lname, f"{lname}={L} exceeds {lname}_max={m.len_max}; allowed: 1..{m.len_max}")
+        qexp = (m.H, m.d) if not m.causal else (L, m.H, m.d)
+        if q.shape != qexp:
+            raise UserError("q", f"shape {list(q.shape)} does not match the config; expected {list(qexp)}")
+        return self.prepare(spec, q[None].astype(np.float64), k[None].astype(np.float64),
+                            v[None].astype(np.float64), np.array([L]), single=True)
+
+    def vector_count(self, inputs) -> int:
+        return int(inputs["lens"].shape[0])
+
+    def out_shape(self, m: AttentionModel, inputs) -> tuple:
+        N = self.vector_count(inputs)
+        return (N, m.H, m.d) if not m.causal else (N, int(inputs["lens"].max()), m.H, m.d)
+
+    # --- golden model ----------------------------------------------------------------
+    def golden(self, spec, inputs):
+        m = self.model(spec)
+        out = np.zeros(self.out_shape(m, inputs), np.int64)
+        for n, L in enumerate(inputs["lens"].tolist()):
+            qi = inputs["qi"][n][None] if not m.causal else inputs["qi"][n, :L]
+            o = golden_attention(m, qi, inputs["ki"][n, :L], inputs["vi"][n, :L], inputs["cm"][n], inputs["csh"][n])
+            if m.causal:
+                out[n, :L] = o
+            else:
+                out[n] = o[0]
+        return out
+
+    def user_output(self, spec, inputs, hw_out):
+        m = self.model(spec)
+        sv = inputs["sv"]  # [N, H]
+        scale = sv / float(1 << m.out_frac_bits)
+        y = hw_out * (scale[:, None, :, None] if m.causal else scale[:, :, None])
+        y = y.astype(np.float32)
+        if bool(inputs["single"]):
+            y = y[0]
+        return y
+
+    def reference(self, spec, inputs) -> list[np.ndarray]:
+        """float64 attention on the unquantized inputs, one array per problem."""
+        m = self.model(spec)
+        refs = []
+        for n, L in enumerate(inputs["lens"].tolist()):
+            q = inputs["q"][n].astype(np.float64)
+            if m.causal:
+                q = q[:L]
+            refs.append(float_attention(q, inputs["k"][n, :L].astype(np.float64),
+                                        inputs["v"][n, :L].astype(np.float64), causal=m.causal))
+        return refs
+
+    def extra_metrics(self, spec, inputs, hw_out):
+        m = self.model(spec)
+        y = self.user_output(spec, inputs, hw_out)
+        if bool(inputs["single"]):
+            y = y[None]
+        refs = self.reference(spec, inputs)
+        errs, mx = [], 0.0
+        for n, ref in enumerate(refs):
+            got = y[n] if not m.causal else y[n, : ref.shape[0]]
+            errs.append(np.abs(got.astype(np.float64) - ref).reshape(-1))
+            mx = max(mx, float(np.abs(ref).max()))
+        e = np.concatenate(errs)
+        denom = mx if mx > 0 else 1.0
+        return {"max_abs_err_vs_float": float(e.max()), "mean_abs_err_vs_float": float(e.mean()),
+                "max_abs_ref": mx, "max_rel_err_vs_float": float(e.max()) / denom,
+                "mean_rel_err_vs_float": float(e.mean()) / denom}
+
+    # --- vectors -----------------------------------------------------------------------
+    def stream_beats(self, spec, inputs) -> dict[str, list]:
+        """Every stream's beats in order, each beat a list of ints (element hp*lanes + i)."""
+        m = self.model(spec)
+        B, ln, hp = m.beats, m.lanes, m.head_par
+        par, qb, kb, vb = [], [], [], []
+        for n, L in enumerate(inputs["lens"].tolist()):
+            par.append([L] + [0] * (hp - 1))
+            qn = inputs["qi"][n][None] if not m.causal else inputs["qi"][n]
+            kn, vn = inputs["ki"][n], inputs["vi"][n]
+            for g in range(m.groups):
+                hs = slice(g * hp, (g + 1) * hp)
+                par.append([int(c) | (int(s) << 16) for c, s in zip(inputs["cm"][n, hs], inputs["csh"][n, hs])])
+                for base, nvalid, sweep in self.schedule(m, L):
+                    qb.extend(_beats(qn[base: base + nvalid, hs], B, ln))
+                    kb.extend(_beats(kn[:sweep, hs], B, ln))
+                    vb.extend(_beats(vn[:sweep, hs], B, ln))
+        return {"par": par, "q": qb, "k": kb, "v": vb}
+
+    def output_beats(self, m: AttentionModel, inputs) -> int:
+        return sum(m.groups * sum(nv for _, nv, _ in self.schedule(m, L)) * m.beats
+                   for L in inputs["lens"].tolist())
+
+    def write_vectors(self, spec, inputs, folder: Path) -> None:
+        m = self.model(spec)
+        folder = Path(folder)
+        beats = self.stream_beats(spec, inputs)
+        for name, rows in beats.items():
+            (folder / f"{name}.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows))
+        counts = [len(beats["par"]), len(beats["q"]), len(beats["k"]), len(beats["v"]), self.output_beats(m, inputs)]
+        (folder / "meta.txt").write_text(f"{self.vector_count(inputs)}\n{' '.join(map(str, counts))}\n")
+
+    def read_hw_output(self, spec, inputs, folder: Path) -> np.ndarray:
+        m = self.model(spec)
+        path = Path(folder) / "y.txt"
+        rows = [list(map(int, line.split())) for line in path.read_text().splitlines() if line.strip()]
+        want = self.output_beats(m, inputs)
+        if len(rows) != want or any(len(r) != m.head_par * m.lanes for r in rows):
+            raise RuntimeError(f"hardware produced {len(rows)} output beats, expected {want} beats of "
+                               f"{m.head_par * m.lanes} values")
+        y = np.array(rows, dtype=np.int64).reshape(want, m.head_par, m.lanes)
+        out = np.zeros(self.out_shape(m, inputs), np.int64)
+        pos = 0
+        for n, L in enumerate(inputs["lens"].tolist()):
+            for g in range(m.groups):
+                hs = slice(g * m.head_par, (g + 1) * m.head_par)
+                for base, nvalid, _ in self.schedule(m, L):
+                    for i in range(nvalid):
+                        blk = y[pos: pos + m.beats]            # [B, hp, lanes]
+                        vec = np.transpose(blk, (1, 0, 2)).reshape(m.head_par, m.d)
+                        if m.causal:
+                            out[n, base + i, hs] = vec
+                        else:
+                            out[n, hs] = vec
+                        pos += m.beats
+        return out
+
+    # --- cycle model -------------------------------------------------------------------
+    def block_cycles(self, m: AttentionModel, nvalid: int, sweep: int) -> int:
+        """RTL cycles of one block with no stalls: q load, K/V sweep (+ pipeline fill), divider, output."""
+        B = m.beats
+        return nvalid * B + sweep * B + B + m.div_cycles + nvalid * B + 1
+
+    def call_cycles(self, m: AttentionModel, length: int) -> int:
+        per_group = sum(self.block_cycles(m, nv, sw) for _, nv, sw in self.schedule(m, length))
+        return 1 + m.groups * (1 + per_group)
+
+    def expected_cycles(self, spec, inputs) -> int:
+        m = self.model(spec)
+        return sum(self.call_cycles(m, int(L)) for L in inputs["lens"].tolist())
+
+    def memory_bytes(self, m: AttentionModel, length: int) -> int:
+        """Bytes of K and V streamed per call (data_bits rounded up to whole bytes)."""
+        eb = -(-m.data_bits // 8)
+        keys = sum(sw for _, _, sw in self.schedule(m, length))
+        return 2 * keys * m.H * m.d * eb
+
+
+def _beats(x: np.ndarray, B: int, lanes: int) -> list[list[int]]:
+    """[T, hp, d] -> T*B beats of hp*lanes ints (token major, then beat; element hp*lanes + i)."""
+    T, hp, _ = x.shape
+    r = x.reshape(T, hp, B, lanes).transpose(0, 2, 1, 3).reshape(T * B, hp * lanes)
+    return r.tolist()
+
+
+def exp2fix(m: AttentionModel, diff: np.ndarray) -> np.ndarray:
+    """2^(-diff / 2^E) * 2^P for diff >= 0: table entry of the fraction, shifted by the integer part."""
+    table = np.asarray(m.exp_table, dtype=np.int64)
+    sh = diff >> m.E
+    val = table[diff & (m.exp_entries - 1)] >> np.minimum(sh, 62)
+    return np.where(sh > m.P, 0, val)
+
+
+def golden_attention(m: AttentionModel, qi, ki, vi, cm, csh) -> np.ndarray:
+    """Bit-exact hardware arithmetic. qi [Mq, H, d], ki/vi [L, H, d] ints; cm/csh [H].
+    Causal (prefill): query i sees keys 0..i. Returns int outputs [Mq, H, d]."""
+    Mq, H, d = qi.shape
+    L = ki.shape[0]
+    one = 1 << m.P
+    rnd = np.left_shift(np.int64(1), csh - 1)
+    qidx = np.arange(Mq)[:, None]
+    mrun = np.zeros((Mq, H), np.int64)
+    l = np.zeros((Mq, H), np.int64)
+    acc = np.zeros((Mq, H, d), np.int64)
+    for j in range(L):
+        dot = np.einsum("qhd,hd->qh", qi, ki[j])
+        t = (dot * cm[None] + rnd[None]) >> csh[None]
+        if j == 0:
+            mrun, l = t, np.full((Mq, H), one, np.int64)
+            acc = one * np.broadcast_to(vi[0][None], (Mq, H, d)).astype(np.int64)
+            continue
+        up = t > mrun
+        e = exp2fix(m, np.abs(t - mrun))
+        p = np.where(up, one, e)
+        alpha = np.where(up, e, one)
+        if m.causal:
+            active = np.broadcast_to(j <= qidx, (Mq, H))
+            p = np.where(active, p, 0)
+            alpha = np.where(active, alpha, one)
+            up = up & active
+        mrun = np.where(up, t, mrun)
+        l = ((l * alpha) >> m.P) + p
+        acc = ((acc * alpha[..., None]) >> m.P) + p[..., None] * vi[j][None]
+    R = (1 << m.rw) // l                                      # l >= 2^P > 0
+    prod = acc.astype(object) * R[..., None].astype(object)
+    o = (prod + (1 << (m.sh_out - 1))) >> m.sh_out
+    lo, hi = -(1 << (m.out_bits - 1)), (1 << (m.out_bits - 1)) - 1
+    return np.clip(o.astype(np.int64), lo, hi)
+
+
+def float_attention(q, k, v, causal: bool) -> np.ndarray:
+    """float64 reference. Decode: q [H, d], k/v [L, H, d] -> [H, d]. Prefill: q [M, H, d] -> [M, H, d]."""
+    d = q.shape[-1]
+    if not causal:
+        s = np.einsum("hd,lhd->hl", q, k) / math.sqrt(d)
+        s -= s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        p /= p.sum(axis=1, keepdims=True)
+        return np.einsum("hl,lhd->hd", p, v)
+    M = q.shape[0]
+    s = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(d)
+    mask = np.tril(np.ones((M, M), bool))
+    s = np.where(mask[None], s, -np.inf)
+    s -= s.max(axis=2, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=2, keepdims=True)
+    return np.einsum("hij,jhd->ihd", p, v)
+
+
+@register
+class AttentionDecodeKernel(_AttentionKernel):
+    kind = "attention_decode"
+    spec_model = DecodeSpec
+    causal = False
+    description = "streaming decode attention: one query per head vs. a K/V cache of length L streamed from memory"
+
+    def _len_max(self, spec) -> int:
+        return spec.L_max
+
+
+@register
+class AttentionPrefillKernel(_AttentionKernel):
+    kind = "attention_prefill"
+    spec_model = PrefillSpec
+    causal = True
+    description = "causal prefill attention: N_pe query PEs, K/V broadcast, online softmax, optional reversed order"
+
+    def _len_max(self, spec) -> int:
+        return spec.M_max
