@@ -187,8 +187,13 @@ _add_plugin_groups()
 
 
 def main() -> None:
+    _run(cli, "hwgen")
+
+
+def _run(command: click.Command, prog_name: str) -> None:
+    """Run a click command with the project's error contract: UserError -> one line, exit 2."""
     try:
-        cli.main(standalone_mode=False, prog_name="hwgen")
+        command.main(standalone_mode=False, prog_name=prog_name)
     except UserError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)
