@@ -1,0 +1,177 @@
+"""FINN-style analytical cost model: per-block formulas for the open Yosys flow, summed per design.
+
+Every hardware block of a kernel (see surrogate/graph.py) gets an estimate of the 6 resources from
+closed-form rules; a design's estimate is the sum over its blocks, and latency/II come from the
+kernel's own cycle model. The same per-block numbers are node features of the GNN, which learns the
+residual log(target) - log(estimate) (that is what lets it extrapolate to larger designs).
+
+Rules (Yosys 0.23 `synth_xilinx -nowidelut`, see ../shared/docs/BACKGROUND.md section 6 and the
+cell reports of our dev designs):
+- ripple adder of w bits: w LUTs (one LUT per bit into the carry chain), w/4 CARRY4;
+- simple-dual-port LUTRAM, one replica per read port: the cheaper of UltraScale+ RAM32M16 (8 LUTs,
+  32 x 14 bits) and RAM64M8 (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M
+  (4 LUTs, 64 x 3); more than one bank adds a read mux;
+- BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
+  ratios; URAM: 4096 x 72 blocks, with narrow memories folded into wide rows; a BRAM/URAM absorbs its
+  synchronous read register;
+- registers: one FF per bit; multipliers: one DSP48E2 per 27x18 signed tile when the product has at
+  least 9 bits, except products Yosys merges with their adder into a $macc cell (sum of products,
+  x * c + r in one expression), which it builds from LUTs (checked with Yosys 0.23 on single
+  multipliers and on the attention kernel's cell counts).
+
+The constants (LUTs per bit of select, table build, control) were set once from the structure of
+templates/tlmm/rtl/matmul.v.j2 and the cell counts of a handful of designs; they are not refit per
+data split.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+RES = ("lut", "lutram", "ff", "dsp", "bram36", "uram")
+TARGETS = ("lut", "lutram", "ff", "dsp", "bram36", "uram", "latency_cycles", "ii")
+MEM_STYLES = ("none", "reg", "lutram", "bram", "uram", "rom")
+
+
+def zero() -> dict[str, float]:
+    return {k: 0.0 for k in RES}
+
+
+def add(*ests: dict) -> dict[str, float]:
+    out = zero()
+    for e in ests:
+        for k, v in e.items():
+            if k in out:
+                out[k] += float(v)
+    return out
+
+
+def scale(est: dict, factor: float) -> dict[str, float]:
+    return {k: float(v) * factor for k, v in est.items()}
+
+
+def _c(x: float, d: float) -> int:
+    return -(-int(x) // int(d)) if x > 0 else 0
+
+
+# ----------------------------------------------------------------------------- primitives
+
+def adder(width: float, count: float = 1.0) -> dict:
+    return {**zero(), "lut": width * count}
+
+
+def registers(bits: float) -> dict:
+    return {**zero(), "ff": float(bits)}
+
+
+def lutram(depth: int, width: int, family: str, replicas: int = 1) -> dict:
+    """LUT sites of a simple-dual-port distributed RAM (one write port, one async read port).
+
+    Yosys picks the cheaper of banks of 32-deep (RAM32M16: 32 x 14 bits, RAM32M: 32 x 6) and 64-deep
+    (RAM64M8: 64 x 7, RAM64M: 64 x 3) primitives (8 LUT sites each on UltraScale+, 4 on 7-series);
+    a memory deeper than one bank adds a read mux of ceil((banks - 1) / 3) LUTs per bit."""
+    if depth <= 0 or width <= 0:
+        return zero()
+    w32, w64, luts = (6, 3, 4) if family == "xc7" else (14, 7, 8)
+    n32 = _c(depth, 32) * _c(width, w32)
+    n64 = _c(depth, 64) * _c(width, w64)
+    banks = _c(depth, 32) if n32 <= n64 else _c(depth, 64)
+    mux = width * _c(banks - 1, 3) if banks > 1 else 0
+    return {**zero(), "lutram": float(luts * min(n32, n64) * replicas), "lut": float(mux * replicas)}
+
+
+_B18 = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+_B36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+
+
+def bram36(depth: int, width: int) -> float:
+    """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory."""
+    if depth <= 0 or width <= 0:
+        return 0.0
+    n18 = min(_c(depth, d) * _c(width, w) for d, w in _B18)
+    n36 = min(_c(depth, d) * _c(width, w) for d, w in _B36)
+    return min(0.5 * n18, float(n36))
+
+
+def uram(depth: int, width: int) -> float:
+    """URAM288 blocks (4096 x 72). Yosys folds f consecutive addresses of a narrow memory into one wide row
+    (f a power of two), so a 12288 x 2 memory takes one block, not three."""
+    if depth <= 0 or width <= 0:
+        return 0.0
+    return float(min(_c(depth, 4096 * f) * _c(width * f, 72) for f in (1, 2, 4, 8, 16, 32, 64) if width * f <= 72 or f == 1))
+
+
+def memory(depth: int, width: int, style: str, family: str, replicas: int = 1, sync_read: bool = True) -> dict:
+    """A memory of `replicas` copies; sync_read adds the read register (absorbed by BRAM/URAM)."""
+    if style == "uram":
+        return {**zero(), "uram": uram(depth, width) * replicas}
+    if style == "bram":
+        return {**zero(), "bram36": bram36(depth, width) * replicas}
+    if style == "reg":
+        return {**zero(), "ff": float(depth * width * replicas), "lut": float(width * max(depth - 1, 0) * replicas / 4)}
+    if style == "rom":
+        return {**zero(), "lut": float(width * _c(depth, 64) * replicas)}
+    est = lutram(depth, width, family, replicas)
+    if sync_read:
+        est["ff"] += width * replicas
+    return est
+
+
+def multiplier(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
+    """A stand-alone a x b multiplier (operand widths as signed; add 1 bit for an unsigned operand).
+
+    Yosys maps it onto DSP48E2 tiles of 27 x 18 signed (26 x 17 unsigned magnitude bits per tile) when the
+    product is at least 9 bits wide; extra tiles cost about (a + b) / 2 LUTs each to combine."""
+    a, b = max(a_bits, b_bits), min(a_bits, b_bits)
+    if a + b < 9 or b <= 1:
+        return {**zero(), "lut": float(0.6 * a * b * count)}
+    tiles = _c(max(1, a - 1), 26) * _c(max(1, b - 1), 17)
+    return {**zero(), "dsp": float(tiles * count), "lut": float(0.5 * (a + b) * (tiles - 1) * count)}
+
+
+def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
+    """A product that Yosys folds with the adder it feeds into one $macc cell: built from LUTs, no DSP
+    (e.g. a dot product written as a sum of products, or (x * c + r) in one expression)."""
+    return {**zero(), "lut": float(C_MACC * a_bits * b_bits * count)}
+
+
+C_MACC = 0.6   # LUTs per partial-product bit of a LUT multiplier
+
+
+def tree_adder_bits(n_leaves: int, leaf_bits: int, max_bits: int, extra_leaves: Iterable[int] = ()) -> int:
+    """Sum of the adder widths of a balanced binary tree (the structure hwgen/kernels/rtl_util.adder_tree
+    emits): neighbouring pairs per level, a sum one bit wider than its wider input, capped at max_bits."""
+    level = [leaf_bits] * max(1, n_leaves) + list(extra_leaves)
+    total = 0
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level) - 1, 2):
+            w = min(max(level[i], level[i + 1]) + 1, max_bits)
+            total += w
+            nxt.append(w)
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return total
+
+
+def counter_bits(*values: int) -> int:
+    return sum(max(1, math.ceil(math.log2(v))) if v > 1 else 1 for v in values)
+
+
+# ----------------------------------------------------------------------------- design level
+
+def estimate_blocks(blocks: Iterable[dict]) -> dict[str, float]:
+    return add(*blocks)
+
+
+def estimate(spec_or_dict) -> dict[str, float]:
+    """Analytical estimate of all 8 targets for a spec (pydantic spec, spec dict, or composed dict)."""
+    from .graph import build_ir
+
+    ir = build_ir(spec_or_dict)
+    return ir.analytical()
+
+
+def estimate_many(specs) -> list[dict[str, float]]:
+    return [estimate(s) for s in specs]

@@ -1,0 +1,147 @@
+"""`hwgen surrogate ...`: train, evaluate, report and predict with the GNN surrogate.
+
+    hwgen surrogate train   --data datasets/tlmm --out models/tlmm_v1 [--members 5 --epochs 300 --seed 0]
+    hwgen surrogate eval    --model models/tlmm_v1 --data datasets/tlmm_test
+    hwgen surrogate report  --data datasets/tlmm --out docs/surrogate_eval.md        # splits a/b/c + baselines
+    hwgen surrogate predict --config designs/kv260_tlmm.yaml [--target kv260] [--model models/tlmm_v1]
+    hwgen surrogate compose-build --out datasets/composed --n 40    # ground truth for split (c)
+
+Heavy imports (torch, torch_geometric, sklearn) happen inside the commands.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group(name="surrogate")
+def surrogate() -> None:
+    """GNN surrogate of synthesis results (LUT, LUTRAM, FF, DSP, BRAM36, URAM, latency cycles, II)."""
+
+
+def _threads(n: int | None) -> None:
+    import torch
+
+    if n:
+        torch.set_num_threads(n)
+
+
+@surrogate.command()
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True),
+              help="dataset folder or records.jsonl (repeatable)")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="model folder, e.g. models/NAME")
+@click.option("--members", default=5, show_default=True, type=int, help="ensemble members")
+@click.option("--epochs", default=300, show_default=True, type=int)
+@click.option("--hidden", default=32, show_default=True, type=int)
+@click.option("--layers", default=3, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--threads", default=1, show_default=True, type=int, help="torch CPU threads (1 = bit-reproducible)")
+def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
+    """Train a seeded deep ensemble on dataset records (status ok) and save it (safetensors + config.json)."""
+    from .model import ModelConfig
+    from .train import load_examples, train_ensemble
+
+    _threads(threads)
+    examples = load_examples(list(data))
+    click.echo(f"training on {len(examples)} designs", err=True)
+    cfg = ModelConfig(members=members, epochs=epochs, hidden=hidden, layers=layers, seed=seed)
+    ens = train_ensemble(examples, cfg, log=lambda m: click.echo(m, err=True))
+    ens.cfg.train_info["data"] = [str(d) for d in data]
+    ens.save(Path(out))
+    size = sum(p.stat().st_size for p in Path(out).iterdir())
+    click.echo(json.dumps({"model": str(out), "examples": len(examples), "members": members,
+                           "bytes": size, "seconds": ens.cfg.train_info.get("seconds")}))
+
+
+@surrogate.command(name="eval")
+@click.option("--model", "model", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True))
+def eval_cmd(model, data) -> None:
+    """Metrics (R2, SMAPE, MAPE p50/p90, exact, 2-sigma coverage) of a trained model on a dataset, vs analytical."""
+    from .evaluate import evaluate_model
+
+    _threads(2)
+    click.echo(json.dumps(evaluate_model(model, list(data)), indent=1, default=float))
+
+
+@surrogate.command()
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True))
+@click.option("--out", default="docs/surrogate_eval.md", show_default=True, type=click.Path(dir_okay=False),
+              help="Markdown report; the JSON goes next to it")
+@click.option("--members", default=5, show_default=True, type=int)
+@click.option("--epochs", default=300, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--note", default="", help="free text for the report's data notes (provenance of the data)")
+def report(data, out, members, epochs, seed, note) -> None:
+    """Retrain per split ((a) random, (b) largest designs held out, (c) compositions) and write the report."""
+    from .evaluate import run_report
+    from .model import ModelConfig
+
+    cmd = "hwgen surrogate report " + " ".join(f"--data {d}" for d in data) + f" --out {out}"
+    if members != 5 or epochs != 300 or seed != 0:
+        cmd += f" --members {members} --epochs {epochs} --seed {seed}"
+    run_report(list(data), Path(out), ModelConfig(members=members, epochs=epochs, seed=seed), seed=seed,
+               log=lambda m: click.echo(m, err=True), command=cmd, note=note)
+    click.echo(f"wrote {out} and {Path(out).with_suffix('.json')}", err=True)
+
+
+@surrogate.command()
+@click.option("--config", "config", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="kernel spec YAML, or a composition (kind: composed)")
+@click.option("--target", default=None, help="override the config's target board")
+@click.option("--model", "model", default=None, type=click.Path(file_okay=False), help="model folder (default: shipped model)")
+def predict(config, target, model) -> None:
+    """Print JSON: each target's mean and uncertainty (std, +/-2 sigma band) and the analytical estimate."""
+    import yaml
+
+    from hwgen.errors import UserError
+
+    from .predict import default_model_dir, in_training_range, predict_specs
+
+    try:
+        data = yaml.safe_load(Path(config).read_text())
+    except yaml.YAMLError as err:
+        raise UserError("config", f"malformed YAML in {config}: {err}") from None
+    if not isinstance(data, dict):
+        raise UserError("config", "must be a YAML mapping with at least `kind:`")
+    if target:
+        data = {**data, "target": target}
+    model_dir = Path(model) if model else default_model_dir()
+    if not (model_dir / "weights.safetensors").exists():
+        raise UserError("model", f"no trained model in {model_dir}; train one with `hwgen surrogate train`")
+    _threads(1)
+    spec = data
+    if data.get("kind") != "composed":
+        from hwgen.spec import parse_spec
+        spec = parse_spec(data)
+    row = predict_specs([spec], model_dir)[0]
+    out = {"design": data.get("name") or data.get("kind"), "kind": data.get("kind"), "target": data.get("target", "kv260"),
+           "model": str(model_dir), "predictions": {t: {k: v[k] for k in ("mean", "std", "lo", "hi", "analytical")}
+                                                     for t, v in row.items()},
+           "outside_training_range": sorted(in_training_range(spec, model_dir))}
+    click.echo(json.dumps(out, indent=2))
+
+
+@surrogate.command(name="compose-build")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="dataset folder, e.g. datasets/composed")
+@click.option("--n", "n", default=40, show_default=True, type=int, help="compositions to sample")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--max-macs", default=256, show_default=True, type=int, help="max MACs/cycle per kernel")
+@click.option("--timeout", "timeout_s", default=1800.0, show_default=True, type=float, help="Yosys timeout per design, s")
+def compose_build(out, n, seed, max_macs, timeout_s) -> None:
+    """Synthesize random compositions (2-3 chained TLMM/naive kernels + stream adapters) into a dataset store."""
+    from .compose import build_compositions
+
+    k = build_compositions(Path(out), n, seed, max_macs=max_macs, timeout_s=timeout_s, log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps({"out": out, "written": k}))
+
+
+def main() -> None:   # python -m hwgen.surrogate.cli
+    surrogate(prog_name="hwgen surrogate")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

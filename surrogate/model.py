@@ -1,0 +1,279 @@
+"""GNN surrogate: GINE message passing (edge features, edge weights) over the hardware graph, a decomposable readout anchored on the
+analytical model, and a deep ensemble for uncertainty. Weights in safetensors, config in JSON.
+
+Prediction of one member for a design with nodes i and analytical block estimates est_{i,r}:
+
+    resources r:   Y_r = sum_i [ est_{i,r} * exp(a_{i,r}) + s_r * softplus(b_{i,r}) ]      (per-block correction)
+                   mu_r = log1p(Y_r) + c_r                                                 (graph correction)
+    latency, II:   mu_r = log1p(analytical_r) + c_r
+
+a, b come from each node's embedding after message passing, c and log sigma^2 from the graph head
+(sum and mean pooling + graph features). At initialisation a = c = 0 and b is very negative, so a
+member starts at the analytical model; blocks that scale (more lanes, deeper banks) scale the
+prediction through the sum, which is what lets it extrapolate to larger designs. Training: MSE on
+mu (log1p space, per-target standardised), Gaussian NLL on log sigma^2 with mu detached.
+
+Ensemble: mean = average of mu; variance = mean(sigma^2) + var(mu) (aleatoric + epistemic), in
+log1p space. Members differ by seed (init and batch order) and by the fold of the training set they
+leave out (cv_folds): each design's prediction by the member that did not see it gives an honest
+error, and sigma is scaled per target so that +/- 2 sigma covers 95% of those out-of-fold errors.
+Where the analytical formula's error on the training designs is no larger than the GNN's out-of-fold
+error (typically the memory counts and the cycle model), the ensemble returns the formula for that
+target (cfg.fallback, with a sigma from the formula's own errors).
+A small L2 penalty on the corrections keeps the model at the analytical estimate where the data do
+not say otherwise (memory counts, which the formulas get exactly, stay exact).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .analytical import RES, TARGETS
+from .graph import EDGE_FEATURES, FEATURE_VERSION, GRAPH_FEATURES, NODE_FEATURES, NUM_FEATURES
+
+N_RES = len(RES)
+N_T = len(TARGETS)
+EST_SLICE = slice(len(NUM_FEATURES), len(NUM_FEATURES) + N_RES)
+WEIGHTS_FILE = "weights.safetensors"
+CONFIG_FILE = "config.json"
+# Unit size of the free per-node term s_r * softplus(b): roughly one LUT / LUTRAM slice / FF / DSP / 0.5 BRAM / URAM.
+FREE_SCALE = (4.0, 8.0, 4.0, 1.0, 0.5, 1.0)
+# Discrete targets and their grid (BRAM36 counts RAMB18 as 0.5).
+ROUNDING = {"dsp": 1.0, "bram36": 0.5, "uram": 1.0, "latency_cycles": 1.0, "ii": 1.0}
+
+
+@dataclass
+class ModelConfig:
+    hidden: int = 32
+    layers: int = 3
+    members: int = 5
+    epochs: int = 300
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    seed: int = 0
+    min_log_sigma: float = -6.0      # sigma >= 0.25% in log1p space
+    graph_correction: bool = True    # graph-level log correction c on the resources (always on for latency/II)
+    reg: float = 0.001               # L2 on the corrections (a per block, c per graph): prior = analytical model
+    cv_folds: bool = True            # member i skips fold i; out-of-fold errors calibrate sigma
+    sigma_scale: list = field(default_factory=list)  # per-target factor on sigma from the out-of-fold errors
+    fallback: dict = field(default_factory=dict)     # target -> sigma: targets where the analytical formula beat
+                                                     # the GNN out of fold; predicted by the formula
+    feature_version: int = FEATURE_VERSION
+    targets: tuple = TARGETS
+    # standardisation, filled from the training set
+    x_mean: list = field(default_factory=list)
+    x_std: list = field(default_factory=list)
+    e_mean: list = field(default_factory=list)
+    e_std: list = field(default_factory=list)
+    u_mean: list = field(default_factory=list)
+    u_std: list = field(default_factory=list)
+    r_std: list = field(default_factory=list)        # per-target std of log1p(y) - log1p(analytical)
+    u_min: list = field(default_factory=list)        # training range of the graph features (for reports)
+    u_max: list = field(default_factory=list)
+    train_info: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["targets"] = list(self.targets)
+        d["node_features"] = list(NODE_FEATURES)
+        d["edge_features"] = list(EDGE_FEATURES)
+        d["graph_features"] = list(GRAPH_FEATURES)
+        return json.dumps(d, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        d = json.loads(text)
+        for k in ("node_features", "edge_features", "graph_features"):
+            d.pop(k, None)
+        d["targets"] = tuple(d.get("targets", TARGETS))
+        cfg = cls(**d)
+        if cfg.feature_version != FEATURE_VERSION:
+            raise ValueError(f"model was trained on graph features v{cfg.feature_version}, this code builds v{FEATURE_VERSION}")
+        return cfg
+
+
+def _mlp(i: int, h: int, o: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(i, h), nn.SiLU(), nn.Linear(h, o))
+
+
+class WeightedGINEConv(nn.Module):
+    """GINE (Hu et al. 2020) with edge weights: h_i' = MLP((1 + eps) h_i + sum_j w_ji * ReLU(h_j + W e_ji)).
+    With w = sender multiplicity this runs on the symmetry-compressed graph (graph.py) and gives exactly
+    what torch_geometric's GINEConv gives on the expanded one."""
+
+    def __init__(self, h: int, edge_dim: int):
+        super().__init__()
+        self.lin_e = nn.Linear(edge_dim, h)
+        self.mlp = _mlp(h, h, h)
+        self.eps = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x, edge_index, edge_attr, edge_weight):
+        msg = torch.relu(x.index_select(0, edge_index[0]) + self.lin_e(edge_attr)) * edge_weight.unsqueeze(1)
+        agg = torch.zeros_like(x).index_add_(0, edge_index[1], msg)
+        return self.mlp((1 + self.eps) * x + agg)
+
+
+class GNN(nn.Module):
+    """One ensemble member."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        h = cfg.hidden
+        nx, ne, nu = len(NODE_FEATURES), len(EDGE_FEATURES), len(GRAPH_FEATURES)
+        for name, size in (("x", nx), ("e", ne), ("u", nu)):
+            self.register_buffer(f"{name}_mean", torch.zeros(size))
+            self.register_buffer(f"{name}_std", torch.ones(size))
+        self.register_buffer("r_std", torch.ones(N_T))
+        self.register_buffer("free_scale", torch.tensor(FREE_SCALE), persistent=False)
+        self.node_in = _mlp(nx, h, h)
+        self.convs = nn.ModuleList(WeightedGINEConv(h, ne) for _ in range(cfg.layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(cfg.layers))
+        self.node_out = _mlp(h + nu, h, 2 * N_RES)
+        self.head = _mlp(2 * h + nu, h, 2 * N_T)
+        self.min_log_var = 2 * cfg.min_log_sigma
+        mask = torch.ones(N_T)
+        if not cfg.graph_correction:
+            mask[:N_RES] = 0.0
+        self.register_buffer("c_mask", mask, persistent=False)
+        with torch.no_grad():   # start at the analytical model
+            last = self.node_out[-1]
+            last.weight.mul_(0.01)
+            last.bias.zero_()
+            last.bias[N_RES:] = -6.0
+            self.head[-1].weight.mul_(0.01)
+            self.head[-1].bias.zero_()
+            self.head[-1].bias[N_T:] = -4.0
+
+    def set_norm(self, cfg: ModelConfig) -> None:
+        for name in ("x", "e", "u"):
+            getattr(self, f"{name}_mean").copy_(torch.tensor(getattr(cfg, f"{name}_mean"), dtype=torch.float32))
+            getattr(self, f"{name}_std").copy_(torch.tensor(getattr(cfg, f"{name}_std"), dtype=torch.float32))
+        self.r_std.copy_(torch.tensor(cfg.r_std, dtype=torch.float32))
+
+    def forward(self, data) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (mu [B, 8], log_var [B, 8]) in log1p space."""
+        x_raw = data.x
+        n = x_raw.shape[0]
+        batch = data.batch if getattr(data, "batch", None) is not None else torch.zeros(n, dtype=torch.long)
+        nw = data.nw if getattr(data, "nw", None) is not None else torch.ones(n)
+        ew = data.ew if getattr(data, "ew", None) is not None else torch.ones(data.edge_index.shape[1])
+        nb = data.u.shape[0]
+        x = (x_raw - self.x_mean) / self.x_std
+        e = (data.edge_attr - self.e_mean) / self.e_std
+        u = (data.u - self.u_mean) / self.u_std
+        h = self.node_in(x)
+        for conv, norm in zip(self.convs, self.norms):
+            h = h + torch.nn.functional.silu(norm(conv(h, data.edge_index, e, ew)))
+        # decomposable readout: per-block corrections, summed over every copy of every block
+        ab = self.node_out(torch.cat([h, u.index_select(0, batch)], dim=1))
+        a = 2.0 * torch.tanh(ab[:, :N_RES] / 2.0)
+        b = ab[:, N_RES:]
+        est = torch.expm1(x_raw[:, EST_SLICE])
+        contrib = (est * torch.exp(a) + torch.nn.functional.softplus(b) * self.free_scale) * nw.unsqueeze(1)
+        Y = torch.zeros(nb, N_RES).index_add_(0, batch, contrib)
+        hs = torch.zeros(nb, h.shape[1]).index_add_(0, batch, h * nw.unsqueeze(1))
+        cnt = torch.zeros(nb).index_add_(0, batch, nw).clamp(min=1.0)
+        pooled = torch.cat([hs / 32.0, hs / cnt.unsqueeze(1), u], dim=1)
+        out = self.head(pooled)
+        c = out[:, :N_T] * self.r_std * self.c_mask
+        log_var = torch.clamp(out[:, N_T:] + 2 * torch.log(self.r_std), min=self.min_log_var, max=4.0)
+        base = torch.cat([torch.log1p(Y), torch.log1p(data.ana[:, N_RES:].float().clamp(min=0))], dim=1)
+        mu = base + c
+        # corrections relative to the analytical model, for the training penalty
+        self.reg_term = (a.pow(2).mean() + (out[:, :N_T]).pow(2).mean())
+        return mu, log_var
+
+
+class Ensemble:
+    """Deep ensemble of GNN members sharing one config."""
+
+    def __init__(self, cfg: ModelConfig, members: list[GNN] | None = None):
+        self.cfg = cfg
+        self.members = members if members is not None else []
+
+    @torch.no_grad()
+    def predict_log(self, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """-> (mean [B, 8], sigma [B, 8], member means [M, B, 8]) in log1p space."""
+        mus, vars_ = [], []
+        for m in self.members:
+            m.eval()
+            mu, lv = m(data)
+            mus.append(mu.double())
+            vars_.append(torch.exp(lv.double()))
+        mu = torch.stack(mus)
+        mean = mu.mean(0)
+        var = torch.stack(vars_).mean(0) + (mu.var(0, unbiased=False) if len(mus) > 1 else 0.0)
+        sigma = torch.sqrt(var)
+        if self.cfg.sigma_scale:
+            sigma = sigma * torch.tensor(self.cfg.sigma_scale, dtype=sigma.dtype)
+        epi = mu.var(0, unbiased=False).numpy() if len(mus) > 1 else np.zeros(tuple(mean.shape))
+        mean, sigma = mean.numpy(), sigma.numpy()
+        if self.cfg.fallback:
+            # the formula's own error spread, plus the members' disagreement (grows off the training range)
+            ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
+            for t, s in self.cfg.fallback.items():
+                j = TARGETS.index(t)
+                mean[:, j] = ana[:, j]
+                sigma[:, j] = np.sqrt(s * s + epi[:, j])
+        return mean, sigma, mu.numpy()
+
+    # --- persistence ----------------------------------------------------------------
+    def save(self, out_dir: Path) -> None:
+        from safetensors.torch import save_file
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for i, m in enumerate(self.members):
+            for k, v in m.state_dict().items():
+                tensors[f"m{i}.{k}"] = v.detach().contiguous().clone()
+        save_file(tensors, str(out_dir / WEIGHTS_FILE), metadata={"format": "hwgen-surrogate", "members": str(len(self.members))})
+        (out_dir / CONFIG_FILE).write_text(self.cfg.to_json() + "\n")
+
+    @classmethod
+    def load(cls, model_dir: Path) -> "Ensemble":
+        """Safetensors only: no pickle is ever executed."""
+        from safetensors.torch import load_file
+
+        model_dir = Path(model_dir)
+        cfg = ModelConfig.from_json((model_dir / CONFIG_FILE).read_text())
+        tensors = load_file(str(model_dir / WEIGHTS_FILE))
+        n = 1 + max(int(k.split(".", 1)[0][1:]) for k in tensors)
+        members = []
+        for i in range(n):
+            m = GNN(cfg)
+            pre = f"m{i}."
+            m.load_state_dict({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
+            m.eval()
+            members.append(m)
+        return cls(cfg, members)
+
+
+def round_discrete(target: str, value: float) -> float:
+    step = ROUNDING.get(target)
+    if step is None:
+        return float(value)
+    return float(max(0.0, round(value / step) * step))
+
+
+def outputs_from_log(mean: np.ndarray, sigma: np.ndarray, ana: np.ndarray, targets=TARGETS) -> list[dict]:
+    """Per design {target: {mean, std, lo, hi, log_sigma, analytical}}: mean = expm1(mu) (rounded for
+    discrete targets), [lo, hi] = expm1(mu -/+ 2 sigma), std = the delta-method linear std."""
+    rows = []
+    for b in range(mean.shape[0]):
+        row = {}
+        for j, t in enumerate(targets):
+            mu, s = float(mean[b, j]), float(sigma[b, j])
+            val = max(0.0, math.expm1(mu))
+            row[t] = {"mean": round_discrete(t, val), "raw": val, "std": (val + 1.0) * s,
+                      "lo": max(0.0, math.expm1(mu - 2 * s)), "hi": math.expm1(mu + 2 * s),
+                      "log_sigma": s, "analytical": float(ana[b, j])}
+        rows.append(row)
+    return rows

@@ -1,0 +1,64 @@
+"""Batch prediction from Python:
+
+    from hwgen.surrogate.predict import predict_specs
+    rows = predict_specs([spec_or_dict, ...])          # default model: models/surrogate_v1
+    rows[0]["lut"] -> {"mean": 5210.0, "std": 140.2, "lo": 4950.1, "hi": 5480.3, "log_sigma": 0.027,
+                       "analytical": 5021.0, "raw": 5209.6}
+
+Specs can be pydantic kernel specs, spec dicts (validated with hwgen.spec.parse_spec) or composition
+dicts (surrogate/compose.py). `mean` is rounded for discrete targets (DSP, URAM, latency, II to
+integers, BRAM36 to halves); [lo, hi] is the +/- 2 sigma band; std is the linear-scale std.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "surrogate_v1"
+
+
+@functools.lru_cache(maxsize=4)
+def _load(model_dir: str):
+    from .model import Ensemble
+
+    return Ensemble.load(Path(model_dir))
+
+
+def default_model_dir() -> Path:
+    return DEFAULT_MODEL
+
+
+def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
+    """Predict all 8 targets (mean and uncertainty) for many designs at once."""
+    from .graph import build_ir
+
+    return predict_graphs([build_ir(s).arrays() for s in specs], model_dir, batch_size, targets)
+
+
+def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
+    from .graph import collate
+    from .model import outputs_from_log
+
+    ens = _load(str(model_dir or DEFAULT_MODEL))
+    rows: list[dict] = []
+    for s in range(0, len(arrays), batch_size):
+        data = collate(arrays[s: s + batch_size])
+        mean, sigma, _ = ens.predict_log(data)
+        rows.extend(outputs_from_log(mean, sigma, data.ana.numpy(), ens.cfg.targets))
+    if targets:
+        rows = [{t: r[t] for t in targets} for r in rows]
+    return rows
+
+
+def in_training_range(spec, model_dir=None) -> dict:
+    """Which graph-level features of a design lie outside the model's training range (name -> (value, lo, hi))."""
+    from .graph import GRAPH_FEATURES, build_ir
+
+    ens = _load(str(model_dir or DEFAULT_MODEL))
+    u = build_ir(spec).arrays()[3]
+    lo, hi = np.array(ens.cfg.u_min), np.array(ens.cfg.u_max)
+    return {GRAPH_FEATURES[i]: (float(u[i]), float(lo[i]), float(hi[i]))
+            for i in range(len(u)) if u[i] < lo[i] - 1e-6 or u[i] > hi[i] + 1e-6}

@@ -1,0 +1,233 @@
+"""Training: dataset records (hwgen.datasets.store) -> hardware graphs -> a seeded deep ensemble.
+
+    from hwgen.surrogate.train import load_examples, train_ensemble
+    ex = load_examples(["datasets/dev/records.jsonl"])
+    ens = train_ensemble(ex, ModelConfig(members=5, seed=0))
+    ens.save("models/tlmm_v1")
+
+Only records with status "ok" and a spec in extra["spec"] are used; a target that a record lacks
+(None) is masked out of the loss. Reproducible: same data, config and thread count -> same weights.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .analytical import TARGETS
+
+
+@dataclass
+class Example:
+    spec: dict
+    y: dict                  # target -> float or None
+    arrays: tuple            # HwGraph.arrays()
+    key: str = ""
+    kind: str = ""
+    macs: float = 0.0
+    kernels: int = 1
+    runtime_s: float | None = None
+
+
+def report_targets(report) -> dict:
+    res = report.resources
+    return {"lut": res.lut, "lutram": res.lutram, "ff": res.ff, "dsp": res.dsp, "bram36": res.bram36,
+            "uram": res.uram, "latency_cycles": report.latency_cycles, "ii": report.ii}
+
+
+def load_reports(paths: Sequence) -> list:
+    """Reports with status ok from dataset folders / records.jsonl files."""
+    from hwgen.datasets.store import load_records
+
+    out = []
+    for p in paths:
+        out.extend(load_records(p, status="ok"))
+    return out
+
+
+def examples_from_reports(reports: Iterable, strict: bool = False) -> list[Example]:
+    from .graph import build_ir
+
+    out, skipped = [], 0
+    for r in reports:
+        if r.status != "ok":
+            continue
+        spec = r.extra.get("spec")
+        if not spec:
+            skipped += 1
+            continue
+        try:
+            ir = build_ir(spec)
+        except Exception as err:   # a kind without a builder, or a spec the current code rejects
+            if strict:
+                raise
+            skipped += 1
+            print(f"warning: skipping {r.extra.get('key', r.design)}: {err}", file=sys.stderr)
+            continue
+        out.append(Example(spec=spec, y=report_targets(r), arrays=ir.arrays(), key=str(r.extra.get("key", "")),
+                           kind="+".join(ir.kinds) if ir.kinds else spec.get("kind", ""), macs=ir.macs,
+                           kernels=ir.kernels, runtime_s=r.runtime_s))
+    if skipped:
+        print(f"note: {skipped} record(s) without a usable spec skipped", file=sys.stderr)
+    return out
+
+
+def load_examples(paths: Sequence) -> list[Example]:
+    return examples_from_reports(load_reports(paths))
+
+
+def _targets_matrix(examples: Sequence[Example]) -> np.ndarray:
+    y = np.full((len(examples), len(TARGETS)), np.nan)
+    for i, ex in enumerate(examples):
+        for j, t in enumerate(TARGETS):
+            v = ex.y.get(t)
+            if v is not None:
+                y[i, j] = float(v)
+    return y
+
+
+def fit_normalization(examples: Sequence[Example], cfg) -> None:
+    xs = np.concatenate([ex.arrays[0] for ex in examples])
+    es = np.concatenate([ex.arrays[2] for ex in examples])
+    us = np.stack([ex.arrays[3] for ex in examples])
+    anas = np.stack([ex.arrays[4] for ex in examples])
+    y = _targets_matrix(examples)
+    fl = lambda s: np.where(s < 1e-3, 1.0, s)  # noqa: E731
+    cfg.x_mean, cfg.x_std = xs.mean(0).tolist(), fl(xs.std(0)).tolist()
+    cfg.e_mean, cfg.e_std = es.mean(0).tolist(), fl(es.std(0)).tolist()
+    cfg.u_mean, cfg.u_std = us.mean(0).tolist(), fl(us.std(0)).tolist()
+    cfg.u_min, cfg.u_max = us.min(0).tolist(), us.max(0).tolist()
+    r = np.log1p(np.clip(y, 0, None)) - np.log1p(np.clip(anas, 0, None))
+    r_std = np.array([np.nanstd(r[:, j]) if np.isfinite(r[:, j]).sum() > 1 else 0.0 for j in range(len(TARGETS))])
+    cfg.r_std = np.maximum(np.nan_to_num(r_std), 0.02).tolist()
+
+
+def _batch(examples: Sequence[Example], idx) -> object:
+    from .graph import collate
+
+    return collate([examples[i].arrays for i in idx], [examples[i].y for i in idx])
+
+
+def train_member(examples: Sequence[Example], cfg, seed: int, log=None, subset=None):
+    import torch
+
+    from .model import GNN
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = GNN(cfg)
+    model.set_norm(cfg)
+    if subset is not None:
+        examples = [examples[i] for i in subset]
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n = len(examples)
+    bs = max(1, min(cfg.batch_size, n))
+    steps_per_epoch = math.ceil(n / bs)
+    total = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    # Pre-collate nothing: batches differ per epoch, collation is numpy concatenation (cheap).
+    r_std = torch.tensor(cfg.r_std, dtype=torch.float32)
+    model.train()
+    for epoch in range(cfg.epochs):
+        perm = rng.permutation(n)
+        tot = 0.0
+        for s in range(steps_per_epoch):
+            idx = perm[s * bs: (s + 1) * bs]
+            data = _batch(examples, idx)
+            y = torch.log1p(data.y.clamp(min=0)).float()
+            mask = torch.isfinite(y)
+            y = torch.where(mask, y, torch.zeros_like(y))
+            mu, log_var = model(data)
+            err = (mu - y) / r_std
+            mse = (err.pow(2) * mask).sum() / mask.sum().clamp(min=1)
+            nll = 0.5 * (((mu.detach() - y).pow(2) * torch.exp(-log_var) + log_var) * mask).sum() / mask.sum().clamp(min=1)
+            loss = mse + 0.05 * nll + cfg.reg * model.reg_term
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            tot += float(mse.detach()) * len(idx)
+        if log and (epoch % max(1, cfg.epochs // 5) == 0 or epoch == cfg.epochs - 1):
+            log(f"  member seed {seed}: epoch {epoch + 1}/{cfg.epochs} mse(std units) {tot / n:.4f}")
+    model.eval()
+    return model
+
+
+def train_ensemble(examples: Sequence[Example], cfg=None, log=None):
+    """Fit normalisation on `examples`, train cfg.members members with seeds cfg.seed*1000 + i."""
+    from .model import Ensemble, ModelConfig
+
+    if not examples:
+        raise ValueError("no training examples (records with status ok and extra['spec'])")
+    cfg = cfg or ModelConfig()
+    fit_normalization(examples, cfg)
+    cfg.sigma_scale = []
+    t0 = time.time()
+    n = len(examples)
+    folds = None
+    if cfg.cv_folds and cfg.members > 1 and n >= 2 * cfg.members:
+        perm = np.random.default_rng(cfg.seed).permutation(n)
+        folds = np.array_split(perm, cfg.members)
+    members = []
+    for i in range(cfg.members):
+        subset = None if folds is None else np.setdiff1d(np.arange(n), folds[i])
+        members.append(train_member(examples, cfg, cfg.seed * 1000 + i, log, subset))
+    ens = Ensemble(cfg, members)
+    cfg.fallback = {}
+    if folds is not None:
+        cfg.sigma_scale, cfg.fallback = _calibrate(ens, examples, folds)
+    cfg.train_info = {"examples": n, "seconds": round(time.time() - t0, 1),
+                      "kinds": sorted({ex.kind for ex in examples}),
+                      "macs_range": [min(ex.macs for ex in examples), max(ex.macs for ex in examples)]}
+    return ens
+
+
+def _calibrate(ens, examples, folds, coverage: float = 0.95) -> tuple[list, dict]:
+    """From out-of-fold predictions (each design predicted by the member that left it out):
+    - per-target sigma factor: the `coverage` quantile of |y - mu_oof| / (2 sigma), clipped to [0.5, 20];
+    - fallback targets: where the analytical formula's mean |log1p error| (after rounding discrete targets)
+      is no larger than the out-of-fold GNN's, use the formula, with sigma = its own error quantile / 2."""
+    from .graph import collate
+    from .model import round_discrete
+
+    data = collate([ex.arrays for ex in examples], [ex.y for ex in examples])
+    y = np.log1p(np.clip(data.y.numpy(), 0, None))
+    ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
+    saved, ens.cfg.fallback, ens.cfg.sigma_scale = ens.cfg.fallback, {}, []
+    _, sigma, mus = ens.predict_log(data)
+    ens.cfg.fallback = saved
+    oof = np.zeros_like(sigma)
+    for i, f in enumerate(folds):
+        oof[f] = mus[i][f]
+    scale = np.ones(y.shape[1])
+    fallback = {}
+    min_sigma = math.exp(ens.cfg.min_log_sigma)
+    for j, t in enumerate(TARGETS):
+        ok = np.isfinite(y[:, j])
+        if ok.sum() < 5:
+            continue
+        z = np.abs(y[ok, j] - oof[ok, j]) / (2 * np.maximum(sigma[ok, j], 1e-9))
+        scale[j] = float(np.clip(np.quantile(z, coverage), 0.5, 20.0))
+        rnd = lambda v: np.log1p([round_discrete(t, math.expm1(x)) for x in v])  # noqa: E731
+        err_gnn = np.mean(np.abs(y[ok, j] - rnd(oof[ok, j])))
+        err_ana = np.abs(y[ok, j] - rnd(ana[ok, j]))
+        if err_ana.mean() <= err_gnn:
+            fallback[t] = float(max(min_sigma, np.quantile(err_ana, coverage) / 2))
+    return scale.tolist(), fallback
+
+
+def predict_examples(ens, examples: Sequence[Example], batch: int = 512):
+    """-> (mean log1p [n, 8], sigma [n, 8], analytical [n, 8])."""
+    means, sigmas, anas = [], [], []
+    for s in range(0, len(examples), batch):
+        data = _batch(examples, range(s, min(len(examples), s + batch)))
+        m, sg, _ = ens.predict_log(data)
+        means.append(m)
+        sigmas.append(sg)
+        anas.append(data.ana.numpy())
+    return np.concatenate(means), np.concatenate(sigmas), np.concatenate(anas)

@@ -1,0 +1,247 @@
+"""Surrogate: hardware graphs per kind, composition, analytical model, seeded training, safetensors
+round trip, predict CLI, and uncertainty off the training range. No synthesis (synthetic labels)."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torch_geometric")
+
+from hwgen.spec import parse_spec  # noqa: E402
+from hwgen.surrogate import analytical as A  # noqa: E402
+from hwgen.surrogate.graph import (EDGE_FEATURES, GRAPH_FEATURES, NODE_FEATURES, NODE_TYPES, NUM_FEATURES,  # noqa: E402
+                                   BUILDERS, build_ir, collate, spec_to_data)
+
+torch.set_num_threads(1)
+TYPE0 = len(NODE_FEATURES) - len(NODE_TYPES)
+
+
+def _types(x):
+    return [NODE_TYPES[i] for i in x[:, TYPE0:].argmax(1)]
+
+
+def _feat(x, row, name):
+    v = float(x[row, NODE_FEATURES.index(name)])
+    return 2**v - 1 if name in NUM_FEATURES else math.expm1(v)
+
+
+# ----------------------------------------------------------------------------- graphs
+
+def test_registry_covers_every_kernel_kind():
+    from hwgen.kernels import registry
+
+    assert set(registry.kinds()) <= set(BUILDERS)
+    assert "composed" in BUILDERS or build_ir  # registered on first build_ir
+    build_ir({"kind": "tlmm", "K": 16, "N": 8})
+    assert "composed" in BUILDERS
+
+
+@pytest.mark.parametrize("G,T,Q,style", [(3, 4, 3, "full"), (2, 8, 1, "mirror"), (4, 2, 5, "full")])
+def test_tlmm_graph(G, T, Q, style):
+    spec = parse_spec({"kind": "tlmm", "K": 96, "N": 40, "G": G, "T": T, "Q": Q, "table_style": style,
+                       "weight_memory": "bram", "target": "zcu102"})
+    d = spec_to_data(spec, expand=True)
+    x = d.x.numpy()
+    types = _types(x)
+    assert x.shape == (6 + 4 * Q, len(NODE_FEATURES))
+    for t, n in (("weight_bank", Q), ("table_bank", Q), ("lane_tree", Q), ("accumulator", Q), ("table_build", 1),
+                 ("control", 1), ("stream_in", 2), ("stream_out", 1)):
+        assert types.count(t) == n, t
+    assert d.edge_attr.shape == (d.edge_index.shape[1], len(EDGE_FEATURES))
+    assert int(d.edge_index.max()) < x.shape[0]
+    assert d.edge_attr[:, -1].sum() == d.edge_index.shape[1] // 2        # every edge also reversed
+    assert d.u.shape == (1, len(GRAPH_FEATURES)) and d.ana.shape == (1, 8)
+    from hwgen.kernels import registry
+    m = registry.get("tlmm").model(spec)
+    tb = types.index("table_bank")
+    assert round(_feat(x, tb, "count")) == T and round(_feat(x, tb, "depth")) == m.table_depth
+    assert round(_feat(x, tb, "width")) == m.entry_bits
+    wb = types.index("weight_bank")
+    assert round(_feat(x, wb, "depth")) == m.wbuf_depth and round(_feat(x, wb, "width")) == m.word_bits
+    assert x[wb, NODE_FEATURES.index("style_bram")] == 1
+    tree = types.index("lane_tree")
+    assert round(_feat(x, tree, "leaves")) == T and round(_feat(x, tree, "out_bits")) == m.lane_sum_bits
+    c = spec_to_data(spec)                                                 # compressed: one lane, weight Q
+    assert c.x.shape[0] == 10 and float(c.nw.sum()) == x.shape[0] and float((c.ew * c.nw[c.edge_index[1]]).sum()) == d.edge_index.shape[1]
+    ana = d.ana.numpy()[0]
+    assert ana[6] == m.cycles_per_token + 4 and ana[7] == m.cycles_per_token     # + pipeline (cosim-measured)
+    # the analytical total is the sum of the per-block estimates (lanes included)
+    assert abs(math.log1p(ana[1]) - float(d.u[0, GRAPH_FEATURES.index("ana_lutram")])) < 1e-4
+    per_lane = A.lutram(m.table_depth, m.entry_bits, "xcup", T)["lutram"] + A.lutram(m.nblocks, m.acc_bits, "xcup")["lutram"]
+    assert ana[1] == pytest.approx(Q * per_lane)
+    assert A.lutram(27, 10, "xcup", 4)["lutram"] == 4 * 8 and A.lutram(40, 10, "xcup")["lutram"] == 16
+
+
+def test_naive_graph_and_analytical_memory():
+    spec = parse_spec({"kind": "tlmm_naive", "K": 512, "N": 32, "P_k": 48, "P_n": 8, "weight_memory": "uram"})
+    ir = build_ir(spec)
+    x = ir.arrays(expand=True).x
+    types = _types(x)
+    assert x.shape[0] == 5 + 4 * 8 and types.count("select") == 8 and "table_bank" not in types
+    est = ir.analytical()
+    assert est["uram"] == 16        # 96-bit words -> 2 URAM per bank, 8 banks (measured with Yosys: 16)
+    assert est["dsp"] == 0 and est["bram36"] == 0
+    assert A.bram36(129, 24) == 0.5 and A.uram(44, 96) == 2
+
+
+@pytest.mark.parametrize("cfg", [{"kind": "attention_decode", "H": 2, "d": 16, "lanes": 8, "L_max": 64},
+                                 {"kind": "attention_prefill", "H": 2, "d": 16, "lanes": 4, "M_max": 32, "N_pe": 4,
+                                  "head_par": 2}])
+def test_attention_graph(cfg):
+    from hwgen.kernels import registry
+
+    spec = parse_spec(cfg)
+    m = registry.get(spec.kind).model(spec)
+    ir = build_ir(spec)
+    x, ei, ea, u, ana, nw, ew = ir.arrays(expand=True)
+    types = _types(x)
+    for t in ("q_buffer", "dot_lane", "score_scale", "softmax", "exp_table", "sv_lane", "accumulator", "reciprocal"):
+        assert types.count(t) == m.units, t
+    for t in ("normalize", "fifo", "control", "stream_out"):
+        assert types.count(t) == 1
+    assert types.count("stream_in") == 4
+    ex = types.index("exp_table")
+    assert round(_feat(x, ex, "depth")) == m.exp_entries and round(_feat(x, ex, "width")) == m.pv_bits
+    assert ana[3] > 0                                   # multipliers -> DSPs
+    assert ana[6] == registry.get(spec.kind).call_cycles(m, m.len_max)
+
+
+def test_compose_union():
+    from hwgen.surrogate.compose import parse_composed, render_composed
+
+    d = {"kind": "composed", "name": "pair", "target": "kv260",
+         "kernels": [{"kind": "tlmm", "name": "up", "K": 64, "N": 48, "G": 3, "T": 2, "Q": 4},
+                     {"kind": "tlmm_naive", "name": "down", "K": 48, "N": 16, "P_k": 8, "P_n": 2}],
+         "streams": [{"from": "up", "to": "down"}]}
+    g = build_ir(d)
+    a, b = build_ir(d["kernels"][0] | {"target": "kv260"}), build_ir(d["kernels"][1] | {"target": "kv260"})
+    xa, xb, xc = a.arrays(True), b.arrays(True), g.arrays(True)
+    assert xc[0].shape[0] == xa[0].shape[0] + xb[0].shape[0] + 1          # + one stream adapter
+    assert xc[1].shape[1] == xa[1].shape[1] + xb[1].shape[1] + 4          # + 2 stream edges, both directions
+    assert _types(xc[0]).count("stream_adapter") == 1
+    ks = EDGE_FEATURES.index("type_kernel_stream")
+    assert int(xc[2][:, ks].sum()) == 4
+    assert xc[4][6] == xa[4][6] + xb[4][6] and xc[4][7] == max(xa[4][7], xb[4][7])
+    assert xc[4][0] > xa[4][0] + xb[4][0]                                 # the adapter costs LUTs
+    files, top = render_composed(parse_composed(d))
+    assert top == "pair" and "u_k0" in files["pair.v"] and "hwgen_stream_adapter" in files["pair.v"]
+    with pytest.raises(Exception, match="must match"):
+        parse_composed({**d, "kernels": [d["kernels"][0], {**d["kernels"][1], "K": 40}]})
+
+
+# ----------------------------------------------------------------------------- tiny synthetic dataset
+
+def _synthetic(n, rng, big=False):
+    from hwgen.surrogate.train import Example
+
+    out = []
+    for i in range(n):
+        if big:
+            d = {"kind": "tlmm", "K": 1024, "N": 1024, "G": 3, "T": 32, "Q": 64}
+        elif rng.random() < 0.6:
+            d = {"kind": "tlmm", "K": int(rng.choice([64, 128])), "N": int(rng.choice([32, 64])),
+                 "G": int(rng.choice([2, 3])), "T": int(rng.choice([2, 4])), "Q": int(rng.choice([2, 4]))}
+        else:
+            d = {"kind": "tlmm_naive", "K": int(rng.choice([64, 128])), "N": 32, "P_k": int(rng.choice([4, 8])),
+                 "P_n": int(rng.choice([2, 4]))}
+        ir = build_ir(d)
+        ana = ir.analytical()
+        # labels: the analytical model with a design-dependent distortion
+        y = {k: v * (1.0 + 0.1 * math.sin(i)) if k in ("lut", "ff") else v for k, v in ana.items()}
+        out.append(Example(spec=d, y=y, arrays=ir.arrays(), kind=d["kind"], macs=ir.macs))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from hwgen.surrogate.model import ModelConfig
+    from hwgen.surrogate.train import train_ensemble
+
+    ex = _synthetic(24, np.random.default_rng(0))
+    cfg = ModelConfig(hidden=16, layers=2, members=3, epochs=25, batch_size=8, seed=7)
+    return ex, cfg, train_ensemble(ex, cfg)
+
+
+def test_training_is_deterministic(tiny):
+    from hwgen.surrogate.model import ModelConfig
+    from hwgen.surrogate.train import train_ensemble
+
+    ex, cfg, ens = tiny
+    again = train_ensemble(ex, ModelConfig(hidden=16, layers=2, members=3, epochs=25, batch_size=8, seed=7))
+    for m1, m2 in zip(ens.members, again.members):
+        for (k, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):
+            assert torch.equal(a, b), k
+    other = train_ensemble(ex, ModelConfig(hidden=16, layers=2, members=1, epochs=25, batch_size=8, seed=8))
+    assert not torch.equal(other.members[0].node_in[0].weight, ens.members[0].node_in[0].weight)
+
+
+def test_save_load_roundtrip_without_pickle(tiny, tmp_path):
+    from hwgen.surrogate.model import Ensemble
+
+    ex, cfg, ens = tiny
+    ens.save(tmp_path / "m")
+    raw = (tmp_path / "m" / "weights.safetensors").read_bytes()
+    header_len = int.from_bytes(raw[:8], "little")
+    assert json.loads(raw[8: 8 + header_len])["__metadata__"]["format"] == "hwgen-surrogate"   # safetensors, no pickle
+    cfg_json = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg_json["node_features"] == list(NODE_FEATURES) and cfg_json["members"] == 3
+    loaded = Ensemble.load(tmp_path / "m")
+    data = collate([e.arrays for e in ex[:5]])
+    a, b = ens.predict_log(data), loaded.predict_log(data)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # state dicts also load with torch's weights_only loader (no code execution)
+    torch.save(ens.members[0].state_dict(), tmp_path / "sd.pt")
+    sd = torch.load(tmp_path / "sd.pt", weights_only=True)
+    assert set(sd) == set(loaded.members[0].state_dict())
+
+
+def test_compressed_graph_is_exact(tiny):
+    """The symmetry-compressed graph (lanes once, with multiplicities) gives the expanded graph's predictions."""
+    ex, cfg, ens = tiny
+    for d in ({"kind": "tlmm", "K": 64, "N": 32, "G": 3, "T": 4, "Q": 4}, {"kind": "attention_prefill", "H": 2, "d": 16,
+              "lanes": 4, "M_max": 16, "N_pe": 2, "head_par": 2}):
+        ir = build_ir(d)
+        a = ens.predict_log(collate([ir.arrays()]))
+        b = ens.predict_log(collate([ir.arrays(expand=True)]))
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-3, atol=1e-5)
+
+
+def test_predict_batch_and_cli(tiny, tmp_path):
+    from click.testing import CliRunner
+
+    from hwgen.surrogate.cli import surrogate
+    from hwgen.surrogate.predict import predict_specs
+
+    ex, cfg, ens = tiny
+    ens.save(tmp_path / "m")
+    rows = predict_specs([e.spec for e in ex[:4]], tmp_path / "m")
+    assert len(rows) == 4 and set(rows[0]) == set(A.TARGETS)
+    for r in rows:
+        for t, v in r.items():
+            assert v["lo"] <= v["raw"] <= v["hi"] and v["std"] >= 0
+        assert r["latency_cycles"]["mean"] == r["latency_cycles"]["analytical"]    # cycle model, rounded
+    comp = {"kind": "composed", "target": "kv260", "streams": [{"from": 0, "to": 1}],
+            "kernels": [{"kind": "tlmm", "K": 64, "N": 32, "T": 2, "Q": 4}, {"kind": "tlmm_naive", "K": 32, "N": 16}]}
+    (row,) = predict_specs([comp], tmp_path / "m")
+    assert row["latency_cycles"]["analytical"] == sum(build_ir(k | {"target": "kv260"}).cycles for k in comp["kernels"])
+    cfgf = tmp_path / "d.yaml"
+    cfgf.write_text("kind: tlmm\nK: 64\nN: 32\nG: 3\nT: 4\nQ: 2\n")
+    res = CliRunner().invoke(surrogate, ["predict", "--config", str(cfgf), "--target", "zcu104", "--model", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["target"] == "zcu104" and set(out["predictions"]) == set(A.TARGETS)
+    assert all({"mean", "std", "lo", "hi", "analytical"} <= set(v) for v in out["predictions"].values())
+
+
+def test_uncertainty_grows_off_distribution(tiny):
+    from hwgen.surrogate.train import predict_examples
+
+    ex, cfg, ens = tiny
+    _, s_in, _ = predict_examples(ens, ex)
+    _, s_out, _ = predict_examples(ens, _synthetic(1, np.random.default_rng(1), big=True))
+    res = slice(0, 6)
+    assert s_out[0, res].mean() > 2 * s_in[:, res].mean()
