@@ -13,8 +13,7 @@ def register(kernel_cls: type[Kernel]) -> type[Kernel]:
 
 
 def _load_builtin() -> None:
-    if _KERNELS:
-        return
+    # Importing a kernel module registers it; importing one directly must not hide the others.
     from . import tlmm  # noqa: F401  (registers tlmm, tlmm_naive)
     from . import attention  # noqa: F401  (registers attention_decode, attention_prefill)
 
