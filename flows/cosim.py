@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from hwgen.errors import UserError
-from hwgen.kernels import registry
 
-from .csim import FlowFailed, load_project, save_npy_atomic
+from .csim import FlowFailed, prepare_inputs, save_npy_atomic
 from .tools import cache_dir, content_key, require, run_tool, tool_version
 
 SIMULATORS = ("auto", "icarus", "verilator")
@@ -90,14 +89,7 @@ def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path 
     project = Path(project)
     if not 0 <= stall <= 90:
         raise UserError("stall", f"must be 0..90 percent (got {stall})")
-    spec = load_project(project)
-    kernel = registry.get(spec.kind)
-    if inputs_path is not None:
-        inputs = kernel.load_inputs(spec, Path(inputs_path))
-    else:
-        if vectors < 1:
-            raise UserError("vectors", f"must be >= 1 (got {vectors})")
-        inputs = kernel.random_inputs(spec, np.random.default_rng(seed), vectors)
+    spec, kernel, inputs = prepare_inputs(project, inputs_path, vectors, seed)
     expected = kernel.golden(spec, inputs)
     simulator = pick_simulator(simulator)
     run = build_simulation(project, kernel.rtl_top(spec), simulator)

@@ -61,17 +61,21 @@ def build_csim(project: Path, spec: KernelSpec) -> tuple[Path, str]:
     return exe, warnings
 
 
-def run_csim(project: Path, inputs_path: Path | None = None, output_path: Path | None = None,
-             vectors: int = 8, seed: int = 0) -> dict:
-    project = Path(project)
+def prepare_inputs(project: Path, inputs_path: Path | None, vectors: int, seed: int):
+    """The project's spec and kernel, and the stimulus: the user's .npz (validated) or random vectors."""
     spec = load_project(project)
     kernel = registry.get(spec.kind)
     if inputs_path is not None:
-        inputs = kernel.load_inputs(spec, Path(inputs_path))
-    else:
-        if vectors < 1:
-            raise UserError("vectors", f"must be >= 1 (got {vectors})")
-        inputs = kernel.random_inputs(spec, np.random.default_rng(seed), vectors)
+        return spec, kernel, kernel.load_inputs(spec, Path(inputs_path))
+    if vectors < 1:
+        raise UserError("vectors", f"must be >= 1 (got {vectors})")
+    return spec, kernel, kernel.random_inputs(spec, np.random.default_rng(seed), vectors)
+
+
+def run_csim(project: Path, inputs_path: Path | None = None, output_path: Path | None = None,
+             vectors: int = 8, seed: int = 0) -> dict:
+    project = Path(project)
+    spec, kernel, inputs = prepare_inputs(project, inputs_path, vectors, seed)
     expected = kernel.golden(spec, inputs)
     exe, warnings = build_csim(project, spec)
     with tempfile.TemporaryDirectory(prefix="hwgen-csim-") as tmp:

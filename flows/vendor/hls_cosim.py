@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from hwgen.errors import ToolMissing
-from hwgen.kernels import registry
 
-from ..csim import load_project, save_npy_atomic
+from ..csim import prepare_inputs, save_npy_atomic
 from ..tools import run_tool
 
 TIMEOUT_S = 6 * 3600
@@ -22,10 +21,7 @@ def run_vendor_cosim(project: Path, inputs_path: Path | None, output_path: Path 
     vitis = shutil.which("vitis_hls")
     if vitis is None:
         raise ToolMissing("vitis_hls", "the vendor flow needs AMD Vitis HLS on PATH; use --flow open for Icarus/Verilator")
-    spec = load_project(project)
-    kernel = registry.get(spec.kind)
-    inputs = (kernel.load_inputs(spec, Path(inputs_path)) if inputs_path is not None
-              else kernel.random_inputs(spec, np.random.default_rng(seed), vectors))
+    spec, kernel, inputs = prepare_inputs(project, inputs_path, vectors, seed)
     expected = kernel.golden(spec, inputs)
     with tempfile.TemporaryDirectory(prefix="hwgen-vcosim-") as tmp:
         vec = Path(tmp) / "vectors"

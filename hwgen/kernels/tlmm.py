@@ -11,7 +11,6 @@ integers, and share one streaming micro-architecture:
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from dataclasses import asdict, dataclass
 from pathlib import Path
