@@ -19,6 +19,7 @@ PREFILL = {"kind": "attention_prefill", "name": "att_pre", "H": 2, "d": 16, "lan
            "N_pe": 3, "reversed": True, "exp_index_bits": 6}
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
                                     reason="iverilog not installed; run make setup")
+needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed; run make setup")
 
 
 def _kernel(cfg):
@@ -187,8 +188,13 @@ def test_csim_user_npz(tmp_path):
 # --------------------------------------------------------------------------- RTL cosimulation
 
 @needs_iverilog
-@pytest.mark.parametrize("cfg,stall", [(DECODE, 0), (PREFILL, 0), ({**PREFILL, "name": "att_pre_fwd", "reversed": False}, 30)],
-                         ids=["decode", "prefill-reversed", "prefill-forward-stall"])
+@pytest.mark.parametrize("cfg,stall", [
+    (DECODE, 0), (PREFILL, 0), ({**PREFILL, "name": "att_pre_fwd", "reversed": False}, 30),
+    # B = d / lanes = 1 (one-stage S.V update, register accumulators), exp ROM in block RAM (E = 8)
+    ({"kind": "attention_decode", "name": "att_dec_b1", "H": 2, "d": 16, "lanes": 16, "L_max": 20}, 0),
+    # B = 3, odd unit count (the last block RAM ROM serves one unit), N_pe not a power of two, stalls
+    ({"kind": "attention_prefill", "name": "att_pre_b3", "H": 2, "d": 24, "lanes": 8, "M_max": 11, "N_pe": 5}, 25),
+], ids=["decode", "prefill-reversed", "prefill-forward-stall", "decode-b1", "prefill-b3-npe5-stall"])
 def test_rtl_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
     from hwgen.flows.cosim import run_cosim
 
@@ -200,3 +206,30 @@ def test_rtl_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
         assert summary["latency_cycles"] == summary["model_cycles"]
     else:
         assert summary["latency_cycles"] > summary["model_cycles"]
+
+
+# --------------------------------------------------------------------------- open synthesis
+
+@needs_yosys
+@pytest.mark.parametrize("cfg", [
+    {"kind": "attention_decode", "name": "syn_dec", "H": 2, "d": 128, "lanes": 2, "L_max": 64, "exp_index_bits": 5},
+    {"kind": "attention_prefill", "name": "syn_pre", "H": 2, "d": 64, "lanes": 2, "M_max": 16, "N_pe": 2},
+], ids=["decode", "prefill"])
+def test_open_synthesis_maps_buffers_to_memories(cfg, tmp_path):
+    """Yosys maps the q buffers, accumulators and (p, alpha) FIFO to LUTRAM (not flip-flops + muxes), the
+    exp table to a block RAM ROM when exp_index_bits >= 8 (else LUT logic), and finishes quickly."""
+    from hwgen.flows.synth_open import run_open_synth
+
+    spec, k = _kernel(cfg)
+    m = k.model(spec)
+    write_project(spec, tmp_path / "prj", "rtl")
+    rep = run_open_synth(tmp_path / "prj", tmp_path / "syn", timeout_s=300)
+    assert rep.status == "ok", rep.error
+    cells = rep.extra["cells"]
+    assert not rep.extra["unmapped_cells"]
+    buffer_bits = m.units * m.d * (m.data_bits + m.acc_bits) + m.units * m.fifo_depth * 2 * m.pv_bits
+    lutram_cells = sum(v for c, v in cells.items() if c.startswith(("RAM32M", "RAM64M", "RAM32X", "RAM64X", "RAM128X")))
+    assert lutram_cells > 0 and rep.resources.lutram * 64 >= buffer_bits    # a LUTRAM LUT holds <= 64 bits
+    assert rep.resources.ff < 0.5 * buffer_bits, (rep.resources, buffer_bits)  # the buffers are not flip-flops
+    assert rep.resources.bram36 == (0.5 * -(-m.units // 2) if m.E >= 8 else 0)
+    assert rep.fits and rep.resources.dsp > 0

@@ -14,6 +14,16 @@ Decode is one block of one PE (the query) sweeping all L keys. Prefill cuts the 
 of N_pe; the baseline schedule sweeps all M keys for every block (the causal mask zeroes the excess),
 the reversed schedule walks blocks from the last one backwards and cuts each sweep at the block's last
 query, so PEs past their own query index retire and the masked work is skipped.
+
+The Verilog twin (templates/attention/rtl/attention.v.j2) is written for synthesis: every buffer is a memory
+with one write and one read address (q buffers, accumulators and the (p, alpha) FIFO in LUTRAM, the exp table
+in a block RAM ROM or a case ROM), the lanes are explicit parallel datapaths, wide multipliers are cut into
+DSP-sized pieces with registered partial products, and the per-key path (dot -> score -> max -> exp -> p, alpha)
+is a pipeline of `lat_k` stages in which only the running max and l are loop-carried. Cycle model at zero
+stalls (`block_cycles`, `call_cycles`, checked against cosimulation): per block 1 setup cycle + nvalid*B q beats
++ (B + lat_k + sweep*B) sweep cycles (V trails K by the pipeline) + the divider + nvalid*B output issues; per
+call 1 length beat (+1 for the reversed prefill's last-block base) + per head group 1 parameter beat, and the
+output pipeline's lat_out cycles once at the end (back-to-back calls overlap it).
 """
 from __future__ import annotations
 
@@ -36,6 +46,10 @@ CM_BITS = 16          # score multiplier mantissa, unsigned, in [2^15, 2^16) (0 
 CSH_MIN, CSH_MAX = 1, 48
 T_BITS = 32           # scaled score / running max (signed, log2 domain, E fraction bits)
 PAR_FIELD_BITS = 32   # one s_par field per head lane: [15:0] cm, [21:16] csh; length beat: field 0 = L/M
+TREE_LEVELS = 3       # adder levels of the QK^T tree per register stage
+LAT_OUT = 4           # output pipeline: PE select + row register, x R (DSP pieces), sum, round/saturate
+EXP_BRAM_MIN_E = 8    # exp tables with 2^E >= 256 entries go to block RAM ROMs (one per two units), smaller
+                      # ones are case ROMs in LUTs (Yosys 0.23 cannot map a ROM to LUTRAM)
 
 
 class AttentionSpec(KernelSpec):
@@ -102,9 +116,12 @@ class AttentionModel:
     data_w: int           # q/k/v beat width
     out_w: int            # output beat width
     par_w: int            # s_par beat width
-    fifo_depth: int
-    lat_q2k: int          # cycle-model constants (validated against RTL cosim)
+    fifo_depth: int       # (p, alpha) FIFO entries (power of two, enough that K never waits at zero stalls)
+    tree_stages: int      # register stages of the QK^T adder tree (one per TREE_LEVELS levels, root included)
+    lat_k: int            # cycle-model constants (validated against RTL cosim): last K beat of a key -> its
+    lat_out: int          #   (p, alpha) FIFO push; output pipeline depth (issue -> m_o beat)
     div_cycles: int
+    rmw_stages: int       # S.V read-modify-write stages: 2 when B >= 2 (the product is registered), 1 when B = 1
     exp_table: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -148,16 +165,23 @@ class _AttentionKernel(Kernel):
         sh_out = rw - spec.out_frac_bits
         out_bits = signed_bits_for_bound(qmax << spec.out_frac_bits)
         hp = spec.head_par
+        beats = spec.d // spec.lanes
+        tree_stages = max(1, -(-max(0, clog2(spec.lanes)) // TREE_LEVELS))
+        # K beat -> K register + q row, product, adder tree, dot/score, x cm, >> csh, max/diff, exp ROM, (p, alpha)
+        lat_k = 2 + tree_stages + 6
+        # the FIFO must hold every key between its last K beat and its last V beat: 2 + (lat_k - 1) // B of them
+        fifo_depth = max(4, 1 << clog2(3 + (lat_k - 1) // beats))
         return AttentionModel(
             top=spec.design_name, kind=spec.kind, causal=self.causal,
             H=spec.H, d=spec.d, lanes=spec.lanes, head_par=hp, groups=spec.H // hp,
-            beats=spec.d // spec.lanes, len_max=n, npe=npe, reversed=bool(getattr(spec, "reversed", False)),
+            beats=beats, len_max=n, npe=npe, reversed=bool(getattr(spec, "reversed", False)),
             units=npe * hp, data_bits=spec.data_bits, qmax=qmax, E=E, P=P, exp_entries=1 << E,
             s_bits=s_bits, t_bits=T_BITS, diff_bits=T_BITS + 1, pv_bits=P + 1, l_bits=l_bits,
             acc_bits=acc_bits, rw=rw, r_bits=rw - P + 1, sh_out=sh_out,
             out_frac_bits=spec.out_frac_bits, out_bits=out_bits, cm_bits=CM_BITS, csh_bits=6,
             data_w=hp * spec.lanes * spec.data_bits, out_w=hp * spec.lanes * out_bits,
-            par_w=hp * PAR_FIELD_BITS, fifo_depth=4, lat_q2k=1, div_cycles=rw + 1,
+            par_w=hp * PAR_FIELD_BITS, fifo_depth=fifo_depth, tree_stages=tree_stages, lat_k=lat_k,
+            lat_out=LAT_OUT, div_cycles=rw + 1, rmw_stages=2 if beats >= 2 else 1,
             exp_table=exp_table(E, P),
         )
 
@@ -169,7 +193,21 @@ class _AttentionKernel(Kernel):
         sp_bits = m.s_bits + m.cm_bits + 1
         op_bits = m.acc_bits + m.r_bits + 1
         omax = (1 << (m.out_bits - 1)) - 1
+        tree, tree_regs = pipelined_tree(m.lanes, 2 * m.data_bits, m.s_bits, TREE_LEVELS)
+        assert tree_regs == m.tree_stages
         rtl = {
+            "tree": tree,                                     # QK^T adder tree statements (per unit)
+            "pvw": min(m.acc_bits, m.pv_bits + m.data_bits + 1),   # p * v product width
+            "esh_w": max(1, m.P.bit_length()),                # integer part of the exp argument, when <= P
+            "rom_bram": m.E >= EXP_BRAM_MIN_E,                # exp ROM in block RAM (else a case ROM in LUTs)
+            "roms": -(-m.units // 2) if m.E >= EXP_BRAM_MIN_E else m.units,   # two units per block RAM ROM
+            "mul_av": split_mul(m.acc_bits, True, m.pv_bits, False),       # acc x alpha (S.V)
+            "mul_or": split_mul(m.acc_bits, True, m.r_bits, False),        # acc x R (output)
+            "mul_la": split_mul(m.l_bits, False, m.pv_bits, False),        # l x alpha
+            "mul_sc": split_mul(m.s_bits, True, CM_BITS, False),           # dot x cm
+            "npe_pow2": m.npe & (m.npe - 1) == 0,
+            "npe_log2": clog2(m.npe),
+            **dict(zip(("div_m", "div_s"), reciprocal_constant(m.npe, m.len_max))),
             "cw": m.len_max.bit_length() + 1,                 # length / key counters
             "bw": max(1, clog2(m.beats)),                     # beat-in-vector counters
             "pw": max(1, clog2(m.npe)),                       # PE counters
@@ -441,23 +479,100 @@ class _AttentionKernel(Kernel):
 
     # --- cycle model -------------------------------------------------------------------
     def block_cycles(self, m: AttentionModel, nvalid: int, sweep: int) -> int:
-        """RTL cycles of one block with no stalls: q load, K/V sweep (+ pipeline fill), divider, output."""
+        """RTL cycles of one block with no stalls: setup; q load; K/V sweep (V starts B + lat_k cycles after K, once the
+        first key's (p, alpha) is in the FIFO, and then runs at full rate); divider; output issue (the output
+        pipeline drains while the next block or call loads)."""
         B = m.beats
-        return nvalid * B + sweep * B + B + m.div_cycles + nvalid * B + 1
+        return 1 + nvalid * B + (B + m.lat_k + sweep * B) + m.div_cycles + nvalid * B   # 1: block setup (ST_BLK)
 
     def call_cycles(self, m: AttentionModel, length: int) -> int:
+        """Latency of one call on its own (first input beat -> last output beat), output pipeline drain included.
+        Reversed prefill spends one more cycle per call computing the last block's base (ST_CALC)."""
         per_group = sum(self.block_cycles(m, nv, sw) for _, nv, sw in self.schedule(m, length))
-        return 1 + m.groups * (1 + per_group)
+        return 1 + (1 if m.causal and m.reversed else 0) + m.groups * (1 + per_group) + m.lat_out
 
     def expected_cycles(self, spec, inputs) -> int:
+        """Back-to-back calls: each call's output drain overlaps the next call's length/parameter beats."""
         m = self.model(spec)
-        return sum(self.call_cycles(m, int(L)) for L in inputs["lens"].tolist())
+        lens = inputs["lens"].tolist()
+        return sum(self.call_cycles(m, int(L)) for L in lens) - (len(lens) - 1) * m.lat_out
 
     def memory_bytes(self, m: AttentionModel, length: int) -> int:
         """Bytes of K and V streamed per call (data_bits rounded up to whole bytes)."""
         eb = -(-m.data_bits // 8)
         keys = sum(sw for _, _, sw in self.schedule(m, length))
         return 2 * keys * m.H * m.d * eb
+
+
+DSP_A, DSP_B = 27, 18   # signed multiplier ports of DSP48E1/E2
+
+
+def _chunks(w: int, signed: bool, port: int) -> list[dict]:
+    """Cut a w-bit operand into pieces that fit a signed `port`-bit multiplier input: unsigned pieces of
+    port-1 bits from the LSB, the top piece signed (signed operand) or unsigned."""
+    out, lo = [], 0
+    while True:
+        rem = w - lo
+        if rem <= (port if signed else port - 1):
+            return out + [{"lo": lo, "w": rem, "signed": signed}]
+        out.append({"lo": lo, "w": port - 1, "signed": False})
+        lo += port - 1
+
+
+def split_mul(aw: int, a_signed: bool, bw: int, b_signed: bool) -> list[dict]:
+    """a * b as partial products that each fit one DSP multiplier (the orientation with the fewest):
+    [{a: piece of a, b: piece of b, shift, bits}], a * b == sum(pa * pb << shift). The RTL registers every
+    partial product (the DSP's own output register) and adds them in the next stage, instead of letting
+    Yosys split a wide multiply and add the pieces in fabric within the same cycle."""
+    best = None
+    for swap in (False, True):
+        pa = _chunks(aw, a_signed, DSP_B if swap else DSP_A)
+        pb = _chunks(bw, b_signed, DSP_A if swap else DSP_B)
+        if best is None or len(pa) * len(pb) < len(best[0]) * len(best[1]):
+            best = (pa, pb)
+    return [{"a": ca, "b": cb, "shift": ca["lo"] + cb["lo"],
+             "bits": ca["w"] + (not ca["signed"]) + cb["w"] + (not cb["signed"])} for ca in best[0] for cb in best[1]]
+
+
+def reciprocal_constant(n: int, x_max: int) -> tuple[int, int]:
+    """(M, S) with (x * M) >> S == x // n for every 0 <= x < x_max (division by a constant as a multiply)."""
+    for S in range(1, 64):
+        M = -(-(1 << S) // n)
+        if all((x * M) >> S == x // n for x in range(x_max)):
+            assert x_max * M < 1 << 32, "the RTL evaluates x * M in 32 bits"
+            return M, S
+    raise AssertionError(f"no reciprocal constant for {n}")
+
+
+def pipelined_tree(n: int, leaf_bits: int, max_bits: int, levels_per_stage: int) -> tuple[list[dict], int]:
+    """Balanced adder tree over the signed leaves pr_0 .. pr_{n-1}, registered every `levels_per_stage`
+    levels (every value alive at that level, pass-through leaves included, so all paths have the same
+    latency) and at the root, which is the register `psum` of max_bits. Sums grow one bit per level,
+    capped at max_bits (the proven width of the final sum: modulo arithmetic above the cap is exact).
+    Returns the statements in dependency order ({name, bits, expr, reg}) and the register stages."""
+    level = [(f"pr_{i}", leaf_bits) for i in range(n)]
+    out: list[dict] = []
+    depth = stages = 0
+    while len(level) > 1:
+        depth += 1
+        nxt = []
+        for i in range(0, len(level) - 1, 2):
+            (a, wa), (b, wb) = level[i], level[i + 1]
+            name, bits = f"t{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits)
+            out.append({"name": name, "bits": bits, "expr": f"{a} + {b}", "reg": False})
+            nxt.append((name, bits))
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+        if depth % levels_per_stage == 0 and len(level) > 1:
+            stages += 1
+            regs = []
+            for j, (a, wa) in enumerate(level):
+                out.append({"name": f"r{depth}_{j}", "bits": wa, "expr": a, "reg": True})
+                regs.append((f"r{depth}_{j}", wa))
+            level = regs
+    out.append({"name": "psum", "bits": max_bits, "expr": level[0][0], "reg": True})
+    return out, stages + 1
 
 
 def _beats(x: np.ndarray, B: int, lanes: int) -> list[list[int]]:
