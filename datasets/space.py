@@ -39,10 +39,10 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hwgen.errors import UserError
+from hwgen.spec import read_yaml
 
 __all__ = ["IntRange", "Constraints", "SubSpace", "Space", "load_space", "parse_space", "sample",
            "enumerate_space", "space_size", "spec_data_key"]
@@ -169,15 +169,7 @@ def parse_space(data: Any) -> Space:
 
 
 def load_space(path: str | Path) -> Space:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise UserError("space", f"cannot read {path}: {err.strerror or err}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise UserError("space", f"malformed YAML in {path}: {getattr(err, 'problem', err)}") from None
+    data = read_yaml(path, "space")
     return parse_space(data)
 
 

@@ -62,18 +62,23 @@ def parse_spec(data: dict, *, target_override: str | None = None) -> KernelSpec:
     return spec
 
 
-def load_spec(path: str | Path, *, target_override: str | None = None) -> KernelSpec:
+def read_yaml(path: str | Path, field: str = "config"):
+    """Read a YAML file; unreadable or malformed files become one-line UserErrors naming `field`."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as err:
-        raise UserError("config", f"cannot read {path}: {err.strerror}") from None
+        raise UserError(field, f"cannot read {path}: {err.strerror or err}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UserError("config", f"malformed YAML in {path}{where}: {getattr(err, 'problem', err)}") from None
+        raise UserError(field, f"malformed YAML in {path}{where}: {getattr(err, 'problem', err)}") from None
+
+
+def load_spec(path: str | Path, *, target_override: str | None = None) -> KernelSpec:
+    data = read_yaml(path, "config")
     return parse_spec(data, target_override=target_override)
 
 

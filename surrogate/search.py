@@ -28,11 +28,11 @@ from typing import Callable, Literal, Optional, Sequence
 
 import click
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hwgen.errors import UserError, validation_error_to_user_error
 from hwgen.flows.report import Report
+from hwgen.spec import read_yaml
 
 RESOURCES = ("lut", "ff", "dsp", "bram36", "uram")   # capacity-checked (lut counts logic + LUTRAM)
 Objective = Literal["throughput", "latency", "pareto"]
@@ -59,12 +59,7 @@ class SearchConfig(BaseModel):
 
 
 def load_config(path: Path) -> SearchConfig:
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as err:
-        raise UserError("config", f"cannot read {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise UserError("config", f"malformed YAML in {path}: {err}") from None
+    data = read_yaml(path, "config")
     try:
         cfg = SearchConfig.model_validate(data)
     except ValidationError as err:
