@@ -138,10 +138,7 @@ def _estimate_sim_cycles(kernel, spec) -> int:
     inputs1 = kernel.random_inputs(spec, np.random.default_rng(0), 1)
     inputs2 = kernel.random_inputs(spec, np.random.default_rng(0), 2)
     est = (kernel.expected_cycles(spec, inputs1) or 0) + (kernel.expected_cycles(spec, inputs2) or 0)
-    m = kernel.model(spec)
-    if hasattr(m, "wbuf_depth") and hasattr(m, "lanes"):   # words streamed in before the first token
-        est += 2 * int(m.wbuf_depth) * int(m.lanes)
-    return int(est)
+    return int(est + 2 * kernel.setup_cycles(spec))
 
 
 def _cosim_pair(project: Path, simulator: str, timeout_s: float, seed: int) -> dict:
@@ -218,8 +215,12 @@ def _run_cosim(project: Path, kernel, spec, work: Path, timeout_s: float, seed: 
 
 def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEFAULT_TIMEOUT_S,
               cosim: bool = True, cosim_timeout_s: float = DEFAULT_COSIM_TIMEOUT_S, seed: int = 0,
-              build_info: Optional[dict] = None) -> dict:
-    """Build one design point; never raises for tool problems. Returns the Report as a JSON dict."""
+              build_info: Optional[dict] = None, previous: Optional[dict] = None) -> dict:
+    """Build one design point; never raises for tool problems. Returns the Report as a JSON dict.
+
+    `previous`: a stored record of this point whose synthesis succeeded but whose cosim failed; its
+    synthesis is reused (only cosim reruns) when the regenerated RTL is byte-identical to it."""
+    from hwgen.flows.report import Report
     from hwgen.flows.synth_open import run_open_synth
     from hwgen.kernels import registry
     from hwgen.render import write_project
@@ -235,7 +236,13 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
             project = write_project(spec, (work / "proj").resolve(), "both")
             extra["rtl_sha256"] = _rtl_digest(project)
             extra["model"] = _model_summary(kernel, spec)
-            report = run_open_synth(project, (work / "syn").resolve(), timeout_s)
+            prev_extra = (previous or {}).get("extra") or {}
+            if previous and previous.get("status") == "ok" and prev_extra.get("rtl_sha256") == extra["rtl_sha256"]:
+                report = Report.model_validate(previous)
+                t0 -= float((prev_extra.get("timing") or {}).get("synth_s") or 0.0)
+                extra["resynth"] = False
+            else:
+                report = run_open_synth(project, (work / "syn").resolve(), timeout_s)
         except UserError as err:
             report = _failed_report(spec_data, "failed", f"{err}")
         except Exception as err:   # a generator/flow bug: record it, keep building the rest
@@ -399,13 +406,13 @@ class _DaskRunner:
 
 # ----------------------------------------------------------------------------- build
 
-def _is_done(existing: dict, key: str, timeout_s: float, retry_failed: bool) -> bool:
+def _is_done(existing: dict, key: str, timeout_s: float, retry_failed: bool, cosim: bool = True) -> bool:
     rec = existing.get(key)
     if rec is None:
         return False
-    status, rec_timeout = rec
+    status, rec_timeout, cosim_failed = rec[:3]
     if status in ("ok", "skipped"):
-        return True
+        return not (retry_failed and cosim and cosim_failed)
     if retry_failed:
         return False
     if status == "timeout":
@@ -414,11 +421,14 @@ def _is_done(existing: dict, key: str, timeout_s: float, retry_failed: bool) -> 
 
 
 def _existing(out_dir: Path) -> dict:
+    """key -> (status, timeout_s, cosim failed, the record when only its cosim failed) of the latest record."""
     out = {}
     for obj in store.iter_record_dicts(out_dir):
         extra = obj.get("extra") or {}
         if extra.get("key"):
-            out[extra["key"]] = (obj.get("status", "ok"), extra.get("timeout_s"))
+            cosim_failed = obj.get("status") == "ok" and (extra.get("cosim") or {}).get("status") == "failed"
+            out[extra["key"]] = (obj.get("status", "ok"), extra.get("timeout_s"), cosim_failed,
+                                 obj if cosim_failed else None)
     return out
 
 
@@ -465,11 +475,12 @@ def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", 
                 key = store.record_key(key_spec(data), tools)
                 # Records written before key_spec existed were keyed on the full spec: honour them too.
                 legacy = store.record_key(data, tools)
-                if _is_done(existing, key, timeout_s, retry_failed) or \
-                        _is_done(existing, legacy, timeout_s, retry_failed):
+                if _is_done(existing, key, timeout_s, retry_failed, cosim) or \
+                        _is_done(existing, legacy, timeout_s, retry_failed, cosim):
                     summary["skipped"] += 1
                 else:
-                    todo.append((i, data, key))
+                    prev = existing.get(key) or existing.get(legacy)
+                    todo.append((i, data, key, prev[3] if prev else None))
             summary["planned"] = len(points)
             summary["sampled_short"] = len(points) < n
             if threading.current_thread() is threading.main_thread():
@@ -509,11 +520,11 @@ def _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, time
     attempts: dict[str, int] = {}
 
     def submit(item):
-        i, data, key = item
+        i, data, key, previous = item
         info = {"space": space.name or "", "space_file": space_copy, "space_digest": space.digest(),
                 "seed": seed, "index": i}
         fut = runner.submit(data, key, tools, timeout_s=timeout_s, cosim=cosim,
-                            cosim_timeout_s=cosim_timeout_s, seed=seed, build_info=info)
+                            cosim_timeout_s=cosim_timeout_s, seed=seed, build_info=info, previous=previous)
         inflight[fut] = item
 
     while queue or inflight:
@@ -523,7 +534,7 @@ def _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, time
         broken = []
         for fut in done:
             item = inflight.pop(fut)
-            i, data, key = item
+            i, data, key, _ = item
             try:
                 rec = runner.result(fut)
             except KeyboardInterrupt:

@@ -28,7 +28,7 @@ def dataset() -> None:
 @click.option("--cosim-timeout", "cosim_timeout_s", default=600.0, show_default=True, type=float,
               help="timeout per simulator build/run, s")
 @click.option("--no-cosim", is_flag=True, help="skip cosimulation (no latency/II)")
-@click.option("--retry-failed", is_flag=True, help="rebuild points whose stored record failed or timed out")
+@click.option("--retry-failed", is_flag=True, help="rebuild points whose stored record failed or timed out; rerun only the cosim of points whose synthesis succeeded but cosim failed")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def build_cmd(space, n, jobs, out, seed, executor, scheduler, timeout_s, cosim_timeout_s, no_cosim, retry_failed,
               no_progress) -> None:

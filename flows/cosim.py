@@ -94,7 +94,8 @@ def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path 
     simulator = pick_simulator(simulator)
     run = build_simulation(project, kernel.rtl_top(spec), simulator)
     model_cycles = kernel.expected_cycles(spec, inputs) or 0
-    max_cycles = int((model_cycles + 10_000) * (4 + 10 * stall / 100)) + 100_000
+    budget_cycles = model_cycles + kernel.setup_cycles(spec)
+    max_cycles = int((budget_cycles + 10_000) * (4 + 10 * stall / 100)) + 100_000
     with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as tmp:
         folder = Path(tmp)
         kernel.write_vectors(spec, inputs, folder)

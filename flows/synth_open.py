@@ -137,15 +137,17 @@ DELAYS = {
 
 
 def estimate_fmax_mhz(depth: int, family: str, carry_cascades: int = 0, muxf: int = 0,
-                      ram_start: bool = False, uses_bram: bool = False, uses_uram: bool = False) -> float:
+                      ram_start: bool = False, uses_bram: bool = False, uses_uram: bool = False,
+                      dsps: int = 0) -> float:
     """Fmax estimate from the critical path's composition (not timing closure):
 
-        period_ns = t_clk_to_q + depth * (t_lut + t_net) + carry_cascades * t_carry + muxf * t_muxf + t_setup
+        period_ns = t_clk_to_q + depth * (t_lut + t_net) + dsps * (t_dsp - t_lut)
+                    + carry_cascades * t_carry + muxf * t_muxf + t_setup
 
     `depth` counts the general-routing levels on the path (LUT, LUTRAM read, SRL, carry-chain
-    entry, unregistered DSP); cascaded carry cells and MUXF stages ride dedicated wires, so they add
-    their small fixed delays instead of a full level (counting every CARRY4 as a level would make
-    one 32-bit adder look like 8 LUT levels). A path starting at a BRAM/URAM output without its output
+    entry, unregistered DSP; the `dsps` DSP levels pay t_dsp instead of t_lut); cascaded carry cells
+    and MUXF stages ride dedicated wires, so they add their small fixed delays instead of a full
+    level (counting every CARRY4 as a level would make one 32-bit adder look like 8 LUT levels). A path starting at a BRAM/URAM output without its output
     register pays the RAM's clock-to-out instead of an FF's, and a design with BRAM/URAM is capped
     at their data-sheet Fmax. Delays are rough (see DELAYS): trust differences between designs more
     than the absolute MHz; Vivado's placed-and-routed number can differ by tens of percent.
@@ -153,7 +155,7 @@ def estimate_fmax_mhz(depth: int, family: str, carry_cascades: int = 0, muxf: in
     _check_family(family)
     d = DELAYS[family]
     start = d.ram_clk_to_q if ram_start else d.clk_to_q
-    period = start + depth * (d.lut + d.net) + carry_cascades * d.carry + muxf * d.muxf + d.setup
+    period = start + depth * (d.lut + d.net) + dsps * (d.dsp - d.lut) + carry_cascades * d.carry + muxf * d.muxf + d.setup
     caps = [d.bram_fmax] * uses_bram + [d.uram_fmax] * uses_uram
     return round(min([1000.0 / period, *caps]), 1)
 
@@ -204,7 +206,7 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
 
     Paths start at module inputs and FF/BRAM/URAM/registered-DSP outputs and end at their inputs.
     Returns {"depth": max levels over all paths, "crit_depth", "crit_carry", "crit_muxf",
-    "crit_ram_start", "crit_ns"}: the composition of the slowest path under DELAYS[family].
+    "crit_ram_start", "crit_dsp", "crit_ns"}: the composition of the slowest path under DELAYS[family].
     Levels count LUTs, LUTRAM/SRL reads (address pins only), carry-chain entries and unregistered
     DSPs; cascaded carries (CI) and MUXF stages add no level. Done here rather than with Yosys
     `ltp -noff`, which does not stop at FDRE (only at Yosys' internal FF types), treats every cell
@@ -216,31 +218,33 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     d = DELAYS[family]
     modules = netlist.get("modules", {})
     if not modules:
-        return {"depth": 0, "crit_depth": 0, "crit_carry": 0, "crit_muxf": 0, "crit_ram_start": False, "crit_ns": 0.0}
+        return {"depth": 0, "crit_depth": 0, "crit_carry": 0, "crit_muxf": 0, "crit_ram_start": False, "crit_dsp": 0,
+                "crit_ns": 0.0}
     mod = modules.get(top) if top in modules else next(
         (m for m in modules.values() if _param_int(m.get("attributes", {}).get("top", 0))),
         max(modules.values(), key=lambda m: len(m.get("cells", {}))))
     # Per net bit: (delay, levels on that path, carry cascades, muxf, starts at RAM) and max levels.
     arrival: dict[int, tuple] = {}
     maxlev: dict[int, int] = {}
-    zero = (0.0, 0, 0, 0, False)
+    zero = (0.0, 0, 0, 0, False, 0)
     for port in mod.get("ports", {}).values():
         if port.get("direction") in ("input", "inout"):
             for b in port["bits"]:
                 if isinstance(b, int):
                     arrival[b], maxlev[b] = zero, 0
     # Each comb cell: its input bits grouped by what passing through adds
-    # (delay, levels, carry cascades, muxf), and its output bits.
-    step = {"lut": (d.lut + d.net, 1, 0, 0), "lutram": (d.lut + d.net, 1, 0, 0), "dsp": (d.dsp + d.net, 1, 0, 0),
-            "carry": (d.carry_in, 1, 0, 0), "muxf": (d.muxf, 0, 0, 1), "wire": (0.0, 0, 0, 0)}
-    cascade = (d.carry, 0, 1, 0)
+    # (delay, levels, carry cascades, muxf, unregistered DSPs), and its output bits.
+    step = {"lut": (d.lut + d.net, 1, 0, 0, 0), "lutram": (d.lut + d.net, 1, 0, 0, 0),
+            "dsp": (d.dsp + d.net, 1, 0, 0, 1), "carry": (d.carry_in, 1, 0, 0, 0), "muxf": (d.muxf, 0, 0, 1, 0),
+            "wire": (0.0, 0, 0, 0, 0)}
+    cascade = (d.carry, 0, 1, 0, 0)
     cells = []
     for cell in mod.get("cells", {}).values():
         ctype, dirs, conns = cell["type"], cell.get("port_directions", {}), cell["connections"]
         kind = _arc_kind(ctype, cell.get("parameters", {}))
         outs = [b for p, bits in conns.items() if dirs.get(p) == "output" for b in bits if isinstance(b, int)]
         if kind == "seq":
-            start = (d.ram_clk_to_q - d.clk_to_q, 0, 0, 0, True) if ctype.startswith(("RAMB", "URAM")) else zero
+            start = (d.ram_clk_to_q - d.clk_to_q, 0, 0, 0, True, 0) if ctype.startswith(("RAMB", "URAM")) else zero
             for b in outs:
                 arrival[b], maxlev[b] = start, 0
             continue
@@ -265,12 +269,12 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
         i = ready.pop()
         groups, outs, own = cells[i]
         if not groups:   # constant inputs only (e.g. a fixed-address SRL): the cell itself is the path
-            best, lev = (own[0], own[1], own[2], own[3], False), own[1]
+            best, lev = (own[0], own[1], own[2], own[3], False, own[4]), own[1]
         else:
             best, lev = None, 0
-            for (dt, dl, dc, dm), bits in groups:
+            for (dt, dl, dc, dm, dd), bits in groups:
                 a = max((arrival.get(b, zero) for b in bits), key=_delay)
-                a = (a[0] + dt, a[1] + dl, a[2] + dc, a[3] + dm, a[4])
+                a = (a[0] + dt, a[1] + dl, a[2] + dc, a[3] + dm, a[4], a[5] + dd)
                 if best is None or a[0] > best[0]:
                     best = a
                 lev = max(lev, max(maxlev.get(b, 0) for b in bits) + dl)
@@ -283,7 +287,7 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     # Combinational loops leave cells unvisited; their outputs simply do not count.
     crit = max(arrival.values(), key=_delay, default=zero)
     return {"depth": max(maxlev.values(), default=0), "crit_depth": crit[1], "crit_carry": crit[2],
-            "crit_muxf": crit[3], "crit_ram_start": crit[4], "crit_ns": round(crit[0], 3)}
+            "crit_muxf": crit[3], "crit_ram_start": crit[4], "crit_dsp": crit[5], "crit_ns": round(crit[0], 3)}
 
 
 # ----------------------------------------------------------------------------- running Yosys
@@ -360,7 +364,8 @@ def run_open_synth(project_dir: Path, out_dir: Path, timeout_s: float = 1800) ->
         report.lut_depth = depth["depth"]
         report.fmax_mhz_est = estimate_fmax_mhz(depth["crit_depth"], family, depth["crit_carry"],
                                                 depth["crit_muxf"], depth["crit_ram_start"],
-                                                uses_bram=resources["bram36"] > 0, uses_uram=resources["uram"] > 0)
+                                                uses_bram=resources["bram36"] > 0, uses_uram=resources["uram"] > 0,
+                                                dsps=depth["crit_dsp"])
         report.extra = {"cells": cells, "muxf": sum(cells.get(c, 0) for c in MUXF_CELLS),
                         "unmapped_cells": {c: k for c, k in cells.items() if c not in _KNOWN},
                         "critical_path": depth, "yosys_family": family, "top": top}

@@ -268,6 +268,28 @@ def test_timeouts_become_rows_and_are_retried_with_a_longer_timeout(tiny_space, 
     assert build(tiny_space, n=2, jobs=1, out_dir=out, seed=1, timeout_s=0.02, progress=False)["built"] == 2
 
 
+@needs_yosys
+def test_retry_failed_reruns_only_the_cosim_of_a_synthesized_point(tiny_space, tmp_path):
+    from hwgen.datasets.builder import build
+
+    out = tmp_path / "ds"
+    build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, progress=False)
+    (good,) = store.load_records(out)
+    # The same point as if its cosim had crashed: synthesis kept, no latency.
+    broken = good.model_copy(deep=True)
+    broken.latency_cycles = broken.ii = None
+    broken.extra["cosim"] = {"status": "failed", "error": "ImportError: simulated"}
+    broken.resources.lut = 12345.0            # a marker: the retry must reuse this synthesis, not redo it
+    store.append_record(out, broken)
+    assert build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, progress=False)["built"] == 0
+    s = build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, retry_failed=True, progress=False)
+    assert s["built"] == 1
+    (latest,) = store.load_records(out, latest=True)
+    assert latest.extra["cosim"]["status"] == "ok" and latest.latency_cycles == good.latency_cycles
+    assert latest.resources.lut == 12345.0 and latest.extra["resynth"] is False
+    assert build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, retry_failed=True, progress=False)["built"] == 0
+
+
 def _children(pid: int) -> list[int]:
     import psutil
 

@@ -129,9 +129,10 @@ def test_logic_depth_arcs():
     # A registered DSP breaks the path like an FF; an unregistered one is one level.
     dsp = {"A": "input", "B": "input", "P": "output"}
     cells["ff_y"]["connections"]["D"] = [60]
-    for preg, want in (("00000000000000000000000000000001", 2), ("00000000000000000000000000000000", 3)):
+    for preg, want, ndsp in (("00000000000000000000000000000001", 2, 0), ("00000000000000000000000000000000", 3, 1)):
         cells["dsp"] = _cell("DSP48E2", dsp, {"A": [33], "B": ["0"], "P": [60]}, {"PREG": preg})
-        assert logic_depth(netlist, "xcup", "t")["depth"] == want
+        info = logic_depth(netlist, "xcup", "t")
+        assert info["depth"] == want and info["crit_dsp"] == ndsp
     assert logic_depth({"modules": {}}, "xc7")["depth"] == 0
 
 
@@ -141,6 +142,8 @@ def test_estimate_fmax():
     assert f(2, "xcup") == pytest.approx(1000 / (0.10 + 2 * 0.40 + 0.05), rel=1e-3)
     assert f(0, "xcup", uses_bram=True) == 737.0
     assert f(3, "xcup", carry_cascades=4) < f(3, "xcup")
+    # an unregistered DSP on the path costs its own delay, not a LUT's
+    assert f(3, "xcup", dsps=1) == pytest.approx(1000 / (0.10 + 3 * 0.40 + (2.0 - 0.10) + 0.05), rel=1e-3)
 
 
 def test_missing_yosys_is_a_clear_error(tmp_path, monkeypatch):

@@ -68,3 +68,7 @@ class Kernel:
     # --- estimates -----------------------------------------------------------
     def expected_cycles(self, spec: KernelSpec, inputs: dict[str, np.ndarray]) -> int | None:
         return None
+
+    def setup_cycles(self, spec: KernelSpec) -> int:
+        """Cycles a test bench spends before the first input can flow (e.g. streaming the weights in)."""
+        return 0

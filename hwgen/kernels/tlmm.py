@@ -219,6 +219,10 @@ class _TernaryMatmulKernel(Kernel):
     def expected_cycles(self, spec, inputs) -> int:
         return self.model(spec).cycles_per_token * self.vector_count(inputs)
 
+    def setup_cycles(self, spec) -> int:
+        m = self.model(spec)
+        return m.wbuf_depth * m.lanes          # one weight word per cycle into the Q banks
+
 
 @register
 class TLMMKernel(_TernaryMatmulKernel):

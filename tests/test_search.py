@@ -1,0 +1,155 @@
+"""Surrogate-guided design search (surrogate/search.py): the front and hypervolume helpers, the loop
+replayed on a shipped exhaustive ground-truth space, infeasible spaces, the CLI error contract, and one
+real end-to-end search (Yosys + cosim) with resume.
+"""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwgen.errors import UserError
+from hwgen.surrogate.search import (AnalyticalPredictor, Space, hypervolume, pareto_front, run_search)
+
+REPO = Path(__file__).resolve().parents[1]
+needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed; run make setup")
+
+
+def _bench_search_eval():
+    spec = importlib.util.spec_from_file_location("search_eval", REPO / "bench" / "search_eval.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_pareto_front_and_hypervolume():
+    pts = [(1.0, 1.0, 0), (2.0, 3.0, 1), (2.5, 2.0, 2), (4.0, 4.0, 3), (5.0, 1.0, 4)]
+    assert [i for _, _, i in pareto_front(pts)] == [0, 1, 3]
+    # (ref 5): [1,2) x 1 + [2,4) x 3 + [4,5) x 4
+    assert hypervolume([(c, v) for c, v, _ in pts], 5.0) == pytest.approx(1 * 1 + 2 * 3 + 1 * 4)
+    assert hypervolume([(6.0, 9.0)], 5.0) == 0.0          # beyond the cost limit: no area
+
+
+def test_oracle_hypervolume_matches_brute_force():
+    ev = _bench_search_eval()
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        rows = [(bool(rng.random() < 0.8), float(rng.uniform(1, 100)), float(rng.uniform(1, 50))) for _ in range(14)]
+        feas = [(c, t) for f, t, c in rows if f]
+        total = hypervolume(feas, 40.0)
+        for n in (1, 2, 4):
+            brute = max(hypervolume(list(s), 40.0) for s in itertools.combinations(feas, n))
+            assert ev.oracle_hv(rows, 40.0, n) == pytest.approx(brute / total)
+
+
+@pytest.fixture(scope="module")
+def pynq_space():
+    ev = _bench_search_eval()
+    space, reps = ev.load_space(REPO / "datasets" / "search_pynq_mixed", {"lut": 10.0})
+    return ev, space, reps
+
+
+def test_replayed_search_finds_the_true_best_and_beats_random(pynq_space):
+    ev, space, reps = pynq_space
+    rows = ev.truth(space, reps)
+    res = run_search(space, "pareto", 6, AnalyticalPredictor(), lambda i: reps[i])
+    assert len(res.observed) == 6 and len(res.log) == 6
+    assert res.counts["candidates"] == len(space.specs) and res.counts["synthesized"] == 6
+    best, hv = ev.score(set(res.observed), rows, space.limits["lut"])
+    assert best == pytest.approx(1.0)                   # the last run goes to the throughput challenger
+    rand = [ev.score(set(np.random.default_rng(s).choice(len(reps), 6, replace=False).tolist()), rows,
+                     space.limits["lut"])[1] for s in range(10)]
+    assert hv > max(rand)
+    # every log row compares predicted with actual
+    row = res.log[0]
+    assert set(row["predicted"]["lut"]) == {"mean", "std"} and row["actual"]["lut"] == reps[row["index"]].resources.lut
+
+
+def test_resumed_search_only_spends_the_rest_of_the_budget(pynq_space):
+    _, space, reps = pynq_space
+    first = run_search(space, "pareto", 2, AnalyticalPredictor(), lambda i: reps[i])
+    calls = []
+    res = run_search(space, "pareto", 4, AnalyticalPredictor(), lambda i: calls.append(i) or reps[i],
+                     observed=first.observed)
+    assert len(calls) == 2 and set(first.observed) <= set(res.observed) and len(res.observed) == 4
+
+
+def test_infeasible_space_names_the_constraint(pynq_space):
+    _, space, reps = pynq_space
+    tight = Space(space.specs, space.capacity, {**space.limits, "lut": 10.0}, space.clock_mhz, space.z)
+    with pytest.raises(UserError) as err:
+        run_search(tight, "throughput", 3, AnalyticalPredictor(), lambda i: reps[i])
+    assert err.value.field == "constraints" and "lut <=" in str(err.value)
+
+
+def _cli(args, capsys):
+    import hwgen.cli
+
+    old = sys.argv
+    sys.argv = ["hwgen", *args]
+    code = 0
+    try:
+        hwgen.cli.main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = old
+    return code, capsys.readouterr()
+
+
+TINY_SEARCH = """\
+kind: tlmm
+target: pynq-z2
+fixed: {K: 48, N: 32, M_max: 4, act_bits: 8, weight_memory: lutram}
+free:
+  G: [2, 3]
+  T: [1, 2]
+  Q: [1, 2]
+constraints:
+  max_util: {lut: 2}
+objective: throughput
+"""
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(TINY_SEARCH)
+    code, cap = _cli(["search", "--config", str(cfg), "--budget", "0", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and cap.err.strip().count("\n") == 0 and "budget" in cap.err
+    cfg.write_text(TINY_SEARCH.replace("max_util: {lut: 2}", "max_util: {lut: 200}"))
+    code, cap = _cli(["search", "--config", str(cfg), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "constraints.max_util.lut" in cap.err and "0..100" in cap.err
+    cfg.write_text(TINY_SEARCH.replace("max_util: {lut: 2}", "max_util: {lut: 0.01}"))
+    code, cap = _cli(["search", "--config", str(cfg), "--predictor", "analytical", "--out", str(tmp_path / "o")],
+                     capsys)
+    assert code == 2 and "no candidate can meet lut" in cap.err
+    assert not (tmp_path / "o" / "records.jsonl").exists()
+
+
+@needs_yosys
+def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, capsys):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(TINY_SEARCH)
+    out = tmp_path / "run"
+    args = ["search", "--config", str(cfg), "--budget", "2", "--predictor", "analytical", "--out", str(out),
+            "--objective", "pareto"]
+    code, cap = _cli(args, capsys)
+    assert code == 0, cap.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["synthesized"] == 2 and summary["counts"]["candidates"] == 8
+    assert summary["verification"]["pass"] and summary["best"][0]["lut"] > 0
+    assert summary["synthesis_seconds_exhaustive_estimate"] > summary["synthesis_seconds_spent"] > 0
+    log = json.loads((out / "search_log.json").read_text())
+    assert len(log) == 2 and all(e["status"] == "ok" for e in log)
+    assert (out / "pareto.md").exists() and (out / "pareto.png").stat().st_size > 1000
+    # a rerun with a larger budget resumes: the two designs are read back, one more is synthesized
+    code, cap = _cli([*args[:4], "3", *args[5:], "--no-verify"], capsys)
+    assert code == 0 and "resuming: 2 designs" in cap.err
+    assert json.loads((out / "summary.json").read_text())["counts"]["synthesized"] == 3
+    assert len(json.loads((out / "search_log.json").read_text())) == 1
