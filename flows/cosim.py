@@ -86,7 +86,7 @@ def read_stats(path: Path) -> dict[str, float]:
 
 def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path | None = None,
               vectors: int = 8, seed: int = 0, stall: int = 0, simulator: str = "auto") -> dict:
-    project = Path(project)
+    project = Path(project).resolve()     # simulators run in their own folders: relative paths would break
     if not 0 <= stall <= 90:
         raise UserError("stall", f"must be 0..90 percent (got {stall})")
     spec, kernel, inputs = prepare_inputs(project, inputs_path, vectors, seed)

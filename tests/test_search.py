@@ -133,10 +133,12 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
 
 
 @needs_yosys
-def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, capsys):
+def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, capsys, monkeypatch):
     cfg = tmp_path / "s.yaml"
     cfg.write_text(TINY_SEARCH)
-    out = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)               # a relative --out, as users type it
+    monkeypatch.setenv("HWGEN_CACHE_DIR", str(tmp_path / "cache"))   # the simulator really gets built
+    out = Path("run")
     args = ["search", "--config", str(cfg), "--budget", "2", "--predictor", "analytical", "--out", str(out),
             "--objective", "pareto"]
     code, cap = _cli(args, capsys)
