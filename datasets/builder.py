@@ -227,6 +227,7 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
     from hwgen.spec import parse_spec
 
     t0 = time.monotonic()
+    reused_synth_s = 0.0     # a reused synthesis keeps the time it took when it ran
     work = Path(tempfile.mkdtemp(prefix="hwgen-ds-"))
     extra: dict = {}
     try:
@@ -239,7 +240,7 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
             prev_extra = (previous or {}).get("extra") or {}
             if previous and previous.get("status") == "ok" and prev_extra.get("rtl_sha256") == extra["rtl_sha256"]:
                 report = Report.model_validate(previous)
-                t0 -= float((prev_extra.get("timing") or {}).get("synth_s") or 0.0)
+                reused_synth_s = float((prev_extra.get("timing") or {}).get("synth_s") or 0.0)
                 extra["resynth"] = False
             else:
                 report = run_open_synth(project, (work / "syn").resolve(), timeout_s)
@@ -248,7 +249,7 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
         except Exception as err:   # a generator/flow bug: record it, keep building the rest
             report = _failed_report(spec_data, "failed",
                                     f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=6)[-2000:]}")
-        synth_s = time.monotonic() - t0
+        synth_s = time.monotonic() - t0 + reused_synth_s
         if cosim and report.status == "ok":
             try:
                 cells = sum(int(v) for v in (report.extra.get("cells") or {}).values())
@@ -268,7 +269,7 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
         report.extra.update({
             "key": key, "spec": spec_data, "key_tools": key_tools, "cosim": info, "timeout_s": timeout_s,
             "timing": {"synth_s": round(synth_s, 2), "cosim_s": info.get("seconds"),
-                       "total_s": round(time.monotonic() - t0, 2)},
+                       "total_s": round(time.monotonic() - t0 + reused_synth_s, 2)},
             "build": build_info or {},
         })
         return report.model_dump(mode="json")

@@ -279,15 +279,22 @@ def sample(space: Space, n: int, seed: int = 0, max_tries: Optional[int] = None)
         data = {"kind": sub.kind, "target": sub.targets[rng.randrange(len(sub.targets))]}
         for name in sorted(sub.params):
             data[name] = _draw(sub.params[name], rng)
-        norm = _check_point(sub, data)
-        if norm is None:
-            continue
-        k = spec_data_key(norm)
-        if k in seen:
-            continue
-        seen.add(k)
-        out.append(norm)
+        norm = _new_valid_point(sub, data, seen)
+        if norm is not None:
+            out.append(norm)
     return out
+
+
+def _new_valid_point(sub, data: dict, seen: set[str]) -> Optional[dict]:
+    """The normalized point if the kernel accepts it and it is not in `seen` (which it joins), else None."""
+    norm = _check_point(sub, data)
+    if norm is None:
+        return None
+    k = spec_data_key(norm)
+    if k in seen:
+        return None
+    seen.add(k)
+    return norm
 
 
 def _values(dom: Domain) -> list:
@@ -317,13 +324,9 @@ def enumerate_space(space: Space, limit: Optional[int] = None) -> Iterator[dict]
         for target in sub.targets:
             for combo in itertools.product(*(_values(sub.params[n]) for n in names)):
                 data = {"kind": sub.kind, "target": target, **dict(zip(names, combo))}
-                norm = _check_point(sub, data)
+                norm = _new_valid_point(sub, data, seen)
                 if norm is None:
                     continue
-                k = spec_data_key(norm)
-                if k in seen:
-                    continue
-                seen.add(k)
                 yield norm
                 count += 1
                 if limit is not None and count >= limit:

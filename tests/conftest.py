@@ -11,3 +11,25 @@ def pytest_configure(config):
 
 
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed; run make setup")
+
+
+@pytest.fixture
+def hwgen_cli(capsys):
+    """Run the `hwgen` command line in-process: hwgen_cli([...]) -> (exit code, stderr)."""
+    import sys
+
+    import hwgen.cli
+
+    def run(args: list[str]) -> tuple[int, str]:
+        old = sys.argv
+        sys.argv = ["hwgen", *args]
+        code = 0
+        try:
+            hwgen.cli.main()
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        finally:
+            sys.argv = old
+        return code, capsys.readouterr().err
+
+    return run

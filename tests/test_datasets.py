@@ -58,20 +58,6 @@ def _report(key: str, lut: float = 10.0, status: str = "ok") -> Report:
                   extra={"key": key, "spec": {"kind": "tlmm", "K": 16}})
 
 
-def _run_cli(args: list[str], capsys) -> tuple[int, str]:
-    import hwgen.cli
-
-    old = sys.argv
-    sys.argv = ["hwgen", *args]
-    code = 0
-    try:
-        hwgen.cli.main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr().err
-
 
 # ----------------------------------------------------------------------------- spaces
 
@@ -220,7 +206,7 @@ def test_run_point_records_bad_specs_as_failed_rows():
 # ----------------------------------------------------------------------------- builder
 
 @needs_yosys
-def test_build_resume_grow_card_export_info(tiny_space, tmp_path, capsys):
+def test_build_resume_grow_card_export_info(tiny_space, tmp_path, hwgen_cli):
     from hwgen.datasets.builder import build
 
     out = tmp_path / "ds"
@@ -248,9 +234,9 @@ def test_build_resume_grow_card_export_info(tiny_space, tmp_path, capsys):
     card = (out / "card.md").read_text()
     assert "Yosys" in card and "tlmm/ok" in card and "hwgen" in card and "tiny" in card
     assert len((out / "builds.jsonl").read_text().splitlines()) == 3
-    code, _ = _run_cli(["dataset", "export", str(out)], capsys)
+    code, _ = hwgen_cli(["dataset", "export", str(out)])
     assert code == 0 and (out / store.PARQUET_FILE).exists()
-    code, _ = _run_cli(["dataset", "info", str(out)], capsys)
+    code, _ = hwgen_cli(["dataset", "info", str(out)])
     assert code == 0
 
 
@@ -361,21 +347,21 @@ def test_dask_executor_on_a_local_cluster(tiny_space, tmp_path):
     assert build(tiny_space, n=1, jobs=1, out_dir=out, seed=11, progress=False)["skipped"] == 1
 
 
-def test_cli_bad_input_is_one_line_exit_2(tmp_path, tiny_space, capsys):
-    code, err = _run_cli(["dataset", "build", "--space", str(tmp_path / "missing.yaml"), "--n", "1",
-                          "--out", str(tmp_path / "o")], capsys)
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, tiny_space, hwgen_cli):
+    code, err = hwgen_cli(["dataset", "build", "--space", str(tmp_path / "missing.yaml"), "--n", "1",
+                          "--out", str(tmp_path / "o")])
     assert code == 2 and err.strip().startswith("error: space:") and len(err.strip().splitlines()) == 1
-    code, err = _run_cli(["dataset", "build", "--space", str(tiny_space), "--n", "1", "--out", str(tmp_path / "o"),
-                          "--executor", "dask"], capsys)
+    code, err = hwgen_cli(["dataset", "build", "--space", str(tiny_space), "--n", "1", "--out", str(tmp_path / "o"),
+                          "--executor", "dask"])
     assert code == 2 and "scheduler" in err
-    code, err = _run_cli(["dataset", "build", "--space", str(tiny_space), "--n", "1", "--out", str(tmp_path / "o"),
-                          "--jobs", "0"], capsys)
+    code, err = hwgen_cli(["dataset", "build", "--space", str(tiny_space), "--n", "1", "--out", str(tmp_path / "o"),
+                          "--jobs", "0"])
     assert code == 2 and "jobs" in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: tlmm\nparams: {Z: [1]}\n")
-    code, err = _run_cli(["dataset", "build", "--space", str(bad), "--n", "1", "--out", str(tmp_path / "o")], capsys)
+    code, err = hwgen_cli(["dataset", "build", "--space", str(bad), "--n", "1", "--out", str(tmp_path / "o")])
     assert code == 2 and "space.params.Z" in err
-    code, err = _run_cli(["dataset", "import", "--out", str(tmp_path / "o")], capsys)
+    code, err = hwgen_cli(["dataset", "import", "--out", str(tmp_path / "o")])
     assert code == 2 and "--vendor" in err
 
 
@@ -428,7 +414,7 @@ def _vendor_tree(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(not LOCAL_REPORTS.is_dir(), reason="tests/fixtures/reports missing")
-def test_import_vendor_tree_groups_runs_and_reads_hwgen_specs(tmp_path, capsys):
+def test_import_vendor_tree_groups_runs_and_reads_hwgen_specs(tmp_path, hwgen_cli):
     from hwgen.datasets.importers import import_vendor_tree
 
     root = _vendor_tree(tmp_path)
@@ -446,15 +432,15 @@ def test_import_vendor_tree_groups_runs_and_reads_hwgen_specs(tmp_path, capsys):
         assert len(mlp) == 1 and mlp[0].latency_cycles == 89.0            # the per-module report is dropped
     # Re-import through the CLI: same keys, nothing added the second time.
     out = tmp_path / "ds"
-    assert _run_cli(["dataset", "import", "--vendor", str(root), "--out", str(out)], capsys)[0] == 0
+    assert hwgen_cli(["dataset", "import", "--vendor", str(root), "--out", str(out)])[0] == 0
     n = len(store.load_records(out))
     assert n == len(reps)
-    assert _run_cli(["dataset", "import", "--vendor", str(root), "--out", str(out)], capsys)[0] == 0
+    assert hwgen_cli(["dataset", "import", "--vendor", str(root), "--out", str(out)])[0] == 0
     assert len(store.load_records(out, latest=False)) == n
     assert "imported-vendor" in (out / "card.md").read_text()
 
 
-def test_import_wa_hls4ml_records(tmp_path, capsys):
+def test_import_wa_hls4ml_records(tmp_path, hwgen_cli):
     from hwgen.datasets.importers import import_wa_hls4ml
 
     reps = import_wa_hls4ml(WA_FIXTURE)
@@ -477,7 +463,7 @@ def test_import_wa_hls4ml_records(tmp_path, capsys):
     jl.write_text("\n".join(json.dumps(x) for x in data if x) + "\n")
     assert [r.extra["key"] for r in import_wa_hls4ml(jl)] == [r.extra["key"] for r in reps]
     out = tmp_path / "ds"
-    assert _run_cli(["dataset", "import", "--wa-hls4ml", str(WA_FIXTURE), "--out", str(out)], capsys)[0] == 0
-    assert _run_cli(["dataset", "import", "--wa-hls4ml", str(jl), "--out", str(out)], capsys)[0] == 0
+    assert hwgen_cli(["dataset", "import", "--wa-hls4ml", str(WA_FIXTURE), "--out", str(out)])[0] == 0
+    assert hwgen_cli(["dataset", "import", "--wa-hls4ml", str(jl), "--out", str(out)])[0] == 0
     loaded = store.load_records(out, latest=False)
     assert len(loaded) == 3 and loaded[0].extra["layers"] == a.extra["layers"]

@@ -8,7 +8,6 @@ import importlib.util
 import itertools
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -88,20 +87,6 @@ def test_infeasible_space_names_the_constraint(pynq_space):
     assert err.value.field == "constraints" and "lut <=" in str(err.value)
 
 
-def _cli(args, capsys):
-    import hwgen.cli
-
-    old = sys.argv
-    sys.argv = ["hwgen", *args]
-    code = 0
-    try:
-        hwgen.cli.main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = old
-    return code, capsys.readouterr()
-
 
 TINY_SEARCH = """\
 kind: tlmm
@@ -117,23 +102,22 @@ objective: throughput
 """
 
 
-def test_cli_bad_input_is_one_line_exit_2(tmp_path, capsys):
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, hwgen_cli):
     cfg = tmp_path / "s.yaml"
     cfg.write_text(TINY_SEARCH)
-    code, cap = _cli(["search", "--config", str(cfg), "--budget", "0", "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and cap.err.strip().count("\n") == 0 and "budget" in cap.err
+    code, err = hwgen_cli(["search", "--config", str(cfg), "--budget", "0", "--out", str(tmp_path / "o")])
+    assert code == 2 and err.strip().count("\n") == 0 and "budget" in err
     cfg.write_text(TINY_SEARCH.replace("max_util: {lut: 2}", "max_util: {lut: 200}"))
-    code, cap = _cli(["search", "--config", str(cfg), "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "constraints.max_util.lut" in cap.err and "0..100" in cap.err
+    code, err = hwgen_cli(["search", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert code == 2 and "constraints.max_util.lut" in err and "0..100" in err
     cfg.write_text(TINY_SEARCH.replace("max_util: {lut: 2}", "max_util: {lut: 0.01}"))
-    code, cap = _cli(["search", "--config", str(cfg), "--predictor", "analytical", "--out", str(tmp_path / "o")],
-                     capsys)
-    assert code == 2 and "no candidate can meet lut" in cap.err
+    code, err = hwgen_cli(["search", "--config", str(cfg), "--predictor", "analytical", "--out", str(tmp_path / "o")])
+    assert code == 2 and "no candidate can meet lut" in err
     assert not (tmp_path / "o" / "records.jsonl").exists()
 
 
 @needs_yosys
-def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, capsys, monkeypatch):
+def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, hwgen_cli, monkeypatch):
     cfg = tmp_path / "s.yaml"
     cfg.write_text(TINY_SEARCH)
     monkeypatch.chdir(tmp_path)               # a relative --out, as users type it
@@ -141,8 +125,8 @@ def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, capsys, monkeypat
     out = Path("run")
     args = ["search", "--config", str(cfg), "--budget", "2", "--predictor", "analytical", "--out", str(out),
             "--objective", "pareto"]
-    code, cap = _cli(args, capsys)
-    assert code == 0, cap.err
+    code, err = hwgen_cli(args)
+    assert code == 0, err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["synthesized"] == 2 and summary["counts"]["candidates"] == 8
     assert summary["verification"]["pass"] and summary["best"][0]["lut"] > 0
@@ -151,7 +135,7 @@ def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, capsys, monkeypat
     assert len(log) == 2 and all(e["status"] == "ok" for e in log)
     assert (out / "pareto.md").exists() and (out / "pareto.png").stat().st_size > 1000
     # a rerun with a larger budget resumes: the two designs are read back, one more is synthesized
-    code, cap = _cli([*args[:4], "3", *args[5:], "--no-verify"], capsys)
-    assert code == 0 and "resuming: 2 designs" in cap.err
+    code, err = hwgen_cli([*args[:4], "3", *args[5:], "--no-verify"])
+    assert code == 0 and "resuming: 2 designs" in err
     assert json.loads((out / "summary.json").read_text())["counts"]["synthesized"] == 3
     assert len(json.loads((out / "search_log.json").read_text())) == 1
