@@ -12,8 +12,9 @@ run_open_synth -> (if synthesis is ok) two RTL cosimulations:
 * ii: the test bench's steady-state interval of a 2-vector run (cycles per token in steady state
   for the matmul kernels).
 
-`ii` is whatever the kernel's test bench defines as its steady-state interval: cycles per token for
-the matmul kernels, cycles per accepted K beat during the K/V sweep for attention (1.0 = full rate).
+`ii` is the test bench's initiation interval: cycles per token for the matmul kernels, cycles from one
+call's first beat to the next call's first beat for attention (its first call has length L_max). The
+attention bench's cycles per accepted K beat (1.0 = full rate) is kept as extra.cosim.k_beat_ii.
 Both runs share one compiled simulator (the cosim build cache), so the second costs only its cycles.
 For the matmul kernels latency(2 vectors) - ii == latency(1 vector) exactly; both are stored in
 extra["cosim"]. Simulator: Icarus when its predicted time (simulated cycles x synthesized cells) is
@@ -201,6 +202,7 @@ def _run_cosim(project: Path, kernel, spec, work: Path, timeout_s: float, seed: 
                     "latency_cycles_1": one["latency_cycles"], "latency_cycles_2": two["latency_cycles"],
                     "ii": two["ii"], "model_cycles_1": one["model_cycles"], "model_cycles_2": two["model_cycles"],
                     "simulator_version": one.get("simulator_version"),
+                    **({"k_beat_ii": two["k_beat_ii"]} if two.get("k_beat_ii") is not None else {}),
                 })
             elif "simulator" not in info and "error" not in info:
                 info["status"], info["error"] = "skipped", "no simulator (iverilog/verilator) on PATH"
@@ -654,8 +656,10 @@ def write_card(out_dir) -> Path:
              "Resource numbers come from Yosys 0.23 `synth_xilinx` (CARRY4 even on UltraScale+, no LUT "
              "packing), not Vivado. latency_cycles is the cosim latency of one vector (one token for the "
              "matmul kernels, one call at the maximum length for attention); ii is the test bench's "
-             "steady-state interval in a 2-vector run (cycles per token for the matmul kernels, cycles "
-             "per K beat during the K/V sweep for attention). Cosim details in `extra.cosim`.", "",
+             "initiation interval in a 2-vector run (cycles per token for the matmul kernels; for attention, "
+             "cycles between the starts of back-to-back calls, the first at the maximum length; records "
+             "built before 2026-11-26 take it from the cycle model that their cosim showed exact, see "
+             "`hwgen dataset migrate attention-call-ii`). Cosim details in `extra.cosim`.", "",
              "## Tool versions", ""]
     lines += [f"- {k}: {', '.join(sorted(v))}" for k, v in sorted(tools.items())] or ["- (none)"]
     lines += ["", "## Counts", ""]

@@ -55,6 +55,17 @@ def build_cmd(space, n, jobs, out, seed, executor, scheduler, timeout_s, cosim_t
         sys.exit(130)
 
 
+@dataset.command("migrate")
+@click.argument("name", type=click.Choice(["attention-call-ii"]))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, exists=True), help="dataset folder")
+def migrate_cmd(name, out) -> None:
+    """Rewrite stored records after a measured quantity was redefined (idempotent, atomic)."""
+    from .migrations import MIGRATIONS
+
+    counts = MIGRATIONS[name](out)
+    click.echo(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), err=True)
+
+
 @dataset.command("import")
 @click.option("--vendor", "vendor", default=None, type=click.Path(file_okay=False),
               help="folder tree of Vitis HLS csynth.xml / Vivado utilization + timing reports")

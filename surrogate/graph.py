@@ -189,7 +189,8 @@ class HwGraph:
             u[5 + j] = math.log1p(ana[r])
         u[5 + len(RES)] = math.log2(max(1, self.kernels))
         u[6 + len(RES)] = math.log2(1.0 + n_full)
-        return GraphArrays(x, ei, ea, u, np.array([ana[t] for t in TARGETS], np.float64), nw, ew)
+        return GraphArrays(x, ei, ea, u, np.array([ana[t] for t in TARGETS], np.float64), nw, ew,
+                           kernel_group(self.kinds))
 
 
 class GraphArrays(NamedTuple):
@@ -200,6 +201,12 @@ class GraphArrays(NamedTuple):
     ana: np.ndarray          # [8] analytical estimate of every target
     node_weight: np.ndarray  # [nodes] copies a node stands for
     edge_weight: np.ndarray  # [2 * edges] copies of the sender per receiver
+    group: str = ""          # kernel kinds in the design (kernel_group): the unit of the formula fallback
+
+
+def kernel_group(kinds) -> str:
+    """'attention_decode', 'naive+tlmm', ...: designs whose analytical formulas are equally trustworthy."""
+    return "+".join(sorted(set(kinds)))
 
 
 # ----------------------------------------------------------------------------- registry
@@ -269,6 +276,7 @@ def collate(irs, ys=None, single: bool = False):
     data.ew = torch.from_numpy(np.concatenate([a.edge_weight for a in arrs]))
     data.u = torch.from_numpy(np.stack([a.u for a in arrs]))
     data.ana = torch.from_numpy(np.stack([a.ana for a in arrs]))
+    data.group = [a.group for a in arrs]
     if not single:
         data.batch = torch.from_numpy(np.repeat(np.arange(len(arrs)), sizes))
     if ys is not None:
@@ -463,7 +471,8 @@ def build_attention(spec) -> HwGraph:
     fam = spec.target_info.yosys_family
     ctx = kernel.render_context(spec)["rtl"]
     cycles = kernel.call_cycles(m, m.len_max)
-    g = HwGraph(family=fam, cycles=cycles, ii=cycles, macs=2 * m.units * m.lanes, kinds=(spec.kind,))
+    g = HwGraph(family=fam, cycles=cycles, ii=kernel.call_interval(m, m.len_max), macs=2 * m.units * m.lanes,
+                kinds=(spec.kind,))
     db, ln, B = m.data_bits, m.lanes, m.beats
     sp_bits, lp_bits, ap_bits, op_bits = ctx["sp_bits"], ctx["lp_bits"], ctx["ap_bits"], ctx["op_bits"]
     cw, bw, pw_, gw, dw = ctx["cw"], ctx["bw"], ctx["pw"], ctx["gw"], ctx["dw"]

@@ -63,8 +63,8 @@ class ModelConfig:
     reg: float = 0.001               # L2 on the corrections (a per block, c per graph): prior = analytical model
     cv_folds: bool = True            # member i skips fold i; out-of-fold errors calibrate sigma
     sigma_scale: list = field(default_factory=list)  # per-target factor on sigma from the out-of-fold errors
-    fallback: dict = field(default_factory=dict)     # target -> sigma: targets where the analytical formula beat
-                                                     # the GNN out of fold; predicted by the formula
+    fallback: dict = field(default_factory=dict)     # target -> {kernel group or "*": sigma}: where the analytical
+                                                     # formula beat the GNN out of fold; predicted by the formula
     feature_version: int = FEATURE_VERSION
     targets: tuple = TARGETS
     # standardisation, filled from the training set
@@ -218,10 +218,13 @@ class Ensemble:
         if self.cfg.fallback:
             # the formula's own error spread, plus the members' disagreement (grows off the training range)
             ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
-            for t, s in self.cfg.fallback.items():
+            groups = list(getattr(data, "group", None) or [""] * mean.shape[0])
+            for t, by_group in self.cfg.fallback.items():
                 j = TARGETS.index(t)
-                mean[:, j] = ana[:, j]
-                sigma[:, j] = np.sqrt(s * s + epi[:, j])
+                s = np.array([fallback_sigma(by_group, g) for g in groups], dtype=float)
+                use = np.isfinite(s)
+                mean[use, j] = ana[use, j]
+                sigma[use, j] = np.sqrt(s[use] ** 2 + epi[use, j])
         return mean, sigma, mu.numpy()
 
     # --- persistence ----------------------------------------------------------------
@@ -254,6 +257,15 @@ class Ensemble:
             m.eval()
             members.append(m)
         return cls(cfg, members)
+
+
+def fallback_sigma(by_group, group: str) -> float:
+    """Sigma of the formula fallback for one design's kernel group, NaN where the GNN predicts. A group seen in
+    training has its own decision; an unseen one (a new composition) takes the all-designs decision '*'."""
+    if not isinstance(by_group, dict):          # models saved before per-group decisions: one sigma for all
+        return float(by_group)
+    s = by_group.get(group, by_group.get("*"))
+    return float("nan") if s is None else float(s)
 
 
 def round_discrete(target: str, value: float) -> float:

@@ -187,17 +187,21 @@ def train_ensemble(examples: Sequence[Example], cfg=None, log=None):
     return ens
 
 
-def _calibrate(ens, examples, folds, coverage: float = 0.95) -> tuple[list, dict]:
+def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5) -> tuple[list, dict]:
     """From out-of-fold predictions (each design predicted by the member that left it out):
     - per-target sigma factor: the `coverage` quantile of |y - mu_oof| / (2 sigma), clipped to [0.5, 20];
-    - fallback targets: where the analytical formula's mean |log1p error| (after rounding discrete targets)
-      is no larger than the out-of-fold GNN's, use the formula, with sigma = its own error quantile / 2."""
+    - formula fallback, decided per target and per kernel group (graph.kernel_group) with at least `min_group`
+      labelled designs, and once over all designs ('*', for groups unseen in training): where the analytical
+      formula's mean |log1p error| (after rounding discrete targets) is no larger than the out-of-fold GNN's,
+      use the formula there, with sigma = its own error quantile / 2. One kernel family's exact cycle formula
+      must not be lost because another family's formula for the same target is poor."""
     from .graph import collate
     from .model import round_discrete
 
     data = collate([ex.arrays for ex in examples], [ex.y for ex in examples])
     y = np.log1p(np.clip(data.y.numpy(), 0, None))
     ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
+    groups = np.array(data.group)
     saved, ens.cfg.fallback, ens.cfg.sigma_scale = ens.cfg.fallback, {}, []
     _, sigma, mus = ens.predict_log(data)
     ens.cfg.fallback = saved
@@ -214,10 +218,17 @@ def _calibrate(ens, examples, folds, coverage: float = 0.95) -> tuple[list, dict
         z = np.abs(y[ok, j] - oof[ok, j]) / (2 * np.maximum(sigma[ok, j], 1e-9))
         scale[j] = float(np.clip(np.quantile(z, coverage), 0.5, 20.0))
         rnd = lambda v: np.log1p([round_discrete(t, math.expm1(x)) for x in v])  # noqa: E731
-        err_gnn = np.mean(np.abs(y[ok, j] - rnd(oof[ok, j])))
-        err_ana = np.abs(y[ok, j] - rnd(ana[ok, j]))
-        if err_ana.mean() <= err_gnn:
-            fallback[t] = float(max(min_sigma, np.quantile(err_ana, coverage) / 2))
+        err_gnn = np.abs(y[:, j] - np.where(ok, rnd(np.nan_to_num(oof[:, j])), np.nan))
+        err_ana = np.abs(y[:, j] - np.where(ok, rnd(np.nan_to_num(ana[:, j])), np.nan))
+        decision = {}
+        for g in ["*"] + sorted(set(groups[ok])):
+            sel = ok if g == "*" else ok & (groups == g)
+            if sel.sum() < (5 if g == "*" else min_group):
+                continue
+            use = err_ana[sel].mean() <= err_gnn[sel].mean()
+            decision[g] = float(max(min_sigma, np.quantile(err_ana[sel], coverage) / 2)) if use else None
+        if any(v is not None for v in decision.values()):
+            fallback[t] = decision
     return scale.tolist(), fallback
 
 

@@ -202,10 +202,16 @@ def test_rtl_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
     write_project(spec, tmp_path / "prj", "rtl")
     summary = run_cosim(tmp_path / "prj", vectors=2, seed=3, stall=stall, simulator="icarus")
     assert summary["pass"], summary
+    kernel = registry.get(spec.kind)
+    m = kernel.model(spec)
     if stall == 0:
         assert summary["latency_cycles"] == summary["model_cycles"]
+        # the measured initiation interval of the first (length L_max) call is the cycle model's
+        assert summary["ii"] == kernel.call_interval(m, m.len_max)
+        assert 1.0 <= summary["k_beat_ii"] < 3.0
     else:
         assert summary["latency_cycles"] > summary["model_cycles"]
+        assert summary["ii"] > kernel.call_interval(m, m.len_max)
 
 
 # --------------------------------------------------------------------------- open synthesis

@@ -95,7 +95,7 @@ def test_attention_graph(cfg):
     spec = parse_spec(cfg)
     m = registry.get(spec.kind).model(spec)
     ir = build_ir(spec)
-    x, ei, ea, u, ana, nw, ew = ir.arrays(expand=True)
+    x, ei, ea, u, ana, nw, ew, group = ir.arrays(expand=True)
     types = _types(x)
     for t in ("q_buffer", "dot_lane", "score_scale", "softmax", "exp_table", "sv_lane", "accumulator", "reciprocal"):
         assert types.count(t) == m.units, t
@@ -106,6 +106,8 @@ def test_attention_graph(cfg):
     assert round(_feat(x, ex, "depth")) == m.exp_entries and round(_feat(x, ex, "width")) == m.pv_bits
     assert ana[3] > 0                                   # multipliers -> DSPs
     assert ana[6] == registry.get(spec.kind).call_cycles(m, m.len_max)
+    assert ana[7] == registry.get(spec.kind).call_interval(m, m.len_max)    # II: back-to-back calls
+    assert group == spec.kind
 
 
 def test_compose_union():
@@ -245,3 +247,36 @@ def test_uncertainty_grows_off_distribution(tiny):
     _, s_out, _ = predict_examples(ens, _synthetic(1, np.random.default_rng(1), big=True))
     res = slice(0, 6)
     assert s_out[0, res].mean() > 2 * s_in[:, res].mean()
+
+
+def test_formula_fallback_is_per_kernel_group(tiny):
+    """One family's exact formula is used for that family only: a poor formula elsewhere does not switch it off,
+    and the GNN keeps the groups whose formula it beat."""
+    import copy
+
+    from hwgen.surrogate.model import fallback_sigma
+    from hwgen.surrogate.analytical import TARGETS
+
+    ex, cfg, ens = tiny
+    j = TARGETS.index("ii")
+    # the synthetic II labels are the formula itself: every group seen in training falls back for II
+    assert {g for g, s in ens.cfg.fallback["ii"].items() if s is not None} >= {"tlmm", "tlmm_naive"}
+    data = collate([e.arrays for e in ex])
+    ana = np.log1p(data.ana.numpy()[:, j])
+    mixed = copy.copy(ens)
+    mixed.cfg = copy.deepcopy(ens.cfg)
+    mixed.cfg.fallback = {"ii": {"tlmm": 0.01, "tlmm_naive": None, "*": None}}
+    gnn_only = copy.copy(ens)
+    gnn_only.cfg = copy.deepcopy(ens.cfg)
+    gnn_only.cfg.fallback = {}
+    mean, sigma, _ = mixed.predict_log(data)
+    raw, _, _ = gnn_only.predict_log(data)
+    is_tlmm = np.array([e.kind == "tlmm" for e in ex])
+    assert is_tlmm.any() and (~is_tlmm).any()
+    np.testing.assert_allclose(mean[is_tlmm, j], ana[is_tlmm])
+    np.testing.assert_allclose(mean[~is_tlmm, j], raw[~is_tlmm, j])
+    assert not np.array_equal(raw[is_tlmm, j], ana[is_tlmm])    # the swap is visible
+    assert np.all(sigma[is_tlmm, j] >= 0.01)                       # the formula's own sigma
+    # unseen groups take the all-designs decision; models saved before per-group decisions keep working
+    assert np.isnan(fallback_sigma({"tlmm": 0.01, "*": None}, "attention_decode"))
+    assert fallback_sigma({"tlmm": None, "*": 0.03}, "new+group") == 0.03 and fallback_sigma(0.02, "tlmm") == 0.02

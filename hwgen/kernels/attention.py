@@ -232,7 +232,8 @@ class _AttentionKernel(Kernel):
         widest = max(m.data_w, m.out_w, m.par_w, 2 * m.units * m.pv_bits, m.head_par * m.lanes * m.acc_bits,
                      m.acc_bits + m.r_bits + 1)
         ap_max_w = 0 if widest <= 1024 else -(-widest // 1024) * 1024
-        return {"m": m, "spec": spec, "top": m.top, "exp_rom": m.exp_table, "rtl": rtl, "ap_max_w": ap_max_w}
+        return {"m": m, "spec": spec, "top": m.top, "exp_rom": m.exp_table, "rtl": rtl, "ap_max_w": ap_max_w,
+                "par_beats_per_call": 1 + m.groups}          # the length beat + one parameter beat per head group
 
     def outputs(self, backend):
         if backend == "hls":
@@ -490,6 +491,11 @@ class _AttentionKernel(Kernel):
         Reversed prefill spends one more cycle per call computing the last block's base (ST_CALC)."""
         per_group = sum(self.block_cycles(m, nv, sw) for _, nv, sw in self.schedule(m, length))
         return 1 + (1 if m.causal and m.reversed else 0) + m.groups * (1 + per_group) + m.lat_out
+
+    def call_interval(self, m: AttentionModel, length: int) -> int:
+        """Initiation interval of back-to-back calls: the next call's length beat is taken while this call's
+        output pipeline drains (what the RTL test bench measures as `ii` for its first, length-L_max call)."""
+        return self.call_cycles(m, length) - m.lat_out
 
     def expected_cycles(self, spec, inputs) -> int:
         """Back-to-back calls: each call's output drain overlaps the next call's length/parameter beats."""
