@@ -129,6 +129,37 @@ def multiplier(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
     return {**zero(), "dsp": float(tiles * count), "lut": float(0.5 * (a + b) * (tiles - 1) * count)}
 
 
+# DSP port widths (signed) that Yosys' synth_xilinx maps $mul cells onto, and its smallest mapped product.
+DSP_PORTS = {"xcup": (27, 18), "xc7": (25, 18)}
+DSP_Y_MIN = 9
+
+
+def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: str, count: float = 1.0,
+            y_bits: int | None = None) -> dict:
+    """One registered a x b product as Yosys 0.23 synth_xilinx maps it (checked against its $mul cells):
+    an unsigned operand next to a signed one is sign-extended by one bit; a product with an operand under
+    2 bits or a result (y_bits, default the full width) under DSP_Y_MIN bits stays in LUTs; otherwise the
+    wider operand goes to the A port and the product takes ceil(A / a_port) x ceil(B / b_port) DSPs, one bit
+    of each port lost to the sign when both operands are unsigned."""
+    mixed = a_signed != b_signed
+    a = a_bits + (1 if mixed and not a_signed else 0)
+    b = b_bits + (1 if mixed and not b_signed else 0)
+    a, b = max(a, b), min(a, b)
+    y = a + b if y_bits is None else y_bits
+    if b < 2 or y < DSP_Y_MIN:
+        return {**zero(), "lut": float(C_MACC * a * b * count)}
+    pa, pb = DSP_PORTS.get(family, DSP_PORTS["xcup"])
+    unsigned = not (a_signed or b_signed)
+    tiles = _c(a + unsigned, pa) * _c(b + unsigned, pb)
+    return {**zero(), "dsp": float(tiles * count), "lut": float(0.5 * (a + b) * (tiles - 1) * count)}
+
+
+def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
+    """Partial products of a split multiply (hwgen.kernels.attention.split_mul: {a: {w, signed}, b: ...})."""
+    return add(*(product(p["a"]["w"], p["a"]["signed"], p["b"]["w"], p["b"]["signed"], family, count)
+                 for p in parts))
+
+
 def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
     """A product that Yosys folds with the adder it feeds into one $macc cell: built from LUTs, no DSP
     (e.g. a dot product written as a sum of products, or (x * c + r) in one expression)."""

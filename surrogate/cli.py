@@ -59,12 +59,33 @@ def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
 @surrogate.command(name="eval")
 @click.option("--model", "model", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True))
-def eval_cmd(model, data) -> None:
-    """Metrics (R2, SMAPE, MAPE p50/p90, exact, 2-sigma coverage) of a trained model on a dataset, vs analytical."""
-    from .evaluate import evaluate_model
+@click.option("--exclude", "exclude", multiple=True, type=click.Path(exists=True),
+              help="drop designs whose key is in these datasets (e.g. the training data)")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False),
+              help="also write a Markdown table here (the JSON goes next to it)")
+def eval_cmd(model, data, exclude, out) -> None:
+    """Metrics (R2, SMAPE, MAPE p50/p90, exact, 2-sigma coverage) of a trained model on a dataset, vs
+    analytical, overall and per kernel kind, with the split-(a) goals."""
+    from hwgen.errors import UserError
+
+    from .evaluate import eval_markdown, evaluate_model
 
     _threads(2)
-    click.echo(json.dumps(evaluate_model(model, list(data)), indent=1, default=float))
+    try:
+        result = evaluate_model(model, list(data), list(exclude))
+    except ValueError as err:
+        raise UserError("data", str(err)) from None
+    text = json.dumps(result, indent=1, default=float)
+    if out:
+        cmd = (f"hwgen surrogate eval --model {model} " + " ".join(f"--data {d}" for d in data)
+               + "".join(f" --exclude {d}" for d in exclude) + f" --out {out}")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).with_suffix(".json").write_text(text + "\n")
+        md = eval_markdown(result, cmd)
+        Path(out).write_text(md)
+        click.echo(md)
+    else:
+        click.echo(text)
 
 
 @surrogate.command()

@@ -2,6 +2,7 @@
 round trip, predict CLI, and uncertainty off the training range. No synthesis (synthetic labels)."""
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from hwgen.surrogate.graph import (EDGE_FEATURES, GRAPH_FEATURES, NODE_FEATURES,
                                    BUILDERS, build_ir, collate, spec_to_data)
 
 torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[1]
 TYPE0 = len(NODE_FEATURES) - len(NODE_TYPES)
 
 
@@ -280,3 +282,17 @@ def test_formula_fallback_is_per_kernel_group(tiny):
     # unseen groups take the all-designs decision; models saved before per-group decisions keep working
     assert np.isnan(fallback_sigma({"tlmm": 0.01, "*": None}, "attention_decode"))
     assert fallback_sigma({"tlmm": None, "*": 0.03}, "new+group") == 0.03 and fallback_sigma(0.02, "tlmm") == 0.02
+
+
+def test_attention_dsp_formula_matches_yosys_records():
+    """The per-piece DSP rule (surrogate.analytical.product) reproduces every stored Yosys DSP count of the
+    shipped attention dataset (both device families: DSP48E2 27x18, DSP48E1 25x18)."""
+    from hwgen.datasets.store import load_records
+
+    recs = load_records(ROOT / "datasets" / "attention", status="ok")
+    assert len(recs) >= 100
+    sample = recs[::3]
+    est = [build_ir(r.extra["spec"]).analytical()["dsp"] for r in sample]
+    off = [(r.params, r.target, r.resources.dsp, e) for r, e in zip(sample, est) if e != r.resources.dsp]
+    assert not off, off[:3]
+    assert {r.target for r in sample} >= {"pynq-z2", "kv260"}
