@@ -84,12 +84,13 @@ _B18 = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 _B36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
 
 
-def bram36(depth: int, width: int) -> float:
-    """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory."""
+def bram36(depth: int, width: int, true_dual: bool = False) -> float:
+    """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory, or of a true-dual-port one
+    (two read ports, e.g. a ROM shared by two units), whose ports are at most 18 (RAMB18) / 36 bits wide."""
     if depth <= 0 or width <= 0:
         return 0.0
-    n18 = min(_c(depth, d) * _c(width, w) for d, w in _B18)
-    n36 = min(_c(depth, d) * _c(width, w) for d, w in _B36)
+    n18 = min(_c(depth, d) * _c(width, w) for d, w in _B18 if not (true_dual and w > 18))
+    n36 = min(_c(depth, d) * _c(width, w) for d, w in _B36 if not (true_dual and w > 36))
     return min(0.5 * n18, float(n36))
 
 

@@ -539,9 +539,15 @@ def build_attention(spec) -> HwGraph:
                               {**A.zero(), "lut": sp_bits * 3.0}))   # barrel shift: 6 stages of 2:1 mux, 2 per LUT6
         g.edge(dot, sc, m.s_bits, "data")
         g.edge(par, sc, m.cm_bits + m.csh_bits, "data")
-        ex = g.node("exp_table", f"exp{u}", style="rom", depth=m.exp_entries, width=m.pv_bits,
-                    storage_bits=m.exp_entries * m.pv_bits,
-                    est=A.add(A.memory(m.exp_entries, m.pv_bits, "rom", fam),
+        # the exp ROM: block RAM when exp_index_bits >= EXP_BRAM_MIN_E, one dual-port ROM per two units
+        # (an odd unit count leaves one single-port ROM; spread over the units here), else a LUT case table
+        roms_bram = (m.units // 2 * A.bram36(m.exp_entries, m.pv_bits, true_dual=True)     # two read ports
+                     + m.units % 2 * A.bram36(m.exp_entries, m.pv_bits))                    # an odd unit's own
+        rom_est = ({**A.zero(), "bram36": roms_bram / m.units}
+                   if ctx["rom_bram"] else A.memory(m.exp_entries, m.pv_bits, "rom", fam))
+        ex = g.node("exp_table", f"exp{u}", style="bram" if ctx["rom_bram"] else "rom", depth=m.exp_entries,
+                    width=m.pv_bits, storage_bits=m.exp_entries * m.pv_bits,
+                    est=A.add(rom_est,
                               {**A.zero(), "lut": m.pv_bits * math.ceil(math.log2(m.P + 2)) / 2}))
         sm = g.node("softmax", f"softmax{u}", leaves=2, width=m.l_bits, out_bits=m.pv_bits,
                     adder_bits=2 * m.diff_bits + m.l_bits, mult_bits=m.l_bits * m.pv_bits,

@@ -284,15 +284,19 @@ def test_formula_fallback_is_per_kernel_group(tiny):
     assert fallback_sigma({"tlmm": None, "*": 0.03}, "new+group") == 0.03 and fallback_sigma(0.02, "tlmm") == 0.02
 
 
-def test_attention_dsp_formula_matches_yosys_records():
-    """The per-piece DSP rule (surrogate.analytical.product) reproduces every stored Yosys DSP count of the
-    shipped attention dataset (both device families: DSP48E2 27x18, DSP48E1 25x18)."""
+def test_attention_dsp_and_bram_formulas_match_yosys_records():
+    """The per-piece DSP rule (surrogate.analytical.product) and the exp-ROM block RAM rule (true dual port for
+    a ROM shared by two units) reproduce the stored Yosys DSP and BRAM counts of the shipped attention dataset
+    (both device families: DSP48E2 27x18, DSP48E1 25x18)."""
     from hwgen.datasets.store import load_records
 
     recs = load_records(ROOT / "datasets" / "attention", status="ok")
     assert len(recs) >= 100
     sample = recs[::3]
-    est = [build_ir(r.extra["spec"]).analytical()["dsp"] for r in sample]
-    off = [(r.params, r.target, r.resources.dsp, e) for r, e in zip(sample, est) if e != r.resources.dsp]
-    assert not off, off[:3]
+    est = [build_ir(r.extra["spec"]).analytical() for r in sample]
+    for t in ("dsp", "bram36"):
+        off = [(r.params, r.target, getattr(r.resources, t), e[t]) for r, e in zip(sample, est)
+               if e[t] != getattr(r.resources, t)]
+        assert not off, (t, off[:3])
+    assert any(r.resources.bram36 > 0 for r in sample)
     assert {r.target for r in sample} >= {"pynq-z2", "kv260"}
