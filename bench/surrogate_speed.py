@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
     import torch_geometric.data  # noqa: F401  (import outside the timed region)
     collate([build_ir(d).arrays() for d in random_specs(8, seed=99)])   # warm-up (caches, lazy imports)
     dicts = random_specs(a.n)
+    load_before = os.getloadavg()[0]   # other jobs on the machine skew the timings
     t0 = time.perf_counter()
     specs = [parse_spec(d) for d in dicts]
     t1 = time.perf_counter()
@@ -102,13 +104,13 @@ def main(argv=None) -> int:
            "collate_s": t_collate, "forward_s": t_forward, "total_s": total, "pred_per_s": a.n / total,
            "forward_pred_per_s": a.n / t_forward, "synth_seconds": syn,
            "speedup_vs_synth": (syn.get("mean", 0) * a.n / total) if syn else None,
-           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}
+           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "load_before": load_before}
     lines = ["# Surrogate prediction speed", "",
              f"`{' '.join(['.venv/bin/python', 'bench/surrogate_speed.py'] + (argv if argv is not None else sys.argv[1:]))}`", "",
              f"{a.n} random designs (tlmm / tlmm_naive / attention mix, avg {res['avg_nodes']:.0f} graph nodes after "
              "merging identical lanes), "
              f"ensemble of {res['members']} GNNs (hidden {res['hidden']}, {res['layers']} layers), "
-             f"torch {res['torch']} on {a.threads} CPU threads (shared machine; other jobs were running).", "",
+             f"torch {res['torch']} on {a.threads} CPU threads (1-minute load average before the run: {res['load_before']:.2f}).", "",
              "| stage | seconds | designs/s |", "|---|---|---|"]
     for k, label in (("parse_s", "spec validation (pydantic)"), ("graph_s", "graph construction + features"),
                      ("collate_s", "batching (2048 per batch)"), ("forward_s", "ensemble forward"),
