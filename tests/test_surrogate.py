@@ -300,3 +300,42 @@ def test_attention_dsp_and_bram_formulas_match_yosys_records():
         assert not off, (t, off[:3])
     assert any(r.resources.bram36 > 0 for r in sample)
     assert {r.target for r in sample} >= {"pynq-z2", "kv260"}
+
+
+def test_migrate_attention_ii_and_fresh_sample_eval(tmp_path, hwgen_cli):
+    """`hwgen dataset migrate attention-call-ii` turns old per-K-beat II records into call intervals (once), and
+    `hwgen surrogate eval --exclude` scores only designs the exclusion datasets do not hold."""
+    from hwgen.datasets.store import load_records
+    from hwgen.kernels import registry
+
+    src = (ROOT / "datasets" / "attention" / "records.jsonl").read_text().splitlines()[:6]
+    old = []
+    for line in src:                    # the pre-migration form: ii = cycles per K beat, no k_beat_ii
+        obj = json.loads(line)
+        cos = obj["extra"]["cosim"]
+        obj["ii"] = cos["ii"] = cos.pop("k_beat_ii")
+        cos.pop("ii_source", None)
+        old.append(json.dumps(obj))
+    (tmp_path / "att").mkdir()
+    (tmp_path / "att" / "records.jsonl").write_text("\n".join(old) + "\n")
+    code, err = hwgen_cli(["dataset", "migrate", "attention-call-ii", "--out", str(tmp_path / "att")])
+    assert code == 0 and "migrated 6" in err, err
+    for r in load_records(tmp_path / "att"):
+        k = registry.get(r.kernel)
+        spec = parse_spec(r.extra["spec"])
+        m = k.model(spec)
+        assert r.ii == k.call_interval(m, m.len_max) and 1.0 <= r.extra["cosim"]["k_beat_ii"] < 3.0
+    code, err = hwgen_cli(["dataset", "migrate", "attention-call-ii", "--out", str(tmp_path / "att")])
+    assert code == 0 and "migrated 0" in err and "already 6" in err
+
+    code, err = hwgen_cli(["surrogate", "eval", "--model", str(ROOT / "models" / "surrogate_v1"),
+                           "--data", str(tmp_path / "att"), "--exclude", str(ROOT / "datasets" / "attention")])
+    assert code == 2 and "data" in err and "no designs left" in err
+    out = tmp_path / "ho.md"
+    code, err = hwgen_cli(["surrogate", "eval", "--model", str(ROOT / "models" / "surrogate_v1"),
+                           "--data", str(tmp_path / "att"), "--exclude", str(ROOT / "datasets" / "tlmm"),
+                           "--out", str(out)])
+    assert code == 0, err
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert res["n"] == 6 and res["excluded_seen"] == 0 and res["gnn"]["ii"]["exact"] == 1.0
+    assert "| attention_" in out.read_text()
