@@ -362,9 +362,16 @@ def evaluate_model(model_dir, data: Sequence, exclude: Sequence = ()) -> dict:
         sel = [i for i, ex in enumerate(kept) if ex.kind == kind]
         by_kind[kind] = {"n": len(sel), "gnn": metrics(y[sel], gnn[sel], mu[sel], sigma[sel]),
                          "analytical": metrics(y[sel], ana_r[sel])}
+    j = TARGETS.index("lut")
+    by_size = {}
+    for name, lo, hi in (("< 1,000 LUT", 0, 1e3), ("1,000-10,000 LUT", 1e3, 1e4), (">= 10,000 LUT", 1e4, math.inf)):
+        sel = np.isfinite(y[:, j]) & (y[:, j] >= lo) & (y[:, j] < hi)
+        by_size[name] = {"n": int(sel.sum()), "gnn_lut_smape": smape(y[sel, j], gnn[sel, j]),
+                         "ana_lut_smape": smape(y[sel, j], ana_r[sel, j])}
     out = {"n": len(kept), "excluded_seen": len(examples) - len(kept), "data": [str(d) for d in data],
            "exclude": [str(d) for d in exclude], "model": str(model_dir),
-           "gnn": metrics(y, gnn, mu, sigma), "analytical": metrics(y, ana_r), "by_kind": by_kind}
+           "gnn": metrics(y, gnn, mu, sigma), "analytical": metrics(y, ana_r), "by_kind": by_kind,
+           "by_size": by_size}
     g = out["gnn"]
     out["goals"] = {**{f"{t}_smape<={GOALS[t]['a']}": bool(g[t]["smape"] <= GOALS[t]["a"]) for t in ("lut", "ff")},
                     "latency_smape<=1": bool(g["latency_cycles"]["smape"] <= 1.0),
@@ -393,6 +400,10 @@ def eval_markdown(result: dict, command: str) -> str:
         cell = lambda t, pct=False: f"{_f(g[t]['exact' if pct else 'smape'], pct)} / {_f(a[t]['exact' if pct else 'smape'], pct)}"  # noqa: E731
         lines.append(f"| {kind} | {r['n']} | {cell('lut')} | {cell('ff')} | {cell('dsp', True)} | "
                      f"{cell('bram36', True)} | {cell('latency_cycles')} | {cell('ii')} |")
+    lines += ["", "LUT SMAPE % by design size (measured LUTs; GNN / analytical):", "",
+              "| size | n | LUT SMAPE % |", "|---|---|---|"]
+    for name, r in result.get("by_size", {}).items():
+        lines.append(f"| {name} | {r['n']} | {_f(r['gnn_lut_smape'])} / {_f(r['ana_lut_smape'])} |")
     lines += ["", "Goals of split (a) on this sample: "
               + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in result["goals"].items()) + ".", ""]
     return "\n".join(lines)
