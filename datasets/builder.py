@@ -125,11 +125,22 @@ def _model_summary(kernel, spec) -> dict:
     return {k: v for k, v in d.items() if isinstance(v, (bool, int, float, str)) or v is None}
 
 
-def _rtl_digest(project: Path) -> str:
+def _rtl_digest(project: Path, test_bench: bool = True) -> str:
+    """Digest of the generated Verilog. test_bench=False: only what synthesis reads (tb_*.v left out), so a
+    test-bench change does not force a re-synthesis when a stored synthesis is reused."""
     h = hashlib.sha256()
     for p in sorted((project / "rtl").glob("*.v")):
-        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+        if test_bench or not p.name.startswith("tb_"):
+            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def _same_design(prev_extra: dict, extra: dict) -> bool:
+    """The stored synthesis was run on this RTL: by the design-only digest, or (records from before it existed)
+    by the digest with the test bench."""
+    if prev_extra.get("rtl_design_sha256"):
+        return prev_extra["rtl_design_sha256"] == extra["rtl_design_sha256"]
+    return prev_extra.get("rtl_sha256") == extra["rtl_sha256"]
 
 
 def _estimate_sim_cycles(kernel, spec) -> int:
@@ -238,9 +249,10 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
             kernel = registry.get(spec.kind)
             project = write_project(spec, (work / "proj").resolve(), "both")
             extra["rtl_sha256"] = _rtl_digest(project)
+            extra["rtl_design_sha256"] = _rtl_digest(project, test_bench=False)
             extra["model"] = _model_summary(kernel, spec)
             prev_extra = (previous or {}).get("extra") or {}
-            if previous and previous.get("status") == "ok" and prev_extra.get("rtl_sha256") == extra["rtl_sha256"]:
+            if previous and previous.get("status") == "ok" and _same_design(prev_extra, extra):
                 report = Report.model_validate(previous)
                 reused_synth_s = float((prev_extra.get("timing") or {}).get("synth_s") or 0.0)
                 extra["resynth"] = False

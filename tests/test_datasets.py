@@ -276,6 +276,37 @@ def test_retry_failed_reruns_only_the_cosim_of_a_synthesized_point(tiny_space, t
     assert build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, retry_failed=True, progress=False)["built"] == 0
 
 
+@needs_yosys
+def test_cosim_retry_reuses_synthesis_across_test_bench_changes_only(tiny_space, tmp_path):
+    """Reuse is decided on the design RTL alone: a changed test bench keeps the stored synthesis; a record from
+    before the design-only digest must match the old digest (design + test bench) or it is re-synthesized."""
+    from hwgen.datasets.builder import build
+
+    out = tmp_path / "ds"
+    build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, progress=False)
+    (good,) = store.load_records(out)
+    assert good.extra["rtl_design_sha256"] != good.extra["rtl_sha256"]
+
+    def broken(marker, **extra):
+        rec = good.model_copy(deep=True)
+        rec.latency_cycles = rec.ii = None
+        rec.extra["cosim"] = {"status": "failed", "error": "simulated"}
+        rec.resources.lut = marker
+        rec.extra.update(extra)
+        for k in [k for k, v in extra.items() if v is None]:
+            rec.extra.pop(k)
+        return rec
+
+    store.append_record(out, broken(111.0, rtl_sha256="0" * 16))            # only the test bench differs
+    build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, retry_failed=True, progress=False)
+    (latest,) = store.load_records(out)
+    assert latest.resources.lut == 111.0 and latest.extra["resynth"] is False
+    store.append_record(out, broken(222.0, rtl_design_sha256=None, rtl_sha256="0" * 16))   # old record, other RTL
+    build(tiny_space, n=1, jobs=1, out_dir=out, seed=3, retry_failed=True, progress=False)
+    (latest,) = store.load_records(out)
+    assert latest.resources.lut == good.resources.lut and "resynth" not in latest.extra
+
+
 def _children(pid: int) -> list[int]:
     import psutil
 
