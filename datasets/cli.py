@@ -60,9 +60,11 @@ def build_cmd(space, n, jobs, out, seed, executor, scheduler, timeout_s, cosim_t
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, exists=True), help="dataset folder")
 def migrate_cmd(name, out) -> None:
     """Rewrite stored records after a measured quantity was redefined (idempotent, atomic)."""
+    from .builder import write_card
     from .migrations import MIGRATIONS
 
     counts = MIGRATIONS[name](out)
+    write_card(out)           # the card describes what the records now mean
     click.echo(f"{out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), err=True)
 
 

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from .store import DatasetLock, records_path
+from .store import DatasetLock, _record_line, records_path, repair
 
 
 def attention_call_ii(folder) -> dict:
@@ -18,12 +18,14 @@ def attention_call_ii(folder) -> dict:
     Old records carry no call-interval measurement, so it is taken from the kernel's cycle model; this is done
     only where cosim showed that model exact (model_cycles_1/2 == the measured latencies of both calls) and the
     source is recorded (extra.cosim.ii_source). Others lose their ii rather than keep the old meaning."""
+    from hwgen.flows.report import Report
     from hwgen.kernels import registry
     from hwgen.spec import parse_spec
 
     path = records_path(folder)
     counts = {"records": 0, "migrated": 0, "already": 0, "dropped": 0}
     with DatasetLock(Path(folder)):
+        repair(folder)               # a torn last line from a killed writer, as a build would drop it
         lines_out = []
         for line in path.read_text().splitlines():
             if not line.strip():
@@ -51,7 +53,7 @@ def attention_call_ii(folder) -> dict:
             else:
                 cos["ii"] = obj["ii"] = None
                 counts["dropped"] += 1
-            lines_out.append(json.dumps(obj, separators=(",", ":")))
+            lines_out.append(_record_line(Report.model_validate(obj)).decode().rstrip("\n"))
         tmp = path.with_suffix(".jsonl.tmp")
         with open(tmp, "w") as f:
             f.write("\n".join(lines_out) + "\n")

@@ -135,30 +135,39 @@ DSP_PORTS = {"xcup": (27, 18), "xc7": (25, 18)}
 DSP_Y_MIN = 9
 
 
+# Families where Yosys packs a product's output register into the DSP (DSP48E1 on 7-series); on UltraScale+
+# Yosys 0.23 never packs it, so the register stays in fabric.
+DSP_PACKS_OUTPUT_REG = ("xc7",)
+
+
 def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: str, count: float = 1.0,
-            y_bits: int | None = None) -> dict:
-    """One registered a x b product as Yosys 0.23 synth_xilinx maps it (checked against its $mul cells):
-    an unsigned operand next to a signed one is sign-extended by one bit; a product with an operand under
-    2 bits or a result (y_bits, default the full width) under DSP_Y_MIN bits stays in LUTs; otherwise the
-    wider operand goes to the A port and the product takes ceil(A / a_port) x ceil(B / b_port) DSPs, one bit
-    of each port lost to the sign when both operands are unsigned."""
+            y_bits: int | None = None, reg_bits: int = 0) -> dict:
+    """One a x b product as Yosys 0.23 synth_xilinx maps it (checked against its $mul cells): an unsigned
+    operand next to a signed one is sign-extended by one bit; a product with an operand under 2 bits or a
+    result (y_bits, default the full width) under DSP_Y_MIN bits stays in LUTs; otherwise the wider operand
+    goes to the A port and the product takes ceil(A / a_port) x ceil(B / b_port) DSPs, one bit of each port
+    lost to the sign when both operands are unsigned. reg_bits: its output register, fabric FFs unless the
+    product is in DSPs of a family that packs it."""
     mixed = a_signed != b_signed
     a = a_bits + (1 if mixed and not a_signed else 0)
     b = b_bits + (1 if mixed and not b_signed else 0)
     a, b = max(a, b), min(a, b)
     y = a + b if y_bits is None else y_bits
     if b < 2 or y < DSP_Y_MIN:
-        return {**zero(), "lut": float(C_MACC * a * b * count)}
+        return {**zero(), "lut": float(C_MACC * a * b * count), "ff": float(reg_bits * count)}
     pa, pb = DSP_PORTS.get(family, DSP_PORTS["xcup"])
     unsigned = not (a_signed or b_signed)
     tiles = _c(a + unsigned, pa) * _c(b + unsigned, pb)
-    return {**zero(), "dsp": float(tiles * count), "lut": float(0.5 * (a + b) * (tiles - 1) * count)}
+    ff = 0 if family in DSP_PACKS_OUTPUT_REG else reg_bits
+    return {**zero(), "dsp": float(tiles * count), "lut": float(0.5 * (a + b) * (tiles - 1) * count),
+            "ff": float(ff * count)}
 
 
 def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
-    """Partial products of a split multiply (hwgen.kernels.attention.split_mul: {a: {w, signed}, b: ...})."""
-    return add(*(product(p["a"]["w"], p["a"]["signed"], p["b"]["w"], p["b"]["signed"], family, count)
-                 for p in parts))
+    """The registered partial products of a split multiply (hwgen.kernels.attention.split_mul:
+    {a: {w, signed}, b: ..., bits}: each piece registered at its declared width)."""
+    return add(*(product(p["a"]["w"], p["a"]["signed"], p["b"]["w"], p["b"]["signed"], family, count,
+                         reg_bits=p["bits"]) for p in parts))
 
 
 def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:

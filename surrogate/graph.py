@@ -477,16 +477,8 @@ def build_attention(spec) -> HwGraph:
     sp_bits, lp_bits, ap_bits, op_bits = ctx["sp_bits"], ctx["lp_bits"], ctx["ap_bits"], ctx["op_bits"]
     cw, bw, pw_, gw, dw = ctx["cw"], ctx["bw"], ctx["pw"], ctx["gw"], ctx["dw"]
     ctrl_ff = 3 + cw * 5 + 2 * pw_ + 4 * bw + gw + dw + 2 * ctx["fifo_aw"] + ctx["fifo_cw"] + 2
-    # pipeline registers written out in the RTL: partial products (each piece's declared width), the dot
-    # product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
-    # (on 7-series Yosys packs a DSP48E1's output register into the DSP; on UltraScale+ it never does)
-    packs = fam == "xc7"
-
-    def pieces_ff(name: str) -> int:
-        return sum(pp["bits"] for pp in ctx[name]
-                   if not (packs and A.product(pp["a"]["w"], pp["a"]["signed"], pp["b"]["w"], pp["b"]["signed"], fam)["dsp"]))
-
-    pr_ff = 0 if packs and A.product(db, True, db, True, fam)["dsp"] else 2 * db
+    # pipeline registers written out in the RTL besides the products' own (A.product / A.pieces count those):
+    # the dot product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
     tree_ff = sum(t["bits"] for t in ctx["tree"] if t.get("reg"))
     o2w = op_bits - m.sh_out + 1
     ctrl_est = {**A.zero(), "ff": ctrl_ff + 3 * m.data_w + (2 + m.tree_stages) * cw,
@@ -514,8 +506,7 @@ def build_attention(spec) -> HwGraph:
     norm = g.node("normalize", "normalize", count=norm_mults, leaves=m.npe, leaf_bits=m.acc_bits, out_bits=m.out_bits,
                   mult_bits=norm_mults * m.acc_bits * m.r_bits, width=m.out_w, adder_bits=norm_mults * op_bits,
                   est=A.add(A.pieces(ctx["mul_or"], fam, norm_mults), A.adder(2.0 * op_bits, norm_mults),
-                            A.registers(m.head_par * (ln * m.acc_bits + m.r_bits)
-                                        + norm_mults * (pieces_ff("mul_or") + o2w + m.out_bits)),
+                            A.registers(m.head_par * (ln * m.acc_bits + m.r_bits) + norm_mults * (o2w + m.out_bits)),
                             {**A.zero(), "lut": (norm_mults * m.acc_bits + m.head_par * m.r_bits) * math.ceil(sel / 3)}))
     g.edge(norm, ports["o"], m.out_w, "stream")
     g.edge(ctrl, norm, pw_ + bw, "control")
@@ -528,14 +519,14 @@ def build_attention(spec) -> HwGraph:
         dot_tree = A.tree_adder_bits(ln, 2 * db, m.s_bits)
         dot = g.node("dot_lane", f"dot{u}", count=ln, leaves=ln, leaf_bits=2 * db, out_bits=m.s_bits,
                      adder_bits=dot_tree + m.s_bits, mult_bits=ln * db * db, width=m.s_bits,
-                     est=A.add(A.product(db, True, db, True, fam, ln), A.adder(dot_tree + 1.5 * m.s_bits),
-                               A.registers(2 * m.s_bits + ln * db + ln * pr_ff + tree_ff)))
+                     est=A.add(A.product(db, True, db, True, fam, ln, reg_bits=2 * db), A.adder(dot_tree + 1.5 * m.s_bits),
+                               A.registers(2 * m.s_bits + ln * db + tree_ff)))
         g.edge(qb, dot, ln * db, "data")
         g.edge(ports["k"], dot, ln * db, "stream")
         sc = g.node("score_scale", f"scale{u}", leaves=1, leaf_bits=m.s_bits, out_bits=m.t_bits, depth=6,
                     mult_bits=m.s_bits * (m.cm_bits + 1), width=sp_bits, adder_bits=sp_bits,
                     est=A.add(A.pieces(ctx["mul_sc"], fam), A.adder(sp_bits),
-                              A.registers(sp_bits + pieces_ff("mul_sc") + 2 * m.t_bits),
+                              A.registers(sp_bits + 2 * m.t_bits),
                               {**A.zero(), "lut": sp_bits * 3.0}))   # barrel shift: 6 stages of 2:1 mux, 2 per LUT6
         g.edge(dot, sc, m.s_bits, "data")
         g.edge(par, sc, m.cm_bits + m.csh_bits, "data")
@@ -552,7 +543,7 @@ def build_attention(spec) -> HwGraph:
         sm = g.node("softmax", f"softmax{u}", leaves=2, width=m.l_bits, out_bits=m.pv_bits,
                     adder_bits=2 * m.diff_bits + m.l_bits, mult_bits=m.l_bits * m.pv_bits,
                     est=A.add(A.adder(2 * m.diff_bits + m.l_bits + 2 * m.pv_bits), A.pieces(ctx["mul_la"], fam),
-                              A.registers(m.E + 3 * m.pv_bits + m.l_bits + pieces_ff("mul_la"))))
+                              A.registers(m.E + 3 * m.pv_bits + m.l_bits)))
         g.edge(sc, sm, m.t_bits, "data")
         g.edge(sm, ex, m.diff_bits, "data")
         g.edge(ex, sm, m.pv_bits, "data")
@@ -562,7 +553,7 @@ def build_attention(spec) -> HwGraph:
                     width=ln * m.acc_bits,
                     est=A.add(A.pieces(ctx["mul_av"], fam, ln), A.product(m.pv_bits, False, db, True, fam, ln),
                               A.adder(2.0 * m.acc_bits, ln),
-                              A.registers(4 * m.pv_bits + ln * (2 * ctx["pvw"] + pieces_ff("mul_av")))))
+                              A.registers(4 * m.pv_bits + ln * 2 * ctx["pvw"])))
         g.edge(fifo, sv, 2 * m.pv_bits, "data")
         g.edge(ports["v"], sv, ln * db, "stream")
         acc = g.node("accumulator", f"acc{u}", style=mem_style, depth=B, width=ln * m.acc_bits,

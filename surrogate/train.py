@@ -223,7 +223,7 @@ def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5)
         decision = {}
         for g in ["*"] + sorted(set(groups[ok])):
             sel = ok if g == "*" else ok & (groups == g)
-            if sel.sum() < (5 if g == "*" else min_group):
+            if g != "*" and sel.sum() < min_group:
                 continue
             use = err_ana[sel].mean() <= err_gnn[sel].mean()
             decision[g] = float(max(min_sigma, np.quantile(err_ana[sel], coverage) / 2)) if use else None

@@ -500,8 +500,8 @@ class _AttentionKernel(Kernel):
     def expected_cycles(self, spec, inputs) -> int:
         """Back-to-back calls: each call's output drain overlaps the next call's length/parameter beats."""
         m = self.model(spec)
-        lens = inputs["lens"].tolist()
-        return sum(self.call_cycles(m, int(L)) for L in lens) - (len(lens) - 1) * m.lat_out
+        lens = [int(L) for L in inputs["lens"].tolist()]
+        return sum(self.call_interval(m, L) for L in lens[:-1]) + self.call_cycles(m, lens[-1])
 
     def memory_bytes(self, m: AttentionModel, length: int) -> int:
         """Bytes of K and V streamed per call (data_bits rounded up to whole bytes)."""
