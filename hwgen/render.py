@@ -25,6 +25,14 @@ _env = jinja2.Environment(
 )
 
 
+def render_template(template: str, ctx: dict) -> str:
+    """A template path relative to templates/: `*.j2` is rendered with `ctx`, anything else (a parameterised
+    library module such as lib/rtl/hwgen_fifo.v) is copied verbatim."""
+    if template.endswith(".j2"):
+        return _env.get_template(template).render(**ctx)
+    return _env.loader.get_source(_env, template)[0]
+
+
 def render_files(spec: KernelSpec, backend: str = "both") -> dict[str, str]:
     """Return {relative path: text} for the requested backend(s)."""
     if backend not in (*BACKENDS, "both"):
@@ -35,7 +43,7 @@ def render_files(spec: KernelSpec, backend: str = "both") -> dict[str, str]:
     files: dict[str, str] = {}
     for be in BACKENDS if backend == "both" else (backend,):
         for template, out in kernel.outputs(be):
-            files[out.format(top=top)] = _env.get_template(f"{kernel.template_dir}/{template}").render(**ctx)
+            files[out.format(top=top)] = render_template(template, ctx)
         if be == "hls":
             sources = sorted(p[4:] for p in files if p.startswith("hls/") and p.endswith((".cpp", ".h"))
                              and not Path(p).name.startswith("tb_"))

@@ -237,9 +237,9 @@ class _AttentionKernel(Kernel):
 
     def outputs(self, backend):
         if backend == "hls":
-            return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/attention.cpp.j2", "hls/{top}.cpp"),
-                    ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("rtl/attention.v.j2", "rtl/{top}.v"), ("rtl/tb.v.j2", "rtl/tb_{top}.v")]
+            return [("attention/hls/defs.h.j2", "hls/{top}.h"), ("attention/hls/attention.cpp.j2", "hls/{top}.cpp"),
+                    ("attention/hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
+        return [("attention/rtl/attention.v.j2", "rtl/{top}.v"), ("attention/rtl/tb.v.j2", "rtl/tb_{top}.v")]
 
     # --- schedule ----------------------------------------------------------------
     def schedule(self, m: AttentionModel, length: int) -> list[tuple[int, int, int]]:

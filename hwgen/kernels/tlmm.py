@@ -291,9 +291,9 @@ class TLMMKernel(_TernaryMatmulKernel):
 
     def outputs(self, backend):
         if backend == "hls":
-            return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/tlmm.cpp.j2", "hls/{top}.cpp"),
-                    ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("rtl/matmul.v.j2", "rtl/{top}.v"), ("rtl/tb.v.j2", "rtl/tb_{top}.v")]
+            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm.cpp.j2", "hls/{top}.cpp"),
+                    ("tlmm/hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
+        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v"), ("tlmm/rtl/tb.v.j2", "rtl/tb_{top}.v")]
 
     def golden(self, spec, inputs):
         """Table-lookup algorithm, bit-exact with the hardware (tables built, then indexed)."""
@@ -354,9 +354,9 @@ class NaiveKernel(_TernaryMatmulKernel):
 
     def outputs(self, backend):
         if backend == "hls":
-            return [("hls/defs.h.j2", "hls/{top}.h"), ("hls/tlmm_naive.cpp.j2", "hls/{top}.cpp"),
-                    ("hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("rtl/matmul.v.j2", "rtl/{top}.v"), ("rtl/tb.v.j2", "rtl/tb_{top}.v")]
+            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm_naive.cpp.j2", "hls/{top}.cpp"),
+                    ("tlmm/hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
+        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v"), ("tlmm/rtl/tb.v.j2", "rtl/tb_{top}.v")]
 
     def golden(self, spec, inputs):
         """Select-and-add, chunk by chunk as the hardware does (exact integer arithmetic)."""
