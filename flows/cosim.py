@@ -1,21 +1,23 @@
-"""RTL cosimulation: run the generated Verilog and its test bench (Icarus or Verilator) on the same
-vector files as C-simulation, compare bit-exactly with the golden model, and measure latency and II."""
+"""RTL cosimulation: run the generated Verilog and the generic test bench (Icarus or Verilator) on the same
+vector files as C-simulation, compare bit-exactly with the golden model (flows/simulate.py), and report the
+performance contract as measured: latency_cycles of one unit and ii between units (hwgen/kernels/base.py)."""
 from __future__ import annotations
 
 import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from hwgen.errors import UserError
 
-from .csim import FlowFailed, prepare_inputs, save_npy_atomic
-from .tools import cache_dir, content_key, require, run_tool, tool_version
+from .simulate import FlowFailed, simulate
+from .tools import cache_dir as tool_cache, content_key, require, run_tool, tool_version
+from .vectors import read_stats
+
+__all__ = ["run_cosim", "pick_simulator", "build_simulation", "FlowFailed", "SIMULATORS"]
 
 SIMULATORS = ("auto", "icarus", "verilator")
-BUILD_TIMEOUT_S = 1200
-RUN_TIMEOUT_S = 1800
+BUILD_TIMEOUT_S = 1200.0
+RUN_TIMEOUT_S = 1800.0
 
 
 def pick_simulator(requested: str) -> str:
@@ -42,13 +44,18 @@ def rtl_sources(project: Path, top: str) -> tuple[list[Path], Path]:
     return design, tb
 
 
-def build_simulation(project: Path, top: str, simulator: str) -> list[str]:
+def simulator_version(simulator: str) -> str:
+    return tool_version("verilator" if simulator == "verilator" else "iverilog")
+
+
+def build_simulation(project: Path, top: str, simulator: str, timeout_s: float = BUILD_TIMEOUT_S,
+                     cache_dir: Path | None = None) -> list[str]:
     """Compile the test bench + design once per content hash; return the command that runs it."""
     design, tb = rtl_sources(project, top)
     files = [tb, *design]
-    key = content_key(simulator, tool_version("verilator" if simulator == "verilator" else "iverilog"),
-                      *[f"{p.name}\n{p.read_text()}" for p in files])
-    folder = cache_dir("cosim") / key
+    root = tool_cache("cosim", cache_dir)
+    key = content_key(simulator, simulator_version(simulator), *[f"{p.name}\n{p.read_text()}" for p in files])
+    folder = root / key
     if simulator == "icarus":
         exe = folder / "sim.vvp"
         run = [require("vvp"), "-n", str(exe)]
@@ -57,14 +64,14 @@ def build_simulation(project: Path, top: str, simulator: str) -> list[str]:
         run = [str(exe)]
     if exe.exists():
         return run
-    staging = Path(tempfile.mkdtemp(prefix="build.", dir=cache_dir("cosim")))
+    staging = Path(tempfile.mkdtemp(prefix="build.", dir=root))
     try:
         if simulator == "icarus":
             cmd = [require("iverilog"), "-g2012", "-s", f"tb_{top}", "-o", str(staging / "sim.vvp"), *map(str, files)]
         else:
             cmd = [require("verilator"), "--binary", "--timing", "-Wno-fatal", "-O2", "--top-module", f"tb_{top}",
                    "-Mdir", str(staging / "obj"), "-o", "Vtb", *map(str, files)]
-        res = run_tool(cmd, staging, BUILD_TIMEOUT_S, staging / "build.log", tail_lines=40)
+        res = run_tool(cmd, staging, timeout_s, staging / "build.log", tail_lines=40)
         if not res.ok:
             raise FlowFailed(f"{simulator} build failed (rc={res.rc}, timeout={res.timed_out}):\n{res.log_tail}")
         shutil.rmtree(folder, ignore_errors=True)
@@ -74,54 +81,36 @@ def build_simulation(project: Path, top: str, simulator: str) -> list[str]:
     return run
 
 
-def read_stats(path: Path) -> dict[str, float]:
-    stats = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                stats[parts[0]] = float(parts[1])
-    return stats
-
-
 def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path | None = None,
-              vectors: int = 8, seed: int = 0, stall: int = 0, simulator: str = "auto") -> dict:
+              vectors: int = 8, seed: int = 0, stall: int = 0, simulator: str = "auto",
+              timeout_s: float = RUN_TIMEOUT_S, build_timeout_s: float = BUILD_TIMEOUT_S,
+              cache_dir: Path | None = None) -> dict:
+    """Simulate; the summary's latency_cycles / ii are the test bench's measurement of the first unit and of the
+    interval to the second (the kernel's performance contract at zero stalls), model_* the contract itself."""
     project = Path(project).resolve()     # simulators run in their own folders: relative paths would break
     if not 0 <= stall <= 90:
         raise UserError("stall", f"must be 0..90 percent (got {stall})")
-    spec, kernel, inputs = prepare_inputs(project, inputs_path, vectors, seed)
-    expected = kernel.golden(spec, inputs)
     simulator = pick_simulator(simulator)
-    run = build_simulation(project, kernel.rtl_top(spec), simulator)
-    model_cycles = kernel.expected_cycles(spec, inputs) or 0
-    budget_cycles = model_cycles + kernel.setup_cycles(spec)
-    max_cycles = int((budget_cycles + 10_000) * (4 + 10 * stall / 100)) + 100_000
-    with tempfile.TemporaryDirectory(prefix="hwgen-cosim-") as tmp:
-        folder = Path(tmp)
-        kernel.write_vectors(spec, inputs, folder)
-        res = run_tool([*run, f"+VEC={folder}", f"+SEED={seed + 1}", f"+STALL={stall}", f"+MAXCYC={max_cycles}"],
-                       folder, RUN_TIMEOUT_S, folder / "sim.log")
+
+    def run(spec, kernel, inputs, folder):
+        cmd = build_simulation(project, kernel.rtl_top(spec), simulator, build_timeout_s, cache_dir)
+        setup = sum(len(v) for p, v in kernel.stream_beats(spec, inputs).items()
+                    if p in {q.name for q in kernel.ports(spec) if q.role == "setup"})
+        budget = kernel.expected_cycles(spec, inputs) + setup
+        max_cycles = int((budget + 10_000) * (4 + 10 * stall / 100)) + 100_000
+        res = run_tool([*cmd, f"+VEC={folder}", f"+SEED={seed + 1}", f"+STALL={stall}", f"+MAXCYC={max_cycles}"],
+                       folder, timeout_s, folder / "sim.log")
         if not res.ok or "TIMEOUT" in res.log_tail or not (folder / "stats.txt").exists():
             raise FlowFailed(f"{simulator} simulation failed (rc={res.rc}, timeout={res.timed_out}):\n{res.log_tail}")
-        got = kernel.read_hw_output(spec, inputs, folder)
         stats = read_stats(folder / "stats.txt")
-    mismatches = int(np.count_nonzero(got != expected))
-    summary = {
-        "pass": mismatches == 0,
-        "mismatches": mismatches,
-        "vectors": kernel.vector_count(inputs),
-        "latency_cycles": int(stats["latency_cycles"]) if "latency_cycles" in stats else None,
-        "ii": stats.get("ii"),
-        "kernel": spec.kind,
-        "design": spec.design_name,
-        "flow": "cosim",
-        "simulator": simulator,
-        "simulator_version": tool_version("verilator" if simulator == "verilator" else "iverilog"),
-        "stall_percent": stall,
-        "model_cycles": model_cycles,
-        **{k: v for k, v in stats.items() if k not in ("latency_cycles", "ii")},
-    }
-    summary.update(kernel.extra_metrics(spec, inputs, got))
-    if output_path is not None:
-        save_npy_atomic(Path(output_path), kernel.user_output(spec, inputs, got))
-    return summary
+        perf = kernel.performance(spec)
+        return {
+            "latency_cycles": int(stats["latency_cycles"]) if "latency_cycles" in stats else None,
+            "ii": int(stats["ii"]) if "ii" in stats else None,
+            "model_latency_cycles": perf.latency_cycles, "model_ii": perf.ii, "unit": perf.unit,
+            "model_cycles": kernel.expected_cycles(spec, inputs),
+            "simulator": simulator, "simulator_version": simulator_version(simulator), "stall_percent": stall,
+            **{k: v for k, v in stats.items() if k not in ("latency_cycles", "ii")},
+        }
+
+    return simulate(project, "cosim", run, inputs_path, output_path, vectors, seed)

@@ -40,8 +40,8 @@ class Report(BaseModel):
     lut_depth: Optional[int] = None   # LUT levels on the longest register-to-register path
     fmax_mhz_est: Optional[float] = None
     clock_mhz: Optional[float] = None
-    latency_cycles: Optional[float] = None
-    ii: Optional[float] = None
+    latency_cycles: Optional[float] = None   # first data beat -> last output beat of one unit (hwgen/kernels/base.py)
+    ii: Optional[float] = None               # cycles between successive units in steady state
     fits: Optional[bool] = None
     utilization: dict[str, float] = Field(default_factory=dict)  # percent of the device, per CAPACITY_KEYS
     runtime_s: Optional[float] = None
@@ -61,6 +61,18 @@ class Report(BaseModel):
     @classmethod
     def read(cls, path: Path) -> "Report":
         return cls.model_validate(json.loads(Path(path).read_text()))
+
+
+def apply_performance(report: Report, kernel, spec) -> Report:
+    """latency_cycles / ii from the kernel's performance contract (hwgen/kernels/base.py: one unit, zero stalls,
+    exact against cosim). A vendor HLS estimate of its own schedule moves to extra.hls_* (another quantity)."""
+    perf = kernel.performance(spec)
+    if report.flow == "vendor-hls" and (report.latency_cycles is not None or report.ii is not None):
+        report.extra["hls_latency_cycles"], report.extra["hls_ii"] = report.latency_cycles, report.ii
+    report.latency_cycles, report.ii = float(perf.latency_cycles), float(perf.ii)
+    report.extra["latency_source"] = f"cycle model, one {perf.unit} (exact against cosim at zero stalls)"
+    report.extra["performance"] = perf.as_dict()
+    return report
 
 
 def apply_capacity(report: Report, capacity: dict[str, int]) -> Report:

@@ -1,16 +1,17 @@
 """`hwgen synth`: generate a project, synthesize it with the vendor flow when present, otherwise the
-open Yosys flow, and write one report (flows/report.py schema) with device utilization."""
+open Yosys flow, and write one report (flows/report.py schema) with device utilization and the kernel's
+performance contract (latency_cycles and ii of one unit, as `hwgen cosim` measures them)."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from hwgen import kernels
 from hwgen.errors import UserError
-from hwgen.kernels import registry
 from hwgen.render import write_project
 from hwgen.spec import KernelSpec
 
-from .report import Report, apply_capacity
+from .report import Report, apply_capacity, apply_performance
 from .vendor.vendor_flow import run_vitis_hls, run_vivado, vendor_tools_available, write_vivado_tcl
 
 FLOWS = ("auto", "open", "vendor")
@@ -37,32 +38,26 @@ def run_synth(spec: KernelSpec, out: Path, flow: str = "auto", timeout_s: float 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     project = write_project(spec, out / "project", "both")
-    kernel = registry.get(spec.kind)
+    kernel = kernels.get(spec.kind)
     if flow == "open":
         from .synth_open import run_open_synth
         report = run_open_synth(project, out / "yosys", timeout_s=timeout_s)
     else:
-        report = _vendor(spec, project, out / "vendor", timeout_s)
+        report = _vendor(spec, kernel, project, out / "vendor", timeout_s)
     report.design, report.kernel, report.params = spec.design_name, spec.kind, spec.params()
     report.target, report.part, report.clock_mhz = spec.target, spec.target_info.part, spec.clock
-    # The cycle model is exact without back-pressure (checked against cosim in the tests).
-    model = kernel.model(spec)
-    if report.latency_cycles is None and hasattr(model, "cycles_per_token"):
-        report.latency_cycles = float(model.cycles_per_token)
-        report.ii = float(model.cycles_per_token)
-        report.extra["latency_source"] = "cycle model, per token (exact vs. cosim at zero stalls)"
+    apply_performance(report, kernel, spec)
     apply_capacity(report, spec.target_info.capacity())
     report.write(out / "report.json")
     return report
 
 
-def _vendor(spec: KernelSpec, project: Path, workdir: Path, timeout_s: float) -> Report:
+def _vendor(spec: KernelSpec, kernel, project: Path, workdir: Path, timeout_s: float) -> Report:
     tools = vendor_tools_available()
     reports = []
     if tools["vitis_hls"]:
         reports.append(run_vitis_hls(project / "hls" / "run_hls.tcl", project / "hls", timeout_s))
     if tools["vivado"]:
-        kernel = registry.get(spec.kind)
         rtl = sorted(p for p in (project / "rtl").glob("*.v") if not p.name.startswith("tb_"))
         tcl = write_vivado_tcl(workdir, kernel.rtl_top(spec), spec.target_info.part, spec.clock, rtl)
         reports.append(run_vivado(tcl, workdir, timeout_s))
@@ -82,10 +77,12 @@ def format_table(report: Report, capacity: dict[str, int]) -> str:
     rows.append(("  of which LUTRAM", _num(res.lutram), "", ""))
     rows.append(("CARRY", _num(res.carry), "", ""))
     w = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    unit = (report.extra.get("performance") or {}).get("unit", "unit")
     lines = [f"{report.design} ({report.kernel}) on {report.target} [{report.part}], flow {report.flow}, status {report.status}"]
     lines += ["  ".join(str(v).rjust(w[i]) if i else str(v).ljust(w[i]) for i, v in enumerate(r)) for r in rows]
     lines.append(f"fits: {report.fits}   LUT depth: {report.lut_depth}   Fmax est.: {_num(report.fmax_mhz_est)} MHz "
-                 f"(clock {report.clock_mhz} MHz)   cycles/token: {_num(report.latency_cycles)}   runtime: {_num(report.runtime_s)} s")
+                 f"(clock {report.clock_mhz} MHz)   latency: {_num(report.latency_cycles)} cycles/{unit}   "
+                 f"II: {_num(report.ii)} cycles   runtime: {_num(report.runtime_s)} s")
     if report.error:
         lines.append("error: " + report.error.strip().splitlines()[-1])
     return "\n".join(lines)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import jinja2
-
 from hwgen.errors import UserError
-from hwgen.flows.report import RESOURCE_KEYS, Report, Resources, apply_capacity
+from hwgen.flows.report import RESOURCE_KEYS, Report, Resources, apply_capacity, apply_performance
 from hwgen.flows.tools import require, run_tool, tool_version
+from hwgen.render import render_template
 
 __all__ = ["yosys_script", "map_cells", "logic_depth", "estimate_fmax_mhz", "synth_verilog", "run_open_synth"]
 
@@ -27,9 +26,6 @@ SCRIPT_NAME = "synth.ys"
 LOG_NAME = "yosys.log"
 STAT_JSON = "stat.json"
 NETLIST_JSON = "netlist.json"
-
-_env = jinja2.Environment(loader=jinja2.PackageLoader("hwgen.templates", ""), undefined=jinja2.StrictUndefined,
-                          keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
 
 # ----------------------------------------------------------------------------- cell -> resource
 
@@ -102,10 +98,10 @@ def yosys_script(top: str, verilog_files: Sequence, family: str, json_stat_path:
     for p in (json_stat_path, netlist_json_path or "x"):
         if not re.match(r"^[\w./-]+$", str(p)):   # tee -o does not unquote: plain paths only
             raise UserError("json_stat_path", f"must be a plain path without spaces or quotes (got {p!r})")
-    return _env.get_template("common/yosys_synth.ys.j2").render(
+    return render_template("common/yosys_synth.ys.j2", dict(
         top=top, family=family, sources=sources, include_dirs=includes, stat_json=str(json_stat_path),
         netlist_json=str(netlist_json_path) if netlist_json_path else "", nowidelut=nowidelut,
-        script_name=SCRIPT_NAME)
+        script_name=SCRIPT_NAME))
 
 
 # ----------------------------------------------------------------------------- depth and Fmax
@@ -336,12 +332,12 @@ def run_open_synth(project_dir: Path, out_dir: Path, timeout_s: float = 1800) ->
     Raises UserError for a bad project and ToolMissing without Yosys; a Yosys crash or timeout
     comes back as a Report with status failed/timeout and the log tail in `error`.
     """
-    from hwgen.flows.csim import load_project   # csim imports the kernel registry; keep this module light
-    from hwgen.kernels import registry
+    from hwgen import kernels
+    from hwgen.render import load_project
 
     project_dir, out_dir = Path(project_dir), Path(out_dir)
     spec = load_project(project_dir)
-    kernel = registry.get(spec.kind)
+    kernel = kernels.get(spec.kind)
     top = kernel.rtl_top(spec)
     files = sorted(p for p in (project_dir / "rtl").glob("*.v") if not p.name.startswith("tb_"))
     if not files:
@@ -370,5 +366,6 @@ def run_open_synth(project_dir: Path, out_dir: Path, timeout_s: float = 1800) ->
                         "unmapped_cells": {c: k for c, k in cells.items() if c not in _KNOWN},
                         "critical_path": depth, "yosys_family": family, "top": top}
         apply_capacity(report, target.capacity())
+    apply_performance(report, kernel, spec)
     report.write(out_dir / "report.json")
     return report

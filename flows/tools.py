@@ -103,8 +103,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-def cache_dir(kind: str) -> Path:
-    root = Path(os.environ.get("HWGEN_CACHE_DIR", Path.home() / ".cache" / "hwgen"))
+def cache_dir(kind: str, root: Path | None = None) -> Path:
+    """The compile cache for `kind` (csim, cosim) under `root`, default $HWGEN_CACHE_DIR or ~/.cache/hwgen."""
+    root = Path(root) if root is not None else Path(os.environ.get("HWGEN_CACHE_DIR", Path.home() / ".cache" / "hwgen"))
     path = root / kind
     path.mkdir(parents=True, exist_ok=True)
     return path

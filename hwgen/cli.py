@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from .errors import UserError
 
 HELP = """Generate FPGA kernels for ternary (BitNet b1.58) LLM inference, simulate them bit-exactly
 and synthesize them.
@@ -50,11 +49,11 @@ def targets() -> None:
 @cli.command()
 def kinds() -> None:
     """List kernel kinds and their parameters (name, default, allowed range)."""
-    from .kernels import registry
+    from . import kernels
     from .spec import COMMON_FIELDS
 
-    for kind in registry.kinds():
-        kernel = registry.get(kind)
+    for kind in kernels.kinds():
+        kernel = kernels.get(kind)
         click.echo(f"{kind}: {kernel.description}")
         for name, field in kernel.spec_model.model_fields.items():
             if name in COMMON_FIELDS:
@@ -77,8 +76,8 @@ def kinds() -> None:
 @click.option("--target", default=None, help="override the config's target")
 def generate(config: str, out: str, backend: str, target: str | None) -> None:
     """Write the HLS C++ (with test bench and Vitis TCL) and/or the Verilog twin of a spec."""
+    from .kernels import load_spec
     from .render import write_project
-    from .spec import load_spec
 
     spec = load_spec(config, target_override=target)
     path = write_project(spec, Path(out), backend)
@@ -103,7 +102,8 @@ def _finish_sim(summary: dict) -> None:
 @_sim_options
 def csim(project: str, inputs: str | None, output: str | None, vectors: int, seed: int) -> None:
     """C-simulate a generated project (g++) and compare bit-exactly with the golden model."""
-    from .flows.csim import FlowFailed, run_csim
+    from .flows.csim import run_csim
+    from .flows.simulate import FlowFailed
 
     try:
         summary = run_csim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed)
@@ -121,8 +121,9 @@ def csim(project: str, inputs: str | None, output: str | None, vectors: int, see
               help="open: Icarus/Verilator on the Verilog twin; vendor: Vitis HLS C/RTL cosim (needs vitis_hls)")
 def cosim(project: str, inputs: str | None, output: str | None, vectors: int, seed: int, stall: int,
           simulator: str, flow: str) -> None:
-    """Simulate the RTL against the golden model; report latency and II."""
-    from .flows.csim import FlowFailed
+    """Simulate the RTL against the golden model; report the latency of one unit (token / call) and, with two
+    units or more, the II between them (zero stalls: the kernel's performance contract)."""
+    from .flows.simulate import FlowFailed
 
     if flow == "vendor":
         from .flows.vendor.hls_cosim import run_vendor_cosim
@@ -146,7 +147,7 @@ def cosim(project: str, inputs: str | None, output: str | None, vectors: int, se
 def synth(config: str, target: str | None, out: str, flow: str, timeout_s: float) -> None:
     """Synthesize a design and write OUT/report.json; prints device utilization."""
     from .flows.synth import format_table, run_synth
-    from .spec import load_spec
+    from .kernels import load_spec
 
     spec = load_spec(config, target_override=target)
     report = run_synth(spec, Path(out), flow, timeout_s)
@@ -187,21 +188,5 @@ _add_plugin_groups()
 
 
 def main() -> None:
-    _run(cli, "hwgen")
-
-
-def _run(command: click.Command, prog_name: str) -> None:
-    """Run a click command with the project's error contract: UserError -> one line, exit 2."""
-    try:
-        command.main(standalone_mode=False, prog_name=prog_name)
-    except UserError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+    from .cliutil import run_command
+    run_command(cli, "hwgen")

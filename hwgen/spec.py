@@ -1,13 +1,17 @@
-"""Typed kernel specifications, loaded from YAML and validated with pydantic."""
+"""Typed kernel specifications: the fields every kernel shares, YAML reading and writing, and a design's
+identity (the one design key used by datasets, search and caches). A leaf module: kernels subclass
+`KernelSpec`; validating a dict against the right subclass is `hwgen.kernels.parse_spec`."""
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import UserError, validation_error_to_user_error
+from .errors import UserError
 from .targets import Target, get_target
 
 COMMON_FIELDS = ("kind", "name", "target", "clock_mhz")
@@ -39,27 +43,20 @@ class KernelSpec(BaseModel):
         """Kernel parameters only (what the report's `params` field holds)."""
         return self.model_dump(exclude=set(COMMON_FIELDS))
 
+    def identity(self) -> dict:
+        """What makes two specs the same hardware: kind, target and every field that differs from its default,
+        the name excluded. A field added to a kernel later (with a default that keeps the old behaviour) therefore
+        leaves every stored key valid."""
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude={"name"})
+        data["kind"], data["target"] = self.kind, self.target
+        return data
 
-def parse_spec(data: dict, *, target_override: str | None = None) -> KernelSpec:
-    """Validate a dict against the spec model registered for its `kind`."""
-    from .kernels import registry
+    def design_key(self) -> str:
+        return hashlib.sha256(canonical_json(self.identity()).encode()).hexdigest()
 
-    if not isinstance(data, dict):
-        raise UserError("config", "must be a YAML mapping with at least `kind:`")
-    data = dict(data)
-    if target_override is not None:
-        data["target"] = target_override
-    kind = data.get("kind")
-    if kind is None:
-        raise UserError("kind", f"missing; allowed: {', '.join(registry.kinds())}")
-    kernel = registry.get(kind)
-    get_target(data.get("target", "kv260"))  # unknown target -> error listing the known ones
-    try:
-        spec = kernel.spec_model.model_validate(data)
-    except ValidationError as err:
-        raise validation_error_to_user_error(err, kernel.spec_model) from None
-    kernel.check(spec)
-    return spec
+
+def canonical_json(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
 
 
 def read_yaml(path: str | Path, field: str = "config"):
@@ -77,10 +74,5 @@ def read_yaml(path: str | Path, field: str = "config"):
         raise UserError(field, f"malformed YAML in {path}{where}: {getattr(err, 'problem', err)}") from None
 
 
-def load_spec(path: str | Path, *, target_override: str | None = None) -> KernelSpec:
-    data = read_yaml(path, "config")
-    return parse_spec(data, target_override=target_override)
-
-
 def dump_spec(spec: KernelSpec) -> str:
-    return yaml.safe_dump(spec.model_dump(exclude_none=True), sort_keys=False)
+    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)

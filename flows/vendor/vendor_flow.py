@@ -11,13 +11,11 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-import hwgen.templates
 from hwgen.errors import UserError
 from hwgen.flows import tools
 from hwgen.flows.report import Report
 from hwgen.flows.vendor.parsers import merge_reports, parse_csynth_xml, parse_vivado_timing, parse_vivado_utilization
+from hwgen.render import render_template
 
 __all__ = ["write_vivado_tcl", "vendor_tools_available", "run_tool", "run_vivado", "run_vitis_hls"]
 
@@ -29,13 +27,6 @@ IMPL_REPORTS = ("util_impl.rpt", "timing_impl.rpt")
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")      # Verilog identifier
 _PART_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def _env() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(Path(hwgen.templates.__file__).parent / "vendor"),
-        undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
 
 
 def write_vivado_tcl(out_dir, top: str, part: str, clock_mhz: float, verilog_files: Sequence,
@@ -60,10 +51,10 @@ def write_vivado_tcl(out_dir, top: str, part: str, clock_mhz: float, verilog_fil
             raise UserError("verilog_files", f"path contains characters Tcl cannot quote: {p!r}")
         sources.append({"tcl_path": "{" + p + "}", "sv": p.endswith((".sv", ".svh"))})
 
-    text = _env().get_template("vivado_synth.tcl.j2").render(
+    text = render_template("vendor/vivado_synth.tcl.j2", dict(
         top=top, part=part, period_ns=f"{1000.0 / clock_mhz:.3f}", clock_port=clock_port,
         clock_name=clock_name or clock_port, sources=sources, implement=bool(implement), script_name=TCL_NAME,
-    )
+    ))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / TCL_NAME

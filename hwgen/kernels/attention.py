@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -37,8 +36,7 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
-from .base import Kernel
-from .registry import register
+from .base import Kernel, Performance, Port
 from .ternary import clog2, signed_bits_for_bound
 
 LOG2E = 1.0 / math.log(2.0)
@@ -136,6 +134,7 @@ def exp_table(E: int, P: int) -> list[int]:
 
 
 class _AttentionKernel(Kernel):
+    unit = "call"
     template_dir = "attention"
     causal: bool = False
 
@@ -237,9 +236,8 @@ class _AttentionKernel(Kernel):
 
     def outputs(self, backend):
         if backend == "hls":
-            return [("attention/hls/defs.h.j2", "hls/{top}.h"), ("attention/hls/attention.cpp.j2", "hls/{top}.cpp"),
-                    ("attention/hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("attention/rtl/attention.v.j2", "rtl/{top}.v"), ("attention/rtl/tb.v.j2", "rtl/tb_{top}.v")]
+            return [("attention/hls/defs.h.j2", "hls/{top}.h"), ("attention/hls/attention.cpp.j2", "hls/{top}.cpp")]
+        return [("attention/rtl/attention.v.j2", "rtl/{top}.v")]
 
     # --- schedule ----------------------------------------------------------------
     def schedule(self, m: AttentionModel, length: int) -> list[tuple[int, int, int]]:
@@ -312,10 +310,10 @@ class _AttentionKernel(Kernel):
 
     # --- data hooks ------------------------------------------------------------------
     def random_inputs(self, spec, rng, vectors):
-        """`vectors` independent problems (decode calls / prompts) of N(0,1) data; the first one has the max
-        length, the others a random length in [1, max]."""
+        """`vectors` independent problems (decode calls / prompts) of N(0,1) data; the first two have the max
+        length (the contract's ii is measured between them), the others a random length in [1, max]."""
         m = self.model(spec)
-        lens = np.concatenate([[m.len_max], rng.integers(1, m.len_max + 1, size=max(0, vectors - 1))])[:vectors]
+        lens = np.concatenate([[m.len_max] * 2, rng.integers(1, m.len_max + 1, size=max(0, vectors - 2))])[:vectors]
         Lu = int(lens.max())
         qshape = (vectors, m.H, m.d) if not m.causal else (vectors, Lu, m.H, m.d)
         q = rng.standard_normal(qshape).astype(np.float32)
@@ -327,17 +325,11 @@ class _AttentionKernel(Kernel):
                 q[n, L:] = 0
         return self.prepare(spec, q, k, v, lens, single=False)
 
-    def load_inputs(self, spec, path: Path):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise UserError("inputs", f"cannot read {path} as .npz: {err}") from None
-        m = self.model(spec)
-        shapes = "q [H, d], k and v [L, H, d]" if not m.causal else "q, k, v [M, H, d]"
-        for key in ("q", "k", "v"):
-            if key not in data:
-                raise UserError("inputs", f"{path} has no array {key!r}; expected {shapes}")
-        return self.validate_inputs(spec, {key: data[key] for key in ("q", "k", "v")})
+    def input_names(self, spec):
+        return ("q", "k", "v")
+
+    def input_doc(self, spec):
+        return "q [H, d], k and v [L, H, d]" if not self.model(spec).causal else "q, k, v [M, H, d]"
 
     def validate_inputs(self, spec, inputs):
         m = self.model(spec)
@@ -380,17 +372,17 @@ class _AttentionKernel(Kernel):
                 out[n, :L] = o
             else:
                 out[n] = o[0]
-        return out
+        return {"o": out}
 
-    def user_output(self, spec, inputs, hw_out):
+    def user_output(self, spec, inputs, outputs):
         m = self.model(spec)
         sv = inputs["sv"]  # [N, H]
         scale = sv / float(1 << m.out_frac_bits)
-        y = hw_out * (scale[:, None, :, None] if m.causal else scale[:, :, None])
+        y = outputs["o"] * (scale[:, None, :, None] if m.causal else scale[:, :, None])
         y = y.astype(np.float32)
         if bool(inputs["single"]):
             y = y[0]
-        return y
+        return {"o": y}
 
     def reference(self, spec, inputs) -> list[np.ndarray]:
         """float64 attention on the unquantized inputs, one array per problem."""
@@ -404,9 +396,9 @@ class _AttentionKernel(Kernel):
                                         inputs["v"][n, :L].astype(np.float64), causal=m.causal))
         return refs
 
-    def extra_metrics(self, spec, inputs, hw_out):
+    def extra_metrics(self, spec, inputs, outputs):
         m = self.model(spec)
-        y = self.user_output(spec, inputs, hw_out)
+        y = self.user_output(spec, inputs, outputs)["o"]
         if bool(inputs["single"]):
             y = y[None]
         refs = self.reference(spec, inputs)
@@ -421,47 +413,56 @@ class _AttentionKernel(Kernel):
                 "max_abs_ref": mx, "max_rel_err_vs_float": float(e.max()) / denom,
                 "mean_rel_err_vs_float": float(e.mean()) / denom}
 
-    # --- vectors -----------------------------------------------------------------------
+    # --- interface and vectors ----------------------------------------------------------
+    def ports(self, spec):
+        m = self.model(spec)
+        ne = m.head_par * m.lanes
+        return [Port("par", "in", m.head_par, PAR_FIELD_BITS, False, "s_par"),
+                Port("q", "in", ne, m.data_bits, True, "s_q"),
+                Port("k", "in", ne, m.data_bits, True, "s_k"),
+                Port("v", "in", ne, m.data_bits, True, "s_v"),
+                Port("o", "out", ne, m.out_bits, True, "m_o")]
+
+    def performance(self, spec) -> Performance:
+        m = self.model(spec)
+        L = m.len_max
+        visible = L * (L + 1) // 2 if m.causal else L            # (query, key) pairs of one call
+        eb = -(-m.data_bits // 8)
+        queries = L if m.causal else 1
+        return Performance(latency_cycles=self.call_cycles(m, L), ii=self.call_interval(m, L), unit=self.unit,
+                           macs=2 * visible * m.H * m.d,
+                           bytes={"q": queries * m.H * m.d * eb, "k": self.memory_bytes(m, L) // 2,
+                                  "v": self.memory_bytes(m, L) // 2, "par": 4 * m.head_par * (1 + m.groups),
+                                  "o": queries * m.H * m.d * -(-m.out_bits // 8)})
+
     def stream_beats(self, spec, inputs) -> dict[str, list]:
-        """Every stream's beats in order, each beat a list of ints (element hp*lanes + i)."""
+        """Every input stream's beats in order (element hp*lanes + i), tlast on each call's last beat."""
         m = self.model(spec)
         B, ln, hp = m.beats, m.lanes, m.head_par
-        par, qb, kb, vb = [], [], [], []
+        out: dict[str, list] = {"par": [], "q": [], "k": [], "v": []}
         for n, L in enumerate(inputs["lens"].tolist()):
-            par.append([L] + [0] * (hp - 1))
+            call = {"par": [[L] + [0] * (hp - 1)], "q": [], "k": [], "v": []}
             qn = inputs["qi"][n][None] if not m.causal else inputs["qi"][n]
             kn, vn = inputs["ki"][n], inputs["vi"][n]
             for g in range(m.groups):
                 hs = slice(g * hp, (g + 1) * hp)
-                par.append([int(c) | (int(s) << 16) for c, s in zip(inputs["cm"][n, hs], inputs["csh"][n, hs])])
+                call["par"].append([int(c) | (int(s) << 16) for c, s in zip(inputs["cm"][n, hs], inputs["csh"][n, hs])])
                 for base, nvalid, sweep in self.schedule(m, L):
-                    qb.extend(_beats(qn[base: base + nvalid, hs], B, ln))
-                    kb.extend(_beats(kn[:sweep, hs], B, ln))
-                    vb.extend(_beats(vn[:sweep, hs], B, ln))
-        return {"par": par, "q": qb, "k": kb, "v": vb}
+                    call["q"].extend(_beats(qn[base: base + nvalid, hs], B, ln))
+                    call["k"].extend(_beats(kn[:sweep, hs], B, ln))
+                    call["v"].extend(_beats(vn[:sweep, hs], B, ln))
+            for name, beats in call.items():
+                out[name].extend((int(i == len(beats) - 1), b) for i, b in enumerate(beats))
+        return out
 
-    def output_beats(self, m: AttentionModel, inputs) -> int:
-        return sum(m.groups * sum(nv for _, nv, _ in self.schedule(m, L)) * m.beats
-                   for L in inputs["lens"].tolist())
-
-    def write_vectors(self, spec, inputs, folder: Path) -> None:
+    def output_units(self, spec, inputs):
         m = self.model(spec)
-        folder = Path(folder)
-        beats = self.stream_beats(spec, inputs)
-        for name, rows in beats.items():
-            (folder / f"{name}.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows))
-        counts = [len(beats["par"]), len(beats["q"]), len(beats["k"]), len(beats["v"]), self.output_beats(m, inputs)]
-        (folder / "meta.txt").write_text(f"{self.vector_count(inputs)}\n{' '.join(map(str, counts))}\n")
+        return {"o": [m.groups * sum(nv for _, nv, _ in self.schedule(m, L)) * m.beats
+                      for L in inputs["lens"].tolist()]}
 
-    def read_hw_output(self, spec, inputs, folder: Path) -> np.ndarray:
+    def from_beats(self, spec, inputs, beats):
         m = self.model(spec)
-        path = Path(folder) / "y.txt"
-        rows = [list(map(int, line.split())) for line in path.read_text().splitlines() if line.strip()]
-        want = self.output_beats(m, inputs)
-        if len(rows) != want or any(len(r) != m.head_par * m.lanes for r in rows):
-            raise RuntimeError(f"hardware produced {len(rows)} output beats, expected {want} beats of "
-                               f"{m.head_par * m.lanes} values")
-        y = np.array(rows, dtype=np.int64).reshape(want, m.head_par, m.lanes)
+        y = np.asarray(beats["o"], dtype=np.int64).reshape(-1, m.head_par, m.lanes)
         out = np.zeros(self.out_shape(m, inputs), np.int64)
         pos = 0
         for n, L in enumerate(inputs["lens"].tolist()):
@@ -476,7 +477,11 @@ class _AttentionKernel(Kernel):
                         else:
                             out[n, hs] = vec
                         pos += m.beats
-        return out
+        return {"o": out}
+
+    def graph(self, spec):
+        from .attention_graph import build_attention
+        return build_attention(self, spec)
 
     # --- cycle model -------------------------------------------------------------------
     def block_cycles(self, m: AttentionModel, nvalid: int, sweep: int) -> int:
@@ -652,7 +657,6 @@ def float_attention(q, k, v, causal: bool) -> np.ndarray:
     return np.einsum("hij,jhd->ihd", p, v)
 
 
-@register
 class AttentionDecodeKernel(_AttentionKernel):
     kind = "attention_decode"
     spec_model = DecodeSpec
@@ -663,7 +667,6 @@ class AttentionDecodeKernel(_AttentionKernel):
         return spec.L_max
 
 
-@register
 class AttentionPrefillKernel(_AttentionKernel):
     kind = "attention_prefill"
     spec_model = PrefillSpec

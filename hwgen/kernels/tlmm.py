@@ -21,8 +21,7 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
-from .base import Kernel
-from .registry import register
+from .base import Kernel, Performance, Port, Scalar
 from .rtl_util import adder_tree, build_walk
 from .ternary import (check_ternary, clog2, digit_table, group_indices, mirror_fold, pack_fields,
                       signed_bits_for_bound, to_signed, to_unsigned)
@@ -77,6 +76,10 @@ class MatmulModel:
     build_cycles: int     # cycles per chunk spent filling tables (0 for naive)
     macs_per_cycle: int
     cycles_per_token: int
+    # First x beat accepted -> last y beat of the token, beyond cycles_per_token (matmul.v.j2): the accept cycle,
+    # then after the last lookup cycle the bank read (s1), the lane sum (s2) and the output register; the naive
+    # kernel's activation skid buffer adds one.
+    pipeline_cycles: int
     x_beat_bits: int      # chunk * act_bits
     y_beat_bits: int      # lanes * acc_bits
     # TLMM only
@@ -140,6 +143,34 @@ class _TernaryMatmulKernel(Kernel):
             "tree": tree, "tree_root": root, "tree_depth": clog2(len(widths)),
         }
 
+    # --- interface and performance -------------------------------------------------
+    def ports(self, spec):
+        m = self.model(spec)
+        return [
+            Port("w", "in", m.fields, m.field_bits, False, "s_axis_w", role="setup",
+                 unit_elements=m.wbuf_depth * m.lanes * m.fields),
+            Port("x", "in", m.chunk, m.act_bits, True, "s_axis_x", input_key="x", unit_elements=m.K),
+            Port("y", "out", m.lanes, m.acc_bits, True, "m_axis_y", unit_elements=m.N),
+        ]
+
+    def performance(self, spec) -> Performance:
+        m = self.model(spec)
+        return Performance(latency_cycles=m.cycles_per_token + m.pipeline_cycles, ii=m.cycles_per_token,
+                           unit=self.unit, macs=m.K * m.N,
+                           bytes={"x": m.K * m.act_bits / 8, "y": m.N * m.acc_bits / 8,
+                                  "w": m.wbuf_depth * m.lanes * m.word_bits / 8})
+
+    def hls_scalars(self, spec):
+        return [Scalar("load_weights", "bool"), Scalar("m_tokens", "int")]
+
+    def units_scalar(self, spec):
+        return "m_tokens"
+
+    def call_plan(self, spec, inputs):
+        """Calls of at most M_max tokens; the weights are loaded by the first call only."""
+        total, batch = self.vector_count(inputs), spec.M_max
+        return [[int(start == 0), min(batch, total - start)] for start in range(0, total, batch)]
+
     # --- data ---------------------------------------------------------------
     def random_inputs(self, spec, rng, vectors):
         lo, hi = -(1 << (spec.act_bits - 1)), (1 << (spec.act_bits - 1)) - 1
@@ -151,15 +182,11 @@ class _TernaryMatmulKernel(Kernel):
         w = rng.integers(-1, 2, size=(spec.K, spec.N), dtype=np.int64)
         return {"x": x, "w": w}
 
-    def load_inputs(self, spec, path: Path):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise UserError("inputs", f"cannot read {path} as .npz: {err}") from None
-        for key in ("x", "w"):
-            if key not in data:
-                raise UserError("inputs", f"{path} has no array {key!r}; expected keys: x [M, K], w [K, N]")
-        return self.validate_inputs(spec, {"x": data["x"], "w": data["w"]})
+    def input_names(self, spec):
+        return ("x", "w")
+
+    def input_doc(self, spec):
+        return f"x [M, {spec.K}] int8, w [{spec.K}, {spec.N}] in {{-1, 0, 1}}"
 
     def validate_inputs(self, spec, inputs):
         x, w = np.asarray(inputs["x"]), np.asarray(inputs["w"])
@@ -181,50 +208,45 @@ class _TernaryMatmulKernel(Kernel):
     def output_dtype(self, spec):
         return np.int32 if self.model(spec).acc_bits <= 32 else np.int64
 
-    def user_output(self, spec, inputs, hw_out):
-        return hw_out.astype(self.output_dtype(spec))
+    def user_output(self, spec, inputs, outputs):
+        return {"y": outputs["y"].astype(self.output_dtype(spec))}
+
+    def weight_words(self, spec, w: np.ndarray) -> np.ndarray:
+        """Ternary [K, N] -> weight words as field vectors [words, fields], in stream order: bank address major,
+        bank (lane) minor (bank q holds columns nb*Q + q)."""
+        fields = self.weight_fields(spec, w)                        # [chunks, fields, N_pad]
+        return np.transpose(fields, (0, 2, 1)).reshape(-1, fields.shape[1])
 
     def encode_weights(self, spec, w: np.ndarray) -> list[int]:
-        """Ternary [K, N] -> packed words in stream order: bank address major, bank (lane) minor."""
-        m = self.model(spec)
-        fields = self.weight_fields(spec, w)      # [chunks, fields, N_pad]
-        per_column = np.transpose(fields, (0, 2, 1))  # [chunks, N_pad, fields]
-        return pack_fields(per_column, m.field_bits)
+        """Weight words packed into integers (field 0 at the LSBs), in stream order."""
+        return pack_fields(self.weight_words(spec, w), self.model(spec).field_bits)
 
     def decode_weights(self, spec, words: list[int]) -> np.ndarray:
         raise NotImplementedError
 
-    def write_vectors(self, spec, inputs, folder: Path) -> None:
+    def stream_beats(self, spec, inputs):
         m = self.model(spec)
-        folder = Path(folder)
-        words = self.encode_weights(spec, inputs["w"])
-        hex_digits = max(1, -(-m.word_bits // 4))
-        (folder / "w.hex").write_text("".join(f"{wd:0{hex_digits}x}\n" for wd in words))
+        words = self.weight_words(spec, inputs["w"]).tolist()
         x = inputs["x"]
         xp = np.zeros((x.shape[0], m.K_pad), dtype=np.int64)
         xp[:, : spec.K] = x
-        (folder / "x.txt").write_text("".join(" ".join(map(str, row)) + "\n" for row in xp.tolist()))
-        (folder / "meta.txt").write_text(f"{x.shape[0]}\n")
+        chunks = xp.reshape(-1, m.chunk).tolist()
+        return {"w": [(int(i == len(words) - 1), wd) for i, wd in enumerate(words)],
+                "x": [(int(i % m.chunks == m.chunks - 1), c) for i, c in enumerate(chunks)]}
 
-    def read_hw_output(self, spec, inputs, folder: Path) -> np.ndarray:
+    def output_units(self, spec, inputs):
+        return {"y": [self.model(spec).nblocks] * self.vector_count(inputs)}
+
+    def from_beats(self, spec, inputs, beats):
         m = self.model(spec)
-        path = Path(folder) / "y.txt"
-        rows = [list(map(int, line.split())) for line in path.read_text().splitlines() if line.strip()]
-        y = np.array(rows, dtype=np.int64).reshape(len(rows), -1) if rows else np.zeros((0, m.N_pad), np.int64)
-        if y.shape != (inputs["x"].shape[0], m.N_pad):
-            raise RuntimeError(f"hardware produced output of shape {list(y.shape)}, expected "
-                               f"[{inputs['x'].shape[0]}, {m.N_pad}]")
-        return y[:, : spec.N]
+        y = np.asarray(beats["y"], dtype=np.int64).reshape(self.vector_count(inputs), m.N_pad)
+        return {"y": y[:, : spec.N]}
 
-    def expected_cycles(self, spec, inputs) -> int:
-        return self.model(spec).cycles_per_token * self.vector_count(inputs)
-
-    def setup_cycles(self, spec) -> int:
-        m = self.model(spec)
-        return m.wbuf_depth * m.lanes          # one weight word per cycle into the Q banks
+    def graph(self, spec):
+        from .tlmm_graph import build_matmul
+        return build_matmul(self, spec)
 
 
-@register
 class TLMMKernel(_TernaryMatmulKernel):
     kind = "tlmm"
     spec_model = TLMMSpec
@@ -256,7 +278,7 @@ class TLMMKernel(_TernaryMatmulKernel):
             field_bits=field_bits, fields=T, word_bits=T * field_bits,
             wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
             build_cycles=build, macs_per_cycle=T * Q * G,
-            cycles_per_token=chunks * (build + nblocks),
+            cycles_per_token=chunks * (build + nblocks), pipeline_cycles=4,
             x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits,
             G=G, T=T, table_style=spec.table_style, table_depth=depth,
             entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits,
@@ -291,9 +313,8 @@ class TLMMKernel(_TernaryMatmulKernel):
 
     def outputs(self, backend):
         if backend == "hls":
-            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm.cpp.j2", "hls/{top}.cpp"),
-                    ("tlmm/hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v"), ("tlmm/rtl/tb.v.j2", "rtl/tb_{top}.v")]
+            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm.cpp.j2", "hls/{top}.cpp")]
+        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v")]
 
     def golden(self, spec, inputs):
         """Table-lookup algorithm, bit-exact with the hardware (tables built, then indexed)."""
@@ -314,10 +335,9 @@ class TLMMKernel(_TernaryMatmulKernel):
             vals = np.take_along_axis(tables, idx, axis=2)      # [chunks, T, N_pad]
             vals = np.where(sign == 1, -vals, vals)
             y[tok] = vals.sum(axis=(0, 1))
-        return y[:, : spec.N]
+        return {"y": y[:, : spec.N]}
 
 
-@register
 class NaiveKernel(_TernaryMatmulKernel):
     kind = "tlmm_naive"
     spec_model = NaiveSpec
@@ -335,7 +355,7 @@ class NaiveKernel(_TernaryMatmulKernel):
             acc_bits=acc_bits, lane_sum_bits=min(acc_bits, signed_bits_for_bound(spec.P_k * amax)),
             field_bits=2, fields=spec.P_k, word_bits=2 * spec.P_k,
             wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
-            build_cycles=0, macs_per_cycle=spec.P_k * spec.P_n, cycles_per_token=chunks * nblocks,
+            build_cycles=0, macs_per_cycle=spec.P_k * spec.P_n, cycles_per_token=chunks * nblocks, pipeline_cycles=5,
             x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits,
         )
 
@@ -354,13 +374,12 @@ class NaiveKernel(_TernaryMatmulKernel):
 
     def outputs(self, backend):
         if backend == "hls":
-            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm_naive.cpp.j2", "hls/{top}.cpp"),
-                    ("tlmm/hls/tb.cpp.j2", "hls/tb_{top}.cpp")]
-        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v"), ("tlmm/rtl/tb.v.j2", "rtl/tb_{top}.v")]
+            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm_naive.cpp.j2", "hls/{top}.cpp")]
+        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v")]
 
     def golden(self, spec, inputs):
         """Select-and-add, chunk by chunk as the hardware does (exact integer arithmetic)."""
         w = inputs["w"].astype(np.int64)
         x = inputs["x"].astype(np.int64)
         sel = np.where(w[None, :, :] == 1, x[:, :, None], 0) - np.where(w[None, :, :] == -1, x[:, :, None], 0)
-        return sel.sum(axis=1)
+        return {"y": sel.sum(axis=1)}
