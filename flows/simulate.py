@@ -47,7 +47,7 @@ def simulate(project: Path, flow: str, run: Runner, inputs_path: Path | None = N
         "pass": mismatches == 0 and tlast_errors == 0,
         "mismatches": mismatches,
         "tlast_errors": tlast_errors,
-        "vectors": kernel.vector_count(inputs),
+        "vectors": kernel.vector_count(spec, inputs),
         "kernel": spec.kind,
         "design": spec.design_name,
         "flow": flow,

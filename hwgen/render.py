@@ -62,13 +62,11 @@ def render_files(spec: KernelSpec, backend: str = "both") -> dict[str, str]:
     if backend not in (*BACKENDS, "both"):
         raise UserError("backend", f"unknown backend {backend!r}; allowed: hls, rtl, both")
     kernel = kernels.get(spec.kind)
-    ctx = kernel.render_context(spec)
-    top = ctx["top"]
+    top = kernel.rtl_top(spec)
     tb = testbench_context(kernel, spec)
     files: dict[str, str] = {}
     for be in BACKENDS if backend == "both" else (backend,):
-        for template, out in kernel.outputs(be):
-            files[out.format(top=top)] = render_template(template, ctx)
+        files.update(kernel.files(spec, be))
         if be == "hls":
             files[f"hls/tb_{top}.cpp"] = render_template("common/tb.cpp.j2", tb)
             sources = sorted(p[4:] for p in files if p.startswith("hls/") and p.endswith((".cpp", ".h"))

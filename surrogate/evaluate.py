@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .analytical import TARGETS
+from .costs import TARGETS
 from .model import ROUNDING, ModelConfig, round_discrete
 
 GOALS = {"lut": {"a": 3.0, "b": 10.0}, "ff": {"a": 3.0, "b": 10.0}, "latency_cycles": {"a": 1.0, "b": 1.0}}
@@ -93,7 +93,9 @@ def metrics(y: np.ndarray, p: np.ndarray, mu=None, sigma=None) -> dict:
 def flat_features(arrays) -> np.ndarray:
     """Flat vector of a graph (for the GBM baseline): graph features, then per node type the node count
     and the mean of each numeric node feature (already log-scaled)."""
-    from .graph import NODE_TYPES, NUM_FEATURES
+    from .features import NUM_FEATURES, node_types
+
+    NODE_TYPES = node_types()
 
     x, u, nw = arrays.x, arrays.u, arrays.node_weight
     nn_ = len(NUM_FEATURES)

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .analytical import RES, TARGETS
-from .graph import EDGE_FEATURES, FEATURE_VERSION, GRAPH_FEATURES, NODE_FEATURES, NUM_FEATURES
+from .costs import RES, TARGETS
+from .features import EDGE_FEATURES, FEATURE_VERSION, GRAPH_FEATURES, NUM_FEATURES, node_features
 
 N_RES = len(RES)
 N_T = len(TARGETS)
@@ -67,6 +67,8 @@ class ModelConfig:
                                                      # formula beat the GNN out of fold; predicted by the formula
     feature_version: int = FEATURE_VERSION
     targets: tuple = TARGETS
+    node_features: list = field(default_factory=list)   # node feature names the model was trained on (by name, so
+                                                        # node types of kernels added later map to nothing)
     # standardisation, filled from the training set
     x_mean: list = field(default_factory=list)
     x_std: list = field(default_factory=list)
@@ -82,7 +84,7 @@ class ModelConfig:
     def to_json(self) -> str:
         d = asdict(self)
         d["targets"] = list(self.targets)
-        d["node_features"] = list(NODE_FEATURES)
+        d["node_features"] = list(self.node_features or node_features())
         d["edge_features"] = list(EDGE_FEATURES)
         d["graph_features"] = list(GRAPH_FEATURES)
         return json.dumps(d, indent=1)
@@ -90,7 +92,7 @@ class ModelConfig:
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
         d = json.loads(text)
-        for k in ("node_features", "edge_features", "graph_features"):
+        for k in ("edge_features", "graph_features"):
             d.pop(k, None)
         d["targets"] = tuple(d.get("targets", TARGETS))
         cfg = cls(**d)
@@ -126,7 +128,7 @@ class GNN(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         h = cfg.hidden
-        nx, ne, nu = len(NODE_FEATURES), len(EDGE_FEATURES), len(GRAPH_FEATURES)
+        nx, ne, nu = len(cfg.node_features or node_features()), len(EDGE_FEATURES), len(GRAPH_FEATURES)
         for name, size in (("x", nx), ("e", ne), ("u", nu)):
             self.register_buffer(f"{name}_mean", torch.zeros(size))
             self.register_buffer(f"{name}_std", torch.ones(size))
@@ -201,6 +203,7 @@ class Ensemble:
     @torch.no_grad()
     def predict_log(self, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """-> (mean [B, 8], sigma [B, 8], member means [M, B, 8]) in log1p space."""
+        data = self.remap(data)
         mus, vars_ = [], []
         for m in self.members:
             m.eval()
@@ -226,6 +229,20 @@ class Ensemble:
                 mean[use, j] = ana[use, j]
                 sigma[use, j] = np.sqrt(s[use] ** 2 + epi[use, j])
         return mean, sigma, mu.numpy()
+
+    def remap(self, data):
+        """Node feature columns in the order the model was trained on (by name; unknown columns dropped)."""
+        current = list(node_features())
+        if not self.cfg.node_features or self.cfg.node_features == current:
+            return data
+        ix = {name: i for i, name in enumerate(current)}
+        x = torch.zeros((data.x.shape[0], len(self.cfg.node_features)), dtype=data.x.dtype)
+        for j, name in enumerate(self.cfg.node_features):
+            if name in ix:
+                x[:, j] = data.x[:, ix[name]]
+        data = data.clone()
+        data.x = x
+        return data
 
     # --- persistence ----------------------------------------------------------------
     def save(self, out_dir: Path) -> None:

@@ -33,13 +33,13 @@ def default_model_dir() -> Path:
 
 def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
     """Predict all 8 targets (mean and uncertainty) for many designs at once."""
-    from .graph import build_ir
+    from .features import arrays, build_ir
 
-    return predict_graphs([build_ir(s).arrays() for s in specs], model_dir, batch_size, targets)
+    return predict_graphs([arrays(build_ir(s)) for s in specs], model_dir, batch_size, targets)
 
 
 def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
-    from .graph import collate
+    from .features import collate
     from .model import outputs_from_log
 
     ens = _load(str(model_dir or DEFAULT_MODEL))
@@ -55,10 +55,10 @@ def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 2048, tar
 
 def in_training_range(spec, model_dir=None) -> dict:
     """Which graph-level features of a design lie outside the model's training range (name -> (value, lo, hi))."""
-    from .graph import GRAPH_FEATURES, build_ir
+    from .features import GRAPH_FEATURES, arrays, build_ir
 
     ens = _load(str(model_dir or DEFAULT_MODEL))
-    u = build_ir(spec).arrays()[3]
+    u = arrays(build_ir(spec))[3]
     lo, hi = np.array(ens.cfg.u_min), np.array(ens.cfg.u_max)
     return {GRAPH_FEATURES[i]: (float(u[i]), float(lo[i]), float(hi[i]))
             for i in range(len(u)) if u[i] < lo[i] - 1e-6 or u[i] > hi[i] + 1e-6}

@@ -18,14 +18,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .analytical import TARGETS
+from .costs import TARGETS
 
 
 @dataclass
 class Example:
     spec: dict
     y: dict                  # target -> float or None
-    arrays: tuple            # HwGraph.arrays()
+    arrays: tuple            # features.arrays(HwGraph)
     key: str = ""
     kind: str = ""
     macs: float = 0.0
@@ -50,7 +50,7 @@ def load_reports(paths: Sequence) -> list:
 
 
 def examples_from_reports(reports: Iterable, strict: bool = False) -> list[Example]:
-    from .graph import build_ir
+    from .features import arrays, build_ir
 
     out, skipped = [], 0
     for r in reports:
@@ -68,7 +68,7 @@ def examples_from_reports(reports: Iterable, strict: bool = False) -> list[Examp
             skipped += 1
             print(f"warning: skipping {r.extra.get('key', r.design)}: {err}", file=sys.stderr)
             continue
-        out.append(Example(spec=spec, y=report_targets(r), arrays=ir.arrays(), key=str(r.extra.get("key", "")),
+        out.append(Example(spec=spec, y=report_targets(r), arrays=arrays(ir), key=str(r.extra.get("key", "")),
                            kind="+".join(ir.kinds) if ir.kinds else spec.get("kind", ""), macs=ir.macs,
                            kernels=ir.kernels, runtime_s=r.runtime_s))
     if skipped:
@@ -97,6 +97,9 @@ def fit_normalization(examples: Sequence[Example], cfg) -> None:
     anas = np.stack([ex.arrays[4] for ex in examples])
     y = _targets_matrix(examples)
     fl = lambda s: np.where(s < 1e-3, 1.0, s)  # noqa: E731
+    from .features import node_features
+
+    cfg.node_features = list(node_features())
     cfg.x_mean, cfg.x_std = xs.mean(0).tolist(), fl(xs.std(0)).tolist()
     cfg.e_mean, cfg.e_std = es.mean(0).tolist(), fl(es.std(0)).tolist()
     cfg.u_mean, cfg.u_std = us.mean(0).tolist(), fl(us.std(0)).tolist()
@@ -107,7 +110,7 @@ def fit_normalization(examples: Sequence[Example], cfg) -> None:
 
 
 def _batch(examples: Sequence[Example], idx) -> object:
-    from .graph import collate
+    from .features import collate
 
     return collate([examples[i].arrays for i in idx], [examples[i].y for i in idx])
 
@@ -195,7 +198,7 @@ def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5)
       formula's mean |log1p error| (after rounding discrete targets) is no larger than the out-of-fold GNN's,
       use the formula there, with sigma = its own error quantile / 2. One kernel family's exact cycle formula
       must not be lost because another family's formula for the same target is poor."""
-    from .graph import collate
+    from .features import collate
     from .model import round_discrete
 
     data = collate([ex.arrays for ex in examples], [ex.y for ex in examples])

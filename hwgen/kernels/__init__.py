@@ -13,6 +13,7 @@ from ..spec import KernelSpec, read_yaml
 from ..targets import get_target
 from .attention import AttentionDecodeKernel, AttentionPrefillKernel
 from .base import Kernel, Performance, Port, Scalar
+from .composed import ComposedKernel
 from .tlmm import NaiveKernel, TLMMKernel
 
 REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
@@ -21,6 +22,7 @@ REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
     AttentionDecodeKernel(),
     AttentionPrefillKernel(),
 )}
+REGISTRY["composed"] = ComposedKernel(REGISTRY)   # compositions of any kernel registered above
 
 __all__ = ["REGISTRY", "Kernel", "Performance", "Port", "Scalar", "get", "kinds", "parse_spec", "load_spec"]
 

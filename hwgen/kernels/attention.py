@@ -135,6 +135,8 @@ def exp_table(E: int, P: int) -> list[int]:
 
 class _AttentionKernel(Kernel):
     unit = "call"
+    node_types = ("q_buffer", "dot_lane", "score_scale", "softmax", "exp_table", "sv_lane", "reciprocal", "normalize",
+                  "fifo", "accumulator")
     template_dir = "attention"
     causal: bool = False
 
@@ -354,11 +356,11 @@ class _AttentionKernel(Kernel):
         return self.prepare(spec, q[None].astype(np.float64), k[None].astype(np.float64),
                             v[None].astype(np.float64), np.array([L]), single=True)
 
-    def vector_count(self, inputs) -> int:
+    def vector_count(self, spec, inputs) -> int:
         return int(inputs["lens"].shape[0])
 
     def out_shape(self, m: AttentionModel, inputs) -> tuple:
-        N = self.vector_count(inputs)
+        N = int(inputs["lens"].shape[0])
         return (N, m.H, m.d) if not m.causal else (N, int(inputs["lens"].max()), m.H, m.d)
 
     # --- golden model ----------------------------------------------------------------
@@ -430,7 +432,7 @@ class _AttentionKernel(Kernel):
         eb = -(-m.data_bits // 8)
         queries = L if m.causal else 1
         return Performance(latency_cycles=self.call_cycles(m, L), ii=self.call_interval(m, L), unit=self.unit,
-                           macs=2 * visible * m.H * m.d,
+                           macs=2 * visible * m.H * m.d, macs_per_cycle=2 * m.units * m.lanes,
                            bytes={"q": queries * m.H * m.d * eb, "k": self.memory_bytes(m, L) // 2,
                                   "v": self.memory_bytes(m, L) // 2, "par": 4 * m.head_par * (1 + m.groups),
                                   "o": queries * m.H * m.d * -(-m.out_bits // 8)})

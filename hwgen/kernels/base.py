@@ -61,6 +61,7 @@ class Performance:
     ii: int
     unit: str                          # "token" | "call"
     macs: int                          # multiply-accumulates per unit
+    macs_per_cycle: int                # peak parallelism of the datapath (MAC units)
     bytes: dict = field(default_factory=dict)   # payload bytes per unit per data port (setup ports: per load)
 
     def as_dict(self) -> dict:
@@ -74,6 +75,7 @@ class Kernel:
     spec_model: ClassVar[type[KernelSpec]]
     description: ClassVar[str] = ""
     unit: ClassVar[str] = "token"
+    node_types: ClassVar[tuple[str, ...]] = ()   # hardware-graph node types its graph builder uses
 
     # --- spec -> kernel model -------------------------------------------------
     def normalize(self, data: dict) -> dict:
@@ -102,9 +104,13 @@ class Kernel:
         """Name of the HLS scalar that carries the number of units in a call (None: one unit per call)."""
         return None
 
+    def units_per_call(self, spec: KernelSpec) -> Optional[int]:
+        """The most units one HLS call takes (None: unbounded)."""
+        return 1
+
     def call_plan(self, spec: KernelSpec, inputs: dict) -> list[list[int]]:
         """Scalar values (in hls_scalars order) of each call of the HLS top that processes `inputs`."""
-        return [[] for _ in range(self.vector_count(inputs))]
+        return [[] for _ in range(self.vector_count(spec, inputs))]
 
     # --- render ------------------------------------------------------------
     def render_context(self, spec: KernelSpec) -> dict:
@@ -116,6 +122,13 @@ class Kernel:
 
     def rtl_top(self, spec: KernelSpec) -> str:
         return spec.design_name
+
+    def files(self, spec: KernelSpec, backend: str) -> dict[str, str]:
+        """{project path: text} of one backend's design sources (the test benches are added by hwgen.render)."""
+        from ..render import render_template
+
+        ctx = self.render_context(spec)
+        return {out.format(top=ctx["top"]): render_template(template, ctx) for template, out in self.outputs(backend)}
 
     # --- data --------------------------------------------------------------
     def random_inputs(self, spec: KernelSpec, rng: np.random.Generator, vectors: int) -> dict[str, np.ndarray]:
@@ -145,7 +158,7 @@ class Kernel:
     def input_doc(self, spec: KernelSpec) -> str:
         return ", ".join(self.input_names(spec))
 
-    def vector_count(self, inputs: dict) -> int:
+    def vector_count(self, spec: KernelSpec, inputs: dict) -> int:
         raise NotImplementedError
 
     def golden(self, spec: KernelSpec, inputs: dict) -> dict[str, np.ndarray]:
@@ -175,7 +188,7 @@ class Kernel:
     def expected_cycles(self, spec: KernelSpec, inputs: dict) -> int:
         """Zero-stall cycles of a run on `inputs` (data phase), the first unit's latency included."""
         perf = self.performance(spec)
-        return perf.latency_cycles + (self.vector_count(inputs) - 1) * perf.ii
+        return perf.latency_cycles + (self.vector_count(spec, inputs) - 1) * perf.ii
 
     # --- surrogate and design spaces ------------------------------------------------
     def graph(self, spec: KernelSpec):

@@ -112,6 +112,7 @@ def _pad(n: int, m: int) -> int:
 
 
 class _TernaryMatmulKernel(Kernel):
+    node_types = ("weight_bank", "table_build", "table_bank", "select", "lane_tree", "accumulator")
     template_dir = "tlmm"
 
     def check(self, spec) -> None:
@@ -156,7 +157,7 @@ class _TernaryMatmulKernel(Kernel):
     def performance(self, spec) -> Performance:
         m = self.model(spec)
         return Performance(latency_cycles=m.cycles_per_token + m.pipeline_cycles, ii=m.cycles_per_token,
-                           unit=self.unit, macs=m.K * m.N,
+                           unit=self.unit, macs=m.K * m.N, macs_per_cycle=m.macs_per_cycle,
                            bytes={"x": m.K * m.act_bits / 8, "y": m.N * m.acc_bits / 8,
                                   "w": m.wbuf_depth * m.lanes * m.word_bits / 8})
 
@@ -166,9 +167,12 @@ class _TernaryMatmulKernel(Kernel):
     def units_scalar(self, spec):
         return "m_tokens"
 
+    def units_per_call(self, spec):
+        return spec.M_max
+
     def call_plan(self, spec, inputs):
         """Calls of at most M_max tokens; the weights are loaded by the first call only."""
-        total, batch = self.vector_count(inputs), spec.M_max
+        total, batch = self.vector_count(spec, inputs), spec.M_max
         return [[int(start == 0), min(batch, total - start)] for start in range(0, total, batch)]
 
     # --- data ---------------------------------------------------------------
@@ -202,7 +206,7 @@ class _TernaryMatmulKernel(Kernel):
         w = check_ternary(w)
         return {"x": x.astype(np.int64), "w": w.astype(np.int64)}
 
-    def vector_count(self, inputs) -> int:
+    def vector_count(self, spec, inputs) -> int:
         return int(inputs["x"].shape[0])
 
     def output_dtype(self, spec):
@@ -235,11 +239,11 @@ class _TernaryMatmulKernel(Kernel):
                 "x": [(int(i % m.chunks == m.chunks - 1), c) for i, c in enumerate(chunks)]}
 
     def output_units(self, spec, inputs):
-        return {"y": [self.model(spec).nblocks] * self.vector_count(inputs)}
+        return {"y": [self.model(spec).nblocks] * self.vector_count(spec, inputs)}
 
     def from_beats(self, spec, inputs, beats):
         m = self.model(spec)
-        y = np.asarray(beats["y"], dtype=np.int64).reshape(self.vector_count(inputs), m.N_pad)
+        y = np.asarray(beats["y"], dtype=np.int64).reshape(self.vector_count(spec, inputs), m.N_pad)
         return {"y": y[:, : spec.N]}
 
     def graph(self, spec):

@@ -1,0 +1,125 @@
+"""Hardware graph and analytical cost terms of the streaming attention kernels (attention.py,
+templates/attention/rtl)."""
+from __future__ import annotations
+
+import math
+
+from hwgen.surrogate import costs as A
+from hwgen.surrogate.ir import HwGraph
+
+from .tlmm_graph import C_CONTROL   # LUTs per control register bit: one calibration for every kernel's control
+
+
+def build_attention(kernel, spec) -> HwGraph:
+    """Streaming attention (hwgen/kernels/attention.py, templates/attention/rtl/attention.v.j2).
+
+    Per datapath unit (N_pe x head_par copies, g.repeat): q buffer (B x lanes*data_bits, async read),
+    QK^T dot lane (`lanes` registered data_bits^2 products, DSPs from 5 bits up, and a pipelined adder tree),
+    score scaling (s_bits x 16 product in DSP pieces; barrel shift by csh), online softmax (compare/diff, exp-table
+    lookup + shift by the integer part, l update multiplier), its exp ROM, the S.V lane (per lane an
+    acc x alpha and a p x v multiplier and an adder), the numerator memory (B x lanes*acc_bits) and the
+    restoring divider. Shared: the (p, alpha) FIFO, the output normalisation (head_par x lanes
+    acc x R multipliers, rounding, saturation, N_pe:1 select), the k/v/par registers and control."""
+    m = kernel.model(spec)
+    fam = spec.target_info.yosys_family
+    ctx = kernel.render_context(spec)["rtl"]
+    perf = kernel.performance(spec)
+    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=2 * m.units * m.lanes, kinds=(spec.kind,))
+    db, ln, B = m.data_bits, m.lanes, m.beats
+    sp_bits, lp_bits, ap_bits, op_bits = ctx["sp_bits"], ctx["lp_bits"], ctx["ap_bits"], ctx["op_bits"]
+    cw, bw, pw_, gw, dw = ctx["cw"], ctx["bw"], ctx["pw"], ctx["gw"], ctx["dw"]
+    ctrl_ff = 3 + cw * 5 + 2 * pw_ + 4 * bw + gw + dw + 2 * ctx["fifo_aw"] + ctx["fifo_cw"] + 2
+    # pipeline registers written out in the RTL besides the products' own (A.product / A.pieces count those):
+    # the dot product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
+    tree_ff = sum(t["bits"] for t in ctx["tree"] if t.get("reg"))
+    o2w = op_bits - m.sh_out + 1
+    ctrl_est = {**A.zero(), "ff": ctrl_ff + 3 * m.data_w + (2 + m.tree_stages) * cw,
+                "lut": C_CONTROL * ctrl_ff + 2 * cw * cw}                                   # + the base divide
+    if m.causal and m.reversed and not ctx["npe_pow2"]:
+        # last block's base: (len - 1) * div_m >> div_s, then * N_pe (constant multiplies, DSPs when wide enough)
+        ctrl_est = A.add(ctrl_est, A.product(cw, False, ctx["div_m"].bit_length(), False, fam, y_bits=cw + ctx["div_s"]),
+                         A.product(cw, False, m.npe.bit_length(), False, fam, y_bits=cw))
+    ctrl = g.node("control", "control", width=ctrl_ff, depth=m.len_max, est=ctrl_est)
+    ports = {}
+    for name, w in (("q", m.data_w), ("k", m.data_w), ("v", m.data_w), ("par", m.par_w)):
+        ports[name] = g.node("stream_in", name, width=w)
+    ports["o"] = g.node("stream_out", "o", width=m.out_w)
+    g.ports.update(ports)
+    par = g.node("act_buffer", "par_reg", style="reg", count=1, width=m.par_w, storage_bits=m.par_w,
+                 est=A.registers(m.par_w))
+    g.edge(ports["par"], par, m.par_w, "stream")
+    fw = ctx["fifo_w"]
+    fifo = g.node("fifo", "pa_fifo", style="lutram", depth=m.fifo_depth, width=fw, storage_bits=m.fifo_depth * fw,
+                  est=A.add(A.memory(m.fifo_depth, fw, "lutram", fam, sync_read=False), A.registers(0)))
+    g.edge(ctrl, fifo, ctx["fifo_aw"], "address")
+    mem_style = "lutram" if B > 1 else "reg"
+    norm_mults = m.head_par * ln
+    sel = max(0, m.npe - 1)
+    norm = g.node("normalize", "normalize", count=norm_mults, leaves=m.npe, leaf_bits=m.acc_bits, out_bits=m.out_bits,
+                  mult_bits=norm_mults * m.acc_bits * m.r_bits, width=m.out_w, adder_bits=norm_mults * op_bits,
+                  est=A.add(A.pieces(ctx["mul_or"], fam, norm_mults), A.adder(2.0 * op_bits, norm_mults),
+                            A.registers(m.head_par * (ln * m.acc_bits + m.r_bits) + norm_mults * (o2w + m.out_bits)),
+                            {**A.zero(), "lut": (norm_mults * m.acc_bits + m.head_par * m.r_bits) * math.ceil(sel / 3)}))
+    g.edge(norm, ports["o"], m.out_w, "stream")
+    g.edge(ctrl, norm, pw_ + bw, "control")
+    first = len(g.nodes)
+    for u in range(1):   # datapath unit 0; g.repeat makes the N_pe x head_par identical units
+        qb = g.node("q_buffer", f"q{u}", style=mem_style, depth=B, width=ln * db, storage_bits=m.d * db,
+                    est=A.memory(B, ln * db, mem_style, fam, sync_read=False))
+        g.edge(ports["q"], qb, ln * db, "stream")
+        g.edge(ctrl, qb, bw + pw_, "address")
+        dot_tree = A.tree_adder_bits(ln, 2 * db, m.s_bits)
+        dot = g.node("dot_lane", f"dot{u}", count=ln, leaves=ln, leaf_bits=2 * db, out_bits=m.s_bits,
+                     adder_bits=dot_tree + m.s_bits, mult_bits=ln * db * db, width=m.s_bits,
+                     est=A.add(A.product(db, True, db, True, fam, ln, reg_bits=2 * db), A.adder(dot_tree + 1.5 * m.s_bits),
+                               A.registers(2 * m.s_bits + ln * db + tree_ff)))
+        g.edge(qb, dot, ln * db, "data")
+        g.edge(ports["k"], dot, ln * db, "stream")
+        sc = g.node("score_scale", f"scale{u}", leaves=1, leaf_bits=m.s_bits, out_bits=m.t_bits, depth=6,
+                    mult_bits=m.s_bits * (m.cm_bits + 1), width=sp_bits, adder_bits=sp_bits,
+                    est=A.add(A.pieces(ctx["mul_sc"], fam), A.adder(sp_bits),
+                              A.registers(sp_bits + 2 * m.t_bits),
+                              {**A.zero(), "lut": sp_bits * 3.0}))   # barrel shift: 6 stages of 2:1 mux, 2 per LUT6
+        g.edge(dot, sc, m.s_bits, "data")
+        g.edge(par, sc, m.cm_bits + m.csh_bits, "data")
+        # the exp ROM: block RAM when exp_index_bits >= EXP_BRAM_MIN_E, one dual-port ROM per two units
+        # (an odd unit count leaves one single-port ROM; spread over the units here), else a LUT case table
+        roms_bram = (m.units // 2 * A.bram36(m.exp_entries, m.pv_bits, true_dual=True)     # two read ports
+                     + m.units % 2 * A.bram36(m.exp_entries, m.pv_bits))                    # an odd unit's own
+        rom_est = ({**A.zero(), "bram36": roms_bram / m.units}
+                   if ctx["rom_bram"] else A.memory(m.exp_entries, m.pv_bits, "rom", fam))
+        ex = g.node("exp_table", f"exp{u}", style="bram" if ctx["rom_bram"] else "rom", depth=m.exp_entries,
+                    width=m.pv_bits, storage_bits=m.exp_entries * m.pv_bits,
+                    est=A.add(rom_est,
+                              {**A.zero(), "lut": m.pv_bits * math.ceil(math.log2(m.P + 2)) / 2}))
+        sm = g.node("softmax", f"softmax{u}", leaves=2, width=m.l_bits, out_bits=m.pv_bits,
+                    adder_bits=2 * m.diff_bits + m.l_bits, mult_bits=m.l_bits * m.pv_bits,
+                    est=A.add(A.adder(2 * m.diff_bits + m.l_bits + 2 * m.pv_bits), A.pieces(ctx["mul_la"], fam),
+                              A.registers(m.E + 3 * m.pv_bits + m.l_bits)))
+        g.edge(sc, sm, m.t_bits, "data")
+        g.edge(sm, ex, m.diff_bits, "data")
+        g.edge(ex, sm, m.pv_bits, "data")
+        g.edge(sm, fifo, 2 * m.pv_bits, "data")
+        sv = g.node("sv_lane", f"sv{u}", count=ln, leaves=2, leaf_bits=m.acc_bits, out_bits=m.acc_bits,
+                    adder_bits=ln * m.acc_bits, mult_bits=ln * (m.acc_bits * m.pv_bits + db * m.pv_bits),
+                    width=ln * m.acc_bits,
+                    est=A.add(A.pieces(ctx["mul_av"], fam, ln), A.product(m.pv_bits, False, db, True, fam, ln),
+                              A.adder(2.0 * m.acc_bits, ln),
+                              A.registers(4 * m.pv_bits + ln * 2 * ctx["pvw"])))
+        g.edge(fifo, sv, 2 * m.pv_bits, "data")
+        g.edge(ports["v"], sv, ln * db, "stream")
+        acc = g.node("accumulator", f"acc{u}", style=mem_style, depth=B, width=ln * m.acc_bits,
+                     storage_bits=m.d * m.acc_bits,
+                     est=A.memory(B, ln * m.acc_bits, mem_style, fam, sync_read=False))
+        g.edge(sv, acc, ln * m.acc_bits, "data")
+        g.edge(acc, sv, ln * m.acc_bits, "data")
+        g.edge(ctrl, acc, bw, "address")
+        rc = g.node("reciprocal", f"recip{u}", width=m.rw, leaves=1, leaf_bits=m.l_bits, out_bits=m.r_bits,
+                    adder_bits=m.l_bits + 2,
+                    est=A.add(A.adder(2.0 * (m.l_bits + 2)), A.registers(2 * m.l_bits + 1 + m.r_bits)))
+        g.edge(sm, rc, m.l_bits, "data")
+        g.edge(ctrl, rc, dw, "control")
+        g.edge(acc, norm, ln * m.acc_bits, "data")
+        g.edge(rc, norm, m.r_bits, "data")
+    g.repeat(first, m.units)
+    return g

@@ -1,0 +1,116 @@
+"""Hardware graph and analytical cost terms of the ternary matmul kernels (tlmm.py, templates/tlmm/rtl).
+
+Nodes: the x/w/y streams, control (counters, FSM, table-build ROM), the activation registers, the table-build
+adders (TLMM) and, per output lane (one block repeated Q times), the weight bank, the LUTRAM tables (TLMM) or
+the +a/0/-a select (naive), the lane adder tree and the accumulator.
+"""
+from __future__ import annotations
+
+import math
+
+from hwgen.bits import index_bits
+from hwgen.surrogate import costs as A
+from hwgen.surrogate.ir import HwGraph
+
+
+# LUTs per leaf bit of the naive +a/0/-a select, per entry bit of a table-build add/sub,
+# per control register bit (counters, compares, state decode).
+# Calibrated once (non-negative least squares per block type, relative error) on ~40 TLMM/naive designs of
+# the dev data and the first dataset records, then rounded and frozen; they are not refit per split.
+C_SELECT = 1.0        # per leaf bit of the naive +a/0/-a select
+C_BUILD = 1.7         # per entry bit of a table-build add/sub
+C_CONTROL = 0.9       # per control register bit
+C_SIGNCOUNT = 1.0     # per table of the mirror sign-bit count
+C_TREE = 1.4          # per adder-tree bit (adder LUT plus the sign extension / select Yosys folds in)
+C_TABLE_LOGIC = 0.45  # scale of the LUTRAM read mux and mirror XOR logic per table replica
+C_ACC = 0.9           # per accumulator bit (adder + first-chunk zero select)
+
+
+def build_matmul(kernel, spec) -> HwGraph:
+    m = kernel.model(spec)
+    perf = kernel.performance(spec)
+    fam = spec.target_info.yosys_family
+    tlmm = bool(m.table_depth)
+    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,))
+    a = m.act_bits
+    aw, lw, cw, nw = index_bits(m.wbuf_depth), index_bits(m.lanes), index_bits(m.chunks), index_bits(m.nblocks)
+    # table-build ROM (templates/tlmm/rtl/matmul.v.j2): per build step the entry index, the activation
+    # select and the op; the step counter replaces the entry counter.
+    steps = m.build_cycles if tlmm else 0
+    ew = index_bits(steps) if tlmm else 0
+    sel_w = index_bits(m.G) if tlmm else 0
+    rom_bits = (index_bits(m.table_depth) + sel_w + 2) if tlmm else 0
+    ctrl_ff = (27 if tlmm else 15) + lw + 2 * aw + cw + 3 * nw + ew
+    rom = A.memory(steps, rom_bits, "rom", fam) if tlmm else A.zero()
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, rom)
+    xin = g.node("stream_in", "x", width=m.x_beat_bits)
+    win = g.node("stream_in", "w", width=m.word_bits)
+    yout = g.node("stream_out", "y", width=m.y_beat_bits)
+    g.ports.update(x=xin, w=win, y=yout)
+    ctrl = g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits,
+                  storage_bits=steps * rom_bits, est=ctrl_est)
+    # activation registers: tlmm keeps one chunk register (xr; the tables hold the chunk once built), naive a
+    # skid buffer, xr and s1_x (activations travel with their weights)
+    nbuf = 1 if tlmm else 3
+    xbuf = g.node("act_buffer", "xbuf", style="reg", count=nbuf, width=m.x_beat_bits,
+                  storage_bits=nbuf * m.x_beat_bits, est=A.registers(nbuf * m.x_beat_bits))
+    g.edge(xin, xbuf, m.x_beat_bits, "stream")
+    g.edge(ctrl, xbuf, 2, "control")
+    if tlmm:
+        # Serial build: per table a G:1 activation mux, one add/sub of entry_bits and the running-sum register.
+        mux_lut = a * math.ceil((m.G - 1) / 3) if m.G > 1 else 0
+        build_est = {**A.zero(), "lut": m.T * (C_BUILD * m.entry_bits + mux_lut), "ff": m.T * m.entry_bits}
+        build = g.node("table_build", "build", count=m.T, depth=steps, leaves=m.G, leaf_bits=a,
+                       out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits,
+                       storage_bits=m.T * m.entry_bits, est=build_est)
+        g.edge(xbuf, build, m.x_beat_bits, "data")
+        g.edge(ctrl, build, sel_w + 2, "control")
+        leaf_bits, n_leaves = m.entry_bits, m.T
+    else:
+        leaf_bits, n_leaves = a + 1, m.chunk
+    mirror = tlmm and m.table_style == "mirror"
+    # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
+    # lane adds the count of sign bits as one more leaf.
+    sc_bits = index_bits(m.T + 1) + 1 if mirror else 0
+    tree_bits = A.tree_adder_bits(n_leaves, leaf_bits, m.lane_sum_bits, [sc_bits] if mirror else [])
+    wstyle = m.weight_memory
+    first = len(g.nodes)
+    for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
+        wb = g.node("weight_bank", f"wbank{q}", style=wstyle, depth=m.wbuf_depth, width=m.word_bits, count=1,
+                    ports=1, storage_bits=m.wbuf_depth * m.word_bits,
+                    est=A.memory(m.wbuf_depth, m.word_bits, wstyle, fam, sync_read=True))
+        g.edge(win, wb, m.word_bits, "weight_load")
+        g.edge(ctrl, wb, aw, "address")
+        if tlmm:
+            neg = m.T * m.entry_bits if mirror else 0
+            est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
+            est["lut"] += (m.T * m.entry_bits + C_SIGNCOUNT * m.T) if mirror else 0.0   # ~h XOR + sign count
+            est["lut"] *= C_TABLE_LOGIC
+            src = g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
+                         width=m.entry_bits, ports=1, neg_bits=neg,
+                         storage_bits=m.T * m.table_depth * m.entry_bits, est=est)
+            g.edge(build, src, m.T * m.entry_bits, "table_write")
+            g.edge(wb, src, m.word_bits, "address")
+            g.edge(ctrl, src, ew, "address")
+        else:
+            src = g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
+                         out_bits=leaf_bits, est={**A.zero(), "lut": C_SELECT * m.chunk * leaf_bits})
+            g.edge(wb, src, m.word_bits, "data")
+            g.edge(xbuf, src, m.x_beat_bits, "data")
+        tree = g.node("lane_tree", f"tree{q}", leaves=n_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
+                      adder_bits=tree_bits, width=m.lane_sum_bits,
+                      est=A.add(A.adder(C_TREE * tree_bits), A.registers(m.lane_sum_bits)))
+        g.edge(src, tree, n_leaves * leaf_bits, "data")
+        # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
+        live = m.chunks > 1
+        acc = g.node("accumulator", f"acc{q}", style="lutram" if live else "reg", depth=m.nblocks if live else 0,
+                     width=m.acc_bits, count=1, ports=1, leaves=2 if live else 1, leaf_bits=m.lane_sum_bits,
+                     out_bits=m.acc_bits, adder_bits=m.acc_bits if live else 0,
+                     storage_bits=m.nblocks * m.acc_bits if live else 0,
+                     est=A.add(A.memory(m.nblocks, m.acc_bits, "lutram", fam, sync_read=False) if live else A.zero(),
+                               A.adder(C_ACC * m.acc_bits if live else 0), A.registers(m.acc_bits)))
+        g.edge(tree, acc, m.lane_sum_bits, "data")
+        g.edge(ctrl, acc, nw, "address")
+        g.edge(acc, yout, m.acc_bits, "stream")
+    g.repeat(first, m.lanes)
+    return g

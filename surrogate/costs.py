@@ -1,0 +1,163 @@
+"""Cost primitives of the analytical model: closed-form resource estimates of hardware blocks under the
+open Yosys flow. A leaf module: the per-kernel graph builders (next to each kernel in hwgen/kernels/) combine
+these into per-block estimates, which the GNN uses as anchors (surrogate/model.py).
+
+Rules (Yosys 0.23 `synth_xilinx -nowidelut`, checked against the cell reports of the shipped datasets):
+- ripple adder of w bits: w LUTs (one LUT per bit into the carry chain), w/4 CARRY4;
+- simple-dual-port LUTRAM, one replica per read port: the cheaper of UltraScale+ RAM32M16 (8 LUTs,
+  32 x 14 bits) and RAM64M8 (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M
+  (4 LUTs, 64 x 3); more than one bank adds a read mux;
+- BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
+  ratios; URAM: 4096 x 72 blocks, with narrow memories folded into wide rows; a BRAM/URAM absorbs its
+  synchronous read register;
+- registers: one FF per bit; multipliers: DSP48 tiles by Yosys' $mul mapping rule (`product`), except
+  products Yosys merges with their adder into a $macc cell, which it builds from LUTs.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from hwgen.bits import ceil_div
+
+RES = ("lut", "lutram", "ff", "dsp", "bram36", "uram")
+TARGETS = ("lut", "lutram", "ff", "dsp", "bram36", "uram", "latency_cycles", "ii")
+MEM_STYLES = ("none", "reg", "lutram", "bram", "uram", "rom")
+
+
+def zero() -> dict[str, float]:
+    return {k: 0.0 for k in RES}
+
+
+def add(*ests: dict) -> dict[str, float]:
+    out = zero()
+    for e in ests:
+        for k, v in e.items():
+            if k in out:
+                out[k] += float(v)
+    return out
+
+
+def scale(est: dict, factor: float) -> dict[str, float]:
+    return {k: float(v) * factor for k, v in est.items()}
+
+
+# ----------------------------------------------------------------------------- primitives
+
+def adder(width: float, count: float = 1.0) -> dict:
+    return {**zero(), "lut": width * count}
+
+
+def registers(bits: float) -> dict:
+    return {**zero(), "ff": float(bits)}
+
+
+def lutram(depth: int, width: int, family: str, replicas: int = 1) -> dict:
+    """LUT sites of a simple-dual-port distributed RAM (one write port, one async read port).
+
+    Yosys picks the cheaper of banks of 32-deep (RAM32M16: 32 x 14 bits, RAM32M: 32 x 6) and 64-deep
+    (RAM64M8: 64 x 7, RAM64M: 64 x 3) primitives (8 LUT sites each on UltraScale+, 4 on 7-series);
+    a memory deeper than one bank adds a read mux of ceil((banks - 1) / 3) LUTs per bit."""
+    if depth <= 0 or width <= 0:
+        return zero()
+    w32, w64, luts = (6, 3, 4) if family == "xc7" else (14, 7, 8)
+    n32 = ceil_div(depth, 32) * ceil_div(width, w32)
+    n64 = ceil_div(depth, 64) * ceil_div(width, w64)
+    banks = ceil_div(depth, 32) if n32 <= n64 else ceil_div(depth, 64)
+    mux = width * ceil_div(banks - 1, 3) if banks > 1 else 0
+    return {**zero(), "lutram": float(luts * min(n32, n64) * replicas), "lut": float(mux * replicas)}
+
+
+_B18 = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+_B36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+
+
+def bram36(depth: int, width: int, true_dual: bool = False) -> float:
+    """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory, or of a true-dual-port one
+    (two read ports, e.g. a ROM shared by two units), whose ports are at most 18 (RAMB18) / 36 bits wide."""
+    if depth <= 0 or width <= 0:
+        return 0.0
+    n18 = min(ceil_div(depth, d) * ceil_div(width, w) for d, w in _B18 if not (true_dual and w > 18))
+    n36 = min(ceil_div(depth, d) * ceil_div(width, w) for d, w in _B36 if not (true_dual and w > 36))
+    return min(0.5 * n18, float(n36))
+
+
+def uram(depth: int, width: int) -> float:
+    """URAM288 blocks (4096 x 72). Yosys folds f consecutive addresses of a narrow memory into one wide row
+    (f a power of two), so a 12288 x 2 memory takes one block, not three."""
+    if depth <= 0 or width <= 0:
+        return 0.0
+    return float(min(ceil_div(depth, 4096 * f) * ceil_div(width * f, 72) for f in (1, 2, 4, 8, 16, 32, 64) if width * f <= 72 or f == 1))
+
+
+def memory(depth: int, width: int, style: str, family: str, replicas: int = 1, sync_read: bool = True) -> dict:
+    """A memory of `replicas` copies; sync_read adds the read register (absorbed by BRAM/URAM)."""
+    if style == "uram":
+        return {**zero(), "uram": uram(depth, width) * replicas}
+    if style == "bram":
+        return {**zero(), "bram36": bram36(depth, width) * replicas}
+    if style == "reg":
+        return {**zero(), "ff": float(depth * width * replicas), "lut": float(width * max(depth - 1, 0) * replicas / 4)}
+    if style == "rom":
+        return {**zero(), "lut": float(width * ceil_div(depth, 64) * replicas)}
+    est = lutram(depth, width, family, replicas)
+    if sync_read:
+        est["ff"] += width * replicas
+    return est
+
+
+# DSP port widths (signed) that Yosys' synth_xilinx maps $mul cells onto, and its smallest mapped product.
+DSP_PORTS = {"xcup": (27, 18), "xc7": (25, 18)}
+DSP_Y_MIN = 9
+
+
+# Families where Yosys packs a product's output register into the DSP (DSP48E1 on 7-series); on UltraScale+
+# Yosys 0.23 never packs it, so the register stays in fabric.
+DSP_PACKS_OUTPUT_REG = ("xc7",)
+
+
+def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: str, count: float = 1.0,
+            y_bits: int | None = None, reg_bits: int = 0) -> dict:
+    """One a x b product as Yosys 0.23 synth_xilinx maps it (checked against its $mul cells): an unsigned
+    operand next to a signed one is sign-extended by one bit; a product with an operand under 2 bits or a
+    result (y_bits, default the full width) under DSP_Y_MIN bits stays in LUTs; otherwise the wider operand
+    goes to the A port and the product takes ceil(A / a_port) x ceil(B / b_port) DSPs, one bit of each port
+    lost to the sign when both operands are unsigned. reg_bits: its output register, fabric FFs unless the
+    product is in DSPs of a family that packs it."""
+    mixed = a_signed != b_signed
+    a = a_bits + (1 if mixed and not a_signed else 0)
+    b = b_bits + (1 if mixed and not b_signed else 0)
+    a, b = max(a, b), min(a, b)
+    y = a + b if y_bits is None else y_bits
+    if b < 2 or y < DSP_Y_MIN:
+        return {**zero(), "lut": float(C_MACC * a * b * count), "ff": float(reg_bits * count)}
+    pa, pb = DSP_PORTS.get(family, DSP_PORTS["xcup"])
+    unsigned = not (a_signed or b_signed)
+    tiles = ceil_div(a + unsigned, pa) * ceil_div(b + unsigned, pb)
+    ff = 0 if family in DSP_PACKS_OUTPUT_REG else reg_bits
+    return {**zero(), "dsp": float(tiles * count), "lut": float(0.5 * (a + b) * (tiles - 1) * count),
+            "ff": float(ff * count)}
+
+
+def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
+    """The registered partial products of a split multiply (hwgen.kernels.attention.split_mul:
+    {a: {w, signed}, b: ..., bits}: each piece registered at its declared width)."""
+    return add(*(product(p["a"]["w"], p["a"]["signed"], p["b"]["w"], p["b"]["signed"], family, count,
+                         reg_bits=p["bits"]) for p in parts))
+
+
+def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
+    """A product that Yosys folds with the adder it feeds into one $macc cell: built from LUTs, no DSP
+    (e.g. a dot product written as a sum of products, or (x * c + r) in one expression)."""
+    return {**zero(), "lut": float(C_MACC * a_bits * b_bits * count)}
+
+
+C_MACC = 0.6   # LUTs per partial-product bit of a LUT multiplier
+
+
+def tree_adder_bits(n_leaves: int, leaf_bits: int, max_bits: int, extra_leaves: Iterable[int] = ()) -> int:
+    """Sum of the adder widths of the balanced tree the renderers emit (hwgen.kernels.rtl_util.adder_tree)
+    over n_leaves leaves of leaf_bits plus `extra_leaves` (their widths), each sum capped at max_bits."""
+    from hwgen.kernels.rtl_util import adder_tree
+
+    nodes, _, _ = adder_tree([leaf_bits] * max(1, n_leaves) + list(extra_leaves), max_bits)
+    return sum(n.bits for n in nodes)

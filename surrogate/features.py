@@ -1,0 +1,185 @@
+"""Hardware graphs (surrogate/ir.py) as tensors for the GNN: feature encoding and batching.
+
+Node features (NODE_FEATURES): NUM_FEATURES as log2(1 + v); est_* = log1p of the block's analytical estimate of
+lut, lutram, ff, dsp, bram36, uram; style_* memory style one-hot; type_* node type one-hot over the node types
+every registered kernel declares (`node_types()`). Edge features: log2(1 + width), edge type one-hot, reverse
+flag (every edge is also present reversed so messages flow both ways). Graph features (GRAPH_FEATURES): family
+one-hot, log2(1 + latency cycles), log2(1 + II), log2(1 + MACs/cycle), log1p of the analytical totals,
+log2(kernels), log2(1 + nodes). A model stores the feature names it was trained on and maps them by name
+(surrogate/model.py), so a kernel added later does not invalidate it.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from .costs import MEM_STYLES, RES, TARGETS
+from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
+
+FAMILIES = ("xcup", "xc7")
+FEATURE_VERSION = 3   # 3: node types declared per kernel, composed adapters double-buffered, the hls4ml layers gone
+
+
+@functools.lru_cache(maxsize=1)
+def node_types() -> tuple[str, ...]:
+    """CORE_NODE_TYPES, then every registered kernel's own, in registry order (deterministic)."""
+    from hwgen import kernels
+
+    out = list(CORE_NODE_TYPES)
+    for kernel in kernels.REGISTRY.values():
+        out += [t for t in kernel.node_types if t not in out]
+    return tuple(out)
+
+
+def node_features() -> tuple[str, ...]:
+    return (NUM_FEATURES + tuple(f"est_{r}" for r in RES) + tuple(f"style_{s}" for s in MEM_STYLES)
+            + tuple(f"type_{t}" for t in node_types()))
+
+
+EDGE_FEATURES = ("log2_width",) + tuple(f"type_{t}" for t in EDGE_TYPES) + ("reverse",)
+GRAPH_FEATURES = (tuple(f"family_{f}" for f in FAMILIES) + ("log2_cycles", "log2_ii", "log2_macs")
+                  + tuple(f"ana_{r}" for r in RES) + ("log2_kernels", "log2_nodes"))
+_ETYPE_IX = {t: i for i, t in enumerate(EDGE_TYPES)}
+_STYLE_IX = {s: i for i, s in enumerate(MEM_STYLES)}
+
+
+def build_ir(spec) -> HwGraph:
+    """A spec (pydantic kernel spec or spec dict) -> its hardware graph, built by the kernel itself."""
+    from hwgen import kernels
+    from hwgen.spec import KernelSpec
+
+    if isinstance(spec, dict):
+        spec = kernels.parse_spec(spec)
+    if not isinstance(spec, KernelSpec):
+        raise TypeError(f"expected a KernelSpec or a spec dict, got {type(spec).__name__}")
+    return kernels.get(spec.kind).graph(spec)
+
+
+def arrays(ir: HwGraph, expand: bool = False) -> "GraphArrays":
+    """Feature arrays. By default the graph stays compressed: a repeated block (the Q lanes, the attention
+    units) is one set of nodes with node_weight = copies, and a message from a block node to a shared
+    node carries edge_weight = copies. With sum aggregation and weighted pooling this is exactly the
+    expanded graph (expand=True materialises every copy, all weights 1), at a fraction of the cost."""
+    n0 = len(ir.nodes)
+    nn = len(NUM_FEATURES)
+    types = {t: i for i, t in enumerate(node_types())}
+    x = np.zeros((n0, len(node_features())), np.float32)
+    so, to = nn + len(RES), nn + len(RES) + len(MEM_STYLES)
+    for i, node in enumerate(ir.nodes):
+        f, est = node["f"], node["est"]
+        x[i, :nn] = [f.get(k) or 0.0 for k in NUM_FEATURES]
+        x[i, nn:so] = [est.get(r, 0.0) for r in RES]
+        x[i, so + _STYLE_IX[node["style"]]] = 1.0
+        if node["type"] not in types:
+            raise ValueError(f"node type {node['type']!r} is declared by no registered kernel (Kernel.node_types)")
+        x[i, to + types[node["type"]]] = 1.0
+    x[:, :so] = np.log1p(np.maximum(x[:, :so], 0.0))
+    x[:, :nn] *= 1.0 / math.log(2.0)          # log2(1 + v) for the numeric features, log1p for estimates
+    src = np.array([e[0] for e in ir.edges], np.int64)
+    dst = np.array([e[1] for e in ir.edges], np.int64)
+    ea1 = np.zeros((len(ir.edges), len(EDGE_FEATURES)), np.float32)
+    if ir.edges:
+        ea1[:, 0] = np.log2(1.0 + np.array([e[2] for e in ir.edges]))
+        ea1[np.arange(len(ir.edges)), 1 + np.array([_ETYPE_IX[e[3]] for e in ir.edges])] = 1.0
+    nw = np.ones(n0, np.float32)
+    blk = np.full(n0, -1, np.int64)
+    for bi, (first, size, copies) in enumerate(ir.repeats):
+        nw[first: first + size] = copies
+        blk[first: first + size] = bi
+    n_full = n0 + sum(size * (c - 1) for _, size, c in ir.repeats)
+    rev = ea1.copy()
+    rev[:, -1] = 1.0
+    if expand:
+        xs, srcs, dsts, eas = [x], [src], [dst], [ea1]
+        n = n0
+        for first, size, copies in ir.repeats:
+            inb = lambda v: (v >= first) & (v < first + size)  # noqa: E731
+            xs.append(np.tile(x[first: first + size], (copies - 1, 1)))
+            touch = inb(src) | inb(dst)
+            s_t, d_t, e_t = src[touch], dst[touch], ea1[touch]
+            for k in range(1, copies):
+                base = n + (k - 1) * size - first
+                srcs.append(np.where(inb(s_t), s_t + base, s_t))
+                dsts.append(np.where(inb(d_t), d_t + base, d_t))
+                eas.append(e_t)
+            n += (copies - 1) * size
+        x = np.concatenate(xs)
+        src, dst, ea1 = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(eas)
+        rev = ea1.copy()
+        rev[:, -1] = 1.0
+        nw = np.ones(n, np.float32)
+        w_f = w_r = np.ones(len(src), np.float32)
+    else:
+        if np.any((blk[src] >= 0) & (blk[dst] >= 0) & (blk[src] != blk[dst])):
+            raise ValueError("edges between two different repeated blocks are not supported")
+        same = blk[src] == blk[dst]
+        w_f = np.where(same, 1.0, nw[src]).astype(np.float32)     # message src -> dst
+        w_r = np.where(same, 1.0, nw[dst]).astype(np.float32)     # message dst -> src
+    ei = np.stack([np.concatenate([src, dst]), np.concatenate([dst, src])])
+    ea = np.concatenate([ea1, rev])
+    ew = np.concatenate([w_f, w_r])
+    ana = ir.analytical()
+    u = np.zeros(len(GRAPH_FEATURES), np.float32)
+    u[FAMILIES.index(ir.family) if ir.family in FAMILIES else 0] = 1.0
+    u[2] = math.log2(1.0 + ir.cycles)
+    u[3] = math.log2(1.0 + ir.ii)
+    u[4] = math.log2(1.0 + ir.macs)
+    for j, r in enumerate(RES):
+        u[5 + j] = math.log1p(ana[r])
+    u[5 + len(RES)] = math.log2(max(1, ir.kernels))
+    u[6 + len(RES)] = math.log2(1.0 + n_full)
+    return GraphArrays(x, ei, ea, u, np.array([ana[t] for t in TARGETS], np.float64), nw, ew,
+                       kernel_group(ir.kinds))
+
+
+class GraphArrays(NamedTuple):
+    x: np.ndarray            # [nodes, node_features()]
+    edge_index: np.ndarray   # [2, 2 * edges] (every edge in both directions)
+    edge_attr: np.ndarray    # [2 * edges, EDGE_FEATURES]
+    u: np.ndarray            # [GRAPH_FEATURES]
+    ana: np.ndarray          # [8] analytical estimate of every target
+    node_weight: np.ndarray  # [nodes] copies a node stands for
+    edge_weight: np.ndarray  # [2 * edges] copies of the sender per receiver
+    group: str = ""          # kernel kinds in the design (kernel_group): the unit of the formula fallback
+
+
+def to_data(ir: HwGraph, y: dict | None = None, expand: bool = False):
+    """HwGraph -> torch_geometric Data(x, edge_index, edge_attr, nw, ew, u [1, G], ana [1, 8], y [1, 8])."""
+    return collate([arrays(ir, expand)], [y] if y is not None else None, single=True)
+
+
+def spec_to_data(spec, y: dict | None = None, expand: bool = False):
+    return to_data(build_ir(spec), y, expand)
+
+
+def collate(irs, ys=None, single: bool = False):
+    """Batch graphs (HwGraph or GraphArrays) into one Data with `batch` (numpy concatenation, no per-graph
+    Data objects). Fields: x, edge_index, edge_attr, nw (node weights), ew (edge weights), u, ana, y."""
+    import torch
+    from torch_geometric.data import Data
+
+    arrs = [arrays(ir) if isinstance(ir, HwGraph) else ir for ir in irs]
+    sizes = np.array([a.x.shape[0] for a in arrs], np.int64)
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    ei = np.concatenate([a.edge_index + o for a, o in zip(arrs, offs)], axis=1)
+    data = Data(x=torch.from_numpy(np.concatenate([a.x for a in arrs])), edge_index=torch.from_numpy(ei),
+                edge_attr=torch.from_numpy(np.concatenate([a.edge_attr for a in arrs])))
+    data.nw = torch.from_numpy(np.concatenate([a.node_weight for a in arrs]))
+    data.ew = torch.from_numpy(np.concatenate([a.edge_weight for a in arrs]))
+    data.u = torch.from_numpy(np.stack([a.u for a in arrs]))
+    data.ana = torch.from_numpy(np.stack([a.ana for a in arrs]))
+    data.group = [a.group for a in arrs]
+    if not single:
+        data.batch = torch.from_numpy(np.repeat(np.arange(len(arrs)), sizes))
+    if ys is not None:
+        yv = np.full((len(arrs), len(TARGETS)), np.nan)
+        for g, y in enumerate(ys):
+            for j, t in enumerate(TARGETS):
+                v = None if y is None else y.get(t)
+                if v is not None:
+                    yv[g, j] = float(v)
+        data.y = torch.from_numpy(yv)
+    return data
