@@ -14,6 +14,7 @@ from ..targets import get_target
 from .attention import AttentionDecodeKernel, AttentionPrefillKernel
 from .base import Kernel, Performance, Port, Scalar
 from .composed import ComposedKernel
+from .residual import ResidualAddKernel
 from .tlmm import NaiveKernel, TLMMKernel
 
 REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
@@ -21,6 +22,7 @@ REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
     NaiveKernel(),
     AttentionDecodeKernel(),
     AttentionPrefillKernel(),
+    ResidualAddKernel(),
 )}
 REGISTRY["composed"] = ComposedKernel(REGISTRY)   # compositions of any kernel registered above
 
