@@ -56,11 +56,11 @@ def build_cmd(space, n, jobs, out, seed, executor, scheduler, timeout_s, cosim_t
 
 
 @dataset.command("migrate")
-@click.argument("name", type=click.Choice(["attention-call-ii"]))
+@click.argument("name", type=click.Choice(["attention-call-ii", "perf-contract"]))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, exists=True), help="dataset folder")
 def migrate_cmd(name, out) -> None:
     """Rewrite stored records after a measured quantity was redefined (idempotent, atomic)."""
-    from .builder import write_card
+    from .card import write_card
     from .migrations import MIGRATIONS
 
     counts = MIGRATIONS[name](out)
@@ -76,7 +76,7 @@ def migrate_cmd(name, out) -> None:
 def import_cmd(vendor, wa, out) -> None:
     """Append a user's own vendor runs (or wa-hls4ml records) to a dataset as training data."""
     from . import store
-    from .builder import write_card
+    from .card import write_card
     from .importers import import_vendor_tree, import_wa_hls4ml
 
     if (vendor is None) == (wa is None):

@@ -1,29 +1,24 @@
-"""One-off rewrites of stored records when a measured quantity is redefined (`hwgen dataset migrate`).
+"""Rewrites of stored records when a measured quantity is redefined (`hwgen dataset migrate NAME --out DIR`).
 
-Each migration is idempotent, runs under the dataset's writer lock and replaces records.jsonl atomically
-(write a sibling file, fsync, rename), so an interrupt leaves either the old or the new file."""
+Every migration is idempotent, runs under the dataset's writer lock and replaces records.jsonl atomically
+(write a sibling file, fsync, rename), so an interrupt leaves either the old or the new file. Migrations ask the
+kernel interface (hwgen/kernels/base.py); none branches on a kernel kind."""
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Callable, Optional
 
 from .store import DatasetLock, _record_line, records_path, repair
 
 
-def attention_call_ii(folder) -> dict:
-    """Attention `ii` := initiation interval of back-to-back calls at L_max (what the RTL test bench measures
-    since 2026-11-26), instead of the old cycles per accepted K beat (kept as extra.cosim.k_beat_ii).
-
-    Old records carry no call-interval measurement, so it is taken from the kernel's cycle model; this is done
-    only where cosim showed that model exact (model_cycles_1/2 == the measured latencies of both calls) and the
-    source is recorded (extra.cosim.ii_source). Others lose their ii rather than keep the old meaning."""
+def _rewrite(folder, migrate: Callable[[dict], Optional[str]]) -> dict:
+    """Apply `migrate(record dict) -> outcome name or None (unchanged)` to every record; count the outcomes."""
     from hwgen.flows.report import Report
-    from hwgen.kernels import registry
-    from hwgen.spec import parse_spec
 
     path = records_path(folder)
-    counts = {"records": 0, "migrated": 0, "already": 0, "dropped": 0}
+    counts = {"records": 0}
     with DatasetLock(Path(folder)):
         repair(folder)               # a torn last line from a killed writer, as a build would drop it
         lines_out = []
@@ -32,35 +27,84 @@ def attention_call_ii(folder) -> dict:
                 continue
             obj = json.loads(line)
             counts["records"] += 1
-            cos = (obj.get("extra") or {}).get("cosim") or {}
-            if not str(obj.get("kernel", "")).startswith("attention") or obj.get("status") != "ok" or not cos:
+            outcome = migrate(obj)
+            if outcome is None:
                 lines_out.append(line)
                 continue
-            if "k_beat_ii" in cos:
-                counts["already"] += 1
-                lines_out.append(line)
-                continue
-            cos["k_beat_ii"] = cos.get("ii")
-            exact = (cos.get("status") == "ok" and cos.get("model_cycles_1") == cos.get("latency_cycles_1")
-                     and cos.get("model_cycles_2") == cos.get("latency_cycles_2"))
-            if exact:
-                spec = parse_spec(obj["extra"]["spec"])
-                kernel = registry.get(spec.kind)
-                m = kernel.model(spec)
-                cos["ii"] = obj["ii"] = float(kernel.call_interval(m, m.len_max))
-                cos["ii_source"] = "cycle model (exact vs cosim latency of both calls); migrated 2026-11-26"
-                counts["migrated"] += 1
-            else:
-                cos["ii"] = obj["ii"] = None
-                counts["dropped"] += 1
+            counts[outcome] = counts.get(outcome, 0) + 1
             lines_out.append(_record_line(Report.model_validate(obj)).decode().rstrip("\n"))
         tmp = path.with_suffix(".jsonl.tmp")
         with open(tmp, "w") as f:
-            f.write("\n".join(lines_out) + "\n")
+            f.write("\n".join(lines_out) + ("\n" if lines_out else ""))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     return counts
 
 
-MIGRATIONS = {"attention-call-ii": attention_call_ii}
+def _kernel_and_spec(obj: dict):
+    from hwgen import kernels
+    from hwgen.errors import UserError
+
+    spec_data = (obj.get("extra") or {}).get("spec")
+    if obj.get("status") != "ok" or not spec_data:
+        return None, None
+    try:
+        spec = kernels.parse_spec(spec_data)
+    except UserError:
+        return None, None
+    return kernels.get(spec.kind), spec
+
+
+def attention_call_ii(folder) -> dict:
+    """For kernels whose unit is a call: `ii` := cycles between back-to-back calls at the maximum length (what the
+    test bench measures since 2026-11-26), instead of the old cycles per accepted K beat (kept as
+    extra.cosim.k_beat_ii). Old records carry no call-interval measurement, so it is taken from the kernel's
+    performance contract, only where cosim showed the cycle model exact for both calls it ran (model_cycles_1/2 ==
+    the measured latencies); the source is recorded (extra.cosim.ii_source). Others lose their ii rather than keep
+    the old meaning."""
+    def migrate(obj):
+        kernel, spec = _kernel_and_spec(obj)
+        cos = (obj.get("extra") or {}).get("cosim") or {}
+        if kernel is None or kernel.unit != "call" or not cos:
+            return None
+        if "k_beat_ii" in cos or "units" in cos:          # already migrated, or measured by the new test bench
+            return "already"
+        cos["k_beat_ii"] = cos.get("ii")
+        exact = (cos.get("status") == "ok" and cos.get("model_cycles_1") == cos.get("latency_cycles_1")
+                 and cos.get("model_cycles_2") == cos.get("latency_cycles_2"))
+        if exact:
+            cos["ii"] = obj["ii"] = float(kernel.performance(spec).ii)
+            cos["ii_source"] = "cycle model (exact vs cosim latency of both calls); migrated 2026-11-26"
+            return "migrated"
+        cos["ii"] = obj["ii"] = None
+        return "dropped"
+
+    return _rewrite(folder, migrate)
+
+
+def perf_contract(folder) -> dict:
+    """Store each record's performance contract (Kernel.performance: latency_cycles and ii of one unit, MACs,
+    bytes per unit) in extra.performance next to its measurement, and whether the two agree
+    (extra.contract = {latency_exact, ii_exact}). The measured fields themselves are unchanged: since their first
+    build, the stored latency_cycles / ii are the contract's quantities (first unit; interval between two units)."""
+    def migrate(obj):
+        kernel, spec = _kernel_and_spec(obj)
+        if kernel is None:
+            return None
+        perf = kernel.performance(spec).as_dict()
+        check = {"latency_exact": None if obj.get("latency_cycles") is None
+                 else obj["latency_cycles"] == perf["latency_cycles"],
+                 "ii_exact": None if obj.get("ii") is None else obj["ii"] == perf["ii"]}
+        extra = obj.setdefault("extra", {})
+        if extra.get("performance") == perf and extra.get("contract") == check:
+            return "already"
+        extra["performance"], extra["contract"] = perf, check
+        if None in check.values():
+            return "unmeasured"
+        return "exact" if all(check.values()) else "differs"
+
+    return _rewrite(folder, migrate)
+
+
+MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract}

@@ -18,7 +18,10 @@ A space is either one kernel kind or a list of weighted sub-spaces (which inheri
       - kind: tlmm_naive
         params: {P_k: {min: 1, max: 96}, P_n: {min: 1, max: 32}}
 
-Constraints act on the kernel's derived model (`kernel.model(spec)`): `max_macs_per_cycle` /
+A kernel draws its own points from the sub-space's params (`Kernel.draw`; by default each parameter
+independently; a composition draws chains of member kernels, see hwgen/kernels/composed.py).
+
+Bounds (`constraints:`) act on the kernel's derived model (`kernel.model(spec)`): `max_macs_per_cycle` /
 `min_macs_per_cycle` are shorthands for `model_max: {macs_per_cycle: ...}` / `model_min`, and any
 numeric model attribute, or a product / quotient of them (`wbuf_depth*lanes*word_bits`,
 `len_max*groups/npe`), may be bounded.
@@ -44,8 +47,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hwgen.errors import UserError
 from hwgen.spec import read_yaml
 
-__all__ = ["IntRange", "Constraints", "SubSpace", "Space", "load_space", "parse_space", "sample",
-           "enumerate_space", "space_size", "spec_data_key"]
+__all__ = ["IntRange", "ModelBounds", "SubSpace", "DesignSpace", "load_space", "parse_space", "sample",
+           "enumerate_space", "space_size"]
 
 RESERVED = ("kind", "target", "name")
 
@@ -78,19 +81,20 @@ class IntRange(BaseModel):
 
 
 Scalar = Union[bool, int, float, str]
-Domain = Union[IntRange, list[Scalar], Scalar]
+# a list: pick one value; a mapping that is not a range: a structured value a kernel's own draw reads
+Domain = Union[IntRange, list[Union[Scalar, dict]], Scalar, dict]
 
 
-class Constraints(BaseModel):
+class ModelBounds(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_macs_per_cycle: Optional[float] = None
     min_macs_per_cycle: Optional[float] = None
     model_max: dict[str, float] = Field(default_factory=dict)
     model_min: dict[str, float] = Field(default_factory=dict)
 
-    def merged(self, other: "Constraints") -> "Constraints":
+    def merged(self, other: "ModelBounds") -> "ModelBounds":
         """self overridden by other (a sub-space's own constraints win)."""
-        return Constraints(
+        return ModelBounds(
             max_macs_per_cycle=other.max_macs_per_cycle if other.max_macs_per_cycle is not None else self.max_macs_per_cycle,
             min_macs_per_cycle=other.min_macs_per_cycle if other.min_macs_per_cycle is not None else self.min_macs_per_cycle,
             model_max={**self.model_max, **other.model_max}, model_min={**self.model_min, **other.model_min})
@@ -114,17 +118,17 @@ class SubSpace(BaseModel):
     weight: float = Field(1.0, gt=0)
     targets: Optional[list[str]] = None
     params: dict[str, Domain] = Field(default_factory=dict)
-    constraints: Constraints = Field(default_factory=Constraints)
+    constraints: ModelBounds = Field(default_factory=ModelBounds)
 
 
-class Space(BaseModel):
+class DesignSpace(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Optional[str] = None
     description: Optional[str] = None
     kind: Optional[str] = None
     targets: list[str] = Field(default_factory=lambda: ["kv260"])
     params: dict[str, Domain] = Field(default_factory=dict)
-    constraints: Constraints = Field(default_factory=Constraints)
+    constraints: ModelBounds = Field(default_factory=ModelBounds)
     spaces: Optional[list[SubSpace]] = None
 
     @model_validator(mode="after")
@@ -156,31 +160,31 @@ def _first_error(err: ValidationError, prefix: str = "space") -> UserError:
     return UserError(f"{prefix}.{loc}" if loc else prefix, first.get("msg", "invalid value"))
 
 
-def parse_space(data: Any) -> Space:
+def parse_space(data: Any) -> DesignSpace:
     """Validate a space dict; every error is a UserError naming the field."""
     if not isinstance(data, dict):
         raise UserError("space", "must be a YAML mapping with `kind:` or `spaces:`")
     try:
-        space = Space.model_validate(data)
+        space = DesignSpace.model_validate(data)
     except ValidationError as err:
         raise _first_error(err) from None
     _check_names(space)
     return space
 
 
-def load_space(path: str | Path) -> Space:
+def load_space(path: str | Path) -> DesignSpace:
     data = read_yaml(path, "space")
     return parse_space(data)
 
 
-def _check_names(space: Space) -> None:
-    from hwgen.kernels import registry
+def _check_names(space: DesignSpace) -> None:
+    from hwgen import kernels
     from hwgen.targets import get_target
 
     for i, sub in enumerate(space.subspaces()):
         where = "space" if space.kind is not None else f"space.spaces.{i}"
         try:
-            kernel = registry.get(sub.kind)
+            kernel = kernels.get(sub.kind)
         except UserError as err:
             raise UserError(f"{where}.kind", err.message) from None
         if not sub.targets:
@@ -190,7 +194,7 @@ def _check_names(space: Space) -> None:
                 get_target(t)
             except UserError as err:
                 raise UserError(f"{where}.targets", err.message) from None
-        fields = kernel.spec_model.model_fields
+        fields = kernel.space_params()
         for name, dom in sub.params.items():
             if name in RESERVED:
                 raise UserError(f"{where}.params.{name}", "is set by the space itself (kind, targets), not a parameter")
@@ -203,29 +207,24 @@ def _check_names(space: Space) -> None:
 
 # ----------------------------------------------------------------------------- sampling
 
-def spec_data_key(data: dict) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def _check_point(sub: SubSpace, data: dict, field_prefix: str = "constraints") -> Optional[dict]:
     """Validate one raw point; return the normalized spec dict, or None when invalid / out of bounds."""
-    from hwgen.kernels import registry
-    from hwgen.spec import parse_spec
+    from hwgen import kernels
 
     try:
-        spec = parse_spec(data)
+        spec = kernels.parse_spec(data)
     except UserError:
         return None
     lo, hi = sub.constraints.bounds()
     if lo or hi:
-        model = registry.get(sub.kind).model(spec)
+        model = kernels.get(sub.kind).model(spec)
         for attr, bound in lo.items():
             if _model_value(model, attr, sub.kind, field_prefix) < bound:
                 return None
         for attr, bound in hi.items():
             if _model_value(model, attr, sub.kind, field_prefix) > bound:
                 return None
-    return spec.model_dump(mode="json", exclude_none=True)
+    return spec.model_dump(mode="json", exclude_none=True), spec.design_key()
 
 
 def _model_value(model, expr: str, kind: str, field_prefix: str) -> float:
@@ -257,7 +256,7 @@ def _draw(dom: Domain, rng: random.Random):
     return dom
 
 
-def sample(space: Space, n: int, seed: int = 0, max_tries: Optional[int] = None) -> list[dict]:
+def sample(space: DesignSpace, n: int, seed: int = 0, max_tries: Optional[int] = None) -> list[dict]:
     """n distinct valid spec dicts (normalized: every field of the kernel's spec, None fields dropped).
 
     Deterministic for a given (space, seed) and prefix-stable in n. Returns fewer than n points when the
@@ -267,6 +266,8 @@ def sample(space: Space, n: int, seed: int = 0, max_tries: Optional[int] = None)
         raise UserError("n", f"must be >= 0 (got {n})")
     subs = space.subspaces()
     weights = [s.weight for s in subs]
+    from hwgen import kernels
+
     rng = random.Random(f"hwgen-space:{seed}")
     out: list[dict] = []
     seen: set[str] = set()
@@ -277,8 +278,7 @@ def sample(space: Space, n: int, seed: int = 0, max_tries: Optional[int] = None)
         i = rng.choices(range(len(subs)), weights=weights)[0] if len(subs) > 1 else 0
         sub = subs[i]
         data = {"kind": sub.kind, "target": sub.targets[rng.randrange(len(sub.targets))]}
-        for name in sorted(sub.params):
-            data[name] = _draw(sub.params[name], rng)
+        data.update(kernels.get(sub.kind).draw(sub.params, _draw, rng))
         norm = _new_valid_point(sub, data, seen)
         if norm is not None:
             out.append(norm)
@@ -287,13 +287,13 @@ def sample(space: Space, n: int, seed: int = 0, max_tries: Optional[int] = None)
 
 def _new_valid_point(sub, data: dict, seen: set[str]) -> Optional[dict]:
     """The normalized point if the kernel accepts it and it is not in `seen` (which it joins), else None."""
-    norm = _check_point(sub, data)
-    if norm is None:
+    checked = _check_point(sub, data)
+    if checked is None:
         return None
-    k = spec_data_key(norm)
-    if k in seen:
+    norm, key = checked
+    if key in seen:
         return None
-    seen.add(k)
+    seen.add(key)
     return norm
 
 
@@ -305,7 +305,7 @@ def _values(dom: Domain) -> list:
     return [dom]
 
 
-def space_size(space: Space) -> int:
+def space_size(space: DesignSpace) -> int:
     """Raw combinations (before validity checks) over all sub-spaces and targets."""
     total = 0
     for sub in space.subspaces():
@@ -313,7 +313,7 @@ def space_size(space: Space) -> int:
     return total
 
 
-def enumerate_space(space: Space, limit: Optional[int] = None) -> Iterator[dict]:
+def enumerate_space(space: DesignSpace, limit: Optional[int] = None) -> Iterator[dict]:
     """Every valid point of a space (normalized spec dicts, no duplicates) in a fixed order:
     sub-space, target, then the parameters' cartesian product (names sorted, values in declared order).
     Integer ranges enumerate every integer; bound huge spaces with `limit` (stop after that many)."""

@@ -21,6 +21,7 @@ from typing import Iterable, Iterator, Optional
 
 from hwgen.errors import UserError
 from hwgen.flows.report import CAPACITY_KEYS, RESOURCE_KEYS, Report
+from hwgen.spec import canonical_json
 
 __all__ = ["RECORDS_FILE", "PARQUET_FILE", "record_key", "records_path", "repair", "append_record",
            "iter_record_dicts", "load_records", "done_keys", "export_parquet", "DatasetLock", "counts"]
@@ -30,12 +31,8 @@ PARQUET_FILE = "records.parquet"
 MAX_ERROR_CHARS = 4000
 
 
-def canonical_json(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-
-
 def record_key(spec_dict: dict, tool_versions: dict) -> str:
-    """sha256 of the canonical JSON of the design (normalized spec dict) and the tool versions."""
+    """sha256 of the canonical JSON of the design (its identity, KernelSpec.identity) and the tool versions."""
     return hashlib.sha256(canonical_json({"spec": spec_dict, "tools": tool_versions}).encode()).hexdigest()
 
 

@@ -4,7 +4,6 @@
     hwgen surrogate eval    --model models/tlmm_v1 --data datasets/tlmm_test
     hwgen surrogate report  --data datasets/tlmm --out docs/surrogate_eval.md        # splits a/b/c + baselines
     hwgen surrogate predict --config designs/kv260_tlmm.yaml [--target kv260] [--model models/tlmm_v1]
-    hwgen surrogate compose-build --out datasets/composed --n 40    # ground truth for split (c)
 
 Heavy imports (torch, torch_geometric, sklearn) happen inside the commands.
 """
@@ -111,21 +110,17 @@ def report(data, out, members, epochs, seed, note) -> None:
 
 @surrogate.command()
 @click.option("--config", "config", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="kernel spec YAML, or a composition (kind: composed)")
+              help="kernel spec YAML (any kind, a composition included)")
 @click.option("--target", default=None, help="override the config's target board")
 @click.option("--model", "model", default=None, type=click.Path(file_okay=False), help="model folder (default: shipped model)")
 def predict(config, target, model) -> None:
     """Print JSON: each target's mean and uncertainty (std, +/-2 sigma band) and the analytical estimate."""
-    import yaml
-
     from hwgen.errors import UserError
+    from hwgen.spec import read_yaml
 
     from .predict import default_model_dir, in_training_range, predict_specs
 
-    try:
-        data = yaml.safe_load(Path(config).read_text())
-    except yaml.YAMLError as err:
-        raise UserError("config", f"malformed YAML in {config}: {err}") from None
+    data = read_yaml(config, "config")
     if not isinstance(data, dict):
         raise UserError("config", "must be a YAML mapping with at least `kind:`")
     if target:
@@ -134,30 +129,15 @@ def predict(config, target, model) -> None:
     if not (model_dir / "weights.safetensors").exists():
         raise UserError("model", f"no trained model in {model_dir}; train one with `hwgen surrogate train`")
     _threads(1)
-    spec = data
-    if data.get("kind") != "composed":
-        from hwgen.spec import parse_spec
-        spec = parse_spec(data)
+    from hwgen.kernels import parse_spec
+
+    spec = parse_spec(data)
     row = predict_specs([spec], model_dir)[0]
     out = {"design": data.get("name") or data.get("kind"), "kind": data.get("kind"), "target": data.get("target", "kv260"),
            "model": str(model_dir), "predictions": {t: {k: v[k] for k in ("mean", "std", "lo", "hi", "analytical")}
                                                      for t, v in row.items()},
            "outside_training_range": sorted(in_training_range(spec, model_dir))}
     click.echo(json.dumps(out, indent=2))
-
-
-@surrogate.command(name="compose-build")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="dataset folder, e.g. datasets/composed")
-@click.option("--n", "n", default=40, show_default=True, type=int, help="compositions to sample")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--max-macs", default=256, show_default=True, type=int, help="max MACs/cycle per kernel")
-@click.option("--timeout", "timeout_s", default=1800.0, show_default=True, type=float, help="Yosys timeout per design, s")
-def compose_build(out, n, seed, max_macs, timeout_s) -> None:
-    """Synthesize random compositions (2-3 chained TLMM/naive kernels + stream adapters) into a dataset store."""
-    from .compose import build_compositions
-
-    k = build_compositions(Path(out), n, seed, max_macs=max_macs, timeout_s=timeout_s, log=lambda m: click.echo(m, err=True))
-    click.echo(json.dumps({"out": out, "written": k}))
 
 
 def main() -> None:   # python -m hwgen.surrogate.cli

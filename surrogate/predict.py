@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "surrogate_v1"
+DEFAULT_MODEL_NAME = "surrogate_v1"
 
 
 @functools.lru_cache(maxsize=4)
@@ -28,7 +28,10 @@ def _load(model_dir: str):
 
 
 def default_model_dir() -> Path:
-    return DEFAULT_MODEL
+    """The shipped model, package data of hwgen.models (models/ in the repository)."""
+    import importlib.resources
+
+    return Path(str(importlib.resources.files("hwgen.models") / DEFAULT_MODEL_NAME))
 
 
 def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
@@ -42,7 +45,7 @@ def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 2048, tar
     from .features import collate
     from .model import outputs_from_log
 
-    ens = _load(str(model_dir or DEFAULT_MODEL))
+    ens = _load(str(model_dir or default_model_dir()))
     rows: list[dict] = []
     for s in range(0, len(arrays), batch_size):
         data = collate(arrays[s: s + batch_size])
@@ -57,7 +60,7 @@ def in_training_range(spec, model_dir=None) -> dict:
     """Which graph-level features of a design lie outside the model's training range (name -> (value, lo, hi))."""
     from .features import GRAPH_FEATURES, arrays, build_ir
 
-    ens = _load(str(model_dir or DEFAULT_MODEL))
+    ens = _load(str(model_dir or default_model_dir()))
     u = arrays(build_ir(spec))[3]
     lo, hi = np.array(ens.cfg.u_min), np.array(ens.cfg.u_max)
     return {GRAPH_FEATURES[i]: (float(u[i]), float(lo[i]), float(hi[i]))

@@ -1,7 +1,7 @@
 """Surrogate-guided design search: predict every candidate, prune what cannot fit or cannot win, and
 spend the synthesis budget on the most promising and the most uncertain-but-possibly-best designs.
 
-    hwgen search --config designs/search_kv260.yaml --target kv260 --objective throughput --budget 10 --out build/search
+    hwgen search --config designs/search_kv260_tlmm.yaml --target kv260 --objective throughput --budget 10 --out build/search
     python -m hwgen.surrogate.search --config ... (same options)
 
 Loop (one synthesis per round):
@@ -12,7 +12,7 @@ Loop (one synthesis per round):
      (pareto): high when a design is predicted good and likely to fit, and still positive when it is
      uncertain but could be the best; with pareto, the last run of the budget goes to the
      throughput challenger so that the best design is synthesized, not only predicted;
-  4. synthesize it (vendor flow when present, else Yosys), append the report to OUT/synthesized.jsonl,
+  4. synthesize it (vendor flow when present, else Yosys), append the report to OUT/records.jsonl,
      correct the surrogate with the observed residuals (kernel regression on the parameters), repeat.
 A rerun with the same OUT resumes: synthesized designs are read back, not rebuilt.
 """
@@ -39,7 +39,7 @@ RESOURCES = ("lut", "ff", "dsp", "bram36", "uram")   # capacity-checked (lut cou
 Objective = Literal["throughput", "latency", "pareto"]
 
 
-class Constraints(BaseModel):
+class SearchConstraints(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_util: dict[str, float] = Field(default_factory=dict)   # percent per resource, default 85
     z: float = Field(2.0, ge=0, le=5, description="uncertainty margin in standard deviations")
@@ -55,7 +55,7 @@ class SearchConfig(BaseModel):
     target: str = "kv260"
     fixed: dict = Field(default_factory=dict)          # the problem: K, N, L_max, ...
     free: dict[str, list] = Field(default_factory=dict)
-    constraints: Constraints = Field(default_factory=Constraints)
+    constraints: SearchConstraints = Field(default_factory=SearchConstraints)
     objective: Objective = "throughput"
 
 
@@ -76,7 +76,7 @@ def load_config(path: Path) -> SearchConfig:
 
 def enumerate_candidates(cfg: SearchConfig, target: str) -> list:
     """Every valid spec of the space (invalid combinations are skipped, not errors)."""
-    from hwgen.spec import parse_spec
+    from hwgen.kernels import parse_spec
 
     names = sorted(cfg.free)
     specs = []
@@ -94,8 +94,8 @@ def enumerate_candidates(cfg: SearchConfig, target: str) -> list:
 
 
 def spec_key(spec) -> str:
-    from hwgen.flows.tools import content_key
-    return content_key(json.dumps(spec.model_dump(exclude={"name"}), sort_keys=True, default=str))
+    """The design key (hwgen.spec.KernelSpec.design_key): the same identity datasets use."""
+    return spec.design_key()
 
 
 # ----------------------------------------------------------------------------- predictors
@@ -185,7 +185,7 @@ def _actual(rep: Report, target: str) -> float:
 # ----------------------------------------------------------------------------- objectives
 
 @dataclass
-class Space:
+class SearchSpace:
     specs: list
     capacity: dict[str, float]
     limits: dict[str, float]          # absolute resource limits (capacity * max_util)
@@ -221,7 +221,7 @@ class Space:
         return p["latency_cycles"][0] / self.clock_mhz[i]
 
 
-def objective_value(space: Space, objective: str, i: int, p: Prediction) -> float:
+def objective_value(space: SearchSpace, objective: str, i: int, p: Prediction) -> float:
     """Larger is better."""
     return -space.latency_us(i, p) if objective == "latency" else space.throughput(i, p)
 
@@ -257,7 +257,7 @@ class SearchResult:
     front: list[int] = field(default_factory=list)
 
 
-def run_search(space: Space, objective: str, budget: int, predictor, synthesize: Callable[[int], Report],
+def run_search(space: SearchSpace, objective: str, budget: int, predictor, synthesize: Callable[[int], Report],
                observed: Optional[dict[int, Report]] = None, rng: Optional[np.random.Generator] = None,
                names: Sequence[str] = (), progress: Callable[[str], None] = lambda s: None) -> SearchResult:
     """The search loop, independent of how synthesis happens (real tools or a ground-truth table)."""
@@ -307,7 +307,7 @@ def run_search(space: Space, objective: str, budget: int, predictor, synthesize:
     return res
 
 
-def _acquisition(space: Space, objective: str, pred, pool, feasible_obs) -> dict[int, float]:
+def _acquisition(space: SearchSpace, objective: str, pred, pool, feasible_obs) -> dict[int, float]:
     if not pool:
         return {}
     if objective == "pareto":
@@ -341,7 +341,7 @@ def _free_names(specs) -> list[str]:
     return [k for k in dumps[0] if k not in ("name",) and len({str(d.get(k)) for d in dumps}) > 1]
 
 
-def _infeasible_message(space: Space, pred) -> str:
+def _infeasible_message(space: SearchSpace, pred) -> str:
     worst = []
     for r in RESOURCES:
         best = min((space.usage(p)[r][0] - space.z * space.usage(p)[r][1] for p in pred), default=0.0)
@@ -358,19 +358,19 @@ def _fmt(v: float) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.0f}"
 
 
-def make_space(cfg: SearchConfig, target: str) -> Space:
+def make_space(cfg: SearchConfig, target: str) -> SearchSpace:
     from hwgen.targets import get_target
 
     specs = enumerate_candidates(cfg, target)
     tgt = get_target(target)
     cap = {k: float(v) for k, v in tgt.capacity().items()}
     limits = {r: cap[r] * cfg.constraints.limit(r) / 100.0 for r in RESOURCES}
-    return Space(specs, cap, limits, [s.clock for s in specs], cfg.constraints.z)
+    return SearchSpace(specs, cap, limits, [s.clock for s in specs], cfg.constraints.z)
 
 
 # ----------------------------------------------------------------------------- real synthesis + outputs
 
-def _synthesizer(space: Space, out: Path, flow: str, timeout_s: float) -> Callable[[int], Report]:
+def _synthesizer(space: SearchSpace, out: Path, flow: str, timeout_s: float) -> Callable[[int], Report]:
     from hwgen.datasets.store import append_record
     from hwgen.flows.synth import run_synth
 
@@ -392,7 +392,7 @@ def _synthesizer(space: Space, out: Path, flow: str, timeout_s: float) -> Callab
     return synth
 
 
-def _resume(space: Space, out: Path) -> dict[int, Report]:
+def _resume(space: SearchSpace, out: Path) -> dict[int, Report]:
     from hwgen.datasets.store import load_records
 
     if not (out / "records.jsonl").exists():
@@ -406,7 +406,7 @@ def _resume(space: Space, out: Path) -> dict[int, Report]:
     return found
 
 
-def write_outputs(out: Path, cfg: SearchConfig, space: Space, res: SearchResult, objective: str,
+def write_outputs(out: Path, cfg: SearchConfig, space: SearchSpace, res: SearchResult, objective: str,
                   predictor_name: str, verify: Optional[dict]) -> dict:
     synth_s = [e["synth_s"] for e in res.log if e.get("synth_s")]
     mean_s = float(np.mean(synth_s)) if synth_s else float(np.mean(
@@ -417,7 +417,8 @@ def write_outputs(out: Path, cfg: SearchConfig, space: Space, res: SearchResult,
         r = rep.resources
         return {"index": i, "params": {k: v for k, v in space.specs[i].model_dump().items() if k in cfg.free},
                 "lut": r.lut, "lutram": r.lutram, "ff": r.ff, "dsp": r.dsp, "bram36": r.bram36, "uram": r.uram,
-                "cycles_per_token": rep.ii, "tokens_per_s": space.clock_mhz[i] * 1e6 / rep.ii if rep.ii else None,
+                "latency_cycles": rep.latency_cycles, "ii_cycles": rep.ii,
+                "units_per_s": space.clock_mhz[i] * 1e6 / rep.ii if rep.ii else None,
                 "utilization": rep.utilization, "fmax_mhz_est": rep.fmax_mhz_est}
 
     summary = {
@@ -431,16 +432,16 @@ def write_outputs(out: Path, cfg: SearchConfig, space: Space, res: SearchResult,
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     (out / "search_log.json").write_text(json.dumps(res.log, indent=1, default=str))
     lines = [f"# Search: {cfg.kind} on {summary['target']}, objective {objective}", "",
-             "| # | params | LUT | LUTRAM | FF | BRAM36 | URAM | cycles/token | tokens/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| # | params | LUT | LUTRAM | FF | BRAM36 | URAM | II (cycles) | units/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["pareto_front"]:
         lines.append(f"| {r['index']} | {r['params']} | {_fmt(r['lut'])} | {_fmt(r['lutram'])} | {_fmt(r['ff'])} | "
-                     f"{r['bram36']} | {r['uram']} | {_fmt(r['cycles_per_token'])} | {_fmt(r['tokens_per_s'])} |")
+                     f"{r['bram36']} | {r['uram']} | {_fmt(r['ii_cycles'])} | {_fmt(r['units_per_s'])} |")
     (out / "pareto.md").write_text("\n".join(lines) + "\n")
     _plot(out / "pareto.png", space, res)
     return summary
 
 
-def _plot(path: Path, space: Space, res: SearchResult) -> None:
+def _plot(path: Path, space: SearchSpace, res: SearchResult) -> None:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -464,10 +465,10 @@ def _plot(path: Path, space: Space, res: SearchResult) -> None:
     plt.close(fig)
 
 
-def _verify(space: Space, i: int, out: Path) -> dict:
+def _verify(space: SearchSpace, i: int, out: Path) -> dict:
     """Bit-exact cosim of the chosen design on random data (2 tokens)."""
     from hwgen.flows.cosim import run_cosim
-    from hwgen.flows.csim import FlowFailed
+    from hwgen.flows.simulate import FlowFailed
 
     key = spec_key(space.specs[i])
     try:
@@ -517,8 +518,8 @@ def search(config, target, objective, budget, out, model_dir, predictor, flow, t
 
 
 def main() -> None:
-    from hwgen.cli import _run
-    _run(search, "hwgen-search")
+    from hwgen.cliutil import run_command
+    run_command(search, "hwgen-search")
 
 
 if __name__ == "__main__":
