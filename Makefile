@@ -15,7 +15,7 @@ help:
 	@echo "make setup                      install EDA tools (apt) and the Python env ($(VENV))"
 	@echo "make synth TARGET=u280 [DESIGN=designs/x.yaml] [FLOW=auto|open|vendor]"
 	@echo "make test                       run the test suite"
-	@echo "make bench                      regenerate the benchmark tables in bench/results/"
+	@echo "make bench                      regenerate the quick benchmark tables in bench/results/"
 
 setup: setup-tools setup-python
 
@@ -45,8 +45,11 @@ test:
 test-fast:
 	$(BIN)/pytest -q -x -m "not slow"
 
+# The quick benchmarks (minutes); bench/surrogate_speed.py and bench/search_eval.py run longer (see README).
 bench:
 	$(BIN)/python bench/tlmm_vs_naive.py
+	$(BIN)/python bench/attention_accuracy.py
+	$(BIN)/python bench/attention_perf.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from hwgen.kernels import registry
+from hwgen import kernels
 from hwgen.kernels.attention import float_attention
-from hwgen.spec import parse_spec
+from hwgen.kernels import parse_spec
 
 OUT = Path(__file__).resolve().parent / "results" / "attention_accuracy.md"
 
 
 def measure(cfg: dict, length: int, problems: int, seed: int = 2024) -> dict:
     spec = parse_spec(cfg)
-    k = registry.get(spec.kind)
+    k = kernels.get(spec.kind)
     m = k.model(spec)
     rng = np.random.default_rng(seed)
     mx, mn, dp = [], [], []
@@ -32,7 +32,7 @@ def measure(cfg: dict, length: int, problems: int, seed: int = 2024) -> dict:
         kk = rng.standard_normal((length, m.H, m.d)).astype(np.float32)
         v = rng.standard_normal((length, m.H, m.d)).astype(np.float32)
         inp = k.validate_inputs(spec, {"q": q, "k": kk, "v": v})
-        y = k.user_output(spec, inp, k.golden(spec, inp)).astype(np.float64)
+        y = k.user_output(spec, inp, k.golden(spec, inp))["o"].astype(np.float64)
         ref = float_attention(q.astype(np.float64), kk.astype(np.float64), v.astype(np.float64), m.causal)
         a = np.abs(ref).max()
         e = np.abs(y - ref)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwgen.kernels import registry
+from hwgen import kernels
 from hwgen.render import write_project
-from hwgen.spec import parse_spec
+from hwgen.kernels import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "attention_perf.md"
@@ -68,7 +68,7 @@ VALIDATE = [
 
 def model_of(cfg):
     spec = parse_spec(cfg)
-    k = registry.get(spec.kind)
+    k = kernels.get(spec.kind)
     return spec, k, k.model(spec)
 
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from hwgen.datasets.store import load_records
-from hwgen.kernels.registry import kinds
-from hwgen.spec import parse_spec
-from hwgen.surrogate.search import (AnalyticalPredictor, Space, SurrogatePredictor, hypervolume, pareto_front,
+from hwgen.kernels import kinds
+from hwgen.kernels import parse_spec
+from hwgen.surrogate.search import (AnalyticalPredictor, SearchSpace, SurrogatePredictor, hypervolume, pareto_front,
                                     run_search, spec_key)
 from hwgen.targets import get_target
 
@@ -60,10 +60,10 @@ def load_space(folder: Path, limits_pct: dict):
     target = get_target(specs[0].target)
     cap = {k: float(v) for k, v in target.capacity().items()}
     limits = {r: cap[r] * limits_pct.get(r, 85.0) / 100 for r in ("lut", "ff", "dsp", "bram36", "uram")}
-    return Space(specs, cap, limits, [s.clock for s in specs], 2.0), reps
+    return SearchSpace(specs, cap, limits, [s.clock for s in specs], 2.0), reps
 
 
-def truth(space: Space, reps):
+def truth(space: SearchSpace, reps):
     """Exact feasibility, throughput and LUT-eq of every point."""
     rows = []
     for i, r in enumerate(reps):

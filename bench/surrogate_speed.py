@@ -70,8 +70,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from hwgen.spec import parse_spec
-    from hwgen.surrogate.graph import build_ir, collate
+    from hwgen.kernels import parse_spec
+    from hwgen.surrogate.features import arrays, build_ir, collate
     from hwgen.surrogate.model import Ensemble
 
     torch.set_num_threads(a.threads)

@@ -21,7 +21,7 @@ from hwgen.flows.report import Report
 from hwgen.flows.synth_open import run_open_synth
 from hwgen.flows.tools import content_key
 from hwgen.render import render_files, write_project
-from hwgen.spec import parse_spec
+from hwgen.kernels import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 Q = 8

@@ -108,7 +108,7 @@ def _candidate(p: Path) -> bool:
 def _find_spec(run_dir: Path, root: Path):
     """hwgen.yaml of a generated project in the run folder, its project/ child or one level below."""
     from hwgen.render import SPEC_FILE
-    from hwgen.spec import load_spec
+    from hwgen.kernels import load_spec
 
     cands = [run_dir / SPEC_FILE, run_dir / "project" / SPEC_FILE]
     cands += sorted(run_dir.glob(f"*/{SPEC_FILE}"))

@@ -40,9 +40,9 @@ import math
 import random
 import re
 from pathlib import Path
-from typing import Any, Iterator, Optional, Union
+from typing import Annotated, Any, Iterator, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from hwgen.errors import UserError
 from hwgen.spec import read_yaml
@@ -80,9 +80,21 @@ class IntRange(BaseModel):
         return list(range(self.min, self.max + 1))
 
 
+def _structured(value):
+    """A mapping that is not an integer range is a structured value (a kernel's own draw reads it); one with
+    range keys must be a valid range."""
+    if isinstance(value, dict) and {"min", "max", "log"} & set(value):
+        try:
+            IntRange.model_validate(value)
+        except ValidationError as err:
+            raise ValueError(err.errors()[0].get("msg", "invalid range")) from None
+    return value
+
+
 Scalar = Union[bool, int, float, str]
+Structured = Annotated[dict, BeforeValidator(_structured)]
 # a list: pick one value; a mapping that is not a range: a structured value a kernel's own draw reads
-Domain = Union[IntRange, list[Union[Scalar, dict]], Scalar, dict]
+Domain = Union[IntRange, list[Union[Scalar, Structured]], Scalar, Structured]
 
 
 class ModelBounds(BaseModel):

@@ -31,7 +31,8 @@ class Target(BaseModel):
         return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36, "uram": self.uram}
 
 
-# Numbers from the vendor data sheets (see ../shared/docs/BACKGROUND.md section 4).
+# Resources from the AMD data sheets of each part; bandwidth is the board's peak off-chip memory rate
+# (HBM2 / DDR4 / DDR3 width x transfer rate), before any efficiency factor.
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in [

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from hwgen.errors import UserError
-from hwgen.kernels import registry
+from hwgen import kernels
 from hwgen.kernels.attention import exp2fix, float_attention
 from hwgen.render import render_files, write_project
-from hwgen.spec import parse_spec
+from hwgen.kernels import parse_spec
 
 from .conftest import needs_gxx
 
@@ -24,7 +24,7 @@ needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys no
 
 def _kernel(cfg):
     spec = parse_spec(cfg)
-    return spec, registry.get(spec.kind)
+    return spec, kernels.get(spec.kind)
 
 
 def _npz(path, **arrays):
@@ -52,7 +52,7 @@ def test_fixed_point_datapath_close_to_float_on_quantized_inputs():
     """Against float attention on the *dequantized* ints, only the exp table / divider error remains."""
     spec, k = _kernel({"kind": "attention_decode", "H": 4, "d": 64, "L_max": 256, "exp_index_bits": 8})
     inputs = k.random_inputs(spec, np.random.default_rng(3), 2)
-    y = k.user_output(spec, inputs, k.golden(spec, inputs))
+    y = k.user_output(spec, inputs, k.golden(spec, inputs))["o"]
     for n, L in enumerate(inputs["lens"].tolist()):
         q = inputs["qi"][n] * inputs["sq"][n][:, None]
         kk = inputs["ki"][n, :L] * inputs["sk"][n][None, :, None]
@@ -76,7 +76,7 @@ def test_prefill_orders_agree_and_reversed_saves_cycles():
     spec_r, k = _kernel({**PREFILL, "N_pe": 4})
     spec_f, _ = _kernel({**PREFILL, "N_pe": 4, "reversed": False})
     inputs = k.random_inputs(spec_r, np.random.default_rng(1), 2)
-    assert np.array_equal(k.golden(spec_r, inputs), k.golden(spec_f, inputs))
+    assert np.array_equal(k.golden(spec_r, inputs)["o"], k.golden(spec_f, inputs)["o"])
     mr, mf = k.model(spec_r), k.model(spec_f)
     assert k.call_cycles(mr, 16) < k.call_cycles(mf, 16)
     big_r, _ = _kernel({"kind": "attention_prefill", "d": 64, "M_max": 128, "N_pe": 16})
@@ -202,16 +202,13 @@ def test_rtl_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
     write_project(spec, tmp_path / "prj", "rtl")
     summary = run_cosim(tmp_path / "prj", vectors=2, seed=3, stall=stall, simulator="icarus")
     assert summary["pass"], summary
-    kernel = registry.get(spec.kind)
-    m = kernel.model(spec)
+    perf = kernels.get(spec.kind).performance(spec)
     if stall == 0:
-        assert summary["latency_cycles"] == summary["model_cycles"]
-        # the measured initiation interval of the first (length L_max) call is the cycle model's
-        assert summary["ii"] == kernel.call_interval(m, m.len_max)
-        assert 1.0 <= summary["k_beat_ii"] < 3.0
+        # both calls at the maximum length: the contract's latency of one call and the interval between two
+        assert (summary["latency_cycles"], summary["ii"]) == (perf.latency_cycles, perf.ii)
+        assert summary["ii"] == perf.latency_cycles - kernels.get(spec.kind).model(spec).lat_out
     else:
-        assert summary["latency_cycles"] > summary["model_cycles"]
-        assert summary["ii"] > kernel.call_interval(m, m.len_max)
+        assert summary["latency_cycles"] > perf.latency_cycles and summary["ii"] > perf.ii
 
 
 # --------------------------------------------------------------------------- open synthesis

@@ -9,7 +9,7 @@ import pytest
 
 from hwgen.flows.cosim import run_cosim
 from hwgen.render import write_project
-from hwgen.spec import parse_spec
+from hwgen.kernels import parse_spec
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed; run make setup")
 
@@ -43,12 +43,16 @@ def test_cosim_ii_matches_cycle_model_without_stalls(tmp_path):
     spec = parse_spec({"kind": "tlmm", "K": 48, "N": 16, "G": 3, "T": 4, "Q": 4})
     write_project(spec, tmp_path / "prj", "rtl")
     summary = run_cosim(tmp_path / "prj", vectors=4, seed=0, stall=0, simulator="icarus")
-    # cycles per token = chunks * (build walk + N/Q lookups) = 4 * (28 + 4); the G=3 walk has one revisit
-    assert summary["pass"] and summary["ii"] == 4 * (28 + 4) == summary["model_cycles"] / 4
+    # cycles per token = chunks * (build walk + N/Q lookups) = 4 * (28 + 4); the G=3 walk has one revisit;
+    # one token's latency adds the accept cycle, the bank read, the lane sum and the output register
+    assert summary["pass"] and summary["ii"] == 4 * (28 + 4) == summary["model_ii"]
+    assert summary["latency_cycles"] == 4 * (28 + 4) + 4 == summary["model_latency_cycles"]
+    assert summary["model_cycles"] == summary["latency_cycles"] + 3 * summary["ii"]
     naive = parse_spec({"kind": "tlmm_naive", "K": 48, "N": 16, "P_k": 12, "P_n": 4})
     write_project(naive, tmp_path / "nv", "rtl")
     summary = run_cosim(tmp_path / "nv", vectors=4, seed=0, stall=0, simulator="icarus")
     assert summary["pass"] and summary["ii"] == 4 * 4     # II=1 per output beat, no bubbles between chunks
+    assert summary["latency_cycles"] == 4 * 4 + 5 == summary["model_latency_cycles"]   # + the skid buffer
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed; run make setup")

@@ -9,7 +9,7 @@ import pytest
 
 from hwgen.flows.csim import run_csim
 from hwgen.render import write_project
-from hwgen.spec import parse_spec
+from hwgen.kernels import parse_spec
 
 from .conftest import needs_gxx
 

@@ -1,4 +1,4 @@
-"""Vendor report parsers against real reports (shared fixtures) and hand-written layout variants.
+"""Vendor report parsers against real reports (tests/fixtures/reports/real) and hand-written layout variants.
 
 Expected numbers were read off the fixture files by hand.
 """
@@ -16,10 +16,9 @@ from hwgen.flows.vendor.parsers import (
     parse_vivado_utilization,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reports"
+SHARED = Path(__file__).resolve().parent / "fixtures" / "reports" / "real"   # real reports (see the README)
 LOCAL = Path(__file__).resolve().parent / "fixtures" / "reports"
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared report fixtures missing: {SHARED}")
 approx = pytest.approx
 
 
@@ -30,7 +29,6 @@ def res(**kw):
 # ----------------------------------------------------------------------------- shared (real) reports
 
 
-@needs_shared
 def test_vitis_mlp_csynth():
     r = parse_csynth_xml(SHARED / "vitis2021_xc7z007s_mlp_csynth.xml")
     assert r.flow == "vendor-hls" and r.status == "ok"
@@ -48,7 +46,6 @@ def test_vitis_mlp_csynth():
     assert r.extra["available"] == {"lut": 14400, "ff": 28800, "dsp": 66, "bram36": 50.0, "uram": 0}
 
 
-@needs_shared
 def test_vitis_jet_csynth():
     r = parse_csynth_xml(SHARED / "vitis2021_xc7z007s_jet_lut_rf2_csynth.xml")
     assert r.design == "myproject" and r.part == "xc7z007s-clg225-2"
@@ -61,7 +58,6 @@ def test_vitis_jet_csynth():
     assert r.extra["target_period_ns"] == 3.33 and r.extra["estimated_period_ns"] == 7.947
 
 
-@needs_shared
 def test_vivado2018_utilization_synth():
     r = parse_vivado_utilization(SHARED / "vivado2018_xcvu9p_utilization_synth.rpt")
     assert r.flow == "vendor-vivado"
@@ -77,7 +73,6 @@ def test_vivado2018_utilization_synth():
     assert r.extra["primitives"]["CARRY8"] == 5383 and r.extra["primitives"]["DSP48E2"] == 4962
 
 
-@needs_shared
 def test_vivado2018_timing_is_plain_report_timing():
     # The shared 'timing' fixture is `report_timing` (one worst path), not report_timing_summary.
     r = parse_vivado_timing(SHARED / "vivado2018_xcvu9p_timing_synth.rpt")
@@ -96,7 +91,6 @@ def test_vivado2018_timing_is_plain_report_timing():
     assert e["temperature_grade"] == "I"
 
 
-@needs_shared
 @pytest.mark.parametrize("name,flow", [
     ("vitis2021_xc7z007s_mlp_csynth.xml", "vendor-hls"),
     ("vitis2021_xc7z007s_jet_lut_rf2_csynth.xml", "vendor-hls"),
@@ -113,7 +107,6 @@ def test_sniffing_shared(name, flow, tmp_path):
     assert again.model_dump(exclude={"extra"}) == direct.model_dump(exclude={"extra"})
 
 
-@needs_shared
 def test_merge_utilization_and_timing():
     util = parse_vivado_utilization(SHARED / "vivado2018_xcvu9p_utilization_synth.rpt")
     timing = parse_vivado_timing(SHARED / "vivado2018_xcvu9p_timing_synth.rpt")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hwgen.errors import UserError
-from hwgen.surrogate.search import (AnalyticalPredictor, Space, hypervolume, pareto_front, run_search)
+from hwgen.surrogate.search import (AnalyticalPredictor, SearchSpace, hypervolume, pareto_front, run_search)
 
 REPO = Path(__file__).resolve().parents[1]
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed; run make setup")
@@ -81,7 +81,7 @@ def test_resumed_search_only_spends_the_rest_of_the_budget(pynq_space):
 
 def test_infeasible_space_names_the_constraint(pynq_space):
     _, space, reps = pynq_space
-    tight = Space(space.specs, space.capacity, {**space.limits, "lut": 10.0}, space.clock_mhz, space.z)
+    tight = SearchSpace(space.specs, space.capacity, {**space.limits, "lut": 10.0}, space.clock_mhz, space.z)
     with pytest.raises(UserError) as err:
         run_search(tight, "throughput", 3, AnalyticalPredictor(), lambda i: reps[i])
     assert err.value.field == "constraints" and "lut <=" in str(err.value)

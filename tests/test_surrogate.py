@@ -10,13 +10,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torch_geometric")
 
-from hwgen.spec import parse_spec  # noqa: E402
-from hwgen.surrogate import analytical as A  # noqa: E402
-from hwgen.surrogate.graph import (EDGE_FEATURES, GRAPH_FEATURES, NODE_FEATURES, NODE_TYPES, NUM_FEATURES,  # noqa: E402
-                                   BUILDERS, build_ir, collate, spec_to_data)
+from hwgen.kernels import parse_spec  # noqa: E402
+from hwgen.surrogate import costs as A  # noqa: E402
+from hwgen.surrogate.features import (EDGE_FEATURES, GRAPH_FEATURES, NUM_FEATURES, arrays,  # noqa: E402
+                                      build_ir, collate, node_features, node_types, spec_to_data)
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
+NODE_FEATURES, NODE_TYPES = node_features(), node_types()
 TYPE0 = len(NODE_FEATURES) - len(NODE_TYPES)
 
 
@@ -31,13 +32,19 @@ def _feat(x, row, name):
 
 # ----------------------------------------------------------------------------- graphs
 
-def test_registry_covers_every_kernel_kind():
-    from hwgen.kernels import registry
+def test_every_kernel_builds_its_graph_from_declared_node_types():
+    """Each kernel owns its graph builder; the node-type one-hot covers exactly what the kernels declare."""
+    from hwgen import kernels
 
-    assert set(registry.kinds()) <= set(BUILDERS)
-    assert "composed" in BUILDERS or build_ir  # registered on first build_ir
-    build_ir({"kind": "tlmm", "K": 16, "N": 8})
-    assert "composed" in BUILDERS
+    for kind in kernels.kinds():
+        if kind == "composed":
+            continue
+        ir = kernels.get(kind).graph(parse_spec({"kind": kind}))
+        assert {n["type"] for n in ir.nodes} <= set(NODE_TYPES), kind
+        assert ir.cycles == kernels.get(kind).performance(parse_spec({"kind": kind})).latency_cycles
+        assert arrays(ir).x.shape[1] == len(NODE_FEATURES)
+    declared = {t for k in kernels.REGISTRY.values() for t in k.node_types}
+    assert set(NODE_TYPES) - declared <= {"stream_in", "stream_out", "control", "act_buffer", "stream_adapter"}
 
 
 @pytest.mark.parametrize("G,T,Q,style", [(3, 4, 3, "full"), (2, 8, 1, "mirror"), (4, 2, 5, "full")])
@@ -55,8 +62,8 @@ def test_tlmm_graph(G, T, Q, style):
     assert int(d.edge_index.max()) < x.shape[0]
     assert d.edge_attr[:, -1].sum() == d.edge_index.shape[1] // 2        # every edge also reversed
     assert d.u.shape == (1, len(GRAPH_FEATURES)) and d.ana.shape == (1, 8)
-    from hwgen.kernels import registry
-    m = registry.get("tlmm").model(spec)
+    from hwgen import kernels
+    m = kernels.get("tlmm").model(spec)
     tb = types.index("table_bank")
     assert round(_feat(x, tb, "count")) == T and round(_feat(x, tb, "depth")) == m.table_depth
     assert round(_feat(x, tb, "width")) == m.entry_bits
@@ -79,7 +86,7 @@ def test_tlmm_graph(G, T, Q, style):
 def test_naive_graph_and_analytical_memory():
     spec = parse_spec({"kind": "tlmm_naive", "K": 512, "N": 32, "P_k": 48, "P_n": 8, "weight_memory": "uram"})
     ir = build_ir(spec)
-    x = ir.arrays(expand=True).x
+    x = arrays(ir, expand=True).x
     types = _types(x)
     assert x.shape[0] == 5 + 4 * 8 and types.count("select") == 8 and "table_bank" not in types
     est = ir.analytical()
@@ -92,12 +99,12 @@ def test_naive_graph_and_analytical_memory():
                                  {"kind": "attention_prefill", "H": 2, "d": 16, "lanes": 4, "M_max": 32, "N_pe": 4,
                                   "head_par": 2}])
 def test_attention_graph(cfg):
-    from hwgen.kernels import registry
+    from hwgen import kernels
 
     spec = parse_spec(cfg)
-    m = registry.get(spec.kind).model(spec)
+    m = kernels.get(spec.kind).model(spec)
     ir = build_ir(spec)
-    x, ei, ea, u, ana, nw, ew, group = ir.arrays(expand=True)
+    x, ei, ea, u, ana, nw, ew, group = arrays(ir, expand=True)
     types = _types(x)
     for t in ("q_buffer", "dot_lane", "score_scale", "softmax", "exp_table", "sv_lane", "accumulator", "reciprocal"):
         assert types.count(t) == m.units, t
@@ -107,13 +114,14 @@ def test_attention_graph(cfg):
     ex = types.index("exp_table")
     assert round(_feat(x, ex, "depth")) == m.exp_entries and round(_feat(x, ex, "width")) == m.pv_bits
     assert ana[3] > 0                                   # multipliers -> DSPs
-    assert ana[6] == registry.get(spec.kind).call_cycles(m, m.len_max)
-    assert ana[7] == registry.get(spec.kind).call_interval(m, m.len_max)    # II: back-to-back calls
+    perf = kernels.get(spec.kind).performance(spec)
+    assert ana[6] == perf.latency_cycles == kernels.get(spec.kind).call_cycles(m, m.len_max)
+    assert ana[7] == perf.ii == kernels.get(spec.kind).call_interval(m, m.len_max)    # II: back-to-back calls
     assert group == spec.kind
 
 
 def test_compose_union():
-    from hwgen.surrogate.compose import parse_composed, render_composed
+    from hwgen.render import render_files
 
     d = {"kind": "composed", "name": "pair", "target": "kv260",
          "kernels": [{"kind": "tlmm", "name": "up", "K": 64, "N": 48, "G": 3, "T": 2, "Q": 4},
@@ -121,18 +129,19 @@ def test_compose_union():
          "streams": [{"from": "up", "to": "down"}]}
     g = build_ir(d)
     a, b = build_ir(d["kernels"][0] | {"target": "kv260"}), build_ir(d["kernels"][1] | {"target": "kv260"})
-    xa, xb, xc = a.arrays(True), b.arrays(True), g.arrays(True)
+    xa, xb, xc = arrays(a, True), arrays(b, True), arrays(g, True)
     assert xc[0].shape[0] == xa[0].shape[0] + xb[0].shape[0] + 1          # + one stream adapter
     assert xc[1].shape[1] == xa[1].shape[1] + xb[1].shape[1] + 4          # + 2 stream edges, both directions
     assert _types(xc[0]).count("stream_adapter") == 1
     ks = EDGE_FEATURES.index("type_kernel_stream")
     assert int(xc[2][:, ks].sum()) == 4
-    assert xc[4][6] == xa[4][6] + xb[4][6] and xc[4][7] == max(xa[4][7], xb[4][7])
+    assert xc[4][6] == xa[4][6] + xb[4][6] and xc[4][7] == max(xa[4][7], xb[4][7])   # the contract of a chain
     assert xc[4][0] > xa[4][0] + xb[4][0]                                 # the adapter costs LUTs
-    files, top = render_composed(parse_composed(d))
-    assert top == "pair" and "u_k0" in files["pair.v"] and "hwgen_stream_adapter" in files["pair.v"]
+    files = render_files(parse_spec(d), "rtl")
+    assert "u_up" in files["rtl/pair.v"] and "hwgen_stream_adapter" in files["rtl/pair.v"]
+    assert "rtl/up.v" in files and "rtl/down.v" in files and "rtl/hwgen_stream_adapter.v" in files
     with pytest.raises(Exception, match="must match"):
-        parse_composed({**d, "kernels": [d["kernels"][0], {**d["kernels"][1], "K": 40}]})
+        parse_spec({**d, "kernels": [d["kernels"][0], {**d["kernels"][1], "K": 40}]})
 
 
 # ----------------------------------------------------------------------------- tiny synthetic dataset
@@ -154,7 +163,7 @@ def _synthetic(n, rng, big=False):
         ana = ir.analytical()
         # labels: the analytical model with a design-dependent distortion
         y = {k: v * (1.0 + 0.1 * math.sin(i)) if k in ("lut", "ff") else v for k, v in ana.items()}
-        out.append(Example(spec=d, y=y, arrays=ir.arrays(), kind=d["kind"], macs=ir.macs))
+        out.append(Example(spec=d, y=y, arrays=arrays(ir), kind=d["kind"], macs=ir.macs))
     return out
 
 
@@ -208,8 +217,8 @@ def test_compressed_graph_is_exact(tiny):
     for d in ({"kind": "tlmm", "K": 64, "N": 32, "G": 3, "T": 4, "Q": 4}, {"kind": "attention_prefill", "H": 2, "d": 16,
               "lanes": 4, "M_max": 16, "N_pe": 2, "head_par": 2}):
         ir = build_ir(d)
-        a = ens.predict_log(collate([ir.arrays()]))
-        b = ens.predict_log(collate([ir.arrays(expand=True)]))
+        a = ens.predict_log(collate([arrays(ir)]))
+        b = ens.predict_log(collate([arrays(ir, expand=True)]))
         np.testing.assert_allclose(a[0], b[0], rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(a[1], b[1], rtol=1e-3, atol=1e-5)
 
@@ -228,8 +237,9 @@ def test_predict_batch_and_cli(tiny, tmp_path):
         for t, v in r.items():
             assert v["lo"] <= v["raw"] <= v["hi"] and v["std"] >= 0
         assert r["latency_cycles"]["mean"] == r["latency_cycles"]["analytical"]    # cycle model, rounded
-    comp = {"kind": "composed", "target": "kv260", "streams": [{"from": 0, "to": 1}],
-            "kernels": [{"kind": "tlmm", "K": 64, "N": 32, "T": 2, "Q": 4}, {"kind": "tlmm_naive", "K": 32, "N": 16}]}
+    comp = {"kind": "composed", "target": "kv260", "streams": [{"from": "a", "to": "b"}],
+            "kernels": [{"kind": "tlmm", "name": "a", "K": 64, "N": 32, "T": 2, "Q": 4},
+                        {"kind": "tlmm_naive", "name": "b", "K": 32, "N": 16}]}
     (row,) = predict_specs([comp], tmp_path / "m")
     assert row["latency_cycles"]["analytical"] == sum(build_ir(k | {"target": "kv260"}).cycles for k in comp["kernels"])
     cfgf = tmp_path / "d.yaml"
@@ -256,8 +266,8 @@ def test_formula_fallback_is_per_kernel_group(tiny):
     and the GNN keeps the groups whose formula it beat."""
     import copy
 
+    from hwgen.surrogate.costs import TARGETS
     from hwgen.surrogate.model import fallback_sigma
-    from hwgen.surrogate.analytical import TARGETS
 
     ex, cfg, ens = tiny
     j = TARGETS.index("ii")
@@ -306,7 +316,7 @@ def test_migrate_attention_ii_and_fresh_sample_eval(tmp_path, hwgen_cli):
     """`hwgen dataset migrate attention-call-ii` turns old per-K-beat II records into call intervals (once), and
     `hwgen surrogate eval --exclude` scores only designs the exclusion datasets do not hold."""
     from hwgen.datasets.store import load_records
-    from hwgen.kernels import registry
+    from hwgen import kernels
 
     src = (ROOT / "datasets" / "attention" / "records.jsonl").read_text().splitlines()[:6]
     old = []
@@ -321,12 +331,11 @@ def test_migrate_attention_ii_and_fresh_sample_eval(tmp_path, hwgen_cli):
     code, err = hwgen_cli(["dataset", "migrate", "attention-call-ii", "--out", str(tmp_path / "att")])
     assert code == 0 and "migrated 6" in err, err
     for r in load_records(tmp_path / "att"):
-        k = registry.get(r.kernel)
+        k = kernels.get(r.kernel)
         spec = parse_spec(r.extra["spec"])
-        m = k.model(spec)
-        assert r.ii == k.call_interval(m, m.len_max) and 1.0 <= r.extra["cosim"]["k_beat_ii"] < 3.0
+        assert r.ii == k.performance(spec).ii and 1.0 <= r.extra["cosim"]["k_beat_ii"] < 3.0
     code, err = hwgen_cli(["dataset", "migrate", "attention-call-ii", "--out", str(tmp_path / "att")])
-    assert code == 0 and "migrated 0" in err and "already 6" in err
+    assert code == 0 and "migrated" not in err and "already 6" in err
 
     code, err = hwgen_cli(["surrogate", "eval", "--model", str(ROOT / "models" / "surrogate_v1"),
                            "--data", str(tmp_path / "att"), "--exclude", str(ROOT / "datasets" / "attention")])

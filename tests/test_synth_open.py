@@ -11,7 +11,8 @@ from hwgen.errors import ToolMissing, UserError
 from hwgen.flows.report import Report
 from hwgen.flows.synth_open import (estimate_fmax_mhz, logic_depth, map_cells, run_open_synth, synth_verilog,
                                     yosys_script)
-from hwgen.spec import dump_spec, parse_spec
+from hwgen.kernels import parse_spec
+from hwgen.spec import dump_spec
 
 needs_yosys = pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed; run make setup")
 
@@ -185,7 +186,7 @@ def test_run_open_synth_project(tmp_path):
     assert rep.resources.lut > 0 and rep.resources.lutram > 0
     assert rep.lut_depth >= 1 and 0 < rep.fmax_mhz_est < 2000
     assert rep.fits is True and set(rep.utilization) == {"lut", "ff", "dsp", "bram36", "uram"}
-    assert rep.latency_cycles is None and rep.ii is None
+    assert (rep.latency_cycles, rep.ii) == (1 * (28 + 1) + 4, 28 + 1)     # the contract: one chunk, one block
     assert rep.tool_versions["yosys"].startswith("Yosys")
     assert rep.extra["cells"]["FDRE"] == 41
     assert Report.read(tmp_path / "out" / "report.json") == rep
