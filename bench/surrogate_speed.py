@@ -83,14 +83,14 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     specs = [parse_spec(d) for d in dicts]
     t1 = time.perf_counter()
-    arrays = [arrays(build_ir(s)) for s in specs]
+    graphs = [arrays(build_ir(s)) for s in specs]
     t2 = time.perf_counter()
     batch = 2048
     t_collate = t_forward = 0.0
     nodes = 0
     for s in range(0, len(arrays), batch):
         c0 = time.perf_counter()
-        data = collate(arrays[s: s + batch])
+        data = collate(graphs[s: s + batch])
         c1 = time.perf_counter()
         ens.predict_log(data)
         c2 = time.perf_counter()

@@ -116,13 +116,10 @@ def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", 
             todo = []
             for i, data in enumerate(points):
                 key = store.record_key(key_spec(data), tools)
-                # Records written before design identities existed were keyed on the full spec: honour them too.
-                legacy = store.record_key(data, tools)
-                if _is_done(existing, key, timeout_s, retry_failed, cosim) or \
-                        _is_done(existing, legacy, timeout_s, retry_failed, cosim):
+                if _is_done(existing, key, timeout_s, retry_failed, cosim):
                     summary["skipped"] += 1
                 else:
-                    prev = existing.get(key) or existing.get(legacy)
+                    prev = existing.get(key)
                     todo.append((i, data, key, prev[3] if prev else None))
             summary["planned"] = len(points)
             summary["sampled_short"] = len(points) < n

@@ -107,4 +107,25 @@ def perf_contract(folder) -> dict:
     return _rewrite(folder, migrate)
 
 
-MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract}
+def rekey(folder) -> dict:
+    """One key scheme: every record's extra.key := store.record_key(its design identity, its key tools), the key
+    every build computes today (records from before design identities were keyed on the full spec dict; the old
+    key is kept as extra.legacy_key). A design stored under both keys becomes one key, and its latest record
+    wins as for any retried point."""
+    from .builder import key_spec
+    from .store import record_key
+
+    def migrate(obj):
+        extra = obj.get("extra") or {}
+        if not extra.get("spec") or not extra.get("key_tools") or not extra.get("key"):
+            return None
+        key = record_key(key_spec(extra["spec"]), extra["key_tools"])
+        if key == extra["key"]:
+            return None
+        extra["legacy_key"], extra["key"] = extra["key"], key
+        return "rekeyed"
+
+    return _rewrite(folder, migrate)
+
+
+MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract, "rekey": rekey}

@@ -184,12 +184,21 @@ def test_key_ignores_fields_left_at_their_defaults():
     assert key_spec({"kind": "tlmm", "K": 16, "G": 2}) != a
 
 
-def test_build_honours_records_keyed_on_the_full_spec(tiny_space, tmp_path):
+def test_rekey_migration_turns_full_spec_keys_into_design_keys(tiny_space, tmp_path, hwgen_cli):
+    """Records keyed on the full spec dict (the first scheme) get the design-identity key, once; a build then
+    finds them done."""
     from hwgen.datasets.builder import build, key_tool_versions
 
     (point,) = sample(load_space(tiny_space), 1, seed=2)
     rep = _report(store.record_key(point, key_tool_versions(True)))     # the first scheme: full spec dict
+    rep.extra.update(spec=point, key_tools=key_tool_versions(True))
     store.append_record(tmp_path / "ds", rep)
+    code, err = hwgen_cli(["dataset", "migrate", "rekey", "--out", str(tmp_path / "ds")])
+    assert code == 0 and "rekeyed 1" in err, err
+    (r,) = store.load_records(tmp_path / "ds")
+    assert r.extra["legacy_key"] == rep.extra["key"] != r.extra["key"]
+    code, err = hwgen_cli(["dataset", "migrate", "rekey", "--out", str(tmp_path / "ds")])
+    assert code == 0 and "rekeyed" not in err
     s = build(tiny_space, n=1, jobs=1, out_dir=tmp_path / "ds", seed=2, progress=False)
     assert s["skipped"] == 1 and s["built"] == 0
 
