@@ -21,8 +21,9 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
+from . import tlmm_rtl
 from .base import Kernel, Performance, Port, Scalar
-from .rtl_util import adder_tree, build_walk
+from .rtl_util import build_walk
 from .ternary import (check_ternary, clog2, digit_table, group_indices, mirror_fold, pack_fields,
                       signed_bits_for_bound, to_signed, to_unsigned)
 
@@ -113,7 +114,6 @@ def _pad(n: int, m: int) -> int:
 
 class _TernaryMatmulKernel(Kernel):
     node_types = ("weight_bank", "table_build", "table_bank", "select", "lane_tree", "accumulator")
-    template_dir = "tlmm"
 
     def check(self, spec) -> None:
         if spec.weight_memory == "uram" and spec.target_info.uram == 0:
@@ -123,26 +123,10 @@ class _TernaryMatmulKernel(Kernel):
         return self.model(spec).top
 
     def render_context(self, spec) -> dict:
-        m = self.model(spec)
-        leaf_bits = m.entry_bits if m.table_depth else m.act_bits + 1
-        n_leaves = m.T if m.table_depth else m.chunk
-        widths = [leaf_bits] * n_leaves
-        if m.table_style == "mirror":
-            # Negated lookups enter the tree as ~h; the +1s arrive as one extra leaf: the count of signs.
-            widths.append(clog2(m.T + 1) + 1)
-        tree, root, _ = adder_tree(widths, m.lane_sum_bits)
-        style = {"uram": "ultra", "bram": "block", "lutram": "distributed"}[m.weight_memory]
-        return {
-            "m": m, "spec": spec, "top": m.top, "description": self.description,
-            "n_weight_words": m.wbuf_depth * m.lanes,
-            "addr_w": max(1, clog2(m.wbuf_depth)), "lane_w": max(1, clog2(m.lanes)),
-            "chunk_w": max(1, clog2(m.chunks)), "nb_w": max(1, clog2(m.nblocks)),
-            "entry_w": max(1, clog2(m.table_depth)) if m.table_depth else 0,
-            "step_w": max(1, clog2(m.build_cycles)) if m.table_depth else 0,
-            "wbuf_style": style, "after_x": "ST_BUILD" if m.table_depth else "ST_LOOK",
-            "leaf_bits": leaf_bits, "n_leaves": n_leaves, "sign_count_bits": clog2(m.T + 1) + 1,
-            "tree": tree, "tree_root": root, "tree_depth": clog2(len(widths)),
-        }
+        return tlmm_rtl.render_context(self, spec)
+
+    def outputs(self, backend):
+        return tlmm_rtl.outputs(self.kind, backend)
 
     # --- interface and performance -------------------------------------------------
     def ports(self, spec):
@@ -308,17 +292,7 @@ class TLMMKernel(_TernaryMatmulKernel):
         return digits.reshape(m.K_pad, m.N_pad)[: spec.K, : spec.N]
 
     def render_context(self, spec):
-        ctx = super().render_context(spec)
-        m = ctx["m"]
-        # Build ROM: per cycle, the entry written, the activation added/subtracted and the operation.
-        ctx["walk"] = table_walk(m.G, m.table_style)
-        ctx["sel_w"] = max(1, clog2(m.G))
-        return ctx
-
-    def outputs(self, backend):
-        if backend == "hls":
-            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm.cpp.j2", "hls/{top}.cpp")]
-        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v")]
+        return tlmm_rtl.render_context(self, spec, table_walk(spec.G, spec.table_style))
 
     def golden(self, spec, inputs):
         """Table-lookup algorithm, bit-exact with the hardware (tables built, then indexed)."""
@@ -375,11 +349,6 @@ class NaiveKernel(_TernaryMatmulKernel):
         fields = unpack_fields(words, m.fields, 2).reshape(m.chunks, m.N_pad, m.fields)
         w = to_signed(np.transpose(fields, (0, 2, 1)).reshape(m.K_pad, m.N_pad), 2)
         return w[: spec.K, : spec.N]
-
-    def outputs(self, backend):
-        if backend == "hls":
-            return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), ("tlmm/hls/tlmm_naive.cpp.j2", "hls/{top}.cpp")]
-        return [("tlmm/rtl/matmul.v.j2", "rtl/{top}.v")]
 
     def golden(self, spec, inputs):
         """Select-and-add, chunk by chunk as the hardware does (exact integer arithmetic)."""

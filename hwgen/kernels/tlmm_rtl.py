@@ -1,0 +1,85 @@
+"""Rendering decisions of the ternary matmul kernels (TLMM and naive): every number the templates
+substitute, the adder-tree leaves, the table-build ROM and the files a project gets.
+
+The Verilog tops (templates/tlmm/rtl/{tlmm,naive}.v.j2) are thin: they instantiate the static library
+modules in templates/lib/rtl/ (copied verbatim, shared by name across designs) and hold only what
+Python computes per design: the adder tree (`{top}_tree`) and, for TLMM, the build-walk ROM (`{top}_walk`).
+"""
+from __future__ import annotations
+
+from .rtl_util import adder_tree
+from .ternary import clog2
+
+RAM_STYLE = {"uram": "ultra", "bram": "block", "lutram": "distributed"}
+
+_COMMON_MODULES = ("hwgen_mm_ctrl", "hwgen_weight_banks", "hwgen_mm_pipe", "hwgen_lane_acc")
+LIB_MODULES = {
+    "tlmm": (*_COMMON_MODULES, "hwgen_tlmm_build", "hwgen_tlmm_lookup"),
+    "tlmm_naive": (*_COMMON_MODULES, "hwgen_naive_select"),
+}
+_TOP_TEMPLATE = {"tlmm": "tlmm/rtl/tlmm.v.j2", "tlmm_naive": "tlmm/rtl/naive.v.j2"}
+_HLS_TEMPLATE = {"tlmm": "tlmm/hls/tlmm.cpp.j2", "tlmm_naive": "tlmm/hls/tlmm_naive.cpp.j2"}
+
+
+def _index_bits(n: int) -> int:
+    """Counter / address width for n values; Verilog needs at least one bit."""
+    return max(1, clog2(n))
+
+
+def render_context(kernel, spec, walk=None) -> dict:
+    """Context of the HLS and RTL templates. `walk`: the TLMM build walk (None for naive)."""
+    m = kernel.model(spec)
+    tlmm = bool(m.table_depth)
+    sign_bits = clog2(m.T + 1) + 1          # count of negated lookups, 0..T (mirror tables)
+    if tlmm:
+        leaf_bits, n_leaves = m.entry_bits, m.T
+    else:
+        leaf_bits, n_leaves = m.act_bits + 1, m.chunk   # -a of the most negative activation needs the extra bit
+    widths = [leaf_bits] * n_leaves
+    if m.table_style == "mirror":
+        # Negated lookups enter the tree as ~h; the +1s arrive as one extra leaf: the count of signs.
+        widths.append(sign_bits)
+    tree, root, _ = adder_tree(widths, m.lane_sum_bits)
+    lsbs = [sum(widths[:i]) for i in range(len(widths))]
+    leaves = [{"name": f"lf_{i}", "bits": b, "lsb": lsb} for i, (b, lsb) in enumerate(zip(widths, lsbs))]
+
+    rtl = {
+        "act_bits": m.act_bits, "acc_bits": m.acc_bits, "lane_bits": m.lane_sum_bits,
+        "fields": m.fields, "field_bits": m.field_bits, "word_bits": m.word_bits,
+        "x_bits": m.x_beat_bits, "y_bits": m.y_beat_bits, "chunk": m.chunk, "lanes": m.lanes,
+        "chunks": m.chunks, "nblocks": m.nblocks, "wbuf_depth": m.wbuf_depth,
+        "aw": _index_bits(m.wbuf_depth), "lw": _index_bits(m.lanes),
+        "cw": _index_bits(m.chunks), "nw": _index_bits(m.nblocks),
+        "ram_style": RAM_STYLE[m.weight_memory],
+        "leaf_bits": leaf_bits, "leaves_bits": sum(widths),
+    }
+    if tlmm:
+        rtl.update({
+            "T": m.T, "G": m.G, "table_style": m.table_style, "entry_bits": m.entry_bits,
+            "table_depth": m.table_depth, "ew": _index_bits(m.table_depth),
+            "build_steps": m.build_cycles, "sw": _index_bits(m.build_cycles), "selw": _index_bits(m.G),
+            "mirror_bits": m.mirror_bits, "sign_bits": sign_bits,
+        })
+
+    ctx = {
+        "m": m, "spec": spec, "top": m.top, "description": kernel.description, "rtl": rtl,
+        "n_weight_words": m.wbuf_depth * m.lanes, "leaves": leaves,
+        "tree": tree, "tree_root": root, "tree_depth": clog2(len(widths)),
+        # Keys of the former single template, kept for readers outside the templates.
+        "addr_w": rtl["aw"], "lane_w": rtl["lw"], "chunk_w": rtl["cw"], "nb_w": rtl["nw"],
+        "entry_w": rtl.get("ew", 0), "step_w": rtl.get("sw", 0), "wbuf_style": rtl["ram_style"],
+        "after_x": "ST_BUILD" if tlmm else "ST_LOOK", "leaf_bits": leaf_bits, "n_leaves": n_leaves,
+        "sign_count_bits": sign_bits,
+    }
+    if tlmm:
+        ctx["walk"] = walk
+        ctx["sel_w"] = rtl["selw"]
+        ctx["rom"] = [{"step": i, "index": st.index, "sel": st.digit, "op": st.op} for i, st in enumerate(walk)]
+    return ctx
+
+
+def outputs(kind: str, backend: str) -> list[tuple[str, str]]:
+    """(template relative to templates/, project path) pairs; the library modules are copied verbatim."""
+    if backend == "hls":
+        return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), (_HLS_TEMPLATE[kind], "hls/{top}.cpp")]
+    return [(_TOP_TEMPLATE[kind], "rtl/{top}.v"), *((f"lib/rtl/{name}.v", f"rtl/{name}.v") for name in LIB_MODULES[kind])]
