@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from hwgen.errors import UserError
 from hwgen import kernels
-from hwgen.kernels.ternary import signed_bits_for_bound
+from hwgen.bits import signed_bits_for_bound
 from hwgen.kernels import parse_spec
 
 TLMM = kernels.get("tlmm")

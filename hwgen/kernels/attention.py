@@ -37,7 +37,7 @@ from pydantic import Field
 from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Kernel, Performance, Port
-from .ternary import clog2, signed_bits_for_bound
+from ..bits import clog2, signed_bits_for_bound
 
 LOG2E = 1.0 / math.log(2.0)
 CM_BITS = 16          # score multiplier mantissa, unsigned, in [2^15, 2^16) (0 = scores vanish)

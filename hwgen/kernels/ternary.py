@@ -7,21 +7,9 @@ because flipping every digit (d -> 2 - d) negates the partial sum.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..errors import UserError
-
-
-def clog2(n: int) -> int:
-    """Bits to address n states (n >= 1): ceil(log2(n)), at least 0."""
-    return max(0, math.ceil(math.log2(n))) if n > 1 else 0
-
-
-def signed_bits_for_bound(bound: int) -> int:
-    """Two's-complement width holding every value in [-bound, bound]."""
-    return max(1, bound).bit_length() + 1
 
 
 def check_ternary(w: np.ndarray, field: str = "w") -> np.ndarray:

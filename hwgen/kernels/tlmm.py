@@ -24,8 +24,8 @@ from ..spec import KernelSpec
 from . import tlmm_rtl
 from .base import Kernel, Performance, Port, Scalar
 from .rtl_util import build_walk
-from .ternary import (check_ternary, clog2, digit_table, group_indices, mirror_fold, pack_fields,
-                      signed_bits_for_bound, to_signed, to_unsigned)
+from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
+from .ternary import check_ternary, digit_table, group_indices, mirror_fold, pack_fields, to_signed, to_unsigned
 
 WeightMemory = Literal["auto", "uram", "bram", "lutram"]
 
@@ -106,10 +106,6 @@ def table_walk(G: int, style: str):
     """The table-build order (one add/sub per table per cycle), shared by model, HLS and RTL."""
     depth = 3**G if style == "full" else (3**G + 1) // 2
     return tuple(build_walk(G, set(range(depth))))
-
-
-def _pad(n: int, m: int) -> int:
-    return -(-n // m) * m
 
 
 class _TernaryMatmulKernel(Kernel):
@@ -248,11 +244,11 @@ class TLMMKernel(_TernaryMatmulKernel):
             field_bits = clog2(full_depth)
         else:
             depth = (full_depth + 1) // 2
-            mirror_bits = max(1, clog2(depth))
+            mirror_bits = index_bits(depth)
             field_bits = mirror_bits + 1
         chunk = T * G
         build = len(table_walk(G, spec.table_style))
-        K_pad, N_pad = _pad(spec.K, chunk), _pad(spec.N, Q)
+        K_pad, N_pad = pad_to(spec.K, chunk), pad_to(spec.N, Q)
         chunks, nblocks = K_pad // chunk, N_pad // Q
         # |x * w| <= 2^(a-1), reached by x = -2^(a-1), w = -1: a sum of n terms spans [-n*amax, +n*amax].
         amax = 1 << (spec.act_bits - 1)
@@ -322,7 +318,7 @@ class NaiveKernel(_TernaryMatmulKernel):
     description = "naive ternary matmul baseline (+a / 0 / -a select into adder trees, P_k*P_n MACs per cycle)"
 
     def model(self, spec: NaiveSpec) -> MatmulModel:
-        K_pad, N_pad = _pad(spec.K, spec.P_k), _pad(spec.N, spec.P_n)
+        K_pad, N_pad = pad_to(spec.K, spec.P_k), pad_to(spec.N, spec.P_n)
         chunks, nblocks = K_pad // spec.P_k, N_pad // spec.P_n
         amax = 1 << (spec.act_bits - 1)
         acc_bits = signed_bits_for_bound(spec.K * amax)

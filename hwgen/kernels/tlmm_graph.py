@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-from hwgen.bits import index_bits
 from hwgen.surrogate import costs as A
 from hwgen.surrogate.ir import HwGraph
 
@@ -24,6 +23,9 @@ C_SIGNCOUNT = 1.0     # per table of the mirror sign-bit count
 C_TREE = 1.4          # per adder-tree bit (adder LUT plus the sign extension / select Yosys folds in)
 C_TABLE_LOGIC = 0.45  # scale of the LUTRAM read mux and mirror XOR logic per table replica
 C_ACC = 0.9           # per accumulator bit (adder + first-chunk zero select)
+# FFs of the control besides its counters (FSM state, handshake flags, the stage valid/first/last/tlast flags of
+# hwgen_mm_pipe, the skid-buffer flag of the naive top), counted from the same designs and frozen with the above
+CTRL_FLAGS_TLMM, CTRL_FLAGS_NAIVE = 27, 15
 
 
 def build_matmul(kernel, spec) -> HwGraph:
@@ -33,14 +35,15 @@ def build_matmul(kernel, spec) -> HwGraph:
     tlmm = bool(m.table_depth)
     g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,))
     a = m.act_bits
-    aw, lw, cw, nw = index_bits(m.wbuf_depth), index_bits(m.lanes), index_bits(m.chunks), index_bits(m.nblocks)
-    # table-build ROM (templates/tlmm/rtl/matmul.v.j2): per build step the entry index, the activation
+    rtl = kernel.render_context(spec)["rtl"]          # the counter widths the templates use
+    aw, lw, cw, nw = rtl["aw"], rtl["lw"], rtl["cw"], rtl["nw"]
+    # table-build ROM (templates/tlmm/rtl/tlmm.v.j2): per build step the entry index, the activation
     # select and the op; the step counter replaces the entry counter.
     steps = m.build_cycles if tlmm else 0
-    ew = index_bits(steps) if tlmm else 0
-    sel_w = index_bits(m.G) if tlmm else 0
-    rom_bits = (index_bits(m.table_depth) + sel_w + 2) if tlmm else 0
-    ctrl_ff = (27 if tlmm else 15) + lw + 2 * aw + cw + 3 * nw + ew
+    ew = rtl["sw"] if tlmm else 0
+    sel_w = rtl["selw"] if tlmm else 0
+    rom_bits = (rtl["ew"] + sel_w + 2) if tlmm else 0
+    ctrl_ff = (CTRL_FLAGS_TLMM if tlmm else CTRL_FLAGS_NAIVE) + lw + 2 * aw + cw + 3 * nw + ew
     rom = A.memory(steps, rom_bits, "rom", fam) if tlmm else A.zero()
     ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, rom)
     xin = g.node("stream_in", "x", width=m.x_beat_bits)
@@ -71,7 +74,7 @@ def build_matmul(kernel, spec) -> HwGraph:
     mirror = tlmm and m.table_style == "mirror"
     # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
     # lane adds the count of sign bits as one more leaf.
-    sc_bits = index_bits(m.T + 1) + 1 if mirror else 0
+    sc_bits = rtl["sign_bits"] if mirror else 0
     tree_bits = A.tree_adder_bits(n_leaves, leaf_bits, m.lane_sum_bits, [sc_bits] if mirror else [])
     wstyle = m.weight_memory
     first = len(g.nodes)

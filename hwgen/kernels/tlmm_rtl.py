@@ -7,8 +7,8 @@ Python computes per design: the adder tree (`{top}_tree`) and, for TLMM, the bui
 """
 from __future__ import annotations
 
+from ..bits import clog2, index_bits
 from .rtl_util import adder_tree
-from .ternary import clog2
 
 RAM_STYLE = {"uram": "ultra", "bram": "block", "lutram": "distributed"}
 
@@ -19,11 +19,6 @@ LIB_MODULES = {
 }
 _TOP_TEMPLATE = {"tlmm": "tlmm/rtl/tlmm.v.j2", "tlmm_naive": "tlmm/rtl/naive.v.j2"}
 _HLS_TEMPLATE = {"tlmm": "tlmm/hls/tlmm.cpp.j2", "tlmm_naive": "tlmm/hls/tlmm_naive.cpp.j2"}
-
-
-def _index_bits(n: int) -> int:
-    """Counter / address width for n values; Verilog needs at least one bit."""
-    return max(1, clog2(n))
 
 
 def render_context(kernel, spec, walk=None) -> dict:
@@ -48,16 +43,16 @@ def render_context(kernel, spec, walk=None) -> dict:
         "fields": m.fields, "field_bits": m.field_bits, "word_bits": m.word_bits,
         "x_bits": m.x_beat_bits, "y_bits": m.y_beat_bits, "chunk": m.chunk, "lanes": m.lanes,
         "chunks": m.chunks, "nblocks": m.nblocks, "wbuf_depth": m.wbuf_depth,
-        "aw": _index_bits(m.wbuf_depth), "lw": _index_bits(m.lanes),
-        "cw": _index_bits(m.chunks), "nw": _index_bits(m.nblocks),
+        "aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes),
+        "cw": index_bits(m.chunks), "nw": index_bits(m.nblocks),
         "ram_style": RAM_STYLE[m.weight_memory],
         "leaf_bits": leaf_bits, "leaves_bits": sum(widths),
     }
     if tlmm:
         rtl.update({
             "T": m.T, "G": m.G, "table_style": m.table_style, "entry_bits": m.entry_bits,
-            "table_depth": m.table_depth, "ew": _index_bits(m.table_depth),
-            "build_steps": m.build_cycles, "sw": _index_bits(m.build_cycles), "selw": _index_bits(m.G),
+            "table_depth": m.table_depth, "ew": index_bits(m.table_depth),
+            "build_steps": m.build_cycles, "sw": index_bits(m.build_cycles), "selw": index_bits(m.G),
             "mirror_bits": m.mirror_bits, "sign_bits": sign_bits,
         })
 
