@@ -1,11 +1,10 @@
 """Rendering decisions of the attention kernels: every number and structure the HLS and Verilog templates
 substitute (templates/attention/**, templates/lib/rtl/hwgen_*.v), so the templates compute nothing.
 
-The Verilog twin is one generated file per design, rtl/{top}.v, holding the thin top `{top}` and the modules
-whose text depends on the design: `{top}_unit` (one datapath unit: adder-tree statements and DSP piece lists
-from here), `{top}_exp_rom` (the table) and `{top}_norm` (the output normaliser of one head). The control and
-the generic parts are parameterised library modules copied verbatim: hwgen_attn_ctrl, hwgen_delay,
-hwgen_lutram, hwgen_divider.
+The Verilog twin is one generated file per design, rtl/{top}.v, holding the top `{top}` (wiring and the output
+normaliser) and the modules whose text depends on the design: `{top}_unit` (one datapath unit: adder-tree
+statements and DSP piece lists from here) and `{top}_exp_rom` (the table). The control and the generic parts
+are parameterised library modules copied verbatim: hwgen_attn_ctrl, hwgen_delay, hwgen_lutram, hwgen_divider.
 """
 from __future__ import annotations
 
@@ -122,8 +121,6 @@ def render_context(spec, m: AttentionModel) -> dict:
         "erom_w": m.units * m.pv_bits,
         "arows_w": m.units * roww,
         "quos_w": m.units * m.r_bits,
-        "norm_rows_w": m.npe * roww,
-        "norm_quos_w": m.npe * m.r_bits,
         "o3_sh": m.sh_out - 1,                            # o3 = (acc x R) >> (sh_out - 1), then round
         "o2w": o2w,
         "orr_w": o2w + 1,
