@@ -15,15 +15,16 @@ of N_pe; the baseline schedule sweeps all M keys for every block (the causal mas
 the reversed schedule walks blocks from the last one backwards and cuts each sweep at the block's last
 query, so PEs past their own query index retire and the masked work is skipped.
 
-The Verilog twin (templates/attention/rtl/attention.v.j2) is written for synthesis: every buffer is a memory
-with one write and one read address (q buffers, accumulators and the (p, alpha) FIFO in LUTRAM, the exp table
-in a block RAM ROM or a case ROM), the lanes are explicit parallel datapaths, wide multipliers are cut into
-DSP-sized pieces with registered partial products, and the per-key path (dot -> score -> max -> exp -> p, alpha)
-is a pipeline of `lat_k` stages in which only the running max and l are loop-carried. Cycle model at zero
-stalls (`block_cycles`, `call_cycles`, checked against cosimulation): per block 1 setup cycle + nvalid*B q beats
-+ (B + lat_k + sweep*B) sweep cycles (V trails K by the pipeline) + the divider + nvalid*B output issues; per
-call 1 length beat (+1 for the reversed prefill's last-block base) + per head group 1 parameter beat, and the
-output pipeline's lat_out cycles once at the end (back-to-back calls overlap it).
+The Verilog twin (parameterised modules with a thin generated top; attention_rtl.py holds the rendering
+decisions) is written for synthesis: every buffer is a memory with one write and one read address (q buffers,
+accumulators and the (p, alpha) FIFO in LUTRAM, the exp table in a block RAM ROM or a case ROM), the lanes are
+explicit parallel datapaths, wide multipliers are cut into DSP-sized pieces with registered partial products,
+and the per-key path (dot -> score -> max -> exp -> p, alpha) is a pipeline of `lat_k` stages in which only the
+running max and l are loop-carried. Cycle model at zero stalls (`block_cycles`, `call_cycles`, checked against
+cosimulation): per block 1 setup cycle + nvalid*B q beats + (B + lat_k + sweep*B) sweep cycles (V trails K by the
+pipeline) + the divider + nvalid*B output issues; per call 1 length beat (+1 for the reversed prefill's
+last-block base) + per head group 1 parameter beat, and the output pipeline's lat_out cycles once at the end
+(back-to-back calls overlap it).
 """
 from __future__ import annotations
 
@@ -46,8 +47,6 @@ T_BITS = 32           # scaled score / running max (signed, log2 domain, E fract
 PAR_FIELD_BITS = 32   # one s_par field per head lane: [15:0] cm, [21:16] csh; length beat: field 0 = L/M
 TREE_LEVELS = 3       # adder levels of the QK^T tree per register stage
 LAT_OUT = 4           # output pipeline: PE select + row register, x R (DSP pieces), sum, round/saturate
-EXP_BRAM_MIN_E = 8    # exp tables with 2^E >= 256 entries go to block RAM ROMs (one per two units), smaller
-                      # ones are case ROMs in LUTs (Yosys 0.23 cannot map a ROM to LUTRAM)
 
 
 class AttentionSpec(KernelSpec):
@@ -190,56 +189,12 @@ class _AttentionKernel(Kernel):
         return spec.design_name
 
     def render_context(self, spec) -> dict:
-        m = self.model(spec)
-        sp_bits = m.s_bits + m.cm_bits + 1
-        op_bits = m.acc_bits + m.r_bits + 1
-        omax = (1 << (m.out_bits - 1)) - 1
-        tree, tree_regs = pipelined_tree(m.lanes, 2 * m.data_bits, m.s_bits, TREE_LEVELS)
-        assert tree_regs == m.tree_stages
-        rtl = {
-            "tree": tree,                                     # QK^T adder tree statements (per unit)
-            "pvw": min(m.acc_bits, m.pv_bits + m.data_bits + 1),   # p * v product width
-            "esh_w": max(1, m.P.bit_length()),                # integer part of the exp argument, when <= P
-            "rom_bram": m.E >= EXP_BRAM_MIN_E,                # exp ROM in block RAM (else a case ROM in LUTs)
-            "roms": -(-m.units // 2) if m.E >= EXP_BRAM_MIN_E else m.units,   # two units per block RAM ROM
-            "mul_av": split_mul(m.acc_bits, True, m.pv_bits, False),       # acc x alpha (S.V)
-            "mul_or": split_mul(m.acc_bits, True, m.r_bits, False),        # acc x R (output)
-            "mul_la": split_mul(m.l_bits, False, m.pv_bits, False),        # l x alpha
-            "mul_sc": split_mul(m.s_bits, True, CM_BITS, False),           # dot x cm
-            "npe_pow2": m.npe & (m.npe - 1) == 0,
-            "npe_log2": clog2(m.npe),
-            **dict(zip(("div_m", "div_s"), reciprocal_constant(m.npe, m.len_max))),
-            "cw": m.len_max.bit_length() + 1,                 # length / key counters
-            "bw": max(1, clog2(m.beats)),                     # beat-in-vector counters
-            "pw": max(1, clog2(m.npe)),                       # PE counters
-            "gw": max(1, clog2(m.groups)),                    # head-group counter
-            "dw": max(1, m.rw.bit_length()),                  # divider step counter
-            "sp_bits": sp_bits,
-            "ap_bits": m.acc_bits + m.pv_bits + 1,
-            "op_bits": op_bits,
-            "lp_bits": m.l_bits + m.pv_bits,
-            "esh_bits": m.diff_bits - m.E,
-            "one": f"{m.pv_bits}'d{1 << m.P}",
-            "half": f"{op_bits}'sd{1 << (m.sh_out - 1)}",
-            "omax": f"{op_bits}'sd{omax}",
-            "omin": f"-{op_bits}'sd{omax + 1}",
-            "fifo_w": 2 * m.units * m.pv_bits,
-            "fifo_aw": max(1, clog2(m.fifo_depth)),
-            "fifo_cw": clog2(m.fifo_depth) + 1,
-            "last_group": m.groups - 1,
-            "last_beat": m.beats - 1,
-        }
-        # ap_int's default width cap is 1024 bits; wide beats and accumulator rows need more.
-        widest = max(m.data_w, m.out_w, m.par_w, 2 * m.units * m.pv_bits, m.head_par * m.lanes * m.acc_bits,
-                     m.acc_bits + m.r_bits + 1)
-        ap_max_w = 0 if widest <= 1024 else -(-widest // 1024) * 1024
-        return {"m": m, "spec": spec, "top": m.top, "exp_rom": m.exp_table, "rtl": rtl, "ap_max_w": ap_max_w,
-                "par_beats_per_call": 1 + m.groups}          # the length beat + one parameter beat per head group
+        from .attention_rtl import render_context
+        return render_context(spec, self.model(spec))
 
     def outputs(self, backend):
-        if backend == "hls":
-            return [("attention/hls/defs.h.j2", "hls/{top}.h"), ("attention/hls/attention.cpp.j2", "hls/{top}.cpp")]
-        return [("attention/rtl/attention.v.j2", "rtl/{top}.v")]
+        from .attention_rtl import outputs
+        return outputs(backend)
 
     # --- schedule ----------------------------------------------------------------
     def schedule(self, m: AttentionModel, length: int) -> list[tuple[int, int, int]]:
@@ -515,77 +470,6 @@ class _AttentionKernel(Kernel):
         eb = -(-m.data_bits // 8)
         keys = sum(sw for _, _, sw in self.schedule(m, length))
         return 2 * keys * m.H * m.d * eb
-
-
-DSP_A, DSP_B = 27, 18   # signed multiplier ports of DSP48E1/E2
-
-
-def _chunks(w: int, signed: bool, port: int) -> list[dict]:
-    """Cut a w-bit operand into pieces that fit a signed `port`-bit multiplier input: unsigned pieces of
-    port-1 bits from the LSB, the top piece signed (signed operand) or unsigned."""
-    out, lo = [], 0
-    while True:
-        rem = w - lo
-        if rem <= (port if signed else port - 1):
-            return out + [{"lo": lo, "w": rem, "signed": signed}]
-        out.append({"lo": lo, "w": port - 1, "signed": False})
-        lo += port - 1
-
-
-def split_mul(aw: int, a_signed: bool, bw: int, b_signed: bool) -> list[dict]:
-    """a * b as partial products that each fit one DSP multiplier (the orientation with the fewest):
-    [{a: piece of a, b: piece of b, shift, bits}], a * b == sum(pa * pb << shift). The RTL registers every
-    partial product (the DSP's own output register) and adds them in the next stage, instead of letting
-    Yosys split a wide multiply and add the pieces in fabric within the same cycle."""
-    best = None
-    for swap in (False, True):
-        pa = _chunks(aw, a_signed, DSP_B if swap else DSP_A)
-        pb = _chunks(bw, b_signed, DSP_A if swap else DSP_B)
-        if best is None or len(pa) * len(pb) < len(best[0]) * len(best[1]):
-            best = (pa, pb)
-    return [{"a": ca, "b": cb, "shift": ca["lo"] + cb["lo"],
-             "bits": ca["w"] + (not ca["signed"]) + cb["w"] + (not cb["signed"])} for ca in best[0] for cb in best[1]]
-
-
-def reciprocal_constant(n: int, x_max: int) -> tuple[int, int]:
-    """(M, S) with (x * M) >> S == x // n for every 0 <= x < x_max (division by a constant as a multiply)."""
-    for S in range(1, 64):
-        M = -(-(1 << S) // n)
-        if all((x * M) >> S == x // n for x in range(x_max)):
-            assert x_max * M < 1 << 32, "the RTL evaluates x * M in 32 bits"
-            return M, S
-    raise AssertionError(f"no reciprocal constant for {n}")
-
-
-def pipelined_tree(n: int, leaf_bits: int, max_bits: int, levels_per_stage: int) -> tuple[list[dict], int]:
-    """Balanced adder tree over the signed leaves pr_0 .. pr_{n-1}, registered every `levels_per_stage`
-    levels (every value alive at that level, pass-through leaves included, so all paths have the same
-    latency) and at the root, which is the register `psum` of max_bits. Sums grow one bit per level,
-    capped at max_bits (the proven width of the final sum: modulo arithmetic above the cap is exact).
-    Returns the statements in dependency order ({name, bits, expr, reg}) and the register stages."""
-    level = [(f"pr_{i}", leaf_bits) for i in range(n)]
-    out: list[dict] = []
-    depth = stages = 0
-    while len(level) > 1:
-        depth += 1
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            (a, wa), (b, wb) = level[i], level[i + 1]
-            name, bits = f"t{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits)
-            out.append({"name": name, "bits": bits, "expr": f"{a} + {b}", "reg": False})
-            nxt.append((name, bits))
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-        if depth % levels_per_stage == 0 and len(level) > 1:
-            stages += 1
-            regs = []
-            for j, (a, wa) in enumerate(level):
-                out.append({"name": f"r{depth}_{j}", "bits": wa, "expr": a, "reg": True})
-                regs.append((f"r{depth}_{j}", wa))
-            level = regs
-    out.append({"name": "psum", "bits": max_bits, "expr": level[0][0], "reg": True})
-    return out, stages + 1
 
 
 def _beats(x: np.ndarray, B: int, lanes: int) -> list[list[int]]:

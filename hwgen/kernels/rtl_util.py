@@ -9,32 +9,60 @@ class TreeNode:
     name: str
     bits: int
     a: str
-    b: str
+    b: str | None = None   # None: a register node, name <= a
+    reg: bool = False
 
 
-def adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf") -> tuple[list[TreeNode], str, int]:
+@dataclass(frozen=True)
+class AdderTree:
+    nodes: list[TreeNode]  # dependency order
+    root: str
+    width: int
+    stages: int            # register stages on every leaf-to-root path
+
+
+def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf", stage_levels: int = 0,
+                     root_reg: str | None = None, node_prefix: str = "s") -> AdderTree:
     """Balanced binary adder tree over signed leaves `{leaf_prefix}_{i}` of the given widths.
 
-    Each level adds neighbouring pairs; a sum grows one bit, capped at max_bits, the width the bound
-    analysis proved sufficient for the final sum: above a capped node every node is max_bits wide, so
-    the arithmetic there is modulo 2^max_bits and the (in-range) result is exact.
-    Returns the nodes in dependency order, the root name and its width.
+    Each level adds neighbouring pairs (nodes {node_prefix}{level}_{i}); an odd last value passes to the next level.
+    A sum grows one bit, capped at max_bits, the width the bound analysis proved sufficient for the final
+    sum: above a capped node every node is max_bits wide, so the arithmetic there is modulo 2^max_bits and
+    the (in-range) result is exact.
+    stage_levels > 0 registers every value alive after each stage_levels levels (r{level}_{j}, pass-through
+    values included, so all paths have the same latency) unless one value is left; root_reg names a
+    max_bits register for the root (one more stage).
     """
     level = [(f"{leaf_prefix}_{i}", bits) for i, bits in enumerate(leaf_bits)]
     nodes: list[TreeNode] = []
-    depth = 0
+    depth = stages = 0
     while len(level) > 1:
         depth += 1
         nxt = []
         for i in range(0, len(level) - 1, 2):
             (a, wa), (b, wb) = level[i], level[i + 1]
-            node = TreeNode(f"s{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits), a, b)
+            node = TreeNode(f"{node_prefix}{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits), a, b)
             nodes.append(node)
             nxt.append((node.name, node.bits))
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-    return nodes, level[0][0], level[0][1]
+        if stage_levels and depth % stage_levels == 0 and len(level) > 1:
+            stages += 1
+            regs = [TreeNode(f"r{depth}_{j}", w, a, reg=True) for j, (a, w) in enumerate(level)]
+            nodes.extend(regs)
+            level = [(r.name, r.bits) for r in regs]
+    if root_reg is not None:
+        stages += 1
+        nodes.append(TreeNode(root_reg, max_bits, level[0][0], reg=True))
+        level = [(root_reg, max_bits)]
+    return AdderTree(nodes, level[0][0], level[0][1], stages)
+
+
+def adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf") -> tuple[list[TreeNode], str, int]:
+    """The unregistered tree (build_adder_tree without stages): its nodes, root name and root width."""
+    t = build_adder_tree(leaf_bits, max_bits, leaf_prefix)
+    return t.nodes, t.root, t.width
 
 
 @dataclass(frozen=True)
