@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hwgen import kernels
-from hwgen.kernels.attention import float_attention
+from hwgen.kernels.attention_numerics import float_attention
 from hwgen.kernels import parse_spec
 
 OUT = Path(__file__).resolve().parent / "results" / "attention_accuracy.md"

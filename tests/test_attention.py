@@ -7,7 +7,7 @@ import pytest
 
 from hwgen.errors import UserError
 from hwgen import kernels
-from hwgen.kernels.attention import exp2fix, float_attention
+from hwgen.kernels.attention_numerics import exp2fix, float_attention
 from hwgen.render import render_files, write_project
 from hwgen.kernels import parse_spec
 

@@ -28,7 +28,6 @@ last-block base) + per head group 1 parameter beat, and the output pipeline's la
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -37,13 +36,11 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
+from .attention_numerics import (CM_BITS, T_BITS, exp_table, float_attention, golden_attention, quantize,
+                                 score_multiplier)
 from .base import Kernel, Performance, Port
 from ..bits import clog2, signed_bits_for_bound
 
-LOG2E = 1.0 / math.log(2.0)
-CM_BITS = 16          # score multiplier mantissa, unsigned, in [2^15, 2^16) (0 = scores vanish)
-CSH_MIN, CSH_MAX = 1, 48
-T_BITS = 32           # scaled score / running max (signed, log2 domain, E fraction bits)
 PAR_FIELD_BITS = 32   # one s_par field per head lane: [15:0] cm, [21:16] csh; length beat: field 0 = L/M
 TREE_LEVELS = 3       # adder levels of the QK^T tree per register stage
 LAT_OUT = 4           # output pipeline: PE select + row register, x R (DSP pieces), sum, round/saturate
@@ -127,11 +124,6 @@ class AttentionModel:
         return d
 
 
-def exp_table(E: int, P: int) -> list[int]:
-    """exp table: entry i = round(2^P * 2^(-i / 2^E)), i in [0, 2^E). Entry 0 is exactly 2^P (= 1.0)."""
-    return [int(math.floor(2.0**P * 2.0 ** (-i / 2.0**E) + 0.5)) for i in range(1 << E)]
-
-
 class _AttentionKernel(Kernel):
     unit = "call"
     node_types = ("q_buffer", "dot_lane", "score_scale", "softmax", "exp_table", "sv_lane", "reciprocal", "normalize",
@@ -210,34 +202,6 @@ class _AttentionKernel(Kernel):
             blocks.append((base, nvalid, base + nvalid if m.reversed else length))
         return blocks
 
-    # --- quantization (the harness side of the numerics) ---------------------------
-    def _quantize(self, m: AttentionModel, x: np.ndarray, axes) -> tuple[np.ndarray, np.ndarray]:
-        s = np.abs(x.astype(np.float64)).max(axis=axes, keepdims=True) / m.qmax
-        s = np.where(s > 0, s, 1.0)
-        xi = np.clip(np.rint(x / s), -m.qmax, m.qmax).astype(np.int64)
-        return xi, s
-
-    def score_multiplier(self, m: AttentionModel, sq: np.ndarray, sk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-head (cm, csh): t = (dot * cm + 2^(csh-1)) >> csh ~= dot * sq * sk * log2(e) / sqrt(d) * 2^E."""
-        C = np.asarray(sq * sk * LOG2E / math.sqrt(m.d) * 2.0**m.E, dtype=np.float64).reshape(-1)
-        cm = np.zeros(C.shape, np.int64)
-        csh = np.ones(C.shape, np.int64)
-        smax = m.d * m.qmax * m.qmax
-        for h, c in enumerate(C.tolist()):
-            e = math.floor(math.log2(c))
-            sh = (CM_BITS - 1) - e
-            mant = int(math.floor(c * 2.0**sh + 0.5))
-            if mant >= 1 << CM_BITS:
-                mant >>= 1
-                sh -= 1
-            if sh > CSH_MAX:
-                mant, sh = 0, 1          # scores below the resolution of the table: all scores equal
-            if sh < CSH_MIN or (smax * mant) >> sh >= 1 << (T_BITS - 2):
-                raise UserError("inputs", f"head {h}: q/k magnitudes too large for the {T_BITS}-bit score "
-                                          f"(score multiplier {c:.3g}); scale the inputs down")
-            cm[h], csh[h] = mant, sh
-        return cm, csh
-
     def prepare(self, spec, q: np.ndarray, k: np.ndarray, v: np.ndarray, lens: np.ndarray, single: bool) -> dict:
         """Float problems [N, ...] -> quantized ints + per-head scales; padding beyond lens[n] ignored."""
         m = self.model(spec)
@@ -252,15 +216,15 @@ class _AttentionKernel(Kernel):
             qn = q[n] if not m.causal else q[n, :L]
             # decode q [H, d]: scale over d; prefill q [M, H, d]: over tokens and d
             qaxes = (1,) if not m.causal else (0, 2)
-            a, s = self._quantize(m, qn, qaxes)
+            a, s = quantize(m, qn, qaxes)
             if m.causal:
                 qi[n, :L] = a
             else:
                 qi[n] = a
             sq[n] = s.reshape(-1)
-            a, s = self._quantize(m, k[n, :L], (0, 2)); ki[n, :L] = a; sk[n] = s.reshape(-1)
-            a, s = self._quantize(m, v[n, :L], (0, 2)); vi[n, :L] = a; sv[n] = s.reshape(-1)
-            cm[n], csh[n] = self.score_multiplier(m, sq[n], sk[n])
+            a, s = quantize(m, k[n, :L], (0, 2)); ki[n, :L] = a; sk[n] = s.reshape(-1)
+            a, s = quantize(m, v[n, :L], (0, 2)); vi[n, :L] = a; sv[n] = s.reshape(-1)
+            cm[n], csh[n] = score_multiplier(m, sq[n], sk[n])
         return {"q": q.astype(np.float32), "k": k.astype(np.float32), "v": v.astype(np.float32),
                 "lens": lens.astype(np.int64), "single": np.array(single),
                 "qi": qi, "ki": ki, "vi": vi, "sq": sq, "sk": sk, "sv": sv, "cm": cm, "csh": csh}
@@ -477,70 +441,6 @@ def _beats(x: np.ndarray, B: int, lanes: int) -> list[list[int]]:
     T, hp, _ = x.shape
     r = x.reshape(T, hp, B, lanes).transpose(0, 2, 1, 3).reshape(T * B, hp * lanes)
     return r.tolist()
-
-
-def exp2fix(m: AttentionModel, diff: np.ndarray) -> np.ndarray:
-    """2^(-diff / 2^E) * 2^P for diff >= 0: table entry of the fraction, shifted by the integer part."""
-    table = np.asarray(m.exp_table, dtype=np.int64)
-    sh = diff >> m.E
-    val = table[diff & (m.exp_entries - 1)] >> np.minimum(sh, 62)
-    return np.where(sh > m.P, 0, val)
-
-
-def golden_attention(m: AttentionModel, qi, ki, vi, cm, csh) -> np.ndarray:
-    """Bit-exact hardware arithmetic. qi [Mq, H, d], ki/vi [L, H, d] ints; cm/csh [H].
-    Causal (prefill): query i sees keys 0..i. Returns int outputs [Mq, H, d]."""
-    Mq, H, d = qi.shape
-    L = ki.shape[0]
-    one = 1 << m.P
-    rnd = np.left_shift(np.int64(1), csh - 1)
-    qidx = np.arange(Mq)[:, None]
-    mrun = np.zeros((Mq, H), np.int64)
-    l = np.zeros((Mq, H), np.int64)
-    acc = np.zeros((Mq, H, d), np.int64)
-    for j in range(L):
-        dot = np.einsum("qhd,hd->qh", qi, ki[j])
-        t = (dot * cm[None] + rnd[None]) >> csh[None]
-        if j == 0:
-            mrun, l = t, np.full((Mq, H), one, np.int64)
-            acc = one * np.broadcast_to(vi[0][None], (Mq, H, d)).astype(np.int64)
-            continue
-        up = t > mrun
-        e = exp2fix(m, np.abs(t - mrun))
-        p = np.where(up, one, e)
-        alpha = np.where(up, e, one)
-        if m.causal:
-            active = np.broadcast_to(j <= qidx, (Mq, H))
-            p = np.where(active, p, 0)
-            alpha = np.where(active, alpha, one)
-            up = up & active
-        mrun = np.where(up, t, mrun)
-        l = ((l * alpha) >> m.P) + p
-        acc = ((acc * alpha[..., None]) >> m.P) + p[..., None] * vi[j][None]
-    R = (1 << m.rw) // l                                      # l >= 2^P > 0
-    prod = acc.astype(object) * R[..., None].astype(object)
-    o = (prod + (1 << (m.sh_out - 1))) >> m.sh_out
-    lo, hi = -(1 << (m.out_bits - 1)), (1 << (m.out_bits - 1)) - 1
-    return np.clip(o.astype(np.int64), lo, hi)
-
-
-def float_attention(q, k, v, causal: bool) -> np.ndarray:
-    """float64 reference. Decode: q [H, d], k/v [L, H, d] -> [H, d]. Prefill: q [M, H, d] -> [M, H, d]."""
-    d = q.shape[-1]
-    if not causal:
-        s = np.einsum("hd,lhd->hl", q, k) / math.sqrt(d)
-        s -= s.max(axis=1, keepdims=True)
-        p = np.exp(s)
-        p /= p.sum(axis=1, keepdims=True)
-        return np.einsum("hl,lhd->hd", p, v)
-    M = q.shape[0]
-    s = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(d)
-    mask = np.tril(np.ones((M, M), bool))
-    s = np.where(mask[None], s, -np.inf)
-    s -= s.max(axis=2, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=2, keepdims=True)
-    return np.einsum("hij,jhd->ihd", p, v)
 
 
 class AttentionDecodeKernel(_AttentionKernel):

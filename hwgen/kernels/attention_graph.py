@@ -26,7 +26,7 @@ def build_attention(kernel, spec) -> HwGraph:
     perf = kernel.performance(spec)
     g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=2 * m.units * m.lanes, kinds=(spec.kind,))
     db, ln, B = m.data_bits, m.lanes, m.beats
-    sp_bits, lp_bits, ap_bits, op_bits = ctx["sp_bits"], ctx["lp_bits"], ctx["ap_bits"], ctx["op_bits"]
+    sp_bits, op_bits = ctx["sp_bits"], ctx["op_bits"]
     cw, bw, pw_, gw, dw = ctx["cw"], ctx["bw"], ctx["pw"], ctx["gw"], ctx["dw"]
     ctrl_ff = 3 + cw * 5 + 2 * pw_ + 4 * bw + gw + dw + 2 * ctx["fifo_aw"] + ctx["fifo_cw"] + 2
     # pipeline registers written out in the RTL besides the products' own (A.product / A.pieces count those):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
