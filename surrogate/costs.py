@@ -139,7 +139,7 @@ def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: st
 
 
 def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
-    """The registered partial products of a split multiply (hwgen.kernels.attention.split_mul:
+    """The registered partial products of a split multiply (hwgen.kernels.attention_rtl.split_mul:
     {a: {w, signed}, b: ..., bits}: each piece registered at its declared width)."""
     return add(*(product(p["a"]["w"], p["a"]["signed"], p["b"]["w"], p["b"]["signed"], family, count,
                          reg_bits=p["bits"]) for p in parts))
