@@ -107,7 +107,7 @@ def _mlp(i: int, h: int, o: int) -> nn.Sequential:
 
 class WeightedGINEConv(nn.Module):
     """GINE (Hu et al. 2020) with edge weights: h_i' = MLP((1 + eps) h_i + sum_j w_ji * ReLU(h_j + W e_ji)).
-    With w = sender multiplicity this runs on the symmetry-compressed graph (graph.py) and gives exactly
+    With w = sender multiplicity this runs on the symmetry-compressed graph (surrogate/features.py) and gives exactly
     what torch_geometric's GINEConv gives on the expanded one."""
 
     def __init__(self, h: int, edge_dim: int):

@@ -70,7 +70,7 @@ def render_context(spec, m: AttentionModel) -> dict:
     assert tree.stages == m.tree_stages
     div_m, div_s = reciprocal_constant(m.npe, m.len_max)
     rtl = {
-        # --- read by surrogate/graph.py (keep names and meaning)
+        # --- read by the graph builder, attention_graph.py (keep names and meaning)
         "tree": [asdict(t) for t in tree.nodes],          # QK^T adder tree statements (per unit), root register last
         "pvw": min(m.acc_bits, m.pv_bits + m.data_bits + 1),   # p * v product width
         "rom_bram": m.E >= EXP_BRAM_MIN_E,                # exp ROM in block RAM (else a case ROM in LUTs)

@@ -76,9 +76,9 @@ class MatmulModel:
     build_cycles: int     # cycles per chunk spent filling tables (0 for naive)
     macs_per_cycle: int
     cycles_per_token: int
-    # First x beat accepted -> last y beat of the token, beyond cycles_per_token (matmul.v.j2): the accept cycle,
-    # then after the last lookup cycle the bank read (s1), the lane sum (s2) and the output register; the naive
-    # kernel's activation skid buffer adds one.
+    # First x beat accepted -> last y beat of the token, beyond cycles_per_token (tlmm.v.j2, naive.v.j2): the
+    # accept cycle, then after the last lookup cycle the bank read (s1), the lane sum (s2) and the output
+    # register; the naive kernel's activation skid buffer adds one.
     pipeline_cycles: int
     x_beat_bits: int      # chunk * act_bits
     y_beat_bits: int      # lanes * acc_bits
