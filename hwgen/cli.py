@@ -66,7 +66,8 @@ def kinds() -> None:
             ann = getattr(field.annotation, "__args__", None)
             if ann and all(isinstance(a, str) for a in ann):
                 rng = f" {{{', '.join(ann)}}}"
-            click.echo(f"    {name:14s} default {field.default!s:8s}{rng}  {field.description or ''}")
+            default = field.get_default(call_default_factory=True)
+            click.echo(f"    {name:14s} default {default!s:8s}{rng}  {field.description or ''}")
 
 
 @cli.command()
