@@ -25,7 +25,7 @@ from hwgen.datasets.space import enumerate_space, load_space, parse_space, sampl
 
 REPO = Path(__file__).resolve().parents[1]
 SPACES = REPO / "datasets" / "spaces"
-SHARED_REPORTS = Path(__file__).resolve().parent / "fixtures" / "reports" / "real"   # real vendor reports
+REAL_REPORTS = Path(__file__).resolve().parent / "fixtures" / "reports" / "real"   # real vendor reports (README)
 LOCAL_REPORTS = Path(__file__).resolve().parent / "fixtures" / "reports"
 WA_FIXTURE = Path(__file__).resolve().parent / "fixtures" / "wa_hls4ml"
 
@@ -407,10 +407,10 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, tiny_space, hwgen_cli):
 
 # ----------------------------------------------------------------------------- importers
 
-def test_import_shared_vendor_fixtures():
+def test_import_real_vendor_fixtures():
     from hwgen.datasets.importers import import_vendor_tree
 
-    reps = import_vendor_tree(SHARED_REPORTS)
+    reps = import_vendor_tree(REAL_REPORTS)
     # 2 HLS runs (different designs in one folder) + 1 Vivado run (utilization + timing merged)
     assert len(reps) == 3
     viv = [r for r in reps if any(s["flow"] == "vendor-vivado" for s in r.extra["sources"])]
@@ -441,13 +441,12 @@ def _vendor_tree(tmp_path: Path) -> Path:
     (rep / "csynth.xml").write_text(xml)
     hp = root / "model7" / "myproject_prj" / "solution1" / "syn" / "report"
     hp.mkdir(parents=True)
-    top = SHARED_REPORTS / "vitis2021_xc7z007s_mlp_csynth.xml"
-    if top.exists():
-        shutil.copy(top, hp / "myproject_csynth.xml")
-        sub = top.read_text().replace("<TopModelName>myproject</TopModelName>",
-                                      "<TopModelName>relu_ap_fixed_16_4_5_3_0_ap_ufixed_8_1_4_0_0_relu_config4_s"
-                                      "</TopModelName>")
-        (hp / "relu_config4_csynth.xml").write_text(sub)
+    top = REAL_REPORTS / "vitis2021_xc7z007s_mlp_csynth.xml"
+    shutil.copy(top, hp / "myproject_csynth.xml")
+    sub = top.read_text().replace("<TopModelName>myproject</TopModelName>",
+                                  "<TopModelName>relu_ap_fixed_16_4_5_3_0_ap_ufixed_8_1_4_0_0_relu_config4_s"
+                                  "</TopModelName>")
+    (hp / "relu_config4_csynth.xml").write_text(sub)
     (root / "notes.txt").write_text("not a report\n")
     return root
 

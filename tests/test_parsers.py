@@ -16,7 +16,7 @@ from hwgen.flows.vendor.parsers import (
     parse_vivado_utilization,
 )
 
-SHARED = Path(__file__).resolve().parent / "fixtures" / "reports" / "real"   # real reports (see the README)
+REAL = Path(__file__).resolve().parent / "fixtures" / "reports" / "real"   # real reports (see the README)
 LOCAL = Path(__file__).resolve().parent / "fixtures" / "reports"
 
 approx = pytest.approx
@@ -26,11 +26,11 @@ def res(**kw):
     return Resources(**kw).model_dump()
 
 
-# ----------------------------------------------------------------------------- shared (real) reports
+# ----------------------------------------------------------------------------- real reports
 
 
 def test_vitis_mlp_csynth():
-    r = parse_csynth_xml(SHARED / "vitis2021_xc7z007s_mlp_csynth.xml")
+    r = parse_csynth_xml(REAL / "vitis2021_xc7z007s_mlp_csynth.xml")
     assert r.flow == "vendor-hls" and r.status == "ok"
     assert r.design == "myproject"
     assert r.part == "xc7z007s-clg225-2"
@@ -47,7 +47,7 @@ def test_vitis_mlp_csynth():
 
 
 def test_vitis_jet_csynth():
-    r = parse_csynth_xml(SHARED / "vitis2021_xc7z007s_jet_lut_rf2_csynth.xml")
+    r = parse_csynth_xml(REAL / "vitis2021_xc7z007s_jet_lut_rf2_csynth.xml")
     assert r.design == "myproject" and r.part == "xc7z007s-clg225-2"
     assert r.tool_versions == {"vitis_hls": "2021.1"}
     assert r.resources.model_dump() == res(lut=113294, ff=59259, dsp=0, bram36=2.5, uram=0)
@@ -59,7 +59,7 @@ def test_vitis_jet_csynth():
 
 
 def test_vivado2018_utilization_synth():
-    r = parse_vivado_utilization(SHARED / "vivado2018_xcvu9p_utilization_synth.rpt")
+    r = parse_vivado_utilization(REAL / "vivado2018_xcvu9p_utilization_synth.rpt")
     assert r.flow == "vendor-vivado"
     assert r.design == "myproject"
     assert r.part == "xcvu9pflgb2104-2"        # as printed on the 'Device :' line (no dash)
@@ -74,8 +74,8 @@ def test_vivado2018_utilization_synth():
 
 
 def test_vivado2018_timing_is_plain_report_timing():
-    # The shared 'timing' fixture is `report_timing` (one worst path), not report_timing_summary.
-    r = parse_vivado_timing(SHARED / "vivado2018_xcvu9p_timing_synth.rpt")
+    # The real 'timing' fixture is `report_timing` (one worst path), not report_timing_summary.
+    r = parse_vivado_timing(REAL / "vivado2018_xcvu9p_timing_synth.rpt")
     assert r.design == "myproject"
     assert r.part == "xcvu9p-flgb2104-2"        # 'Device : xcvu9p-flgb2104' + 'Speed File : -2'
     assert r.tool_versions == {"vivado": "2018.2"}
@@ -97,19 +97,19 @@ def test_vivado2018_timing_is_plain_report_timing():
     ("vivado2018_xcvu9p_utilization_synth.rpt", "vendor-vivado"),
     ("vivado2018_xcvu9p_timing_synth.rpt", "vendor-vivado"),
 ])
-def test_sniffing_shared(name, flow, tmp_path):
-    direct = parse_report_file(SHARED / name)
+def test_sniffing_real(name, flow, tmp_path):
+    direct = parse_report_file(REAL / name)
     assert direct.flow == flow
     # Content decides, not the name: a renamed copy parses identically.
     copy = tmp_path / "report.txt"
-    copy.write_bytes((SHARED / name).read_bytes())
+    copy.write_bytes((REAL / name).read_bytes())
     again = parse_report_file(copy)
     assert again.model_dump(exclude={"extra"}) == direct.model_dump(exclude={"extra"})
 
 
 def test_merge_utilization_and_timing():
-    util = parse_vivado_utilization(SHARED / "vivado2018_xcvu9p_utilization_synth.rpt")
-    timing = parse_vivado_timing(SHARED / "vivado2018_xcvu9p_timing_synth.rpt")
+    util = parse_vivado_utilization(REAL / "vivado2018_xcvu9p_utilization_synth.rpt")
+    timing = parse_vivado_timing(REAL / "vivado2018_xcvu9p_timing_synth.rpt")
     m = merge_reports(util, timing)
     assert m.resources == util.resources
     assert m.part == util.part                   # earlier report wins
