@@ -152,7 +152,7 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
     `previous`: a stored record of this point whose synthesis succeeded but whose cosim failed; its
     synthesis is reused (only cosim reruns) when the regenerated RTL is byte-identical to it."""
     from hwgen import kernels
-    from hwgen.flows.report import Report, apply_performance
+    from hwgen.flows.report import Report, apply_performance, apply_timing
     from hwgen.flows.synth_open import run_open_synth
     from hwgen.render import write_project
 
@@ -203,6 +203,7 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
             apply_performance(report, kernel, spec)           # the contract, kept next to the measurement
             report.latency_cycles, report.ii = measured
             report.extra["latency_source"] = "cosim, first of two units at zero stalls"
+        apply_timing(report)
         report.extra.update(extra)
         report.extra.update({
             "key": key, "spec": spec_data, "key_tools": key_tools, "cosim": info, "timeout_s": timeout_s,

@@ -42,6 +42,10 @@ class Report(BaseModel):
     clock_mhz: Optional[float] = None
     latency_cycles: Optional[float] = None   # first data beat -> last output beat of one unit (hwgen/kernels/base.py)
     ii: Optional[float] = None               # cycles between successive units in steady state
+    # Timing (apply_timing): throughput is quoted at min(clock, Fmax estimate), never at a clock not reached.
+    meets_timing: Optional[bool] = None      # fmax_mhz_est >= clock_mhz
+    achieved_clock_mhz: Optional[float] = None
+    units_per_s: Optional[float] = None      # achieved_clock / ii (tokens, or calls for attention, per second)
     fits: Optional[bool] = None
     utilization: dict[str, float] = Field(default_factory=dict)  # percent of the device, per CAPACITY_KEYS
     runtime_s: Optional[float] = None
@@ -73,6 +77,26 @@ def apply_performance(report: Report, kernel, spec) -> Report:
     report.extra["latency_source"] = f"cycle model, one {perf.unit} (exact against cosim at zero stalls)"
     report.extra["performance"] = perf.as_dict()
     return report
+
+
+def apply_timing(report: Report) -> Report:
+    """meets_timing, the achieved clock min(clock, Fmax estimate) and the throughput at that clock. Unknown
+    stays None: without an Fmax estimate nothing is claimed."""
+    clock, fmax = report.clock_mhz, report.fmax_mhz_est
+    report.meets_timing = None if clock is None or fmax is None else bool(fmax >= clock)
+    report.achieved_clock_mhz = None if clock is None or fmax is None else float(min(clock, fmax))
+    report.units_per_s = (report.achieved_clock_mhz * 1e6 / report.ii
+                          if report.achieved_clock_mhz and report.ii else None)
+    return report
+
+
+def timing_warning(report: Report) -> Optional[str]:
+    """One line when a design does not meet its clock, with the clock it does reach."""
+    if report.meets_timing is not False:
+        return None
+    return (f"warning: {report.design}: Fmax estimate {report.fmax_mhz_est:.0f} MHz (LUT depth {report.lut_depth}) "
+            f"is below the {report.clock_mhz:g} MHz clock; throughput is quoted at {report.achieved_clock_mhz:.0f} MHz. "
+            f"Set `clock_mhz: {int(report.fmax_mhz_est)}` or choose a smaller fold (fewer adder levels per cycle)")
 
 
 def apply_capacity(report: Report, capacity: dict[str, int]) -> Report:

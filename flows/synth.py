@@ -11,7 +11,7 @@ from hwgen.errors import UserError
 from hwgen.render import write_project
 from hwgen.spec import KernelSpec
 
-from .report import Report, apply_capacity, apply_performance
+from .report import Report, apply_capacity, apply_performance, apply_timing
 from .vendor.vendor_flow import run_vitis_hls, run_vivado, vendor_tools_available, write_vivado_tcl
 
 FLOWS = ("auto", "open", "vendor")
@@ -47,6 +47,7 @@ def run_synth(spec: KernelSpec, out: Path, flow: str = "auto", timeout_s: float 
     report.design, report.kernel, report.params = spec.design_name, spec.kind, spec.params()
     report.target, report.part, report.clock_mhz = spec.target, spec.target_info.part, spec.clock
     apply_performance(report, kernel, spec)
+    apply_timing(report)
     apply_capacity(report, spec.target_info.capacity())
     report.write(out / "report.json")
     return report
@@ -83,6 +84,9 @@ def format_table(report: Report, capacity: dict[str, int]) -> str:
     lines.append(f"fits: {report.fits}   LUT depth: {report.lut_depth}   Fmax est.: {_num(report.fmax_mhz_est)} MHz "
                  f"(clock {report.clock_mhz} MHz)   latency: {_num(report.latency_cycles)} cycles/{unit}   "
                  f"II: {_num(report.ii)} cycles   runtime: {_num(report.runtime_s)} s")
+    if report.units_per_s:
+        lines.append(f"meets timing: {report.meets_timing}   throughput: {_num(report.units_per_s)} {unit}s/s at "
+                     f"{_num(report.achieved_clock_mhz)} MHz = min(clock, Fmax est.)")
     if report.error:
         lines.append("error: " + report.error.strip().splitlines()[-1])
     return "\n".join(lines)

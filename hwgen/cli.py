@@ -147,12 +147,16 @@ def cosim(project: str, inputs: str | None, output: str | None, vectors: int, se
 @click.option("--timeout", "timeout_s", default=3600, show_default=True, type=float, help="tool timeout, seconds")
 def synth(config: str, target: str | None, out: str, flow: str, timeout_s: float) -> None:
     """Synthesize a design and write OUT/report.json; prints device utilization."""
+    from .flows.report import timing_warning
     from .flows.synth import format_table, run_synth
     from .kernels import load_spec
 
     spec = load_spec(config, target_override=target)
     report = run_synth(spec, Path(out), flow, timeout_s)
     click.echo(format_table(report, spec.target_info.capacity()))
+    warning = timing_warning(report)
+    if warning:
+        click.echo(warning, err=True)
     click.echo(f"report: {Path(out) / 'report.json'}", err=True)
     sys.exit(0 if report.status == "ok" else 1)
 

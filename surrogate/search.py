@@ -221,6 +221,10 @@ class SearchSpace:
         return p["latency_cycles"][0] / self.clock_mhz[i]
 
 
+def _achieved_clock(clock_mhz: float, fmax_mhz: Optional[float]) -> float:
+    return clock_mhz if fmax_mhz is None else min(clock_mhz, fmax_mhz)
+
+
 def objective_value(space: SearchSpace, objective: str, i: int, p: Prediction) -> float:
     """Larger is better."""
     return -space.latency_us(i, p) if objective == "latency" else space.throughput(i, p)
@@ -418,8 +422,10 @@ def write_outputs(out: Path, cfg: SearchConfig, space: SearchSpace, res: SearchR
         return {"index": i, "params": {k: v for k, v in space.specs[i].model_dump().items() if k in cfg.free},
                 "lut": r.lut, "lutram": r.lutram, "ff": r.ff, "dsp": r.dsp, "bram36": r.bram36, "uram": r.uram,
                 "latency_cycles": rep.latency_cycles, "ii_cycles": rep.ii,
-                "units_per_s": space.clock_mhz[i] * 1e6 / rep.ii if rep.ii else None,
-                "utilization": rep.utilization, "fmax_mhz_est": rep.fmax_mhz_est}
+                # quoted at min(clock, Fmax estimate): a design is never credited with a clock it does not reach
+                "units_per_s": _achieved_clock(space.clock_mhz[i], rep.fmax_mhz_est) * 1e6 / rep.ii if rep.ii else None,
+                "utilization": rep.utilization, "fmax_mhz_est": rep.fmax_mhz_est, "clock_mhz": space.clock_mhz[i],
+                "meets_timing": None if rep.fmax_mhz_est is None else bool(rep.fmax_mhz_est >= space.clock_mhz[i])}
 
     summary = {
         "objective": objective, "target": space.specs[0].target, "predictor": predictor_name,
@@ -432,10 +438,12 @@ def write_outputs(out: Path, cfg: SearchConfig, space: SearchSpace, res: SearchR
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     (out / "search_log.json").write_text(json.dumps(res.log, indent=1, default=str))
     lines = [f"# Search: {cfg.kind} on {summary['target']}, objective {objective}", "",
-             "| # | params | LUT | LUTRAM | FF | BRAM36 | URAM | II (cycles) | units/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| # | params | LUT | LUTRAM | FF | BRAM36 | URAM | II (cycles) | Fmax est. / clock (MHz) | units/s at min(clock, Fmax) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary["pareto_front"]:
         lines.append(f"| {r['index']} | {r['params']} | {_fmt(r['lut'])} | {_fmt(r['lutram'])} | {_fmt(r['ff'])} | "
-                     f"{r['bram36']} | {r['uram']} | {_fmt(r['ii_cycles'])} | {_fmt(r['units_per_s'])} |")
+                     f"{r['bram36']} | {r['uram']} | {_fmt(r['ii_cycles'])} | {_fmt(r['fmax_mhz_est'])} / {_fmt(r['clock_mhz'])} | "
+                     f"{_fmt(r['units_per_s'])} |")
     (out / "pareto.md").write_text("\n".join(lines) + "\n")
     _plot(out / "pareto.png", space, res)
     return summary

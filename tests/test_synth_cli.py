@@ -54,3 +54,16 @@ def test_report_cli_on_vendor_files():
     r = hwgen("report", str(FIXTURES / "vitis2021_xc7z007s_mlp_csynth.xml"))
     rep = json.loads(r.stdout)
     assert rep["latency_cycles"] == 89 and rep["ii"] == 1 and rep["resources"]["bram36"] == 5
+
+
+def test_timing_quotes_throughput_at_the_reached_clock():
+    from hwgen.flows.report import Report, apply_timing, timing_warning
+
+    slow = apply_timing(Report(design="d", clock_mhz=300.0, fmax_mhz_est=250.0, ii=1000.0, lut_depth=9))
+    assert slow.meets_timing is False and slow.achieved_clock_mhz == 250.0
+    assert slow.units_per_s == 250e6 / 1000.0
+    assert "250 MHz" in timing_warning(slow) and "300 MHz" in timing_warning(slow)
+    fast = apply_timing(Report(design="d", clock_mhz=200.0, fmax_mhz_est=250.0, ii=1000.0))
+    assert fast.meets_timing is True and fast.units_per_s == 200e6 / 1000.0 and timing_warning(fast) is None
+    unknown = apply_timing(Report(design="d", clock_mhz=200.0, ii=10.0))
+    assert unknown.meets_timing is None and unknown.units_per_s is None and timing_warning(unknown) is None
