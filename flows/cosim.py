@@ -84,7 +84,7 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
 def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path | None = None,
               vectors: int = 8, seed: int = 0, stall: int = 0, simulator: str = "auto",
               timeout_s: float = RUN_TIMEOUT_S, build_timeout_s: float = BUILD_TIMEOUT_S,
-              cache_dir: Path | None = None) -> dict:
+              cache_dir: Path | None = None, inputs: dict | None = None) -> dict:
     """Simulate; the summary's latency_cycles / ii are the test bench's measurement of the first unit and of the
     interval to the second (the kernel's performance contract at zero stalls), model_* the contract itself."""
     project = Path(project).resolve()     # simulators run in their own folders: relative paths would break
@@ -113,4 +113,4 @@ def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path 
             **{k: v for k, v in stats.items() if k not in ("latency_cycles", "ii")},
         }
 
-    return simulate(project, "cosim", run, inputs_path, output_path, vectors, seed)
+    return simulate(project, "cosim", run, inputs_path, output_path, vectors, seed, inputs)

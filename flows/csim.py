@@ -48,7 +48,8 @@ def build_csim(project: Path, timeout_s: float = COMPILE_TIMEOUT_S, cache_dir: P
 
 
 def run_csim(project: Path, inputs_path: Path | None = None, output_path: Path | None = None,
-             vectors: int = 8, seed: int = 0, timeout_s: float = RUN_TIMEOUT_S, cache_dir: Path | None = None) -> dict:
+             vectors: int = 8, seed: int = 0, timeout_s: float = RUN_TIMEOUT_S, cache_dir: Path | None = None,
+             inputs: dict | None = None) -> dict:
     project = Path(project).resolve()     # g++ runs in its own folder
 
     def run(spec, kernel, inputs, folder):
@@ -58,4 +59,4 @@ def run_csim(project: Path, inputs_path: Path | None = None, output_path: Path |
             raise FlowFailed(f"C-simulation failed (rc={res.rc}, timeout={res.timed_out}):\n{res.log_tail}")
         return {"compiler": tool_version("g++"), "compile_warnings": warnings.strip()}
 
-    return simulate(project, "csim", run, inputs_path, output_path, vectors, seed)
+    return simulate(project, "csim", run, inputs_path, output_path, vectors, seed, inputs)

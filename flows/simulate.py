@@ -16,7 +16,7 @@ from hwgen.render import load_project
 
 from .vectors import FlowFailed, read_outputs, write_vectors
 
-__all__ = ["FlowFailed", "prepare_inputs", "simulate", "save_outputs"]
+__all__ = ["FlowFailed", "prepare_inputs", "simulate", "simulate_inputs", "save_outputs"]
 
 # run(spec, kernel, inputs, folder) -> flow-specific summary fields; raises FlowFailed
 Runner = Callable[[object, object, dict, Path], dict]
@@ -34,8 +34,25 @@ def prepare_inputs(project: Path, inputs_path: Path | None, vectors: int, seed: 
 
 
 def simulate(project: Path, flow: str, run: Runner, inputs_path: Path | None = None,
-             output_path: Path | None = None, vectors: int = 8, seed: int = 0) -> dict:
-    spec, kernel, inputs = prepare_inputs(Path(project), inputs_path, vectors, seed)
+             output_path: Path | None = None, vectors: int = 8, seed: int = 0, inputs: dict | None = None) -> dict:
+    """`inputs` (already validated, e.g. the previous kernel's outputs in a layer) replaces the file/random
+    stimulus; the simulated outputs are then returned under summary["outputs"]."""
+    if inputs is None:
+        spec, kernel, inputs = prepare_inputs(Path(project), inputs_path, vectors, seed)
+        keep = False
+    else:
+        spec = load_project(Path(project))
+        kernel, keep = kernels.get(spec.kind), True
+    summary, got = simulate_inputs(spec, kernel, inputs, flow, run)
+    if output_path is not None:
+        save_outputs(Path(output_path), kernel.user_output(spec, inputs, got))
+    if keep:
+        summary["outputs"] = got
+    return summary
+
+
+def simulate_inputs(spec, kernel, inputs: dict, flow: str, run: Runner) -> tuple[dict, dict]:
+    """Golden model, vector files, the flow's simulator, outputs read back and compared bit-exactly."""
     expected = kernel.golden(spec, inputs)
     with tempfile.TemporaryDirectory(prefix=f"hwgen-{flow}-") as tmp:
         folder = Path(tmp)
@@ -54,9 +71,7 @@ def simulate(project: Path, flow: str, run: Runner, inputs_path: Path | None = N
         **info,
     }
     summary.update(kernel.extra_metrics(spec, inputs, got))
-    if output_path is not None:
-        save_outputs(Path(output_path), kernel.user_output(spec, inputs, got))
-    return summary
+    return summary, got
 
 
 def save_outputs(path: Path, outputs: dict[str, np.ndarray]) -> None:

@@ -93,6 +93,15 @@ def _sim_options(fn):
     return fn
 
 
+def _layer_sim(simulate_layer, project, flow, inputs, output, vectors, seed, simulator="auto") -> dict:
+    from .flows.simulate import FlowFailed
+    try:
+        return simulate_layer(Path(project), flow, inputs and Path(inputs), output and Path(output),
+                              vectors, seed, simulator)
+    except FlowFailed as err:
+        return {"pass": False, "mismatches": None, "flow": flow, "error": str(err)}
+
+
 def _finish_sim(summary: dict) -> None:
     _print_json(summary)
     sys.exit(0 if summary.get("pass") else 1)
@@ -105,7 +114,11 @@ def csim(project: str, inputs: str | None, output: str | None, vectors: int, see
     """C-simulate a generated project (g++) and compare bit-exactly with the golden model."""
     from .flows.csim import run_csim
     from .flows.simulate import FlowFailed
+    from .llm.project import is_layer_project
 
+    if is_layer_project(Path(project)):
+        from .llm.flow import simulate_layer
+        _finish_sim(_layer_sim(simulate_layer, project, "csim", inputs, output, vectors, seed))
     try:
         summary = run_csim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed)
     except FlowFailed as err:
@@ -126,6 +139,11 @@ def cosim(project: str, inputs: str | None, output: str | None, vectors: int, se
     units or more, the II between them (zero stalls: the kernel's performance contract)."""
     from .flows.simulate import FlowFailed
 
+    from .llm.project import is_layer_project
+
+    if is_layer_project(Path(project)):
+        from .llm.flow import simulate_layer
+        _finish_sim(_layer_sim(simulate_layer, project, "cosim", inputs, output, vectors, seed, simulator))
     if flow == "vendor":
         from .flows.vendor.hls_cosim import run_vendor_cosim
         _finish_sim(run_vendor_cosim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed))
@@ -179,7 +197,7 @@ def _add_plugin_groups() -> None:
     import importlib
 
     for module, name in (("hwgen.datasets.cli", "dataset"), ("hwgen.surrogate.cli", "surrogate"),
-                         ("hwgen.surrogate.search", "search")):
+                         ("hwgen.surrogate.search", "search"), ("hwgen.llm.cli", "llm")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

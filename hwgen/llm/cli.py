@@ -1,0 +1,37 @@
+"""`hwgen llm ...`: a Hugging Face BitNet checkpoint (a local folder, never fetched) into hardware."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+
+
+@click.group(help="BitNet b1.58 checkpoints (a local Hugging Face folder: config.json + *.safetensors) to hardware")
+def llm() -> None:
+    pass
+
+
+@llm.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Hugging Face BitNet folder")
+@click.option("--layer", required=True, type=int, help="decoder layer index")
+@click.option("--target", default="kv260", show_default=True, help="target board")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="project folder to write")
+@click.option("--mode", default="prefill", show_default=True, type=click.Choice(["prefill", "decode"]))
+@click.option("--m-max", "M_max", default=16, show_default=True, type=int, help="max prompt tokens per call")
+@click.option("--l-max", "L_max", default=None, type=int, help="max position (default: max_position_embeddings)")
+def layer(model_dir: str, layer: int, target: str, out: str, mode: str, M_max: int, L_max: int | None) -> None:
+    """Write the generated project of decoder layer N: every kernel (HLS + RTL), the chain and the constants."""
+    from ..targets import get_target
+    from .project import build_program, write_layer_project
+
+    get_target(target)
+    if not 1 <= M_max <= 4096:
+        raise UserError("m-max", f"{M_max}; allowed: 1..4096")
+    prog = build_program(Path(model_dir), layer, target, mode, M_max, L_max)
+    path = write_layer_project(prog, Path(out), model_dir=Path(model_dir), layer=layer, mode=mode)
+    kinds = sorted({s.kind for s in prog.steps})
+    click.echo(json.dumps({"project": str(path), "layer": layer, "mode": mode, "target": target,
+                           "steps": len(prog.steps), "kernels": kinds}, indent=1))

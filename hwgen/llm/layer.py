@@ -1,0 +1,246 @@
+"""The BitNet decoder layer as a chain of hwgen kernels, and its golden model.
+
+`LayerNumerics` holds the fixed-point formats (the knobs that trade accuracy for width); `layer_kernels` turns
+a checkpoint's config into the spec of every kernel of the layer; `layer_golden` runs the layer by chaining the
+kernels' own golden models (through the registry, so the layer's bits are by construction the kernels' bits),
+plus the glue steps that are still host-side, each named and documented in docs/layer_numerics.md:
+  - the input boundary: float hidden states -> the residual format (round half to even, saturate);
+  - attention quantization: q, k, v (fixed point) -> the attention kernels' per-head int8 (their documented
+    harness step) and the attention output back to a fixed-point stream (o * s_v, rounded).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import UserError
+from .checkpoint import LayerWeights
+from .config import BitNetConfig
+
+
+class LayerNumerics(BaseModel):
+    """Fixed-point formats of the layer. `*_frac` = fraction bits of a signed `*_bits` integer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    x_bits: int = Field(24, ge=8, le=32, description="residual stream (layer input/output) width")
+    x_frac: int = Field(12, ge=0, le=30, description="residual stream fraction bits")
+    g_bits: int = Field(16, ge=4, le=24, description="RMSNorm weight width (fraction bits chosen from max|gamma|)")
+    s_frac: int = Field(24, ge=8, le=30, description="per-token activation scale fraction bits (32-bit unsigned)")
+    ws_bits: int = Field(16, ge=4, le=24, description="weight scale width (fraction bits chosen per tensor)")
+    lin_bits: int = Field(16, ge=8, le=24, description="q/k/v/gate/up projection output width")
+    lin_frac: int = Field(8, ge=0, le=20, description="q/k/v/gate/up projection output fraction bits")
+    glu_bits: int = Field(24, ge=8, le=32, description="act(gate) * up output width")
+    glu_frac: int = Field(8, ge=0, le=24, description="act(gate) * up output fraction bits")
+    attn_bits: int = Field(20, ge=8, le=32, description="attention output stream width (into attn_sub_norm)")
+    attn_frac: int = Field(12, ge=0, le=24, description="attention output stream fraction bits")
+    exp_index_bits: int = Field(8, ge=1, le=12, description="attention exp table index bits (E)")
+    exp_bits: int = Field(16, ge=6, le=20, description="attention exp table value bits (P)")
+    recip_bits: int = Field(16, ge=6, le=24, description="attention 1/l reciprocal significant bits")
+    att_out_frac: int = Field(8, ge=0, le=12, description="attention kernel output fraction bits")
+
+
+def frac_for(max_abs: float, bits: int, signed: bool = True) -> int:
+    """Most fraction bits such that max_abs still fits in `bits` (signed or unsigned)."""
+    top = (1 << (bits - (1 if signed else 0))) - 1
+    if max_abs <= 0:
+        return bits - 2
+    return int(math.floor(math.log2(top / max_abs)))
+
+
+def to_fixed(x: np.ndarray, bits: int, frac: int, name: str) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    if not np.all(np.isfinite(x)):
+        raise UserError(name, "contains NaN or Inf; all values must be finite")
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return np.clip(np.rint(x * 2.0 ** frac), lo, hi).astype(np.int64)
+
+
+@dataclass
+class Step:
+    """One kernel of the layer: its registry kind, spec dict and the names it reads/writes in the golden run."""
+    name: str
+    kind: str
+    spec: dict
+    inputs: dict = field(default_factory=dict)     # kernel input key -> layer tensor name
+    outputs: dict = field(default_factory=dict)    # kernel output key -> layer tensor name
+    glue: str = ""          # a GLUE entry: (pre, post) host-side conversions instead of `inputs` / `outputs`
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "spec": self.spec, "inputs": self.inputs,
+                "outputs": self.outputs, "glue": self.glue}
+
+
+# executor(step, kernel, spec, validated inputs) -> the kernel's outputs (golden model, or a simulation)
+def golden_executor(step, kernel, spec, inputs) -> dict:
+    return kernel.golden(spec, inputs)
+
+
+LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+           "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
+NORMS = ("input_layernorm", "self_attn.attn_sub_norm", "post_attention_layernorm", "mlp.ffn_sub_norm")
+
+
+def _short(name: str) -> str:
+    return name.split(".")[-1]
+
+
+@dataclass
+class LayerProgram:
+    """Everything the golden run needs: constants (integer weights) and the kernel steps in order."""
+    cfg: BitNetConfig
+    num: LayerNumerics
+    M_max: int
+    L_max: int
+    consts: dict
+    steps: list
+    formats: dict          # tensor name -> (bits, frac) of the fixed-point streams the glue steps convert
+
+
+def layer_program(cfg: BitNetConfig, w: LayerWeights, num: LayerNumerics = LayerNumerics(), M_max: int = 128,
+                  L_max: int | None = None) -> LayerProgram:
+    from ..kernels import get, parse_spec
+
+    D, F, H, Hkv, d = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    L_max = L_max or cfg.max_position_embeddings
+    consts, steps = {}, []
+    gfrac = {}
+    for n in NORMS:
+        g = w.norms[n]
+        gfrac[n] = frac_for(float(np.abs(g).max()), num.g_bits)
+        consts["g_" + _short(n)] = to_fixed(g, num.g_bits, gfrac[n], n)
+        consts["ref_gamma_" + _short(n)] = np.asarray(g, np.float64)        # for the float reference only
+    wsfrac = {}
+    for n in LINEARS:
+        lin = w.linears[n]
+        wsfrac[n] = frac_for(lin.scale, num.ws_bits, signed=False)
+        consts["w_" + _short(n)] = lin.w.T.astype(np.int64)           # TLMM weights are [K, N]
+        consts["ws_" + _short(n)] = np.array([int(round(lin.scale * 2.0 ** wsfrac[n]))], np.int64)
+        consts["ref_scale_" + _short(n)] = np.array([lin.scale], np.float64)
+
+    def norm(name, src, dst, width, bits, frac):
+        steps.append(Step(_short(name), "rmsnorm_quant",
+                          {"kind": "rmsnorm_quant", "D": width, "x_bits": bits, "x_frac": frac, "g_bits": num.g_bits,
+                           "g_frac": gfrac[name], "eps": cfg.rms_norm_eps, "s_frac": num.s_frac, "M_max": M_max},
+                          {"x": src, "gamma": "g_" + _short(name)}, {"q": dst + "_q", "s": dst + "_s"}))
+
+    def bitlinear(name, src, dst, out_bits, out_frac):
+        K, N = w.linears[name].w.shape[1], w.linears[name].w.shape[0]
+        tl = {"kind": "tlmm", "K": K, "N": N, "M_max": M_max}
+        acc_bits = get("tlmm").model(parse_spec(tl)).acc_bits
+        steps.append(Step(_short(name), "tlmm", tl, {"x": src + "_q", "w": "w_" + _short(name)}, {"y": dst + "_acc"}))
+        steps.append(Step(_short(name) + "_scale", "bitlinear_scale",
+                          {"kind": "bitlinear_scale", "N": N, "acc_bits": acc_bits, "s_frac": num.s_frac,
+                           "ws_bits": num.ws_bits, "ws_frac": wsfrac[name], "per_channel": False,
+                           "out_bits": out_bits, "out_frac": out_frac, "M_max": M_max},
+                          {"acc": dst + "_acc", "s": src + "_s", "ws": "ws_" + _short(name)}, {"y": dst}))
+
+    def rope(src, dst, heads):
+        steps.append(Step("rope_" + src, "rope",
+                          {"kind": "rope", "heads": heads, "d": d, "L_max": L_max, "theta": cfg.rope_theta,
+                           "in_bits": num.lin_bits, "in_frac": num.lin_frac, "out_bits": num.lin_bits + 1,
+                           "out_frac": num.lin_frac, "M_max": M_max},
+                          {"x": src, "pos": "pos"}, {"y": dst}))
+
+    def residual(a, b, dst):
+        steps.append(Step("residual_" + dst, "residual_add",
+                          {"kind": "residual_add", "D": D, "a_bits": num.x_bits, "b_bits": num.x_bits,
+                           "out_bits": num.x_bits, "M_max": M_max}, {"a": a, "b": b}, {"y": dst}))
+
+    norm("input_layernorm", "x", "h", D, num.x_bits, num.x_frac)
+    for n in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
+        bitlinear(n, "h", _short(n)[0] + "_lin", num.lin_bits, num.lin_frac)
+    rope("q_lin", "q_rot", H)
+    rope("k_lin", "k_rot", Hkv)
+    steps.append(Step("attention", "attention_prefill",
+                      {"kind": "attention_prefill", "H": H, "d": d, "lanes": math.gcd(d, 16), "M_max": M_max,
+                       "N_pe": 1, "exp_index_bits": num.exp_index_bits, "exp_bits": num.exp_bits,
+                       "recip_bits": num.recip_bits, "out_frac_bits": num.att_out_frac},
+                      glue="attention_io"))
+    norm("self_attn.attn_sub_norm", "a", "a", H * d, num.attn_bits, num.attn_frac)
+    bitlinear("self_attn.o_proj", "a", "o_lin", num.x_bits, num.x_frac)
+    residual("x", "o_lin", "x1")
+    norm("post_attention_layernorm", "x1", "h2", D, num.x_bits, num.x_frac)
+    bitlinear("mlp.gate_proj", "h2", "g_lin", num.lin_bits, num.lin_frac)
+    bitlinear("mlp.up_proj", "h2", "u_lin", num.lin_bits, num.lin_frac)
+    steps.append(Step("glu", "glu_act",
+                      {"kind": "glu_act", "F": F, "act": cfg.hidden_act, "in_bits": num.lin_bits,
+                       "in_frac": num.lin_frac, "out_bits": num.glu_bits, "out_frac": num.glu_frac, "M_max": M_max},
+                      {"g": "g_lin", "u": "u_lin"}, {"f": "f"}))
+    norm("mlp.ffn_sub_norm", "f", "f", F, num.glu_bits, num.glu_frac)
+    bitlinear("mlp.down_proj", "f", "dn_lin", num.x_bits, num.x_frac)
+    residual("x1", "dn_lin", "y")
+    return LayerProgram(cfg, num, M_max, L_max, consts, steps, {})
+
+
+def _attention_in(prog: LayerProgram, env: dict) -> dict:
+    """q/k/v fixed point -> the float q, k, v the attention kernels quantize per head (their documented harness
+    step, docs/attention_numerics.md section 1). GQA: each K/V head serves heads/kv_heads query heads."""
+    cfg, num = prog.cfg, prog.num
+    H, Hkv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    unit = 2.0 ** num.lin_frac
+    q = env["q_rot"].reshape(-1, H, d) / unit
+    k = np.repeat(env["k_rot"].reshape(-1, Hkv, d), H // Hkv, axis=1) / unit
+    v = np.repeat(env["v_lin"].reshape(-1, Hkv, d), H // Hkv, axis=1) / unit
+    return {"q": q, "k": k, "v": v}
+
+
+def _attention_out(prog: LayerProgram, env: dict, inputs: dict, out: dict) -> None:
+    """The attention output o (units s_v[h] / 2^out_frac) -> the (attn_bits, attn_frac) stream, rounded."""
+    num = prog.num
+    o = out["o"][0]
+    real = o * (inputs["sv"][0][None, :, None] / 2.0 ** num.att_out_frac)
+    env["a"] = to_fixed(real.reshape(o.shape[0], -1), num.attn_bits, num.attn_frac, "attention output")
+
+
+# pre: (program, env) -> the kernel's raw inputs; post: (program, env, inputs, outputs) stores the results
+GLUE = {"attention_io": (_attention_in, _attention_out)}
+
+
+def run_program(prog: LayerProgram, x: np.ndarray, executor=golden_executor, pos0: int = 0, on_step=None) -> dict:
+    """Run the layer on float hidden states x [M, D] (positions pos0..pos0+M-1), each kernel through
+    `executor`. Returns every named tensor; `y_float` is the layer output as float64."""
+    from ..kernels import get, parse_spec
+    cfg, num = prog.cfg, prog.num
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != cfg.hidden_size:
+        raise UserError("x", f"shape {list(x.shape)}; expected [M, {cfg.hidden_size}] (hidden_size)")
+    if not 1 <= x.shape[0] <= prog.M_max:
+        raise UserError("x", f"M={x.shape[0]} tokens; allowed: 1..{prog.M_max} (M_max)")
+    if pos0:
+        raise UserError("pos", "decode against a K/V cache is not implemented in the layer yet; allowed: 0")
+    env = dict(prog.consts)
+    env["x"] = to_fixed(x, num.x_bits, num.x_frac, "x")
+    env["pos"] = np.arange(pos0, pos0 + x.shape[0], dtype=np.int64)
+    for step in prog.steps:
+        kernel, spec = get(step.kind), parse_spec(step.spec)
+        pre, post = GLUE[step.glue] if step.glue else (None, None)
+        raw = pre(prog, env) if pre else {k: env[v] for k, v in step.inputs.items()}
+        inputs = kernel.validate_inputs(spec, raw)
+        out = executor(step, kernel, spec, inputs)
+        if post:
+            post(prog, env, inputs, out)
+        else:
+            for k, v in step.outputs.items():
+                env[v] = out[k]
+        if on_step is not None:
+            on_step(step, out)
+    env["y_float"] = env["y"] / 2.0 ** num.x_frac
+    return env
+
+
+def reference_weights(prog: LayerProgram) -> LayerWeights:
+    """The float weights the program was made from (ternary weights and their exact scales, float norm weights)."""
+    from .checkpoint import TernaryLinear
+    c = prog.consts
+    norms = {n: c["ref_gamma_" + _short(n)] for n in NORMS}
+    linears = {n: TernaryLinear(n, c["w_" + _short(n)].T.astype(np.int8), float(c["ref_scale_" + _short(n)][0]))
+               for n in LINEARS}
+    return LayerWeights(-1, norms, linears)
+
+
+def layer_golden(prog: LayerProgram, x: np.ndarray, pos0: int = 0) -> dict:
+    """The layer's bits: every kernel's golden model, chained."""
+    return run_program(prog, x, golden_executor, pos0)

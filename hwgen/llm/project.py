@@ -1,0 +1,97 @@
+"""A generated layer project: every kernel of the layer as an ordinary hwgen project (HLS + RTL), the program
+that chains them (layer.json) and the layer's integer constants (consts.npz: norm weights, ternary weights,
+weight scales), written atomically.
+
+    PRJ/layer.json            format, model path, layer index, mode, target, M_max, L_max, numerics, config,
+                              steps (name, kind, spec, project folder)
+    PRJ/consts.npz            integer constants, named as the steps read them
+    PRJ/kernels/<design>/     one project per distinct kernel design (steps with equal specs share one)
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..spec import canonical_json
+from .checkpoint import load_layer
+from .config import BitNetConfig, load_config
+from .layer import LayerNumerics, LayerProgram, Step, layer_program
+
+FORMAT = "hwgen-layer/1"
+MODES = ("prefill",)
+
+
+def build_program(model_dir: Path, layer: int, target: str, mode: str = "prefill", M_max: int = 128,
+                  L_max: int | None = None, numerics: LayerNumerics = LayerNumerics()) -> LayerProgram:
+    if mode not in MODES:
+        raise UserError("mode", f"{mode!r} is not implemented yet; allowed: {', '.join(MODES)}")
+    cfg = load_config(model_dir)
+    weights = load_layer(model_dir, cfg, layer)
+    prog = layer_program(cfg, weights, numerics, M_max=M_max, L_max=L_max)
+    for step in prog.steps:
+        step.spec = {**step.spec, "name": f"l{layer}_{step.name}", "target": target}
+    return prog
+
+
+def write_layer_project(prog: LayerProgram, out: Path, *, model_dir: Path, layer: int, mode: str) -> Path:
+    from ..kernels import parse_spec
+    from ..render import write_project
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError("out", f"{out} exists and is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        designs: dict[str, str] = {}
+        steps = []
+        for step in prog.steps:
+            spec = parse_spec(step.spec)
+            key = canonical_json(spec.identity())
+            if key not in designs:
+                designs[key] = f"kernels/{spec.design_name}"
+                write_project(spec, staging / designs[key], "both")
+            steps.append({**step.as_dict(), "project": designs[key]})
+        meta = {"format": FORMAT, "model": str(Path(model_dir).resolve()), "layer": layer, "mode": mode,
+                "target": steps[0]["spec"]["target"], "M_max": prog.M_max, "L_max": prog.L_max,
+                "numerics": prog.num.model_dump(), "config": prog.cfg.model_dump(), "steps": steps}
+        (staging / "layer.json").write_text(json.dumps(meta, indent=1))
+        np.savez(staging / "consts.npz", **prog.consts)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def is_layer_project(path: Path) -> bool:
+    return (Path(path) / "layer.json").is_file()
+
+
+def load_layer_project(path: Path) -> tuple[dict, LayerProgram]:
+    """The project's metadata and program, from layer.json and consts.npz alone (no checkpoint needed)."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / "layer.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError("project", f"{path}: unreadable layer.json ({err})") from None
+    if meta.get("format") != FORMAT:
+        raise UserError("project", f"{path}: layer.json format {meta.get('format')!r}; expected {FORMAT}")
+    with np.load(path / "consts.npz") as z:
+        consts = {k: z[k] for k in z.files}
+    steps = [Step(s["name"], s["kind"], s["spec"], s["inputs"], s["outputs"], s["glue"]) for s in meta["steps"]]
+    prog = LayerProgram(BitNetConfig.model_validate(meta["config"]), LayerNumerics.model_validate(meta["numerics"]),
+                        meta["M_max"], meta["L_max"], consts, steps, {})
+    return meta, prog

@@ -1,0 +1,137 @@
+"""BitNet checkpoints into hwgen: config and weight reading, the float64 reference against transformers' own
+BitNetDecoderLayer, and the generated layer (golden, csim, cosim) against both."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hwgen.errors import UserError
+from hwgen.llm.checkpoint import absmean_ternarize, load_layer, unpack_ternary
+from hwgen.llm.config import load_config, parse_config
+from hwgen.llm.reference import layer_forward
+
+from .llm_util import make_checkpoint, run_transformers_layer
+
+torch = pytest.importorskip("torch", reason="the reference extra (torch + transformers) is not installed")
+pytest.importorskip("transformers", reason="the reference extra (transformers) is not installed")
+
+
+def rel_update(x, y, ref):
+    return float(np.linalg.norm(y - ref) / np.linalg.norm(ref - x))
+
+
+@pytest.fixture(scope="module")
+def ckpt_relu2(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ck") / "relu2", act="relu2", kv_heads=2, seed=1)
+
+
+@pytest.fixture(scope="module")
+def ckpt_silu(tmp_path_factory):
+    return make_checkpoint(tmp_path_factory.mktemp("ck") / "silu", act="silu", kv_heads=4, seed=2)
+
+
+BASE = {"model_type": "bitnet", "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "relu2", "vocab_size": 100,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}}
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"model_type": "llama"}, "model_type"),
+    ({"hidden_act": "gelu"}, "hidden_act"),
+    ({"num_key_value_heads": 3}, "num_key_value_heads"),
+    ({"head_dim": 63}, "head_dim"),
+    ({"hidden_size": 0}, "hidden_size"),
+    ({"rope_parameters": {"rope_type": "yarn", "rope_theta": 1.0}}, "rope_type"),
+])
+def test_config_errors_name_the_field(change, field):
+    with pytest.raises(UserError) as err:
+        parse_config({**BASE, **change})
+    assert field in str(err.value)
+
+
+def test_config_reads_shapes():
+    cfg = parse_config(BASE)
+    assert (cfg.head_dim, cfg.q_dim, cfg.kv_dim, cfg.rope_theta) == (64, 256, 128, 10000.0)
+    assert cfg.linear_shapes["self_attn.k_proj"] == (128, 256)
+
+
+def test_absmean_ternarization_matches_transformers():
+    from transformers.integrations.bitnet import WeightQuant
+    w = torch.randn(64, 96) * 0.05
+    wt, scale = absmean_ternarize(w.numpy())
+    ref = WeightQuant.apply(w.clone()).numpy()
+    np.testing.assert_allclose(wt * scale, ref, rtol=1e-6, atol=1e-8)
+
+
+def test_packed_layout_matches_transformers_pack_weights():
+    from transformers.integrations.bitnet import pack_weights
+    rng = np.random.default_rng(0)
+    for out_f in (8, 10, 13):
+        w = rng.integers(-1, 2, size=(out_f, 7))
+        packed = pack_weights(torch.tensor(w, dtype=torch.int8).clone()).numpy()
+        np.testing.assert_array_equal(unpack_ternary(packed, out_f), w)
+
+
+def test_packed_checkpoint_reads_like_the_float_one(ckpt_relu2, tmp_path):
+    """The released 2B-4T layout (uint8 4 trits per byte + weight_scale, transformers' BitLinear semantics
+    y = acc / (s_x * weight_scale)) gives the same ternary weights and scales as the float checkpoint."""
+    from safetensors.numpy import save_file
+    from transformers.integrations.bitnet import pack_weights
+    cfg = load_config(ckpt_relu2)
+    ref = load_layer(ckpt_relu2, cfg, 0)
+    tensors = {}
+    for name, lin in ref.linears.items():
+        tensors[f"model.layers.0.{name}.weight"] = pack_weights(torch.tensor(lin.w).clone()).numpy()
+        tensors[f"model.layers.0.{name}.weight_scale"] = np.array([1.0 / lin.scale], np.float32)
+    for name, g in ref.norms.items():
+        tensors[f"model.layers.0.{name}.weight"] = g.astype(np.float32)
+    (tmp_path / "config.json").write_text((ckpt_relu2 / "config.json").read_text())
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    got = load_layer(tmp_path, cfg, 0)
+    for name, lin in ref.linears.items():
+        np.testing.assert_array_equal(got.linears[name].w, lin.w)
+        assert got.linears[name].scale == pytest.approx(lin.scale, rel=1e-6)
+
+
+def test_checkpoint_errors(ckpt_relu2, tmp_path):
+    cfg = load_config(ckpt_relu2)
+    with pytest.raises(UserError, match="layer"):
+        load_layer(ckpt_relu2, cfg, 7)
+    with pytest.raises(UserError, match="config.json"):
+        load_config(tmp_path)
+    from safetensors.numpy import save_file
+    (tmp_path / "config.json").write_text((ckpt_relu2 / "config.json").read_text())
+    lay = load_layer(ckpt_relu2, cfg, 0)
+    bad = {f"model.layers.0.{n}.weight": g.astype(np.float32) for n, g in lay.norms.items()}
+    for n, lin in lay.linears.items():
+        bad[f"model.layers.0.{n}.weight"] = (lin.w * lin.scale).astype(np.float32)
+    bad["model.layers.0.mlp.up_proj.weight"][0, 0] = np.nan
+    save_file(bad, str(tmp_path / "model.safetensors"))
+    with pytest.raises(UserError, match="non-finite"):
+        load_layer(tmp_path, cfg, 0)
+
+
+@pytest.mark.parametrize("which", ["relu2", "silu"])
+def test_float_reference_matches_transformers(which, ckpt_relu2, ckpt_silu):
+    """Our float64 BitNet layer is transformers' BitNetDecoderLayer (AutoBitLinear, online quantization) in
+    float64, up to the float32 ternarization of the weights."""
+    path = ckpt_relu2 if which == "relu2" else ckpt_silu
+    cfg = load_config(path)
+    x = np.random.default_rng(3).standard_normal((7, cfg.hidden_size))
+    ref = run_transformers_layer(path, 1, x, torch.float64)
+    ours, _, _ = layer_forward(cfg, load_layer(path, cfg, 1), x)
+    assert rel_update(x, ours, ref) < 1e-5
+
+
+def test_decode_step_equals_prefill_row(ckpt_relu2):
+    cfg = load_config(ckpt_relu2)
+    w = load_layer(ckpt_relu2, cfg, 0)
+    x = np.random.default_rng(4).standard_normal((6, cfg.hidden_size))
+    full, _, _ = layer_forward(cfg, w, x)
+    _, k, v = layer_forward(cfg, w, x[:5])
+    step, _, _ = layer_forward(cfg, w, x[5:], pos0=5, k_cache=k, v_cache=v)
+    np.testing.assert_allclose(step[0], full[5], rtol=0, atol=1e-12)
