@@ -211,6 +211,44 @@ def test_rtl_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
         assert summary["latency_cycles"] > perf.latency_cycles and summary["ii"] > perf.ii
 
 
+FIXED = {"data_bits": 16, "quant": "fixed", "data_frac": 8}
+
+
+def test_fixed_quant_decode_step_equals_prefill_row():
+    """Fixed-point q/k/v (no per-call scales): decoding token p against keys 0..p gives exactly the bits of row p
+    of the causal prefill, which is what lets a layer's decode reuse the cache its prefill wrote."""
+    rng = np.random.default_rng(8)
+    M, H, d = 9, 2, 16
+    q, k, v = (np.rint(rng.standard_normal((M, H, d)) * 256) / 256 for _ in range(3))
+    pre = parse_spec({"kind": "attention_prefill", "H": H, "d": d, "lanes": 4, "M_max": 16, **FIXED})
+    kp = kernels.get(pre.kind)
+    rows = kp.golden(pre, kp.validate_inputs(pre, {"q": q, "k": k, "v": v}))["o"][0]
+    dec = parse_spec({"kind": "attention_decode", "H": H, "d": d, "lanes": 4, "L_max": 16, **FIXED})
+    kd = kernels.get(dec.kind)
+    for p in (0, 4, M - 1):
+        inp = kd.validate_inputs(dec, {"q": q[p], "k": k[: p + 1], "v": v[: p + 1]})
+        np.testing.assert_array_equal(kd.golden(dec, inp)["o"][0], rows[p])
+        assert np.all(inp["sk"] == 2.0 ** -8)
+
+
+@needs_iverilog
+@needs_gxx
+@pytest.mark.parametrize("cfg", [
+    {"kind": "attention_decode", "name": "att_dec_fx", "H": 2, "d": 8, "lanes": 4, "head_par": 2, "L_max": 16, **FIXED},
+    {"kind": "attention_prefill", "name": "att_pre_fx", "H": 2, "d": 8, "lanes": 4, "M_max": 12, "N_pe": 2, **FIXED},
+], ids=["decode", "prefill"])
+def test_fixed_quant_16bit_csim_and_cosim(cfg, tmp_path):
+    from hwgen.flows.cosim import run_cosim
+    from hwgen.flows.csim import run_csim
+
+    spec = parse_spec(cfg)
+    write_project(spec, tmp_path / "prj", "both")
+    assert run_csim(tmp_path / "prj", vectors=3, seed=2)["pass"]
+    summary = run_cosim(tmp_path / "prj", vectors=2, seed=2, simulator="icarus")
+    perf = kernels.get(spec.kind).performance(spec)
+    assert summary["pass"] and (summary["latency_cycles"], summary["ii"]) == (perf.latency_cycles, perf.ii)
+
+
 # --------------------------------------------------------------------------- open synthesis
 
 @needs_yosys

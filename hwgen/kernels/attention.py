@@ -51,7 +51,12 @@ class AttentionSpec(KernelSpec):
     d: int = Field(64, ge=1, le=256, description="head dimension")
     lanes: int = Field(16, ge=1, le=256, description="elements of d per stream beat (d % lanes == 0)")
     head_par: int = Field(1, ge=1, le=64, description="heads processed side by side (H % head_par == 0)")
-    data_bits: int = Field(8, ge=4, le=12, description="signed q/k/v width (per-head symmetric quantization)")
+    data_bits: int = Field(8, ge=4, le=16, description="signed q/k/v width")
+    quant: Literal["per_head", "fixed"] = Field(
+        "per_head", description="per_head: the harness quantizes q/k/v per head by absmax; fixed: q/k/v are "
+                                "fixed-point inputs with data_frac fraction bits (scales 2^-data_frac), so a decode "
+                                "step and the prefill row of the same token give identical bits")
+    data_frac: int = Field(8, ge=0, le=15, description="fixed quant: fraction bits of q/k/v")
     exp_index_bits: int = Field(8, ge=1, le=12,
                                 description="E: exp table has 2^E entries; scores carry E fraction bits (log2 domain)")
     exp_bits: int = Field(16, ge=6, le=20, description="P: exp table values are unsigned with P fraction bits")
@@ -117,6 +122,8 @@ class AttentionModel:
     div_cycles: int
     rmw_stages: int       # S.V read-modify-write stages: 2 when B >= 2 (the product is registered), 1 when B = 1
     exp_table: list = field(default_factory=list)
+    quant: str = "per_head"
+    data_frac: int = 0
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -174,7 +181,7 @@ class _AttentionKernel(Kernel):
             data_w=hp * spec.lanes * spec.data_bits, out_w=hp * spec.lanes * out_bits,
             par_w=hp * PAR_FIELD_BITS, fifo_depth=fifo_depth, tree_stages=tree_stages, lat_k=lat_k,
             lat_out=LAT_OUT, div_cycles=rw + 1, rmw_stages=2 if beats >= 2 else 1,
-            exp_table=exp_table(E, P),
+            exp_table=exp_table(E, P), quant=spec.quant, data_frac=spec.data_frac if spec.quant == "fixed" else 0,
         )
 
     def rtl_top(self, spec) -> str:
@@ -216,7 +223,7 @@ class _AttentionKernel(Kernel):
             qn = q[n] if not m.causal else q[n, :L]
             # decode q [H, d]: scale over d; prefill q [M, H, d]: over tokens and d
             qaxes = (1,) if not m.causal else (0, 2)
-            a, s = quantize(m, qn, qaxes)
+            a, s = quantize(m, qn, qaxes)    # (fixed quant: the input grid itself, scale 2^-data_frac)
             if m.causal:
                 qi[n, :L] = a
             else:

@@ -21,7 +21,12 @@ def exp_table(E: int, P: int) -> list[int]:
 
 
 def quantize(m, x: np.ndarray, axes) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-head quantization to data_bits: (ints, scale) with x ~= ints * scale."""
+    """Symmetric per-head quantization to data_bits: (ints, scale) with x ~= ints * scale. With fixed quant
+    the scale is 2^-data_frac for every head (inputs on that grid are taken exactly; others are rounded)."""
+    if m.quant == "fixed":
+        shape = [1 if i in axes else n for i, n in enumerate(x.shape)]
+        s = np.full(shape, 2.0 ** -m.data_frac)
+        return np.clip(np.rint(x.astype(np.float64) / s), -m.qmax, m.qmax).astype(np.int64), s
     s = np.abs(x.astype(np.float64)).max(axis=axes, keepdims=True) / m.qmax
     s = np.where(s > 0, s, 1.0)
     xi = np.clip(np.rint(x / s), -m.qmax, m.qmax).astype(np.int64)

@@ -34,12 +34,16 @@ class LayerNumerics(BaseModel):
     lin_frac: int = Field(8, ge=0, le=20, description="q/k/v/gate/up projection output fraction bits")
     glu_bits: int = Field(24, ge=8, le=32, description="act(gate) * up output width")
     glu_frac: int = Field(8, ge=0, le=24, description="act(gate) * up output fraction bits")
-    attn_bits: int = Field(20, ge=8, le=32, description="attention output stream width (into attn_sub_norm)")
-    attn_frac: int = Field(12, ge=0, le=24, description="attention output stream fraction bits")
     exp_index_bits: int = Field(8, ge=1, le=12, description="attention exp table index bits (E)")
     exp_bits: int = Field(16, ge=6, le=20, description="attention exp table value bits (P)")
     recip_bits: int = Field(16, ge=6, le=24, description="attention 1/l reciprocal significant bits")
-    att_out_frac: int = Field(8, ge=0, le=12, description="attention kernel output fraction bits")
+    att_out_frac: int = Field(8, ge=0, le=12, description="attention output fraction bits beyond lin_frac")
+
+    @property
+    def attn_frac(self) -> int:
+        """The attention output o is the value in units of 2^-lin_frac (its fixed-point q/k/v) times
+        2^att_out_frac, so it enters attn_sub_norm exactly, with lin_frac + att_out_frac fraction bits."""
+        return self.lin_frac + self.att_out_frac
 
 
 def frac_for(max_abs: float, bits: int, signed: bool = True) -> int:
@@ -99,26 +103,35 @@ class LayerProgram:
     formats: dict          # tensor name -> (bits, frac) of the fixed-point streams the glue steps convert
 
 
-def layer_program(cfg: BitNetConfig, w: LayerWeights, num: LayerNumerics = LayerNumerics(), M_max: int = 128,
-                  L_max: int | None = None) -> LayerProgram:
+# Without weights (planning and synthesis from config.json alone) the formats assume |gamma| < 8 and a weight
+# scale mean|W| < 0.25; the hardware is the same, only the constants' binary point moves.
+PLAN_GAMMA_MAX, PLAN_SCALE_MAX = 7.99, 0.249
+
+
+def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics = LayerNumerics(), M_max: int = 128,
+                  L_max: int | None = None, params: dict | None = None) -> LayerProgram:
+    """The layer's kernel steps. `w` None plans from the config alone (no constants). `params` overrides kernel
+    spec fields, by kind ({"tlmm": {"T": 16}}) and then by step name ({"q_proj": {"Q": 4}})."""
     from ..kernels import get, parse_spec
 
     D, F, H, Hkv, d = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     L_max = L_max or cfg.max_position_embeddings
+    params = params or {}
     consts, steps = {}, []
-    gfrac = {}
+    gfrac, wsfrac = {}, {}
     for n in NORMS:
-        g = w.norms[n]
-        gfrac[n] = frac_for(float(np.abs(g).max()), num.g_bits)
-        consts["g_" + _short(n)] = to_fixed(g, num.g_bits, gfrac[n], n)
-        consts["ref_gamma_" + _short(n)] = np.asarray(g, np.float64)        # for the float reference only
-    wsfrac = {}
+        g = w.norms[n] if w is not None else None
+        gfrac[n] = frac_for(float(np.abs(g).max()) if g is not None else PLAN_GAMMA_MAX, num.g_bits)
+        if g is not None:
+            consts["g_" + _short(n)] = to_fixed(g, num.g_bits, gfrac[n], n)
+            consts["ref_gamma_" + _short(n)] = np.asarray(g, np.float64)        # for the float reference only
     for n in LINEARS:
-        lin = w.linears[n]
-        wsfrac[n] = frac_for(lin.scale, num.ws_bits, signed=False)
-        consts["w_" + _short(n)] = lin.w.T.astype(np.int64)           # TLMM weights are [K, N]
-        consts["ws_" + _short(n)] = np.array([int(round(lin.scale * 2.0 ** wsfrac[n]))], np.int64)
-        consts["ref_scale_" + _short(n)] = np.array([lin.scale], np.float64)
+        lin = w.linears[n] if w is not None else None
+        wsfrac[n] = frac_for(lin.scale if lin is not None else PLAN_SCALE_MAX, num.ws_bits, signed=False)
+        if lin is not None:
+            consts["w_" + _short(n)] = lin.w.T.astype(np.int64)           # TLMM weights are [K, N]
+            consts["ws_" + _short(n)] = np.array([int(round(lin.scale * 2.0 ** wsfrac[n]))], np.int64)
+            consts["ref_scale_" + _short(n)] = np.array([lin.scale], np.float64)
 
     def norm(name, src, dst, width, bits, frac):
         steps.append(Step(_short(name), "rmsnorm_quant",
@@ -127,8 +140,8 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights, num: LayerNumerics = Layer
                           {"x": src, "gamma": "g_" + _short(name)}, {"q": dst + "_q", "s": dst + "_s"}))
 
     def bitlinear(name, src, dst, out_bits, out_frac):
-        K, N = w.linears[name].w.shape[1], w.linears[name].w.shape[0]
-        tl = {"kind": "tlmm", "K": K, "N": N, "M_max": M_max}
+        N, K = cfg.linear_shapes[name]
+        tl = {"kind": "tlmm", "K": K, "N": N, "M_max": M_max, **params.get("tlmm", {}), **params.get(_short(name), {})}
         acc_bits = get("tlmm").model(parse_spec(tl)).acc_bits
         steps.append(Step(_short(name), "tlmm", tl, {"x": src + "_q", "w": "w_" + _short(name)}, {"y": dst + "_acc"}))
         steps.append(Step(_short(name) + "_scale", "bitlinear_scale",
@@ -140,7 +153,7 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights, num: LayerNumerics = Layer
     def rope(src, dst, heads):
         steps.append(Step("rope_" + src, "rope",
                           {"kind": "rope", "heads": heads, "d": d, "L_max": L_max, "theta": cfg.rope_theta,
-                           "in_bits": num.lin_bits, "in_frac": num.lin_frac, "out_bits": num.lin_bits + 1,
+                           "in_bits": num.lin_bits, "in_frac": num.lin_frac, "out_bits": num.lin_bits,
                            "out_frac": num.lin_frac, "M_max": M_max},
                           {"x": src, "pos": "pos"}, {"y": dst}))
 
@@ -154,12 +167,13 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights, num: LayerNumerics = Layer
         bitlinear(n, "h", _short(n)[0] + "_lin", num.lin_bits, num.lin_frac)
     rope("q_lin", "q_rot", H)
     rope("k_lin", "k_rot", Hkv)
-    steps.append(Step("attention", "attention_prefill",
-                      {"kind": "attention_prefill", "H": H, "d": d, "lanes": math.gcd(d, 16), "M_max": M_max,
-                       "N_pe": 1, "exp_index_bits": num.exp_index_bits, "exp_bits": num.exp_bits,
-                       "recip_bits": num.recip_bits, "out_frac_bits": num.att_out_frac},
-                      glue="attention_io"))
-    norm("self_attn.attn_sub_norm", "a", "a", H * d, num.attn_bits, num.attn_frac)
+    att = {"kind": "attention_prefill", "H": H, "d": d, "lanes": math.gcd(d, 16), "M_max": M_max, "N_pe": 1,
+           "data_bits": num.lin_bits, "quant": "fixed", "data_frac": num.lin_frac,
+           "exp_index_bits": num.exp_index_bits, "exp_bits": num.exp_bits, "recip_bits": num.recip_bits,
+           "out_frac_bits": num.att_out_frac, **params.get("attention_prefill", {})}
+    attn_bits = get("attention_prefill").model(parse_spec(att)).out_bits
+    steps.append(Step("attention", "attention_prefill", att, glue="attention_io"))
+    norm("self_attn.attn_sub_norm", "a", "a", H * d, attn_bits, num.attn_frac)
     bitlinear("self_attn.o_proj", "a", "o_lin", num.x_bits, num.x_frac)
     residual("x", "o_lin", "x1")
     norm("post_attention_layernorm", "x1", "h2", D, num.x_bits, num.x_frac)
@@ -172,12 +186,15 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights, num: LayerNumerics = Layer
     norm("mlp.ffn_sub_norm", "f", "f", F, num.glu_bits, num.glu_frac)
     bitlinear("mlp.down_proj", "f", "dn_lin", num.x_bits, num.x_frac)
     residual("x1", "dn_lin", "y")
+    for step in steps:          # the generator's per-kind / per-step choices (idempotent for the TLMMs)
+        step.spec = {**step.spec, **params.get(step.kind, {}), **params.get(step.name, {})}
     return LayerProgram(cfg, num, M_max, L_max, consts, steps, {})
 
 
 def _attention_in(prog: LayerProgram, env: dict) -> dict:
-    """q/k/v fixed point -> the float q, k, v the attention kernels quantize per head (their documented harness
-    step, docs/attention_numerics.md section 1). GQA: each K/V head serves heads/kv_heads query heads."""
+    """q (after RoPE), k (after RoPE), v in the (lin_bits, lin_frac) format, as the values the attention kernel
+    takes in its fixed quant mode (exactly on its grid: no rounding). GQA: each K/V head serves
+    heads / kv_heads query heads (repeated here, host side)."""
     cfg, num = prog.cfg, prog.num
     H, Hkv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     unit = 2.0 ** num.lin_frac
@@ -188,11 +205,9 @@ def _attention_in(prog: LayerProgram, env: dict) -> dict:
 
 
 def _attention_out(prog: LayerProgram, env: dict, inputs: dict, out: dict) -> None:
-    """The attention output o (units s_v[h] / 2^out_frac) -> the (attn_bits, attn_frac) stream, rounded."""
-    num = prog.num
+    """o [M, H, d] (value * 2^(lin_frac + att_out_frac)) -> the [M, H*d] stream into attn_sub_norm, unchanged."""
     o = out["o"][0]
-    real = o * (inputs["sv"][0][None, :, None] / 2.0 ** num.att_out_frac)
-    env["a"] = to_fixed(real.reshape(o.shape[0], -1), num.attn_bits, num.attn_frac, "attention output")
+    env["a"] = o.reshape(o.shape[0], -1).astype(np.int64)
 
 
 # pre: (program, env) -> the kernel's raw inputs; post: (program, env, inputs, outputs) stores the results
