@@ -135,3 +135,106 @@ def test_decode_step_equals_prefill_row(ckpt_relu2):
     _, k, v = layer_forward(cfg, w, x[:5])
     step, _, _ = layer_forward(cfg, w, x[5:], pos0=5, k_cache=k, v_cache=v)
     np.testing.assert_allclose(step[0], full[5], rtol=0, atol=1e-12)
+
+
+# --- the generated layer --------------------------------------------------------------------------------------
+
+def _hwgen(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "hwgen", *map(str, args)], capture_output=True, text=True,
+                          timeout=1800, cwd=cwd)
+
+
+@pytest.mark.parametrize("which", ["relu2", "silu"])
+def test_layer_golden_close_to_transformers(which, ckpt_relu2, ckpt_silu):
+    """The fixed-point layer (every kernel's golden chained) against transformers' float32 layer: the update
+    to the residual stream within 1 %; transformers float32 vs float64 is the int8 re-quantization floor."""
+    from hwgen.llm.layer import layer_golden, layer_program
+    path = ckpt_relu2 if which == "relu2" else ckpt_silu
+    cfg = load_config(path)
+    prog = layer_program(cfg, load_layer(path, cfg, 1), M_max=16)
+    x = np.random.default_rng(5).standard_normal((12, cfg.hidden_size))
+    ref32 = run_transformers_layer(path, 1, x)
+    ref64 = run_transformers_layer(path, 1, x, torch.float64)
+    y = layer_golden(prog, x)["y_float"]
+    err, floor = rel_update(x, y, ref32), rel_update(x, ref32, ref64)
+    assert err < 0.01, (err, floor)
+
+
+def test_layer_project_csim_and_cosim_bit_exact(ckpt_relu2, tmp_path):
+    prj = tmp_path / "layer"
+    r = _hwgen("llm", "layer", "--model", ckpt_relu2, "--layer", 0, "--target", "kv260", "--out", prj, "--m-max", 4)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((prj / "layer.json").read_text())
+    assert {s["kind"] for s in meta["steps"]} >= {"rmsnorm_quant", "tlmm", "bitlinear_scale", "rope",
+                                                   "attention_prefill", "glu_act", "residual_add"}
+    x = np.random.default_rng(6).standard_normal((3, 256)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    for flow in ("csim", "cosim"):
+        out = tmp_path / f"y_{flow}.npy"
+        r = _hwgen(flow, prj, "--inputs", tmp_path / "x.npz", "--output", out)
+        summary = json.loads(r.stdout)
+        assert r.returncode == 0 and summary["pass"], (flow, r.stdout[-2000:], r.stderr[-2000:])
+        assert summary["mismatches"] == 0 and all(s["pass"] for s in summary["steps"])
+        assert summary["rel_update_error_vs_float64"] < 0.01
+        ref = run_transformers_layer(ckpt_relu2, 0, x)
+        assert rel_update(x.astype(np.float64), np.load(out).astype(np.float64), ref) < 0.01
+    cos = [s for s in summary["steps"] if s.get("latency_cycles") is not None]
+    assert cos and all(s["latency_cycles"] == s["model_latency_cycles"] for s in cos)
+
+
+@pytest.mark.parametrize("x, field", [
+    (np.zeros((2, 100), np.float32), "x"),
+    (np.zeros((9, 256), np.float32), "M_max"),
+    (np.full((2, 256), np.nan, np.float32), "NaN"),
+])
+def test_layer_bad_inputs_exit_2(ckpt_relu2, tmp_path, x, field):
+    from hwgen.llm.project import build_program, write_layer_project
+    prj = write_layer_project(build_program(ckpt_relu2, 0, "kv260", M_max=4), tmp_path / "p", model_dir=ckpt_relu2,
+                              layer=0, mode="prefill")
+    np.savez(tmp_path / "x.npz", x=x)
+    r = _hwgen("csim", prj, "--inputs", tmp_path / "x.npz")
+    assert r.returncode == 2 and field in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_layer_command_errors_leave_nothing(ckpt_relu2, tmp_path):
+    r = _hwgen("llm", "layer", "--model", ckpt_relu2, "--layer", 5, "--out", tmp_path / "p")
+    assert r.returncode == 2 and "layer" in r.stderr and not (tmp_path / "p").exists()
+    r = _hwgen("llm", "layer", "--model", tmp_path, "--layer", 0, "--out", tmp_path / "q")
+    assert r.returncode == 2 and "config.json" in r.stderr and not (tmp_path / "q").exists()
+
+
+def test_layer_decode_equals_prefill_row_bit_exact(ckpt_relu2):
+    """Decoding token p against the cache that prefilling 0..p-1 wrote gives exactly the golden prefill's row p."""
+    from hwgen.llm.layer import layer_golden, layer_program, run_program
+    cfg = load_config(ckpt_relu2)
+    w = load_layer(ckpt_relu2, cfg, 0)
+    x = np.random.default_rng(7).standard_normal((6, cfg.hidden_size))
+    full = layer_golden(layer_program(cfg, w, M_max=8), x)
+    Hkv, d = cfg.num_key_value_heads, cfg.head_dim
+    dec = layer_program(cfg, w, M_max=8, L_max=64, mode="decode")
+    for p in (0, 3, 5):
+        prev = layer_golden(layer_program(cfg, w, M_max=8), x[:p]) if p else None
+        kc = prev["k_rot"].reshape(p, Hkv, d) if p else None
+        vc = prev["v_lin"].reshape(p, Hkv, d) if p else None
+        step = run_program(dec, x[p:p + 1], pos0=p, k_cache=kc, v_cache=vc)
+        np.testing.assert_array_equal(step["y"][0], full["y"][p])
+
+
+def test_layer_decode_project_cosim(ckpt_relu2, tmp_path):
+    prj = tmp_path / "dec"
+    r = _hwgen("llm", "layer", "--model", ckpt_relu2, "--layer", 1, "--out", prj, "--mode", "decode", "--l-max", 32)
+    assert r.returncode == 0, r.stderr
+    rng = np.random.default_rng(9)
+    kc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
+    vc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
+    np.savez(tmp_path / "in.npz", x=rng.standard_normal((1, 256)).astype(np.float32), pos=np.int64(5),
+             k_cache=kc, v_cache=vc)
+    r = _hwgen("cosim", prj, "--inputs", tmp_path / "in.npz", "--output", tmp_path / "y.npy")
+    summary = json.loads(r.stdout)
+    assert r.returncode == 0 and summary["pass"] and summary["mode"] == "decode", r.stdout[-2000:]
+    assert summary["rel_update_error_vs_float64"] < 0.01
+    cache = np.load(tmp_path / "y_cache.npz")
+    assert cache["k_cache"].shape == (1, 2, 64)
+    np.savez(tmp_path / "bad.npz", x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)
+    r = _hwgen("csim", prj, "--inputs", tmp_path / "bad.npz")
+    assert r.returncode == 2 and "pos" in r.stderr

@@ -29,7 +29,7 @@ last-block base) + per head group 1 parameter beat, and the output pipeline's la
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, Optional
 
 import numpy as np
 from pydantic import Field
@@ -51,6 +51,10 @@ class AttentionSpec(KernelSpec):
     d: int = Field(64, ge=1, le=256, description="head dimension")
     lanes: int = Field(16, ge=1, le=256, description="elements of d per stream beat (d % lanes == 0)")
     head_par: int = Field(1, ge=1, le=64, description="heads processed side by side (H % head_par == 0)")
+    kv_heads: Optional[int] = Field(None, ge=1, le=128,
+                                    description="K/V heads (grouped-query attention; default H): query head h uses K/V "
+                                                "head h // (H / kv_heads). With head_par a multiple of the group "
+                                                "size every K/V head is streamed once")
     data_bits: int = Field(8, ge=4, le=16, description="signed q/k/v width")
     quant: Literal["per_head", "fixed"] = Field(
         "per_head", description="per_head: the harness quantizes q/k/v per head by absmax; fixed: q/k/v are "
@@ -124,6 +128,10 @@ class AttentionModel:
     exp_table: list = field(default_factory=list)
     quant: str = "per_head"
     data_frac: int = 0
+    kv_heads: int = 0     # K/V heads (= H without GQA)
+    kv_group: int = 1     # query heads per K/V head, H / kv_heads
+    kv_par: int = 1       # K/V heads per s_k / s_v beat: head_par / kv_group, or 1 when head_par divides kv_group
+    kv_w: int = 0         # K/V beat width
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -144,6 +152,13 @@ class _AttentionKernel(Kernel):
             raise UserError("lanes", f"d={spec.d} is not a multiple of lanes={spec.lanes}; allowed: divisors of d")
         if spec.H % spec.head_par:
             raise UserError("head_par", f"H={spec.H} is not a multiple of head_par={spec.head_par}; allowed: divisors of H")
+        kvh = spec.kv_heads or spec.H
+        if spec.H % kvh:
+            raise UserError("kv_heads", f"{kvh} does not divide H={spec.H}; allowed: divisors of H")
+        group = spec.H // kvh
+        if spec.head_par % group and group % spec.head_par:
+            raise UserError("head_par", f"{spec.head_par} must divide, or be a multiple of, the GQA group "
+                                        f"H/kv_heads={group}")
         m = self.model(spec)
         if m.acc_bits + m.pv_bits + 1 > 63:
             raise UserError("exp_bits", f"accumulator ({m.acc_bits} bits) x exp ({m.pv_bits} bits) exceeds 63 bits; "
@@ -164,6 +179,9 @@ class _AttentionKernel(Kernel):
         sh_out = rw - spec.out_frac_bits
         out_bits = signed_bits_for_bound(qmax << spec.out_frac_bits)
         hp = spec.head_par
+        kvh = spec.kv_heads or spec.H
+        group = spec.H // kvh
+        kv_par = hp // group if hp % group == 0 else 1
         beats = spec.d // spec.lanes
         tree_stages = max(1, -(-max(0, clog2(spec.lanes)) // TREE_LEVELS))
         # K beat -> K register + q row, product, adder tree, dot/score, x cm, >> csh, max/diff, exp ROM, (p, alpha)
@@ -182,6 +200,7 @@ class _AttentionKernel(Kernel):
             par_w=hp * PAR_FIELD_BITS, fifo_depth=fifo_depth, tree_stages=tree_stages, lat_k=lat_k,
             lat_out=LAT_OUT, div_cycles=rw + 1, rmw_stages=2 if beats >= 2 else 1,
             exp_table=exp_table(E, P), quant=spec.quant, data_frac=spec.data_frac if spec.quant == "fixed" else 0,
+            kv_heads=kvh, kv_group=group, kv_par=kv_par, kv_w=kv_par * spec.lanes * spec.data_bits,
         )
 
     def rtl_top(self, spec) -> str:
@@ -214,9 +233,9 @@ class _AttentionKernel(Kernel):
         m = self.model(spec)
         N = q.shape[0]
         qi = np.zeros(q.shape, np.int64)
-        ki = np.zeros(k.shape, np.int64)
+        ki = np.zeros(k.shape, np.int64)                         # [N, L, kv_heads, d]
         vi = np.zeros(v.shape, np.int64)
-        sq = np.ones((N, m.H)); sk = np.ones((N, m.H)); sv = np.ones((N, m.H))
+        sq = np.ones((N, m.H)); sk = np.ones((N, m.H)); sv = np.ones((N, m.H))    # per query head
         cm = np.zeros((N, m.H), np.int64); csh = np.ones((N, m.H), np.int64)
         for n in range(N):
             L = int(lens[n])
@@ -229,8 +248,8 @@ class _AttentionKernel(Kernel):
             else:
                 qi[n] = a
             sq[n] = s.reshape(-1)
-            a, s = quantize(m, k[n, :L], (0, 2)); ki[n, :L] = a; sk[n] = s.reshape(-1)
-            a, s = quantize(m, v[n, :L], (0, 2)); vi[n, :L] = a; sv[n] = s.reshape(-1)
+            a, s = quantize(m, k[n, :L], (0, 2)); ki[n, :L] = a; sk[n] = np.repeat(s.reshape(-1), m.kv_group)
+            a, s = quantize(m, v[n, :L], (0, 2)); vi[n, :L] = a; sv[n] = np.repeat(s.reshape(-1), m.kv_group)
             cm[n], csh[n] = score_multiplier(m, sq[n], sk[n])
         return {"q": q.astype(np.float32), "k": k.astype(np.float32), "v": v.astype(np.float32),
                 "lens": lens.astype(np.int64), "single": np.array(single),
@@ -245,8 +264,8 @@ class _AttentionKernel(Kernel):
         Lu = int(lens.max())
         qshape = (vectors, m.H, m.d) if not m.causal else (vectors, Lu, m.H, m.d)
         q = rng.standard_normal(qshape).astype(np.float32)
-        k = rng.standard_normal((vectors, Lu, m.H, m.d)).astype(np.float32)
-        v = rng.standard_normal((vectors, Lu, m.H, m.d)).astype(np.float32)
+        k = rng.standard_normal((vectors, Lu, m.kv_heads, m.d)).astype(np.float32)
+        v = rng.standard_normal((vectors, Lu, m.kv_heads, m.d)).astype(np.float32)
         for n, L in enumerate(lens.tolist()):
             k[n, L:] = 0; v[n, L:] = 0
             if m.causal:
@@ -257,7 +276,8 @@ class _AttentionKernel(Kernel):
         return ("q", "k", "v")
 
     def input_doc(self, spec):
-        return "q [H, d], k and v [L, H, d]" if not self.model(spec).causal else "q, k, v [M, H, d]"
+        return ("q [H, d], k and v [L, kv_heads, d]" if not self.model(spec).causal
+                else "q [M, H, d], k and v [M, kv_heads, d]")
 
     def validate_inputs(self, spec, inputs):
         m = self.model(spec)
@@ -268,9 +288,9 @@ class _AttentionKernel(Kernel):
                 raise UserError(key, f"dtype {x.dtype} is not numeric; expected float32")
             if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
                 raise UserError(key, "contains NaN or Inf; all values must be finite")
-        if k.ndim != 3 or k.shape[1:] != (m.H, m.d) or k.shape[0] < 1:
-            raise UserError("k", f"shape {list(k.shape)} does not match the config; expected [{lname}, {m.H}, {m.d}] "
-                                 f"with {lname} >= 1")
+        if k.ndim != 3 or k.shape[1:] != (m.kv_heads, m.d) or k.shape[0] < 1:
+            raise UserError("k", f"shape {list(k.shape)} does not match the config; expected [{lname}, {m.kv_heads}, "
+                                 f"{m.d}] ({lname}, kv_heads, d) with {lname} >= 1")
         if v.shape != k.shape:
             raise UserError("v", f"shape {list(v.shape)} does not match k {list(k.shape)}")
         L = k.shape[0]
@@ -295,7 +315,8 @@ class _AttentionKernel(Kernel):
         out = np.zeros(self.out_shape(m, inputs), np.int64)
         for n, L in enumerate(inputs["lens"].tolist()):
             qi = inputs["qi"][n][None] if not m.causal else inputs["qi"][n, :L]
-            o = golden_attention(m, qi, inputs["ki"][n, :L], inputs["vi"][n, :L], inputs["cm"][n], inputs["csh"][n])
+            ki, vi = (np.repeat(inputs[key][n, :L], m.kv_group, axis=1) for key in ("ki", "vi"))   # GQA
+            o = golden_attention(m, qi, ki, vi, inputs["cm"][n], inputs["csh"][n])
             if m.causal:
                 out[n, :L] = o
             else:
@@ -320,8 +341,8 @@ class _AttentionKernel(Kernel):
             q = inputs["q"][n].astype(np.float64)
             if m.causal:
                 q = q[:L]
-            refs.append(float_attention(q, inputs["k"][n, :L].astype(np.float64),
-                                        inputs["v"][n, :L].astype(np.float64), causal=m.causal))
+            k, v = (np.repeat(inputs[key][n, :L].astype(np.float64), m.kv_group, axis=1) for key in ("k", "v"))
+            refs.append(float_attention(q, k, v, causal=m.causal))
         return refs
 
     def extra_metrics(self, spec, inputs, outputs):
@@ -347,8 +368,8 @@ class _AttentionKernel(Kernel):
         ne = m.head_par * m.lanes
         return [Port("par", "in", m.head_par, PAR_FIELD_BITS, False, "s_par"),
                 Port("q", "in", ne, m.data_bits, True, "s_q"),
-                Port("k", "in", ne, m.data_bits, True, "s_k"),
-                Port("v", "in", ne, m.data_bits, True, "s_v"),
+                Port("k", "in", m.kv_par * m.lanes, m.data_bits, True, "s_k"),
+                Port("v", "in", m.kv_par * m.lanes, m.data_bits, True, "s_v"),
                 Port("o", "out", ne, m.out_bits, True, "m_o")]
 
     def performance(self, spec) -> Performance:
@@ -374,11 +395,13 @@ class _AttentionKernel(Kernel):
             kn, vn = inputs["ki"][n], inputs["vi"][n]
             for g in range(m.groups):
                 hs = slice(g * hp, (g + 1) * hp)
+                kv0 = g * hp // m.kv_group                          # the group's first K/V head
+                ks = slice(kv0, kv0 + m.kv_par)
                 call["par"].append([int(c) | (int(s) << 16) for c, s in zip(inputs["cm"][n, hs], inputs["csh"][n, hs])])
                 for base, nvalid, sweep in self.schedule(m, L):
                     call["q"].extend(_beats(qn[base: base + nvalid, hs], B, ln))
-                    call["k"].extend(_beats(kn[:sweep, hs], B, ln))
-                    call["v"].extend(_beats(vn[:sweep, hs], B, ln))
+                    call["k"].extend(_beats(kn[:sweep, ks], B, ln))
+                    call["v"].extend(_beats(vn[:sweep, ks], B, ln))
             for name, beats in call.items():
                 out[name].extend((int(i == len(beats) - 1), b) for i, b in enumerate(beats))
         return out
@@ -440,7 +463,7 @@ class _AttentionKernel(Kernel):
         """Bytes of K and V streamed per call (data_bits rounded up to whole bytes)."""
         eb = -(-m.data_bits // 8)
         keys = sum(sw for _, _, sw in self.schedule(m, length))
-        return 2 * keys * m.H * m.d * eb
+        return 2 * keys * m.groups * m.kv_par * m.d * eb        # per head group: kv_par K/V heads per key
 
 
 def _beats(x: np.ndarray, B: int, lanes: int) -> list[list[int]]:

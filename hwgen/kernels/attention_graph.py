@@ -33,7 +33,7 @@ def build_attention(kernel, spec) -> HwGraph:
     # the dot product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
     tree_ff = sum(t["bits"] for t in ctx["tree"] if t.get("reg"))
     o2w = op_bits - m.sh_out + 1
-    ctrl_est = {**A.zero(), "ff": ctrl_ff + 3 * m.data_w + (2 + m.tree_stages) * cw,
+    ctrl_est = {**A.zero(), "ff": ctrl_ff + m.data_w + 2 * m.kv_w + (2 + m.tree_stages) * cw,
                 "lut": C_CONTROL * ctrl_ff + 2 * cw * cw}                                   # + the base divide
     if m.causal and m.reversed and not ctx["npe_pow2"]:
         # last block's base: (len - 1) * div_m >> div_s, then * N_pe (constant multiplies, DSPs when wide enough)
@@ -41,7 +41,7 @@ def build_attention(kernel, spec) -> HwGraph:
                          A.product(cw, False, m.npe.bit_length(), False, fam, y_bits=cw))
     ctrl = g.node("control", "control", width=ctrl_ff, depth=m.len_max, est=ctrl_est)
     ports = {}
-    for name, w in (("q", m.data_w), ("k", m.data_w), ("v", m.data_w), ("par", m.par_w)):
+    for name, w in (("q", m.data_w), ("k", m.kv_w), ("v", m.kv_w), ("par", m.par_w)):
         ports[name] = g.node("stream_in", name, width=w)
     ports["o"] = g.node("stream_out", "o", width=m.out_w)
     g.ports.update(ports)

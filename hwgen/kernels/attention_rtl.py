@@ -111,6 +111,7 @@ def render_context(spec, m: AttentionModel) -> dict:
         "esh_w": max(1, m.P.bit_length()),                # integer part of the exp argument, when <= P
         "esh_bits": m.diff_bits - m.E,
         "qrow_w": m.lanes * m.data_bits,                  # one head's lanes of a q/k/v beat
+        "kv_div": min(m.kv_group, m.head_par),            # head lane HH reads K/V lane HH / kv_div (GQA)
         "orow_w": m.lanes * m.out_bits,                   # one head's lanes of an output beat
         "pr_w": 2 * m.data_bits,                          # q x k product
         "pa_w": 2 * m.pv_bits,                            # one unit's FIFO entry
@@ -137,10 +138,11 @@ def render_context(spec, m: AttentionModel) -> dict:
         "num_bits": m.rw + 1,                             # the divider's numerator 2^RW
         "q_trip": m.npe * m.beats,                        # LOOP_TRIPCOUNT maxima
         "kv_trip": m.len_max * m.beats,
+        "kv_div": min(m.kv_group, m.head_par),
         "blocks_trip": -(-m.len_max // m.npe),
     }
     # ap_int's default width cap is 1024 bits; wide beats and accumulator rows need more.
-    widest = max(m.data_w, m.out_w, m.par_w, hls["pa_bits"], hls["accrow_bits"], op_bits)
+    widest = max(m.data_w, m.kv_w, m.out_w, m.par_w, hls["pa_bits"], hls["accrow_bits"], op_bits)
     ap_max_w = 0 if widest <= 1024 else -(-widest // 1024) * 1024
     return {"m": m, "spec": spec, "top": m.top, "exp_rom": m.exp_table, "rtl": rtl, "hls": hls, "ap_max_w": ap_max_w,
             "par_beats_per_call": 1 + m.groups}          # the length beat + one parameter beat per head group

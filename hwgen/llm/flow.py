@@ -16,18 +16,27 @@ from .reference import layer_forward
 FLOWS = ("golden", "csim", "cosim")
 
 
-def load_layer_inputs(path: Path, hidden: int) -> np.ndarray:
+def load_layer_inputs(path: Path, hidden: int, mode: str) -> dict:
+    """prefill: x [M, hidden]; decode: x [1, hidden], pos (scalar), k_cache and v_cache (the layer's cache)."""
+    need = ("x",) if mode == "prefill" else ("x", "pos", "k_cache", "v_cache")
     try:
         with np.load(path) as z:
-            if "x" not in z.files:
-                raise UserError("inputs", f"{path} has no array `x` (float32 [M, {hidden}] hidden states); "
-                                          f"found: {', '.join(z.files) or 'nothing'}")
-            x = z["x"]
+            missing = [n for n in need if n not in z.files]
+            if missing:
+                raise UserError("inputs", f"{path} lacks {', '.join(missing)} (a {mode} layer takes "
+                                          f"{', '.join(need)}); found: {', '.join(z.files) or 'nothing'}")
+            arrays = {n: z[n] for n in need}
     except (OSError, ValueError) as err:
         raise UserError("inputs", f"{path}: not a readable .npz ({err})") from None
-    if x.dtype.kind not in "fiu":
-        raise UserError("x", f"dtype {x.dtype} is not numeric; expected float32")
-    return np.asarray(x, np.float64)
+    if arrays["x"].dtype.kind not in "fiu":
+        raise UserError("x", f"dtype {arrays['x'].dtype} is not numeric; expected float32")
+    arrays["x"] = np.asarray(arrays["x"], np.float64)
+    if mode == "decode":
+        pos = np.asarray(arrays["pos"])
+        if pos.size != 1 or pos.dtype.kind not in "iu":
+            raise UserError("pos", f"must be one integer (the token's position); got {pos.tolist()!r:.40}")
+        arrays["pos"] = int(pos.reshape(-1)[0])
+    return arrays
 
 
 def relative_update_error(x: np.ndarray, y: np.ndarray, y_ref: np.ndarray) -> float:
@@ -44,12 +53,20 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
     meta, prog = load_layer_project(project)
     D = prog.cfg.hidden_size
     if inputs_path is not None:
-        x = load_layer_inputs(Path(inputs_path), D)
+        data = load_layer_inputs(Path(inputs_path), D, prog.mode)
     else:
         if vectors < 1:
             raise UserError("vectors", f"{vectors} tokens; allowed: 1..{prog.M_max} (M_max)")
-        x = np.random.default_rng(seed).standard_normal((min(vectors, prog.M_max), D)).astype(np.float32).astype(np.float64)
-    golden = run_program(prog, x)                      # validates x (shape, M_max, finite) before any tool runs
+        rng = np.random.default_rng(seed)
+        data = {"x": rng.standard_normal((min(vectors, prog.M_max) if prog.mode == "prefill" else 1, D))}
+        if prog.mode == "decode":          # a random cache of a few positions on the layer's grid
+            Hkv, d, p = prog.cfg.num_key_value_heads, prog.cfg.head_dim, min(vectors, prog.L_max - 1)
+            unit = 1 << prog.num.lin_frac
+            data.update(pos=p, k_cache=np.rint(rng.standard_normal((p, Hkv, d)) * unit).astype(np.int64),
+                        v_cache=np.rint(rng.standard_normal((p, Hkv, d)) * unit).astype(np.int64))
+    x = np.asarray(data["x"], np.float32).astype(np.float64) if inputs_path is None else data["x"]
+    cache = {"pos0": data.get("pos", 0), "k_cache": data.get("k_cache"), "v_cache": data.get("v_cache")}
+    golden = run_program(prog, x, **cache)             # validates everything before any tool runs
     projects = {s["name"]: project / s["project"] for s in meta["steps"]}
     steps = []
 
@@ -70,9 +87,13 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
                          if k in summary}})
         return out
 
-    sim = run_program(prog, x, executor)
+    sim = run_program(prog, x, executor, **cache)
     mismatches = int(np.count_nonzero(sim["y"] != golden["y"]))
-    ref, _, _ = layer_forward(prog.cfg, reference_weights(prog), x)
+    unit = 2.0 ** prog.num.lin_frac
+    fcache = {} if prog.mode == "prefill" else {
+        "pos0": cache["pos0"], "k_cache": cache["k_cache"] / unit if cache["pos0"] else None,
+        "v_cache": cache["v_cache"] / unit if cache["pos0"] else None}
+    ref, _, _ = layer_forward(prog.cfg, reference_weights(prog), x, **fcache)
     y = sim["y_float"]
     summary = {
         "pass": mismatches == 0 and all(s["pass"] for s in steps),
@@ -83,5 +104,11 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
         "steps": steps,
     }
     if output_path is not None:
-        np.save(Path(output_path), y.astype(np.float32))
+        output_path = Path(output_path)
+        np.save(output_path, y.astype(np.float32))
+        # the new K/V cache rows in the layer's cache format, for the decode steps that follow
+        Hkv, d = prog.cfg.num_key_value_heads, prog.cfg.head_dim
+        np.savez(output_path.with_name(output_path.stem + "_cache.npz"),
+                 k_cache=sim["k_rot"].reshape(-1, Hkv, d), v_cache=sim["v_lin"].reshape(-1, Hkv, d))
+        summary["cache_output"] = str(output_path.with_name(output_path.stem + "_cache.npz"))
     return summary

@@ -100,7 +100,7 @@ class LayerProgram:
     L_max: int
     consts: dict
     steps: list
-    formats: dict          # tensor name -> (bits, frac) of the fixed-point streams the glue steps convert
+    mode: str = "prefill"  # prefill: M tokens at 0..M-1, causal; decode: one token at pos against a K/V cache
 
 
 # Without weights (planning and synthesis from config.json alone) the formats assume |gamma| < 8 and a weight
@@ -109,7 +109,7 @@ PLAN_GAMMA_MAX, PLAN_SCALE_MAX = 7.99, 0.249
 
 
 def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics = LayerNumerics(), M_max: int = 128,
-                  L_max: int | None = None, params: dict | None = None) -> LayerProgram:
+                  L_max: int | None = None, params: dict | None = None, mode: str = "prefill") -> LayerProgram:
     """The layer's kernel steps. `w` None plans from the config alone (no constants). `params` overrides kernel
     spec fields, by kind ({"tlmm": {"T": 16}}) and then by step name ({"q_proj": {"Q": 4}})."""
     from ..kernels import get, parse_spec
@@ -167,12 +167,15 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
         bitlinear(n, "h", _short(n)[0] + "_lin", num.lin_bits, num.lin_frac)
     rope("q_lin", "q_rot", H)
     rope("k_lin", "k_rot", Hkv)
-    att = {"kind": "attention_prefill", "H": H, "d": d, "lanes": math.gcd(d, 16), "M_max": M_max, "N_pe": 1,
+    att_kind = "attention_prefill" if mode == "prefill" else "attention_decode"
+    length = {"M_max": M_max, "N_pe": 1} if mode == "prefill" else {"L_max": L_max}
+    # head_par = the GQA group: each K/V head is streamed once and serves its group's query heads side by side
+    att = {"kind": att_kind, "H": H, "kv_heads": Hkv, "head_par": H // Hkv, "d": d, "lanes": math.gcd(d, 16), **length,
            "data_bits": num.lin_bits, "quant": "fixed", "data_frac": num.lin_frac,
            "exp_index_bits": num.exp_index_bits, "exp_bits": num.exp_bits, "recip_bits": num.recip_bits,
-           "out_frac_bits": num.att_out_frac, **params.get("attention_prefill", {})}
-    attn_bits = get("attention_prefill").model(parse_spec(att)).out_bits
-    steps.append(Step("attention", "attention_prefill", att, glue="attention_io"))
+           "out_frac_bits": num.att_out_frac, **params.get(att_kind, {})}
+    attn_bits = get(att_kind).model(parse_spec(att)).out_bits
+    steps.append(Step("attention", att_kind, att, glue=f"attention_{mode}"))
     norm("self_attn.attn_sub_norm", "a", "a", H * d, attn_bits, num.attn_frac)
     bitlinear("self_attn.o_proj", "a", "o_lin", num.x_bits, num.x_frac)
     residual("x", "o_lin", "x1")
@@ -188,20 +191,17 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
     residual("x1", "dn_lin", "y")
     for step in steps:          # the generator's per-kind / per-step choices (idempotent for the TLMMs)
         step.spec = {**step.spec, **params.get(step.kind, {}), **params.get(step.name, {})}
-    return LayerProgram(cfg, num, M_max, L_max, consts, steps, {})
+    return LayerProgram(cfg, num, M_max, L_max, consts, steps, mode)
 
 
 def _attention_in(prog: LayerProgram, env: dict) -> dict:
     """q (after RoPE), k (after RoPE), v in the (lin_bits, lin_frac) format, as the values the attention kernel
-    takes in its fixed quant mode (exactly on its grid: no rounding). GQA: each K/V head serves
-    heads / kv_heads query heads (repeated here, host side)."""
+    takes in its fixed quant mode (exactly on its grid: no rounding). GQA is the kernel's (kv_heads)."""
     cfg, num = prog.cfg, prog.num
     H, Hkv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     unit = 2.0 ** num.lin_frac
-    q = env["q_rot"].reshape(-1, H, d) / unit
-    k = np.repeat(env["k_rot"].reshape(-1, Hkv, d), H // Hkv, axis=1) / unit
-    v = np.repeat(env["v_lin"].reshape(-1, Hkv, d), H // Hkv, axis=1) / unit
-    return {"q": q, "k": k, "v": v}
+    return {"q": env["q_rot"].reshape(-1, H, d) / unit, "k": env["k_rot"].reshape(-1, Hkv, d) / unit,
+            "v": env["v_lin"].reshape(-1, Hkv, d) / unit}
 
 
 def _attention_out(prog: LayerProgram, env: dict, inputs: dict, out: dict) -> None:
@@ -210,23 +210,60 @@ def _attention_out(prog: LayerProgram, env: dict, inputs: dict, out: dict) -> No
     env["a"] = o.reshape(o.shape[0], -1).astype(np.int64)
 
 
+def _attention_decode_in(prog: LayerProgram, env: dict) -> dict:
+    """The token's q against the cache (positions 0..pos-1) followed by its own k and v: the layer's K/V cache
+    format is exactly k after RoPE and v, int [pos, kv_heads, head_dim] with lin_frac fraction bits."""
+    cfg, num = prog.cfg, prog.num
+    H, Hkv, d = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    unit = 2.0 ** num.lin_frac
+    k = np.concatenate([env["k_cache"], env["k_rot"].reshape(1, Hkv, d)], axis=0)
+    v = np.concatenate([env["v_cache"], env["v_lin"].reshape(1, Hkv, d)], axis=0)
+    return {"q": env["q_rot"].reshape(H, d) / unit, "k": k / unit, "v": v / unit}
+
+
+def _attention_decode_out(prog: LayerProgram, env: dict, inputs: dict, out: dict) -> None:
+    env["a"] = out["o"][0].reshape(1, -1).astype(np.int64)
+
+
 # pre: (program, env) -> the kernel's raw inputs; post: (program, env, inputs, outputs) stores the results
-GLUE = {"attention_io": (_attention_in, _attention_out)}
+GLUE = {"attention_prefill": (_attention_in, _attention_out),
+        "attention_decode": (_attention_decode_in, _attention_decode_out)}
 
 
-def run_program(prog: LayerProgram, x: np.ndarray, executor=golden_executor, pos0: int = 0, on_step=None) -> dict:
-    """Run the layer on float hidden states x [M, D] (positions pos0..pos0+M-1), each kernel through
-    `executor`. Returns every named tensor; `y_float` is the layer output as float64."""
+def run_program(prog: LayerProgram, x: np.ndarray, executor=golden_executor, pos0: int = 0, on_step=None,
+                k_cache: np.ndarray | None = None, v_cache: np.ndarray | None = None) -> dict:
+    """Run the layer on float hidden states x, each kernel through `executor`. Prefill: x [M, D] at positions
+    0..M-1. Decode: x [1, D] at position pos0 against k_cache/v_cache [pos0, kv_heads, head_dim] (the layer's
+    cache format, see _attention_decode_in). Returns every named tensor; `y_float` is the output as float64,
+    `k_rot`/`v_lin` the new cache rows."""
     from ..kernels import get, parse_spec
     cfg, num = prog.cfg, prog.num
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != cfg.hidden_size:
         raise UserError("x", f"shape {list(x.shape)}; expected [M, {cfg.hidden_size}] (hidden_size)")
-    if not 1 <= x.shape[0] <= prog.M_max:
-        raise UserError("x", f"M={x.shape[0]} tokens; allowed: 1..{prog.M_max} (M_max)")
-    if pos0:
-        raise UserError("pos", "decode against a K/V cache is not implemented in the layer yet; allowed: 0")
     env = dict(prog.consts)
+    if prog.mode == "prefill":
+        if not 1 <= x.shape[0] <= prog.M_max:
+            raise UserError("x", f"M={x.shape[0]} tokens; allowed: 1..{prog.M_max} (M_max)")
+        if pos0:
+            raise UserError("pos", f"prefill starts at position 0 (got {pos0}); use a decode project for later tokens")
+    else:
+        if x.shape[0] != 1:
+            raise UserError("x", f"decode takes one token; got M={x.shape[0]}")
+        if not 0 <= pos0 < prog.L_max:
+            raise UserError("pos", f"{pos0} is out of range; allowed: 0..{prog.L_max - 1} (L_max - 1)")
+        Hkv, d = cfg.num_key_value_heads, cfg.head_dim
+        lo, hi = -(1 << (num.lin_bits - 1)), (1 << (num.lin_bits - 1)) - 1
+        for name, c in (("k_cache", k_cache), ("v_cache", v_cache)):
+            c = np.zeros((0, Hkv, d), np.int64) if c is None and pos0 == 0 else c
+            if c is None:
+                raise UserError(name, f"missing; decode at pos {pos0} needs the cache of positions 0..{pos0 - 1}")
+            c = np.asarray(c)
+            if c.shape != (pos0, Hkv, d):
+                raise UserError(name, f"shape {list(c.shape)}; expected [{pos0}, {Hkv}, {d}] (pos, kv_heads, head_dim)")
+            if c.dtype.kind not in "iu" or (c.size and (c.min() < lo or c.max() > hi)):
+                raise UserError(name, f"must be integers in [{lo}, {hi}] (the layer's {num.lin_bits}-bit cache format)")
+            env[name] = c.astype(np.int64)
     env["x"] = to_fixed(x, num.x_bits, num.x_frac, "x")
     env["pos"] = np.arange(pos0, pos0 + x.shape[0], dtype=np.int64)
     for step in prog.steps:

@@ -23,7 +23,7 @@ from .config import BitNetConfig, load_config
 from .layer import LayerNumerics, LayerProgram, Step, layer_program
 
 FORMAT = "hwgen-layer/1"
-MODES = ("prefill",)
+MODES = ("prefill", "decode")
 
 
 def build_program(model_dir: Path, layer: int, target: str, mode: str = "prefill", M_max: int = 128,
@@ -32,7 +32,7 @@ def build_program(model_dir: Path, layer: int, target: str, mode: str = "prefill
         raise UserError("mode", f"{mode!r} is not implemented yet; allowed: {', '.join(MODES)}")
     cfg = load_config(model_dir)
     weights = load_layer(model_dir, cfg, layer)
-    prog = layer_program(cfg, weights, numerics, M_max=M_max, L_max=L_max)
+    prog = layer_program(cfg, weights, numerics, M_max=M_max, L_max=L_max, mode=mode)
     for step in prog.steps:
         step.spec = {**step.spec, "name": f"l{layer}_{step.name}", "target": target}
     return prog
@@ -93,5 +93,5 @@ def load_layer_project(path: Path) -> tuple[dict, LayerProgram]:
         consts = {k: z[k] for k in z.files}
     steps = [Step(s["name"], s["kind"], s["spec"], s["inputs"], s["outputs"], s["glue"]) for s in meta["steps"]]
     prog = LayerProgram(BitNetConfig.model_validate(meta["config"]), LayerNumerics.model_validate(meta["numerics"]),
-                        meta["M_max"], meta["L_max"], consts, steps, {})
+                        meta["M_max"], meta["L_max"], consts, steps, meta["mode"])
     return meta, prog
