@@ -36,13 +36,15 @@ CHAIN = {"kind": "composed", "name": "chain3",
          "streams": [{"from": "a.y", "to": "b.x", "shift": 3}, {"from": "b", "to": "res.a"}]}
 RESIDUAL = {"kind": "residual_add", "name": "res_sat", "D": 37, "lanes": 8, "a_bits": 9, "b_bits": 7, "out_bits": 8,
             "M_max": 3}
+ROPE = {"kind": "rope", "name": "rope_c", "heads": 2, "d": 12, "lanes": 2, "M_max": 3, "L_max": 10, "in_bits": 9,
+        "in_frac": 5, "out_bits": 8, "c_bits": 10}
 SMALL = [
     {"kind": "tlmm", "name": "c_tlmm", "K": 40, "N": 12, "G": 3, "T": 4, "Q": 4},
     {"kind": "tlmm_naive", "name": "c_naive", "K": 40, "N": 12, "P_k": 8, "P_n": 4},
     {"kind": "attention_decode", "name": "c_dec", "H": 2, "d": 8, "lanes": 4, "L_max": 12, "exp_index_bits": 5},
     {"kind": "attention_prefill", "name": "c_pre", "H": 2, "d": 8, "lanes": 8, "M_max": 6, "N_pe": 4,
      "exp_index_bits": 5},
-    RESIDUAL, PAIR,
+    RESIDUAL, ROPE, PAIR,
 ]
 
 
@@ -92,7 +94,7 @@ def test_composition_cosim_bit_exact_and_contract(cfg, tmp_path):
 
 
 @needs_gxx
-@pytest.mark.parametrize("cfg", [PAIR, CHAIN, RESIDUAL], ids=["pair", "chain3", "residual"])
+@pytest.mark.parametrize("cfg", [PAIR, CHAIN, RESIDUAL, ROPE], ids=["pair", "chain3", "residual", "rope"])
 def test_composition_and_residual_csim(cfg, tmp_path):
     from hwgen.flows.csim import run_csim
 

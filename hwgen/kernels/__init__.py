@@ -15,6 +15,7 @@ from .attention import AttentionDecodeKernel, AttentionPrefillKernel
 from .base import Kernel, Performance, Port, Scalar
 from .composed import ComposedKernel
 from .residual import ResidualAddKernel
+from .rope import RopeKernel
 from .tlmm import NaiveKernel, TLMMKernel
 
 REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
@@ -23,6 +24,7 @@ REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
     AttentionDecodeKernel(),
     AttentionPrefillKernel(),
     ResidualAddKernel(),
+    RopeKernel(),
 )}
 REGISTRY["composed"] = ComposedKernel(REGISTRY)   # compositions of any kernel registered above
 

@@ -1,0 +1,109 @@
+"""Render context (every width, depth and table text the rope templates substitute) and the hardware graph with
+its analytical cost terms of the rope kernel (hwgen/kernels/rope.py, templates/rope/)."""
+from __future__ import annotations
+
+from ..bits import index_bits
+from .rope import rope_tables
+
+C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
+CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
+
+
+def _hex_word(values, bits: int) -> str:
+    """Concatenate signed values (element 0 at the LSBs) into one hex literal body."""
+    word = 0
+    mask = (1 << bits) - 1
+    for k, v in enumerate(values):
+        word |= (int(v) & mask) << (k * bits)
+    width = len(values) * bits
+    return f"{width}'h{word:0{-(-width // 4)}x}"
+
+
+def _control_bits(m) -> dict:
+    qb, hdb, fb = index_bits(m.head_beats), index_bits(m.heads), index_bits(2 * m.head_beats + 1)
+    # writer: wq, whd, ws, pos_w; reader: rq, rhd, rs; fill; two base registers (rom row of pos * h2)
+    counters = 2 * qb + 2 * hdb + 2 + m.pos_bits + fb + 2 * m.rom_addr_bits
+    return {"qb": qb, "hdb": hdb, "fb": fb, "ff": counters + CTRL_FLAGS}
+
+
+def render_context(kernel, spec) -> dict:
+    m = kernel.model(spec)
+    cos, sin = rope_tables(spec)
+    cos_rows = cos.reshape(m.L_max * m.h2, m.lanes)            # row pos * h2 + j: elements j * lanes ...
+    sin_rows = sin.reshape(m.L_max * m.h2, m.lanes)
+    words = [_hex_word(list(cr) + list(sr), m.c_bits) for cr, sr in zip(cos_rows.tolist(), sin_rows.tolist())]
+    cb = _control_bits(m)
+    lo, hi = -(1 << (m.out_bits - 1)), (1 << (m.out_bits - 1)) - 1
+    terms = [f"(pos_ext << {k})" for k in range(m.h2.bit_length()) if (m.h2 >> k) & 1]
+    wide = max(m.x_beat_bits, m.y_beat_bits, m.rom_width)
+    return {
+        "top": m.top, "m": m, "description": kernel.description,
+        "x_msb": m.x_beat_bits - 1, "y_msb": m.y_beat_bits - 1, "pos_msb": m.pos_bits - 1,
+        "rom_msb": m.rom_width - 1, "rom_last": m.rom_rows - 1, "buf_last": m.buf_depth - 1,
+        "sin_base": m.lanes * m.c_bits,           # bit offset of sin element 0 in a ROM word
+        "qb": cb["qb"], "hdb": cb["hdb"], "fb": cb["fb"],
+        "last_q": m.head_beats - 1, "last_head": m.heads - 1, "need_b": m.h2 + 1,
+        "fill_max": 2 * m.head_beats,
+        "base_expr": " + ".join(terms),           # pos * h2 as shifts and adds (no multiplier)
+        "rnd": (1 << (m.sh - 1)) if m.sh else 0,
+        "out_min": lo, "out_max": hi,
+        "rom_words": words,
+        "cos_rows": ["{" + ", ".join(str(v) for v in r) + "}" for r in cos_rows.tolist()],
+        "sin_rows": ["{" + ", ".join(str(v) for v in r) + "}" for r in sin_rows.tolist()],
+        "ap_max_w": wide if wide > 1024 else 0,
+        "hls_ctype": "int" if m.c_bits > 16 else "short",
+    }
+
+
+def build_graph(kernel, spec):
+    """Nodes: x / pos / y streams; control (writer and reader counters, fill counter, the two ROM base rows);
+    the x buffer (two LUTRAMs A / B of 2 head slots, lanes * in_bits wide, with their read registers); the cos/sin
+    ROM (block RAM, or a LUT case table with its read register); one rope_lane per lane (repeated lanes times):
+    the own / partner muxes, the sin negation, two DSP products with their fabric registers, the rounding add,
+    the clamp and the output register."""
+    from hwgen.surrogate import costs as A
+    from hwgen.surrogate.ir import HwGraph
+
+    m = kernel.model(spec)
+    perf = kernel.performance(spec)
+    fam = spec.target_info.yosys_family
+    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=2 * m.lanes, kinds=(spec.kind,))
+    x = g.node("stream_in", "x", width=m.x_beat_bits)
+    pos = g.node("stream_in", "pos", width=m.pos_bits)
+    y = g.node("stream_out", "y", width=m.y_beat_bits)
+    g.ports.update(x=x, pos=pos, y=y)
+    cb = _control_bits(m)
+    ctrl_ff = cb["ff"]
+    # the ROM row adder base + j and the base shift-add (pos * h2) are adders of rom_addr_bits
+    base_adds = max(bin(m.h2).count("1") - 1, 0)
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff},
+                     A.adder(m.rom_addr_bits, 1 + base_adds))
+    ctrl = g.node("control", "control", width=ctrl_ff, est=ctrl_est)
+    g.edge(pos, ctrl, m.pos_bits, "stream")
+    buf_est = A.memory(m.buf_depth, m.x_beat_bits, "lutram", fam, replicas=2)
+    buf = g.node("act_buffer", "xbuf", style="lutram", count=2, depth=m.buf_depth, width=m.x_beat_bits,
+                 storage_bits=2 * m.buf_depth * m.x_beat_bits, ports=1, est=buf_est)
+    g.edge(x, buf, m.x_beat_bits, "stream")
+    g.edge(ctrl, buf, 2 * (m.j_bits + 1), "address")
+    if m.rom_bram:
+        rom_est = {**A.zero(), "bram36": A.bram36(m.rom_rows, m.rom_width)}
+    else:
+        rom_est = A.add(A.memory(m.rom_rows, m.rom_width, "rom", fam), A.registers(m.rom_width))
+    rom = g.node("rope_table", "cos_sin", style="bram" if m.rom_bram else "rom", depth=m.rom_rows,
+                 width=m.rom_width, storage_bits=m.rom_rows * m.rom_width, ports=1, est=rom_est)
+    g.edge(ctrl, rom, m.rom_addr_bits, "address")
+    first = len(g.nodes)
+    sat_lut = 2.0 * m.out_bits if m.saturate else 0.0
+    lane_est = A.add(
+        {**A.zero(), "lut": 2.0 * m.in_bits + 2.0 * m.c_bits + sat_lut},            # muxes, -sin (INV + carry), clamp
+        A.product(m.in_bits, True, m.c_bits, True, fam, count=2, y_bits=m.prod_bits, reg_bits=m.prod_bits),
+        A.adder(m.sum_bits, 2),                                                       # p1 + p2 + R
+        A.registers(m.out_bits))
+    lane = g.node("rope_lane", "lane0", leaves=2, leaf_bits=m.in_bits, out_bits=m.out_bits,
+                  adder_bits=2 * m.sum_bits, width=m.out_bits, mult_bits=2 * m.in_bits * m.c_bits, est=lane_est)
+    g.edge(buf, lane, 2 * m.in_bits, "data")
+    g.edge(rom, lane, 2 * m.c_bits, "data")
+    g.edge(lane, y, m.out_bits, "stream")
+    g.edge(ctrl, lane, 1, "control")
+    g.repeat(first, m.lanes)
+    return g
