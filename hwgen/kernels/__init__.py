@@ -13,7 +13,9 @@ from ..spec import KernelSpec, read_yaml
 from ..targets import get_target
 from .attention import AttentionDecodeKernel, AttentionPrefillKernel
 from .base import Kernel, Performance, Port, Scalar
+from .bitlinear_scale import BitLinearScaleKernel
 from .composed import ComposedKernel
+from .glu_act import GluActKernel
 from .residual import ResidualAddKernel
 from .tlmm import NaiveKernel, TLMMKernel
 
@@ -23,6 +25,8 @@ REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
     AttentionDecodeKernel(),
     AttentionPrefillKernel(),
     ResidualAddKernel(),
+    BitLinearScaleKernel(),
+    GluActKernel(),
 )}
 REGISTRY["composed"] = ComposedKernel(REGISTRY)   # compositions of any kernel registered above
 
