@@ -25,8 +25,8 @@ from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Kernel, Performance, Port, Scalar
-from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_ctx,
-                          round_shift, saturate, signed_range, to_beats)
+from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_cost,
+                          out_ctx, round_shift, saturate, signed_range, to_beats)
 
 C_BITS_DEFAULT = 34        # two 17-bit unsigned pieces on a DSP's 18-bit port: acc x c in 2 DSPs per lane
 
@@ -273,7 +273,7 @@ class BitLinearScaleKernel(Kernel):
 
         def c_node(name):   # s register, s x ws pieces, the rounded c register
             est = A.add(mul_cost(mul_c, fam), A.registers(m.s_bits + m.c_bits),
-                        A.adder(m.sw_bits + 1) if m.c_drop else A.zero())
+                        A.adder(m.c_bits + 1) if m.c_drop else A.zero())
             return g.node("scale_product", name, leaves=mul_c["n"], leaf_bits=m.s_bits, out_bits=m.c_bits,
                           width=m.c_bits, mult_bits=m.s_bits * m.ws_bits, est=est)
 
@@ -284,9 +284,7 @@ class BitLinearScaleKernel(Kernel):
             g.edge(mem, shared, m.ws_bits, "data")
         first = len(g.nodes)
         o = out_ctx(m.prod_bits, m.out_shift, m.out_bits)
-        sat_lut = 2.0 * m.out_bits if o["saturate"] else 0.0
-        est = A.add(mul_cost(mul_y, fam), A.registers(3 * m.acc_bits + m.out_bits),
-                    A.adder(o["rw"]) if o["mode"] == "rshift" else A.zero(), {**A.zero(), "lut": sat_lut})
+        est = A.add(mul_cost(mul_y, fam), A.registers(3 * m.acc_bits + m.out_bits), out_cost(o, m.out_bits))
         lane = g.node("scale_lane", "lane0", leaves=mul_y["n"], leaf_bits=m.acc_bits, out_bits=m.out_bits,
                       adder_bits=m.prod_bits, width=m.out_bits, mult_bits=m.acc_bits * m.c_bits, est=est)
         if m.per_channel:

@@ -94,6 +94,19 @@ def mul_cost(mul: dict, family: str, count: float = 1.0) -> dict:
     from hwgen.surrogate import costs as A   # the cost primitives (a leaf module; kernels import it lazily)
 
     est = A.pieces(mul["pieces"], family, count)
-    if mul["n"] > 1:
-        est = A.add(est, A.adder(mul["bits"], count * (mul["n"] - 1)))
+    if mul["n"] > 1:   # the bits below the smallest shifted piece pass through the sum
+        low = min(pp["shift"] for pp in mul["pieces"] if pp["shift"] > 0)
+        est = A.add(est, A.adder(mul["bits"] - low, count * (mul["n"] - 1)))
     return est
+
+
+def out_cost(o: dict, out_bits: int, count: float = 1.0) -> dict:
+    """Analytical LUTs of the output stage (out_ctx): the rounding adder above the dropped bits, and when it
+    saturates the overflow detection on the bits above out_bits (two compares) and the output mux."""
+    from hwgen.bits import ceil_div
+    from hwgen.surrogate import costs as A
+
+    lut = float(o["rw"] - o["sh"] + 1) if o["mode"] == "rshift" else 0.0
+    if o["saturate"]:
+        lut += out_bits + 2 * ceil_div(o["qw"] - out_bits + 1, 3)
+    return {**A.zero(), "lut": lut * count}

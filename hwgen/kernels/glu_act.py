@@ -26,8 +26,8 @@ from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Kernel, Performance, Port, Scalar
-from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_ctx,
-                          round_shift, saturate, signed_range, to_beats)
+from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_cost,
+                          out_ctx, round_shift, saturate, signed_range, to_beats)
 
 ROM_BRAM_MIN_E = 9    # sigmoid tables of 2^E >= 512 entries go to block-RAM ROMs (one per two lanes), smaller
                       # ones are case ROMs in LUTs
@@ -294,10 +294,10 @@ class GluActKernel(Kernel):
         o = out_ctx(m.prod_bits, m.out_shift, m.out_bits)
         # one lane: input registers, act product (pieces + sum), a register, a x u pieces, round, saturate, output
         pipe_ff = 2 * m.in_bits + 2 * m.in_bits + m.a_bits + m.out_bits   # g1, u1..u3, a3, f5
-        lut = (2.0 * m.out_bits if o["saturate"] else 0.0) + (m.in_bits - 1 if m.act == "relu2" else
-                                                               sig_bits + 2 * (m.in_bits + 1))
-        est = A.add(mul_cost(mul_a, fam), mul_cost(mul_f, fam), A.registers(pipe_ff),
-                    A.adder(o["rw"]) if o["mode"] == "rshift" else A.zero(), {**A.zero(), "lut": lut})
+        # relu: a zero mux; silu: the index adder, the two range compares and the 1.0 / 0 / table mux
+        lut = m.in_bits - 1 if m.act == "relu2" else m.E + 2 * (m.in_bits + 1) / 3 + sig_bits
+        est = A.add(mul_cost(mul_a, fam), mul_cost(mul_f, fam), A.registers(pipe_ff), out_cost(o, m.out_bits),
+                    {**A.zero(), "lut": lut})
         lane = g.node("glu_lane", "lane0", leaves=mul_a["n"] + mul_f["n"], leaf_bits=m.in_bits, out_bits=m.out_bits,
                       adder_bits=m.prod_bits, width=m.out_bits,
                       mult_bits=mul_a["aw"] * mul_a["bw"] + m.a_bits * m.in_bits, est=est)
