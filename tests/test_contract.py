@@ -45,6 +45,9 @@ SMALL = [
     {"kind": "attention_prefill", "name": "c_pre", "H": 2, "d": 8, "lanes": 8, "M_max": 6, "N_pe": 4,
      "exp_index_bits": 5},
     RESIDUAL, ROPE, PAIR,
+    {"kind": "bitlinear_scale", "name": "c_bls", "N": 10, "lanes": 4, "per_channel": True, "M_max": 3},
+    {"kind": "glu_act", "name": "c_glu", "act": "silu", "F": 9, "lanes": 4, "sig_index_bits": 6,
+     "sig_range_log2": 3, "M_max": 3},
 ]
 
 

@@ -13,7 +13,9 @@ from ..spec import KernelSpec, read_yaml
 from ..targets import get_target
 from .attention import AttentionDecodeKernel, AttentionPrefillKernel
 from .base import Kernel, Performance, Port, Scalar
+from .bitlinear_scale import BitLinearScaleKernel
 from .composed import ComposedKernel
+from .glu_act import GluActKernel
 from .residual import ResidualAddKernel
 from .rope import RopeKernel
 from .tlmm import NaiveKernel, TLMMKernel
@@ -25,6 +27,8 @@ REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
     AttentionPrefillKernel(),
     ResidualAddKernel(),
     RopeKernel(),
+    BitLinearScaleKernel(),
+    GluActKernel(),
 )}
 REGISTRY["composed"] = ComposedKernel(REGISTRY)   # compositions of any kernel registered above
 
