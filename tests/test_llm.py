@@ -14,7 +14,7 @@ from hwgen.llm.checkpoint import absmean_ternarize, load_layer, unpack_ternary
 from hwgen.llm.config import load_config, parse_config
 from hwgen.llm.reference import layer_forward
 
-from .llm_util import make_checkpoint, run_transformers_layer
+from hwgen.llm.testing import make_checkpoint, run_transformers_layer
 
 torch = pytest.importorskip("torch", reason="the reference extra (torch + transformers) is not installed")
 pytest.importorskip("transformers", reason="the reference extra (transformers) is not installed")

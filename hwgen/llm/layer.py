@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from typing import Optional
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UserError
@@ -30,10 +32,12 @@ class LayerNumerics(BaseModel):
     g_bits: int = Field(16, ge=4, le=24, description="RMSNorm weight width (fraction bits chosen from max|gamma|)")
     s_frac: int = Field(24, ge=8, le=30, description="per-token activation scale fraction bits (32-bit unsigned)")
     ws_bits: int = Field(16, ge=4, le=24, description="weight scale width (fraction bits chosen per tensor)")
-    lin_bits: int = Field(16, ge=8, le=24, description="q/k/v/gate/up projection output width")
-    lin_frac: int = Field(8, ge=0, le=20, description="q/k/v/gate/up projection output fraction bits")
-    glu_bits: int = Field(24, ge=8, le=32, description="act(gate) * up output width")
-    glu_frac: int = Field(8, ge=0, le=24, description="act(gate) * up output fraction bits")
+    lin_bits: int = Field(16, ge=8, le=16, description="q/k/v (and the K/V cache) width")
+    lin_frac: Optional[int] = Field(None, ge=0, le=15, description="q/k/v fraction bits (default: from the bound)")
+    ffn_bits: int = Field(16, ge=8, le=24, description="gate/up projection output width")
+    ffn_frac: Optional[int] = Field(None, ge=0, le=23, description="gate/up fraction bits (default: from the bound)")
+    glu_bits: int = Field(28, ge=8, le=28, description="act(gate) * up output width")
+    glu_frac: Optional[int] = Field(None, ge=0, le=27, description="act(gate) * up fraction bits (default: bound)")
     exp_index_bits: int = Field(8, ge=1, le=12, description="attention exp table index bits (E)")
     exp_bits: int = Field(16, ge=6, le=20, description="attention exp table value bits (P)")
     recip_bits: int = Field(16, ge=6, le=24, description="attention 1/l reciprocal significant bits")
@@ -52,6 +56,42 @@ def frac_for(max_abs: float, bits: int, signed: bool = True) -> int:
     if max_abs <= 0:
         return bits - 2
     return int(math.floor(math.log2(top / max_abs)))
+
+
+def output_bounds(cfg: BitNetConfig, w: LayerWeights) -> dict[str, float]:
+    """No-overflow bounds of every BitLinear output of the layer, independent of the layer input.
+
+    A BitLinear after an RMSNorm sees ||h||_2 <= max|gamma| sqrt(D) (an RMS-normalised vector has norm sqrt(D)),
+    and its int8 re-quantization adds at most 0.5 max|h| / 127 per element; so by Cauchy-Schwarz
+    |y_j| <= scale * sqrt(nnz(W_j)) * max|gamma| * sqrt(D) * (1 + 0.5 sqrt(D) / 127)."""
+    out = {}
+    feeds = {"self_attn.q_proj": "input_layernorm", "self_attn.k_proj": "input_layernorm",
+             "self_attn.v_proj": "input_layernorm", "self_attn.o_proj": "self_attn.attn_sub_norm",
+             "mlp.gate_proj": "post_attention_layernorm", "mlp.up_proj": "post_attention_layernorm",
+             "mlp.down_proj": "mlp.ffn_sub_norm"}
+    for name, norm in feeds.items():
+        lin, g = w.linears[name], w.norms[norm]
+        D = g.size
+        hb = float(np.abs(g).max()) * math.sqrt(D) * (1 + 0.5 * math.sqrt(D) / 127)
+        out[name] = lin.scale * math.sqrt(float(np.count_nonzero(lin.w, axis=1).max())) * hb
+    return out
+
+
+def resolve_numerics(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics) -> LayerNumerics:
+    """Fill the fraction bits left open: the most that the bounds of `output_bounds` allow, so that no value of
+    any input can overflow (RoPE can grow a pair's element by sqrt(2); relu2 squares the gate). Without weights
+    (planning) 8 / 8 / 16 bits."""
+    if w is None:
+        fill = {"lin_frac": 8, "ffn_frac": 8, "glu_frac": 16}
+    else:
+        b = output_bounds(cfg, w)
+        qkv = max(math.sqrt(2) * b["self_attn.q_proj"], math.sqrt(2) * b["self_attn.k_proj"], b["self_attn.v_proj"])
+        g, u = b["mlp.gate_proj"], b["mlp.up_proj"]
+        glu = g * g * u if cfg.hidden_act == "relu2" else max(g, 0.3) * u
+        fill = {"lin_frac": max(0, min(15, frac_for(qkv, num.lin_bits))),
+                "ffn_frac": max(0, min(23, frac_for(max(g, u), num.ffn_bits))),
+                "glu_frac": max(0, min(27, frac_for(glu, num.glu_bits)))}
+    return num.model_copy(update={k: v for k, v in fill.items() if getattr(num, k) is None})
 
 
 def to_fixed(x: np.ndarray, bits: int, frac: int, name: str) -> np.ndarray:
@@ -117,6 +157,7 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
     D, F, H, Hkv, d = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     L_max = L_max or cfg.max_position_embeddings
     params = params or {}
+    num = resolve_numerics(cfg, w, num)
     consts, steps = {}, []
     gfrac, wsfrac = {}, {}
     for n in NORMS:
@@ -180,11 +221,13 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
     bitlinear("self_attn.o_proj", "a", "o_lin", num.x_bits, num.x_frac)
     residual("x", "o_lin", "x1")
     norm("post_attention_layernorm", "x1", "h2", D, num.x_bits, num.x_frac)
-    bitlinear("mlp.gate_proj", "h2", "g_lin", num.lin_bits, num.lin_frac)
-    bitlinear("mlp.up_proj", "h2", "u_lin", num.lin_bits, num.lin_frac)
+    bitlinear("mlp.gate_proj", "h2", "g_lin", num.ffn_bits, num.ffn_frac)
+    bitlinear("mlp.up_proj", "h2", "u_lin", num.ffn_bits, num.ffn_frac)
     steps.append(Step("glu", "glu_act",
-                      {"kind": "glu_act", "F": F, "act": cfg.hidden_act, "in_bits": num.lin_bits,
-                       "in_frac": num.lin_frac, "out_bits": num.glu_bits, "out_frac": num.glu_frac, "M_max": M_max},
+                      {"kind": "glu_act", "F": F, "act": cfg.hidden_act, "in_bits": num.ffn_bits,
+                       "in_frac": num.ffn_frac, "out_bits": num.glu_bits, "out_frac": num.glu_frac, "M_max": M_max,
+                       # the sigmoid table need not reach beyond the largest representable gate
+                       **({"sig_range_log2": min(4, num.ffn_bits - 1 - num.ffn_frac)} if cfg.hidden_act == "silu" else {})},
                       {"g": "g_lin", "u": "u_lin"}, {"f": "f"}))
     norm("mlp.ffn_sub_norm", "f", "f", F, num.glu_bits, num.glu_frac)
     bitlinear("mlp.down_proj", "f", "dn_lin", num.x_bits, num.x_frac)

@@ -1,4 +1,6 @@
-"""Small random BitNet checkpoints made with transformers' own `save_pretrained` (never downloaded)."""
+"""Small random BitNet checkpoints made with transformers' own `save_pretrained` (never downloaded), and transformers'
+BitNetDecoderLayer as the reference. Needs the `reference` extra (torch, transformers, accelerate); nothing else in
+hwgen imports this module."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,0 +1,123 @@
+"""Accuracy of the generated BitNet decoder layer (the chained kernel golden models, bit-exact with csim/cosim)
+against transformers' own BitNetDecoderLayer (AutoBitLinear, online quantization) on random checkpoints made
+here with save_pretrained, and which fixed-point knob buys what.
+
+Metric (the issue's): relative L2 error of the layer update, ||(y - x) - (y_ref - x)|| / ||y_ref - x||.
+Floors, measured on transformers' float64 layer itself:
+  - float32 vs float64 (transformers in both precisions);
+  - grid: transformers' float64 output for x rounded to the layer's input grid (x_frac) vs for x. Every BitLinear
+    re-quantizes its input to int8, so any perturbation of that size flips some int8 roundings, and each flip
+    moves the output by a whole int8 step: this is the floor that representing hidden states in fixed point sets.
+
+Writes bench/results/layer_accuracy.md (+ .json). Usage: python bench/layer_accuracy.py [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwgen.llm.checkpoint import load_layer
+from hwgen.llm.config import load_config
+from hwgen.llm.layer import LayerNumerics, layer_golden, layer_program
+from hwgen.llm.testing import make_checkpoint, run_transformers_layer
+
+OUT = Path(__file__).resolve().parent / "results" / "layer_accuracy.md"
+
+MODELS = {
+    "tiny relu2 GQA (256, 4 heads / 2 K/V, FFN 512)": dict(hidden=256, intermediate=512, heads=4, kv_heads=2, act="relu2"),
+    "tiny silu (256, 4 heads, FFN 512)": dict(hidden=256, intermediate=512, heads=4, kv_heads=4, act="silu"),
+    "0.73B-shaped silu (1536, 16 heads, FFN 4096)": dict(hidden=1536, intermediate=4096, heads=16, kv_heads=16,
+                                                         act="silu", layers=1, vocab=64, max_pos=512),
+    "2B-4T-shaped relu2 GQA (2560, 20 heads / 5 K/V, FFN 6912)": dict(hidden=2560, intermediate=6912, heads=20,
+                                                                      kv_heads=5, act="relu2", layers=1, vocab=64,
+                                                                      max_pos=512, theta=500000.0),
+}
+KNOBS = [  # (label, LayerNumerics overrides, kernel parameter overrides)
+    ("defaults", {}, {}),
+    ("x: 28 bits, 16 frac", {"x_bits": 28, "x_frac": 16}, {}),
+    ("exp table 2^10 (E=10), P=18", {"exp_index_bits": 10, "exp_bits": 18}, {}),
+    ("1/l: 22 bits", {"recip_bits": 22}, {}),
+    ("rsqrt table 2^12", {}, {"rmsnorm_quant": {"rsqrt_index_bits": 12}}),
+    ("RoPE tables 18 bits", {}, {"rope": {"c_bits": 18}}),
+    ("sigmoid table 2^12", {}, {"glu_act": {"sig_index_bits": 12}}),
+    ("q/k/v 2 fraction bits less", "lin-2", {}),
+]
+
+
+def rel_update(x, y, ref) -> float:
+    return float(np.linalg.norm(y - ref) / np.linalg.norm(ref - x))
+
+
+def run(quick: bool) -> dict:
+    import torch
+    tokens = 8 if quick else 16
+    models = list(MODELS.items())[:2] if quick else list(MODELS.items())
+    rows, knob_rows = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for mi, (label, kw) in enumerate(models):
+            t0 = time.monotonic()
+            path = make_checkpoint(Path(tmp) / f"m{mi}", seed=11 + mi, **{"layers": 2, **kw})
+            cfg = load_config(path)
+            layer = cfg.num_hidden_layers - 1
+            w = load_layer(path, cfg, layer)
+            x = np.random.default_rng(mi).standard_normal((tokens, cfg.hidden_size))
+            ref32 = run_transformers_layer(path, layer, x)
+            ref64 = run_transformers_layer(path, layer, x, torch.float64)
+            prog = layer_program(cfg, w, M_max=tokens)
+            grid = np.rint(x * 2.0 ** prog.num.x_frac) / 2.0 ** prog.num.x_frac
+            ref64_grid = run_transformers_layer(path, layer, grid, torch.float64)
+            y = layer_golden(prog, x)["y_float"]
+            rows.append({"model": label, "tokens": tokens, "err_vs_tf32": rel_update(x, y, ref32),
+                         "err_vs_tf64": rel_update(x, y, ref64), "floor_fp32": rel_update(x, ref32, ref64),
+                         "floor_grid": rel_update(x, ref64_grid - (grid - x), ref64),
+                         "formats": {k: getattr(prog.num, k) for k in ("lin_frac", "ffn_frac", "glu_frac")},
+                         "seconds": round(time.monotonic() - t0, 1)})
+            print(rows[-1], flush=True)
+            if mi >= 2:
+                continue
+            for klabel, num_kw, params in KNOBS:
+                if num_kw == "lin-2":
+                    num_kw = {"lin_frac": prog.num.lin_frac - 2}
+                p = layer_program(cfg, w, LayerNumerics(**num_kw), M_max=tokens, params=params)
+                yk = layer_golden(p, x)["y_float"]
+                knob_rows.append({"model": label, "knob": klabel, "err_vs_tf64": rel_update(x, yk, ref64)})
+    return {"rows": rows, "knobs": knob_rows}
+
+
+def write(res: dict, cmd: str) -> None:
+    lines = ["# BitNet decoder layer: accuracy against transformers", "",
+             f"Generated by `{cmd}` on {time.strftime('%Y-%m-%d')}. Random checkpoints (transformers "
+             "`BitNetForCausalLM`, norm weights 1 + 0.2 N(0,1)), N(0,1) hidden states; the last layer of each.",
+             "Error = relative L2 error of the layer update (y - x). See the module docstring for the floors.", "",
+             "| model | tokens | hw golden vs tf float32 | vs tf float64 | floor: tf float32 vs float64 | "
+             "floor: x on the layer grid | formats (lin/ffn/glu frac) |", "|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        f = r["formats"]
+        lines.append(f"| {r['model']} | {r['tokens']} | {100 * r['err_vs_tf32']:.2f} % | {100 * r['err_vs_tf64']:.2f} % | "
+                     f"{100 * r['floor_fp32']:.3f} % | {100 * r['floor_grid']:.2f} % | "
+                     f"{f['lin_frac']}/{f['ffn_frac']}/{f['glu_frac']} |")
+    lines += ["", "Knobs (error vs transformers float64; one change at a time from the defaults):", "",
+              "| model | knob | error |", "|---|---|---|"]
+    for r in res["knobs"]:
+        lines.append(f"| {r['model']} | {r['knob']} | {100 * r['err_vs_tf64']:.2f} % |")
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text("\n".join(lines) + "\n")
+    OUT.with_suffix(".json").write_text(json.dumps(res, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny models only, 8 tokens")
+    args = ap.parse_args()
+    res = run(args.quick)
+    write(res, "python bench/layer_accuracy.py" + (" --quick" if args.quick else ""))
+    print(OUT.read_text())
+
+
+if __name__ == "__main__":
+    main()
