@@ -252,6 +252,7 @@ class _TernaryMatmulKernel(Kernel):
 class TLMMKernel(_TernaryMatmulKernel):
     kind = "tlmm"
     spec_model = TLMMSpec
+    node_types = _TernaryMatmulKernel.node_types + ("stream_buffer",)   # weight_memory: stream
     description = "ternary table-lookup matmul (T tables of 3^G partial sums, Q lookups each per cycle)"
 
     def model(self, spec: TLMMSpec) -> MatmulModel:
