@@ -11,7 +11,7 @@ from hwgen.errors import UserError
 
 from .simulate import FlowFailed, simulate
 from .tools import cache_dir as tool_cache, content_key, require, run_tool, tool_version
-from .vectors import read_stats
+from .vectors import rate_plusargs, read_stats, source_rates
 
 __all__ = ["run_cosim", "pick_simulator", "build_simulation", "FlowFailed", "SIMULATORS"]
 
@@ -84,9 +84,11 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
 def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path | None = None,
               vectors: int = 8, seed: int = 0, stall: int = 0, simulator: str = "auto",
               timeout_s: float = RUN_TIMEOUT_S, build_timeout_s: float = BUILD_TIMEOUT_S,
-              cache_dir: Path | None = None, inputs: dict | None = None) -> dict:
+              cache_dir: Path | None = None, rates: dict | None = None, inputs: dict | None = None) -> dict:
     """Simulate; the summary's latency_cycles / ii are the test bench's measurement of the first unit and of the
-    interval to the second (the kernel's performance contract at zero stalls), model_* the contract itself."""
+    interval to the second (the kernel's performance contract at zero stalls), model_* the contract itself.
+    `rates`: {input port: payload bytes per cycle} limits those sources (flows/vectors.py source_rates); the
+    summary's source_rates holds the beats per cycle the test bench realised."""
     project = Path(project).resolve()     # simulators run in their own folders: relative paths would break
     if not 0 <= stall <= 90:
         raise UserError("stall", f"must be 0..90 percent (got {stall})")
@@ -94,12 +96,16 @@ def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path 
 
     def run(spec, kernel, inputs, folder):
         cmd = build_simulation(project, kernel.rtl_top(spec), simulator, build_timeout_s, cache_dir)
-        setup = sum(len(v) for p, v in kernel.stream_beats(spec, inputs).items()
+        beats = kernel.stream_beats(spec, inputs)
+        setup = sum(len(v) for p, v in beats.items()
                     if p in {q.name for q in kernel.ports(spec) if q.role == "setup"})
         budget = kernel.expected_cycles(spec, inputs) + setup
+        limited = source_rates(kernel, spec, rates)
+        # a rate-limited port needs at least its beats / rate cycles
+        budget += sum(len(beats[p]) * den // num for p, (num, den) in limited.items())
         max_cycles = int((budget + 10_000) * (4 + 10 * stall / 100)) + 100_000
-        res = run_tool([*cmd, f"+VEC={folder}", f"+SEED={seed + 1}", f"+STALL={stall}", f"+MAXCYC={max_cycles}"],
-                       folder, timeout_s, folder / "sim.log")
+        res = run_tool([*cmd, f"+VEC={folder}", f"+SEED={seed + 1}", f"+STALL={stall}", f"+MAXCYC={max_cycles}",
+                        *rate_plusargs(limited)], folder, timeout_s, folder / "sim.log")
         if not res.ok or "TIMEOUT" in res.log_tail or not (folder / "stats.txt").exists():
             raise FlowFailed(f"{simulator} simulation failed (rc={res.rc}, timeout={res.timed_out}):\n{res.log_tail}")
         stats = read_stats(folder / "stats.txt")
@@ -110,6 +116,7 @@ def run_cosim(project: Path, inputs_path: Path | None = None, output_path: Path 
             "model_latency_cycles": perf.latency_cycles, "model_ii": perf.ii, "unit": perf.unit,
             "model_cycles": kernel.expected_cycles(spec, inputs),
             "simulator": simulator, "simulator_version": simulator_version(simulator), "stall_percent": stall,
+            **({"source_rates": {p: f"{n}/{d}" for p, (n, d) in limited.items()}} if limited else {}),
             **{k: v for k, v in stats.items() if k not in ("latency_cycles", "ii")},
         }
 

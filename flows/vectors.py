@@ -4,12 +4,18 @@
     calls.txt    one line per HLS call: the values of the kernel's scalar arguments
     <port>.txt   one beat per line, `tlast e0 e1 ...` (element 0 at the LSBs of the beat); the test benches
                  write the output ports in the same format (tlast -1 where the HLS stream has none)
+
+Source rates (`source_rates`): an input port can be limited to a number of payload bytes per cycle; the RTL test
+bench realises it as a duty pattern of NUM/DEN beats per cycle (+RATE_<port>_NUM / _DEN, templates/common/tb.v.j2).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+
+from hwgen.bits import source_rate
+from hwgen.errors import UserError
 
 META_FILE = "meta.txt"
 CALLS_FILE = "calls.txt"
@@ -77,3 +83,26 @@ def read_stats(path: Path) -> dict[str, float]:
             if len(parts) == 2:
                 stats[parts[0]] = float(parts[1])
     return stats
+
+
+def source_rates(kernel, spec, rates: dict | None) -> dict[str, tuple[int, int]]:
+    """{input port: bytes per cycle} -> {port: (NUM, DEN)} beats per cycle (hwgen.bits.source_rate: a beat's
+    bytes are elements * elem_bits / 8); unknown ports and rates <= 0 are UserErrors."""
+    ports = {p.name: p for p in kernel.ports(spec) if p.direction == "in"}
+    out = {}
+    for name, bpc in (rates or {}).items():
+        if name not in ports:
+            raise UserError("rate", f"no input port {name!r}; allowed: {', '.join(ports)}")
+        try:
+            bpc = float(bpc)
+        except (TypeError, ValueError):
+            bpc = float("nan")
+        if not bpc > 0 or bpc == float("inf"):
+            raise UserError("rate", f"{name}: bytes per cycle must be a number > 0 (got {bpc})")
+        out[name] = source_rate(bpc, ports[name].beat_bits)
+    return out
+
+
+def rate_plusargs(rates: dict[str, tuple[int, int]]) -> list[str]:
+    return [arg for name, (num, den) in sorted(rates.items())
+            for arg in (f"+RATE_{name}_NUM={num}", f"+RATE_{name}_DEN={den}")]

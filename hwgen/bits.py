@@ -24,3 +24,15 @@ def pad_to(n: int, multiple: int) -> int:
 
 def ceil_div(a: float, b: float) -> int:
     return -(-int(a) // int(b)) if a > 0 else 0
+
+
+def source_rate(bytes_per_cycle: float, beat_bits: int) -> tuple[int, int]:
+    """A stream source of `bytes_per_cycle` payload bytes per cycle, as beats per cycle NUM/DEN <= 1 (the test
+    bench's duty pattern, templates/common/tb.v.j2): the rate is read as a decimal (limit_denominator(1000)),
+    then divided by the beat's bytes (beat_bits / 8); rates of a beat per cycle or more are (1, 1)."""
+    from fractions import Fraction
+
+    if not bytes_per_cycle > 0:
+        raise ValueError(f"bytes_per_cycle must be > 0, got {bytes_per_cycle}")
+    beats = Fraction(bytes_per_cycle).limit_denominator(1000) * 8 / int(beat_bits)
+    return (1, 1) if beats >= 1 else (beats.numerator, beats.denominator)

@@ -133,8 +133,10 @@ def csim(project: str, inputs: str | None, output: str | None, vectors: int, see
 @click.option("--simulator", default="auto", show_default=True, type=click.Choice(["auto", "icarus", "verilator"]))
 @click.option("--flow", "flow", default="open", show_default=True, type=click.Choice(["open", "vendor"]),
               help="open: Icarus/Verilator on the Verilog twin; vendor: Vitis HLS C/RTL cosim (needs vitis_hls)")
+@click.option("--rate", "rates", multiple=True, metavar="PORT=BYTES",
+              help="limit an input stream's source to BYTES payload bytes per cycle (open flow; repeatable)")
 def cosim(project: str, inputs: str | None, output: str | None, vectors: int, seed: int, stall: int,
-          simulator: str, flow: str) -> None:
+          simulator: str, flow: str, rates: tuple[str, ...]) -> None:
     """Simulate the RTL against the golden model; report the latency of one unit (token / call) and, with two
     units or more, the II between them (zero stalls: the kernel's performance contract)."""
     from .flows.simulate import FlowFailed
@@ -147,10 +149,18 @@ def cosim(project: str, inputs: str | None, output: str | None, vectors: int, se
     if flow == "vendor":
         from .flows.vendor.hls_cosim import run_vendor_cosim
         _finish_sim(run_vendor_cosim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed))
+    from .errors import UserError
     from .flows.cosim import run_cosim
 
     try:
-        summary = run_cosim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed, stall, simulator)
+        rate_map = {}
+        for item in rates:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise UserError("rate", f"{item!r} is not PORT=BYTES_PER_CYCLE")
+            rate_map[name] = value
+        summary = run_cosim(Path(project), inputs and Path(inputs), output and Path(output), vectors, seed, stall,
+                            simulator, rates=rate_map)
     except FlowFailed as err:
         summary = {"pass": False, "mismatches": None, "vectors": 0, "flow": "cosim", "error": str(err)}
     _finish_sim(summary)

@@ -41,6 +41,8 @@ ROPE = {"kind": "rope", "name": "rope_c", "heads": 2, "d": 12, "lanes": 2, "M_ma
 SMALL = [
     {"kind": "tlmm", "name": "c_tlmm", "K": 40, "N": 12, "G": 3, "T": 4, "Q": 4},
     {"kind": "tlmm_naive", "name": "c_naive", "K": 40, "N": 12, "P_k": 8, "P_n": 4},
+    {"kind": "tlmm", "name": "c_tlmm_stream", "K": 40, "N": 12, "G": 3, "T": 4, "Q": 4, "M_max": 2,
+     "weight_memory": "stream"},
     {"kind": "attention_decode", "name": "c_dec", "H": 2, "d": 8, "lanes": 4, "L_max": 12, "exp_index_bits": 5},
     {"kind": "attention_prefill", "name": "c_pre", "H": 2, "d": 8, "lanes": 8, "M_max": 6, "N_pe": 4,
      "exp_index_bits": 5},

@@ -168,7 +168,7 @@ class ComposedKernel(Kernel):
             raise UserError("name", f"the composition's name {spec.design_name!r} is also a member's name")
         kernels = [self.registry[m.kind] for m in members]
         ports = [k.ports(m) for k, m in zip(kernels, members)]
-        units = {k.unit for k in kernels}
+        units = {k.performance(m).unit for k, m in zip(kernels, members)}   # a spec may change the unit
         if len(units) > 1:
             raise UserError("kernels", f"members process different units ({', '.join(sorted(units))}); "
                                        "a composition needs one")

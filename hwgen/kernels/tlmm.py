@@ -20,7 +20,7 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
-from . import tlmm_rtl
+from . import tlmm_rtl, tlmm_stream
 from .base import Kernel, Performance, Port, Scalar
 from .rtl_util import build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
@@ -43,6 +43,10 @@ class TLMMSpec(TernaryMatmulSpec):
     T: int = Field(8, ge=1, le=128, description="tables in parallel")
     Q: int = Field(8, ge=1, le=128, description="lookups per table per cycle = output lanes")
     table_style: Literal["full", "mirror"] = "full"
+    # stream: the weight words arrive on s_axis_w during every call (docs/tlmm_stream.md, tlmm_stream.py)
+    weight_memory: Literal["auto", "uram", "bram", "lutram", "stream"] = "auto"
+    w_beat_words: int = Field(0, ge=0, le=128, description="weight_memory=stream: weight words per s_axis_w beat "
+                                                            "(a divisor of Q; 0: Q, one column block per beat)")
 
 
 class NaiveSpec(TernaryMatmulSpec):
@@ -92,6 +96,21 @@ class MatmulModel:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StreamModel(MatmulModel):
+    """weight_memory=stream (tlmm_stream.py): wbuf_depth is the chunk double buffer (2 * nblocks words per lane)."""
+
+    beat_words: int = 0       # weight words per s_axis_w beat (a divisor of Q)
+    w_beat_bits: int = 0      # beat_words * word_bits
+    chunk_beats: int = 0      # s_axis_w beats per chunk: nblocks * Q / beat_words
+    call_beats: int = 0       # s_axis_w beats per call: chunks * chunk_beats (any m)
+    xbuf_depth: int = 0       # activation buffer: M_max * chunks chunk words
+    acc_depth: int = 0        # accumulators per lane: M_max * nblocks
+    wbuf_style: str = ""      # chunk buffer / activation buffer / accumulator memories (lutram | bram)
+    xbuf_style: str = ""
+    acc_style: str = ""
 
 
 def _weight_memory(spec: TernaryMatmulSpec) -> str:
@@ -233,6 +252,7 @@ class _TernaryMatmulKernel(Kernel):
 class TLMMKernel(_TernaryMatmulKernel):
     kind = "tlmm"
     spec_model = TLMMSpec
+    node_types = _TernaryMatmulKernel.node_types + ("stream_buffer",)   # weight_memory: stream
     description = "ternary table-lookup matmul (T tables of 3^G partial sums, Q lookups each per cycle)"
 
     def model(self, spec: TLMMSpec) -> MatmulModel:
@@ -252,14 +272,25 @@ class TLMMKernel(_TernaryMatmulKernel):
         # |x * w| <= 2^(a-1), reached by x = -2^(a-1), w = -1: a sum of n terms spans [-n*amax, +n*amax].
         amax = 1 << (spec.act_bits - 1)
         acc_bits = signed_bits_for_bound(spec.K * amax)
-        return MatmulModel(
+        stream = spec.weight_memory == "stream"
+        extra = {}
+        if stream:
+            wb = spec.w_beat_words or Q
+            extra = dict(beat_words=wb, w_beat_bits=wb * T * field_bits, chunk_beats=nblocks * Q // wb,
+                         call_beats=chunks * nblocks * Q // wb, xbuf_depth=spec.M_max * chunks,
+                         acc_depth=spec.M_max * nblocks, wbuf_style=tlmm_stream.mem_style(2 * nblocks),
+                         xbuf_style=tlmm_stream.mem_style(spec.M_max * chunks),
+                         acc_style=tlmm_stream.mem_style(spec.M_max * nblocks))
+        return (StreamModel if stream else MatmulModel)(
+            **extra,
             top=spec.design_name,
             K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
             chunk=chunk, lanes=Q, K_pad=K_pad, N_pad=N_pad, chunks=chunks, nblocks=nblocks,
             acc_bits=acc_bits,
             lane_sum_bits=min(acc_bits, signed_bits_for_bound(T * G * amax)),
             field_bits=field_bits, fields=T, word_bits=T * field_bits,
-            wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
+            wbuf_depth=2 * nblocks if stream else chunks * nblocks,
+            weight_memory="stream" if stream else _weight_memory(spec),
             build_cycles=build, macs_per_cycle=T * Q * G,
             cycles_per_token=chunks * (build + nblocks), pipeline_cycles=4,
             x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits,
@@ -288,6 +319,96 @@ class TLMMKernel(_TernaryMatmulKernel):
 
     def render_context(self, spec):
         return tlmm_rtl.render_context(self, spec, table_walk(spec.G, spec.table_style))
+
+    # --- weight_memory: stream (tlmm_stream.py; every method below falls back to the on-chip kernel) -------
+    @staticmethod
+    def streaming(spec) -> bool:
+        return spec.weight_memory == "stream"
+
+    def check(self, spec) -> None:
+        super().check(spec)
+        tlmm_stream.check(spec)
+
+    def outputs(self, backend):
+        return tlmm_rtl.outputs(self.kind, backend)
+
+    def files(self, spec, backend):
+        from ..render import render_template
+
+        ctx = self.render_context(spec)
+        outs = tlmm_rtl.outputs("tlmm_stream" if self.streaming(spec) else self.kind, backend)
+        return {out.format(top=ctx["top"]): render_template(template, ctx) for template, out in outs}
+
+    def ports(self, spec):
+        if not self.streaming(spec):
+            return super().ports(spec)
+        m = self.model(spec)
+        return [
+            Port("w", "in", m.beat_words * m.T, m.field_bits, False, "s_axis_w", role="data",
+                 unit_elements=m.call_beats * m.beat_words * m.T),
+            Port("x", "in", m.chunk, m.act_bits, True, "s_axis_x", input_key="x", unit_elements=m.M_max * m.K),
+            Port("y", "out", m.lanes, m.acc_bits, True, "m_axis_y", unit_elements=m.M_max * m.N),
+        ]
+
+    def performance(self, spec) -> Performance:
+        """Stream: the unit is a call of M_max tokens at full s_axis_w rate; `bytes` per call, with the weight
+        bytes also per token (w_per_token) for memory-roofline planners."""
+        if not self.streaming(spec):
+            return super().performance(spec)
+        m = self.model(spec)
+        lat, ii = tlmm_stream.call_cycles(m, [m.M_max, m.M_max])
+        wbytes = tlmm_stream.call_bytes(m)
+        return Performance(latency_cycles=lat, ii=ii, unit="call", macs=m.M_max * m.K * m.N,
+                           macs_per_cycle=m.macs_per_cycle,
+                           bytes={"x": m.M_max * m.K * m.act_bits / 8, "y": m.M_max * m.N * m.acc_bits / 8,
+                                  "w": wbytes, "w_per_token": wbytes / m.M_max})
+
+    def stream_cycles(self, spec, m_tokens: int, bytes_per_cycle=None, calls: int = 3) -> dict:
+        """Cycle model of calls of m_tokens with s_axis_w at bytes_per_cycle (tlmm_stream.stream_cycles)."""
+        if not self.streaming(spec):
+            raise UserError("weight_memory", "stream_cycles needs weight_memory: stream")
+        return tlmm_stream.stream_cycles(self, spec, m_tokens, bytes_per_cycle, calls)
+
+    def hls_scalars(self, spec):
+        return [Scalar("m_tokens", "int")] if self.streaming(spec) else super().hls_scalars(spec)
+
+    def call_plan(self, spec, inputs):
+        if not self.streaming(spec):
+            return super().call_plan(spec, inputs)
+        return [[n] for n in tlmm_stream.call_sizes(spec, int(inputs["x"].shape[0]))]
+
+    def random_inputs(self, spec, rng, vectors):
+        """Stream: `vectors` calls of M_max tokens (the unit is a call)."""
+        if not self.streaming(spec):
+            return super().random_inputs(spec, rng, vectors)
+        return super().random_inputs(spec, rng, vectors * spec.M_max)
+
+    def vector_count(self, spec, inputs) -> int:
+        if not self.streaming(spec):
+            return super().vector_count(spec, inputs)
+        return len(tlmm_stream.call_sizes(spec, int(inputs["x"].shape[0])))
+
+    def expected_cycles(self, spec, inputs) -> int:
+        if not self.streaming(spec):
+            return super().expected_cycles(spec, inputs)
+        sizes = tlmm_stream.call_sizes(spec, int(inputs["x"].shape[0]))
+        return tlmm_stream.schedule(self.model(spec), sizes)["y_last"][-1]
+
+    def stream_beats(self, spec, inputs):
+        if not self.streaming(spec):
+            return super().stream_beats(spec, inputs)
+        return tlmm_stream.stream_beats(self, spec, inputs)
+
+    def output_units(self, spec, inputs):
+        if not self.streaming(spec):
+            return super().output_units(spec, inputs)
+        nb = self.model(spec).nblocks
+        return {"y": [n * nb for n in tlmm_stream.call_sizes(spec, int(inputs["x"].shape[0]))]}
+
+    def from_beats(self, spec, inputs, beats):
+        m = self.model(spec)
+        y = np.asarray(beats["y"], dtype=np.int64).reshape(int(inputs["x"].shape[0]), m.N_pad)
+        return {"y": y[:, : spec.N]}
 
     def golden(self, spec, inputs):
         """Table-lookup algorithm, bit-exact with the hardware (tables built, then indexed)."""

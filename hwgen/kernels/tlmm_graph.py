@@ -3,6 +3,10 @@
 Nodes: the x/w/y streams, control (counters, FSM, table-build ROM), the activation registers, the table-build
 adders (TLMM) and, per output lane (one block repeated Q times), the weight bank, the LUTRAM tables (TLMM) or
 the +a/0/-a select (naive), the lane adder tree and the accumulator.
+
+weight_memory: stream (tlmm_stream.py): the weight bank becomes a `stream_buffer` (the lane's two-chunk double
+buffer, fed by the w stream), the activation registers the call's activation buffer (M_max * chunks words), the
+accumulator M_max * nblocks partial sums per lane (both sync-read memories; BRAM beyond 64 entries).
 """
 from __future__ import annotations
 
@@ -43,7 +47,14 @@ def build_matmul(kernel, spec) -> HwGraph:
     ew = rtl["sw"] if tlmm else 0
     sel_w = rtl["selw"] if tlmm else 0
     rom_bits = (rtl["ew"] + sel_w + 2) if tlmm else 0
-    ctrl_ff = (CTRL_FLAGS_TLMM if tlmm else CTRL_FLAGS_NAIVE) + lw + 2 * aw + cw + 3 * nw + ew
+    stream = m.weight_memory == "stream"
+    if stream:
+        # hwgen_ws_ctrl (chunk, cin, tok, tin, mlast, nb, step, acc_addr, x_waddr, x_raddr), hwgen_ws_chunk_buf
+        # (waddr, lane group, halves), hwgen_mm_pipe's s1/s2 addresses and the top's s1 address
+        tw, xaw, aaw, caw, gw = (rtl[k] for k in ("tw", "xaw", "aaw", "caw", "gw"))
+        ctrl_ff = CTRL_FLAGS_TLMM + 2 * cw + 3 * tw + nw + ew + 4 * aaw + 2 * xaw + caw + gw
+    else:
+        ctrl_ff = (CTRL_FLAGS_TLMM if tlmm else CTRL_FLAGS_NAIVE) + lw + 2 * aw + cw + 3 * nw + ew
     rom = A.memory(steps, rom_bits, "rom", fam) if tlmm else A.zero()
     ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, rom)
     xin = g.node("stream_in", "x", width=m.x_beat_bits)
@@ -55,8 +66,13 @@ def build_matmul(kernel, spec) -> HwGraph:
     # activation registers: tlmm keeps one chunk register (xr; the tables hold the chunk once built), naive a
     # skid buffer, xr and s1_x (activations travel with their weights)
     nbuf = 1 if tlmm else 3
-    xbuf = g.node("act_buffer", "xbuf", style="reg", count=nbuf, width=m.x_beat_bits,
-                  storage_bits=nbuf * m.x_beat_bits, est=A.registers(nbuf * m.x_beat_bits))
+    if stream:
+        xbuf = g.node("act_buffer", "xbuf", style=m.xbuf_style, count=1, depth=m.xbuf_depth, width=m.x_beat_bits,
+                      ports=1, storage_bits=m.xbuf_depth * m.x_beat_bits,
+                      est=A.memory(m.xbuf_depth, m.x_beat_bits, m.xbuf_style, fam, sync_read=True))
+    else:
+        xbuf = g.node("act_buffer", "xbuf", style="reg", count=nbuf, width=m.x_beat_bits,
+                      storage_bits=nbuf * m.x_beat_bits, est=A.registers(nbuf * m.x_beat_bits))
     g.edge(xin, xbuf, m.x_beat_bits, "stream")
     g.edge(ctrl, xbuf, 2, "control")
     if tlmm:
@@ -79,10 +95,16 @@ def build_matmul(kernel, spec) -> HwGraph:
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
-        wb = g.node("weight_bank", f"wbank{q}", style=wstyle, depth=m.wbuf_depth, width=m.word_bits, count=1,
-                    ports=1, storage_bits=m.wbuf_depth * m.word_bits,
-                    est=A.memory(m.wbuf_depth, m.word_bits, wstyle, fam, sync_read=True))
-        g.edge(win, wb, m.word_bits, "weight_load")
+        if stream:   # the two-chunk double buffer, written by the w stream during the call
+            wb = g.node("stream_buffer", f"wchunk{q}", style=m.wbuf_style, depth=m.wbuf_depth, width=m.word_bits,
+                        count=1, ports=1, storage_bits=m.wbuf_depth * m.word_bits,
+                        est=A.memory(m.wbuf_depth, m.word_bits, m.wbuf_style, fam, sync_read=True))
+            g.edge(win, wb, m.word_bits, "stream")
+        else:
+            wb = g.node("weight_bank", f"wbank{q}", style=wstyle, depth=m.wbuf_depth, width=m.word_bits, count=1,
+                        ports=1, storage_bits=m.wbuf_depth * m.word_bits,
+                        est=A.memory(m.wbuf_depth, m.word_bits, wstyle, fam, sync_read=True))
+            g.edge(win, wb, m.word_bits, "weight_load")
         g.edge(ctrl, wb, aw, "address")
         if tlmm:
             neg = m.T * m.entry_bits if mirror else 0
@@ -106,11 +128,12 @@ def build_matmul(kernel, spec) -> HwGraph:
         g.edge(src, tree, n_leaves * leaf_bits, "data")
         # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
         live = m.chunks > 1
-        acc = g.node("accumulator", f"acc{q}", style="lutram" if live else "reg", depth=m.nblocks if live else 0,
+        depth, astyle = (m.acc_depth, m.acc_style) if stream else (m.nblocks, "lutram")
+        acc = g.node("accumulator", f"acc{q}", style=astyle if live else "reg", depth=depth if live else 0,
                      width=m.acc_bits, count=1, ports=1, leaves=2 if live else 1, leaf_bits=m.lane_sum_bits,
                      out_bits=m.acc_bits, adder_bits=m.acc_bits if live else 0,
-                     storage_bits=m.nblocks * m.acc_bits if live else 0,
-                     est=A.add(A.memory(m.nblocks, m.acc_bits, "lutram", fam, sync_read=False) if live else A.zero(),
+                     storage_bits=depth * m.acc_bits if live else 0,
+                     est=A.add(A.memory(depth, m.acc_bits, astyle, fam, sync_read=stream) if live else A.zero(),
                                A.adder(C_ACC * m.acc_bits if live else 0), A.registers(m.acc_bits)))
         g.edge(tree, acc, m.lane_sum_bits, "data")
         g.edge(ctrl, acc, nw, "address")

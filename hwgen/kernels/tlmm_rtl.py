@@ -16,9 +16,14 @@ _COMMON_MODULES = ("hwgen_mm_ctrl", "hwgen_weight_banks", "hwgen_mm_pipe", "hwge
 LIB_MODULES = {
     "tlmm": (*_COMMON_MODULES, "hwgen_tlmm_build", "hwgen_tlmm_lookup"),
     "tlmm_naive": (*_COMMON_MODULES, "hwgen_naive_select"),
+    # weight_memory: stream (tlmm_stream.py): no weight banks; chunk buffer, activation buffer, sync accumulators
+    "tlmm_stream": ("hwgen_ws_ctrl", "hwgen_ws_chunk_buf", "hwgen_sdp_ram", "hwgen_mm_pipe", "hwgen_lane_acc_sync",
+                    "hwgen_tlmm_build", "hwgen_tlmm_lookup"),
 }
-_TOP_TEMPLATE = {"tlmm": "tlmm/rtl/tlmm.v.j2", "tlmm_naive": "tlmm/rtl/naive.v.j2"}
-_HLS_TEMPLATE = {"tlmm": "tlmm/hls/tlmm.cpp.j2", "tlmm_naive": "tlmm/hls/tlmm_naive.cpp.j2"}
+_TOP_TEMPLATE = {"tlmm": "tlmm/rtl/tlmm.v.j2", "tlmm_naive": "tlmm/rtl/naive.v.j2",
+                 "tlmm_stream": "tlmm/rtl/tlmm_stream.v.j2"}
+_HLS_TEMPLATE = {"tlmm": "tlmm/hls/tlmm.cpp.j2", "tlmm_naive": "tlmm/hls/tlmm_naive.cpp.j2",
+                 "tlmm_stream": "tlmm/hls/tlmm_stream.cpp.j2"}
 
 
 def render_context(kernel, spec, walk=None) -> dict:
@@ -38,14 +43,16 @@ def render_context(kernel, spec, walk=None) -> dict:
     lsbs = [sum(widths[:i]) for i in range(len(widths))]
     leaves = [{"name": f"lf_{i}", "bits": b, "lsb": lsb} for i, (b, lsb) in enumerate(zip(widths, lsbs))]
 
+    stream = m.weight_memory == "stream"
     rtl = {
+        "w_port_bits": m.w_beat_bits if stream else m.word_bits,
         "act_bits": m.act_bits, "acc_bits": m.acc_bits, "lane_bits": m.lane_sum_bits,
         "fields": m.fields, "field_bits": m.field_bits, "word_bits": m.word_bits,
         "x_bits": m.x_beat_bits, "y_bits": m.y_beat_bits, "chunk": m.chunk, "lanes": m.lanes,
         "chunks": m.chunks, "nblocks": m.nblocks, "wbuf_depth": m.wbuf_depth,
         "aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes),
         "cw": index_bits(m.chunks), "nw": index_bits(m.nblocks),
-        "ram_style": RAM_STYLE[m.weight_memory],
+        "ram_style": RAM_STYLE[m.wbuf_style if stream else m.weight_memory],
         "leaf_bits": leaf_bits, "leaves_bits": sum(widths),
     }
     if tlmm:
@@ -56,7 +63,15 @@ def render_context(kernel, spec, walk=None) -> dict:
             "mirror_bits": m.mirror_bits, "sign_bits": sign_bits,
         })
 
+    if stream:
+        from .tlmm_stream import index_widths
+        rtl.update({"M_max": m.M_max, "beat_words": m.beat_words, "chunk_beats": m.chunk_beats,
+                    "call_beats": m.call_beats, "xbuf_depth": m.xbuf_depth, "acc_depth": m.acc_depth,
+                    "xbuf_ram_style": RAM_STYLE[m.xbuf_style], "acc_ram_style": RAM_STYLE[m.acc_style],
+                    **index_widths(m)})
+
     ctx = {
+        "stream": stream, "stream_groups": m.lanes // m.beat_words if stream else 0,
         "m": m, "spec": spec, "top": m.top, "description": kernel.description, "rtl": rtl,
         "n_weight_words": m.wbuf_depth * m.lanes, "leaves": leaves,
         "tree": tree, "tree_root": root, "tree_depth": clog2(len(widths)),
