@@ -143,6 +143,24 @@ class LayerProgram:
     mode: str = "prefill"  # prefill: M tokens at 0..M-1, causal; decode: one token at pos against a K/V cache
 
 
+# The generator's per-target defaults for the layer's kernels (overridable per kind or per step). Every TLMM
+# streams its weights: no real ternary LLM layer fits on chip (a 0.73B layer is ~5.5 MB of trits).
+TARGET_DEFAULTS = {
+    "kv260": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}},
+    "zcu104": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}},
+    "u280": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 16, "Q": 16}},
+}
+DEFAULT_KERNEL_PARAMS = {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}}
+
+
+def kernel_params(target: str, overrides: dict | None = None) -> dict:
+    """The target's defaults merged with the user's overrides ({kind or step name: {field: value}})."""
+    out = {k: dict(v) for k, v in TARGET_DEFAULTS.get(target, DEFAULT_KERNEL_PARAMS).items()}
+    for key, fields in (overrides or {}).items():
+        out.setdefault(key, {}).update(fields)
+    return out
+
+
 # Without weights (planning and synthesis from config.json alone) the formats assume |gamma| < 8 and a weight
 # scale mean|W| < 0.25; the hardware is the same, only the constants' binary point moves.
 PLAN_GAMMA_MAX, PLAN_SCALE_MAX = 7.99, 0.249
@@ -157,6 +175,8 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
     D, F, H, Hkv, d = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     L_max = L_max or cfg.max_position_embeddings
     params = params or {}
+    if mode == "decode":
+        M_max = 1            # one token per call: no prefill buffers in the per-token kernels
     num = resolve_numerics(cfg, w, num)
     consts, steps = {}, []
     gfrac, wsfrac = {}, {}

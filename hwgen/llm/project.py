@@ -20,19 +20,21 @@ from ..errors import UserError
 from ..spec import canonical_json
 from .checkpoint import load_layer
 from .config import BitNetConfig, load_config
-from .layer import LayerNumerics, LayerProgram, Step, layer_program
+from .layer import LayerNumerics, LayerProgram, Step, kernel_params, layer_program
 
 FORMAT = "hwgen-layer/1"
 MODES = ("prefill", "decode")
 
 
 def build_program(model_dir: Path, layer: int, target: str, mode: str = "prefill", M_max: int = 128,
-                  L_max: int | None = None, numerics: LayerNumerics = LayerNumerics()) -> LayerProgram:
+                  L_max: int | None = None, numerics: LayerNumerics = LayerNumerics(),
+                  overrides: dict | None = None) -> LayerProgram:
     if mode not in MODES:
         raise UserError("mode", f"{mode!r} is not implemented yet; allowed: {', '.join(MODES)}")
     cfg = load_config(model_dir)
     weights = load_layer(model_dir, cfg, layer)
-    prog = layer_program(cfg, weights, numerics, M_max=M_max, L_max=L_max, mode=mode)
+    prog = layer_program(cfg, weights, numerics, M_max=M_max, L_max=L_max, mode=mode,
+                         params=kernel_params(target, overrides))
     for step in prog.steps:
         step.spec = {**step.spec, "name": f"l{layer}_{step.name}", "target": target}
     return prog
