@@ -511,20 +511,30 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     sc_mult = (A.product(NV, False, m.y0_bits, False, fam), A.product(m.t1_bits, False, m.y0_bits, False, fam),
                A.product(m.y0_bits, False, m.d_bits, False, fam), A.product(NA, False, m.y1_bits, False, fam),
                A.product(m.p1_bits, False, CB, False, fam))
-    shifters = (NA * math.ceil(math.log2(m.a_bits + 1)) + NV * math.ceil(math.log2(m.v_bits + 1))
-                + S_BITS * math.ceil(math.log2(m.p2_bits + 1))) / 2.0
-    sc_ff = (m.a_bits + m.v_bits) * 2 + 2 * NA + 4 * NV + m.y0_bits * 4 + m.t1_bits + m.h_bits + m.d_bits \
-        + m.y1_bits + m.p1_bits + m.p2_bits + S_BITS + 8 * m.r_bits + 10 * m.u_bits
+    # normalising shifters (pmax_n; Vn left and right), the final rounding shift: one 2:1 mux per output bit and
+    # stage (Yosys 0.23 builds them from LUT3s)
+    shifters = (NA * math.ceil(math.log2(m.a_bits + 1)) + 2 * NV * math.ceil(math.log2(m.v_bits + 1))
+                + (S_BITS + 1) * math.ceil(math.log2(m.p2_bits + 1)))
+    # stage registers; the plain delay chains (pmax_n st3..st7, y0 st4..st6, u, r, valid) become SRL16s
+    # (LUTRAM sites) with one output flip-flop per bit
+    chains = NA + m.y0_bits + m.u_bits + m.r_bits + 1
+    sc_ff = 2 * (m.a_bits + m.v_bits) + NA + 2 * NV + m.t1_bits + m.h_bits + m.d_bits + m.y1_bits + m.p1_bits \
+        + m.p2_bits + S_BITS + 2 * (m.u_bits + m.r_bits) + 8 + chains
+    sc_srl = {**A.zero(), "lutram": float(chains)}
     rs = g.node("rsqrt_unit", "scale", depth=1 << m.k, width=m.y0_bits, leaves=1, leaf_bits=m.v_bits,
                 out_bits=S_BITS, mult_bits=NV * m.y0_bits + m.t1_bits * m.y0_bits + m.y0_bits * m.d_bits
                 + NA * m.y1_bits + m.p1_bits * CB, adder_bits=m.h_bits + m.d_bits,
                 est=A.add(rom_est, *sc_mult, A.adder(m.h_bits + S_BITS + 2 * m.r_bits + m.v_bits),
-                          {**A.zero(), "lut": shifters + m.a_bits + m.v_bits}, A.registers(sc_ff)))
+                          {**A.zero(), "lut": shifters + m.a_bits + m.v_bits}, A.registers(sc_ff), sc_srl))
     dq = R_BITS + 1
     div = g.node("divider", "recip", count=m.div_stages, leaves=DIV_BITS_PER_STAGE, leaf_bits=NA + 1,
                  out_bits=R_BITS, adder_bits=dq * (NA + 1), width=NA,
-                 est=A.add(A.adder(dq * (NA + 1) * 1.5 + R_BITS),
-                           A.registers(m.div_stages * (2 * NA + 1 + dq + m.u_bits + m.r_bits))))
+                 # per quotient bit an NA+2-bit subtract and an NA-bit remainder select; per stage the remainder,
+                # the divisor and the quotient so far are registered
+                est=A.add(A.adder(dq * (2 * NA + 2) + R_BITS),
+                          # (the divisor's copies form a delay chain: SRL16s)
+                          A.registers(m.div_stages * (NA + 1) + NA + dq * (m.div_stages + 1) / 2 + R_BITS),
+                          {**A.zero(), "lutram": float(NA)}))
     fifo_w = S_BITS + R_BITS + m.u_bits
     fifo = g.node("fifo", "scale_fifo", style="reg", depth=m.sf_depth, width=fifo_w,
                   storage_bits=m.sf_depth * fifo_w, est=A.memory(m.sf_depth, fifo_w, "reg", fam))
@@ -540,8 +550,8 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     pl = g.node("product_lane", "p0", leaves=2, leaf_bits=m.x_bits, out_bits=m.p_bits,
                 mult_bits=m.x_bits * m.g_bits + m.x_bits * m.x_bits, width=m.p_bits,
                 est=A.add(A.product(m.x_bits, True, m.g_bits, True, fam, reg_bits=m.p_bits),
-                          A.product(m.x_bits, True, m.x_bits, True, fam, reg_bits=2 * m.x_bits),
-                          A.registers(m.x_bits), {**A.zero(), "lut": m.a_bits}))        # |p| for the max tree
+                          A.product(m.x_bits, True, m.x_bits, True, fam, reg_bits=m.sq_bits),
+                          A.registers(m.x_bits), {**A.zero(), "lut": 2.0 * m.a_bits}))  # |p| (xor + carry chain)
     g.edge(xin, pl, m.x_bits, "stream")
     g.edge(gb, pl, m.g_bits, "data")
     g.edge(pl, buf, m.p_bits, "data")
@@ -550,9 +560,9 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     ql = g.node("quant_lane", "q0", leaves=1, leaf_bits=m.p_bits, out_bits=m.q_bits, mult_bits=m.a_bits * R_BITS,
                 adder_bits=m.a_bits + 2 * (m.q_bits + 1), width=m.q_bits,
                 est=A.add(A.product(m.a_bits, False, R_BITS, False, fam, reg_bits=m.a_bits + R_BITS),
-                          A.adder(m.a_bits + 2 * (m.q_bits + 1)),
-                          {**A.zero(), "lut": (m.q_bits + 1) * span + (1 << span) / 2.0},
-                          A.registers(m.p_bits + m.a_bits + 2 + m.q_bits)))
+                          A.adder(2 * m.a_bits + 2 * (m.q_bits + 1)),                    # |p|, round, negate
+                          {**A.zero(), "lut": sum(m.q_bits + (1 << b) for b in range(span))},   # log shifter
+                          A.registers(m.a_bits + 2 + m.q_bits)))
     g.edge(buf, ql, m.p_bits, "data")
     g.edge(fifo, ql, R_BITS + m.u_bits, "data")
     g.edge(ql, qout, m.q_bits, "stream")
