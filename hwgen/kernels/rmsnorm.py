@@ -372,8 +372,12 @@ class RmsNormQuantKernel(Kernel):
     def from_beats(self, spec, inputs, beats):
         m = self.model(spec)
         n = self.vector_count(spec, inputs)
-        q = np.asarray(beats["q"], np.int64).reshape(n, m.D_pad)[:, : m.D]
-        return {"q": q, "s": np.asarray(beats["s"], np.int64).reshape(n, 1)}
+        out = {}                                   # a composition asks for one port at a time
+        if "q" in beats:
+            out["q"] = np.asarray(beats["q"], np.int64).reshape(n, m.D_pad)[:, : m.D]
+        if "s" in beats:
+            out["s"] = np.asarray(beats["s"], np.int64).reshape(n, 1)
+        return out
 
     def user_output(self, spec, inputs, outputs):
         return {"q": outputs["q"].astype(np.int8 if spec.q_bits <= 8 else np.int16),
@@ -381,6 +385,8 @@ class RmsNormQuantKernel(Kernel):
 
     def extra_metrics(self, spec, inputs, outputs):
         """Relative error of s against float64 RMSNorm scale (tokens with s > 0, not saturated)."""
+        if "s" not in outputs:
+            return {}
         ref = reference_scale(spec, inputs["x"], inputs["gamma"])
         s = outputs["s"][:, 0].astype(np.float64)
         ok = (ref > 0) & (ref < 2.0 ** S_BITS - 1)
