@@ -16,6 +16,7 @@ from .base import Kernel, Performance, Port, Scalar
 from .bitlinear_scale import BitLinearScaleKernel
 from .composed import ComposedKernel
 from .glu_act import GluActKernel
+from .rmsnorm import RmsNormQuantKernel
 from .residual import ResidualAddKernel
 from .rope import RopeKernel
 from .tlmm import NaiveKernel, TLMMKernel
@@ -29,6 +30,7 @@ REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
     RopeKernel(),
     BitLinearScaleKernel(),
     GluActKernel(),
+    RmsNormQuantKernel(),
 )}
 REGISTRY["composed"] = ComposedKernel(REGISTRY)   # compositions of any kernel registered above
 
