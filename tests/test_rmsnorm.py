@@ -31,8 +31,11 @@ PAD = {"kind": "rmsnorm_quant", "name": "rq_pad", "D": 37, "lanes": 4, "eps": 1e
 ONE_BEAT = {"kind": "rmsnorm_quant", "name": "rq_b1", "D": 5, "lanes": 8, "x_bits": 16, "x_frac": 8, "g_bits": 10,
             "g_frac": 8, "q_bits": 2, "s_frac": 20, "rsqrt_index_bits": 8, "M_max": 3}
 WIDE = {"kind": "rmsnorm_quant", "name": "rq_wide", "D": 96, "lanes": 16, "M_max": 8}
+# the widest formats (the layer's ffn_sub_norm input can be 28 bits): |p| R is 68 bits
+WIDEST = {"kind": "rmsnorm_quant", "name": "rq_widest", "D": 24, "lanes": 8, "x_bits": 28, "x_frac": 8, "g_bits": 24,
+          "g_frac": 20, "M_max": 4}
 FLOATS = [DEFAULT, SMALL, PAD, ONE_BEAT, {**DEFAULT, "name": "rq_d2560", "D": 2560, "eps": 1e-6},
-          {**DEFAULT, "name": "rq_q6", "q_bits": 6, "s_frac": 28, "x_frac": 16, "g_frac": 14}]
+          {**DEFAULT, "name": "rq_q6", "q_bits": 6, "s_frac": 28, "x_frac": 16, "g_frac": 14}, WIDEST]
 
 
 def _spec(cfg):
@@ -163,8 +166,11 @@ def test_bad_config_and_inputs():
             parse_spec({**SMALL, field: bad})
         assert e.value.field == field
     with pytest.raises(UserError) as e:
-        parse_spec({**SMALL, "x_bits": 28, "g_bits": 20})
-    assert e.value.field == "g_bits" and "44" in e.value.message
+        parse_spec({**SMALL, "D": 16384, "x_frac": 32, "eps": 1e-2})
+    assert e.value.field == "x_frac"
+    with pytest.raises(UserError) as e:
+        parse_spec({**SMALL, "g_bits": 25})
+    assert e.value.field == "g_bits"
     spec = parse_spec(SMALL)
     good = K.random_inputs(spec, np.random.default_rng(0), 2)
     cases = [({**good, "x": good["x"][:, :-1]}, "x", "shape"),
@@ -182,7 +188,7 @@ def test_bad_config_and_inputs():
 # ----------------------------------------------------------------------------- simulators
 
 @needs_gxx
-@pytest.mark.parametrize("cfg", [SMALL, PAD, ONE_BEAT, DEFAULT], ids=lambda c: c["name"])
+@pytest.mark.parametrize("cfg", [SMALL, PAD, ONE_BEAT, DEFAULT, WIDEST], ids=lambda c: c["name"])
 def test_csim_bit_exact(cfg, tmp_path):
     from hwgen.flows.csim import run_csim
 
@@ -193,8 +199,8 @@ def test_csim_bit_exact(cfg, tmp_path):
 
 
 @needs_iverilog
-@pytest.mark.parametrize("cfg,stall", [(SMALL, 0), (PAD, 35), (ONE_BEAT, 0), (ONE_BEAT, 40), (WIDE, 20)],
-                         ids=["small", "pad-stall", "b1", "b1-stall", "wide-stall"])
+@pytest.mark.parametrize("cfg,stall", [(SMALL, 0), (PAD, 35), (ONE_BEAT, 0), (ONE_BEAT, 40), (WIDE, 20), (WIDEST, 0)],
+                         ids=["small", "pad-stall", "b1", "b1-stall", "wide-stall", "widest"])
 def test_rtl_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
     from hwgen.flows.cosim import run_cosim
 

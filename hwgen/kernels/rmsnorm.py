@@ -61,7 +61,7 @@ class RmsNormSpec(KernelSpec):
     M_max: int = Field(128, ge=1, le=65536, description="max tokens per HLS call")
     x_bits: int = Field(24, ge=2, le=28, description="signed input width")
     x_frac: int = Field(12, ge=0, le=32, description="input fraction bits (matter for eps only)")
-    g_bits: int = Field(16, ge=2, le=20, description="signed gamma width")
+    g_bits: int = Field(16, ge=2, le=24, description="signed gamma width")
     g_frac: int = Field(12, ge=0, le=32, description="gamma fraction bits")
     eps: float = Field(1e-5, ge=0.0, le=1e-2, description="RMSNorm epsilon in real units of x^2")
     q_bits: int = Field(8, ge=2, le=8, description="output activation width, qmax = 2^(q_bits-1) - 1")
@@ -167,9 +167,10 @@ class RmsNormQuantKernel(Kernel):
                   "quant_lane", "fifo")
 
     def check(self, spec) -> None:
-        if spec.x_bits + spec.g_bits > 44:
-            raise UserError("g_bits", f"x_bits + g_bits = {spec.x_bits + spec.g_bits}; allowed: at most 44 "
-                                      "(|x g| R must fit 62 bits)")
+        eps_int = int(math.floor(spec.eps * 2.0 ** (2 * spec.x_frac) + 0.5))
+        if spec.D * eps_int >= 1 << 62:
+            raise UserError("x_frac", f"D * round(eps * 2^(2 x_frac)) = {spec.D * eps_int} does not fit 62 bits; "
+                                      "allowed: a smaller x_frac or eps")
         if spec.lanes * (spec.x_bits + spec.g_bits) > 4096:
             raise UserError("lanes", f"lanes * (x_bits + g_bits) = {spec.lanes * (spec.x_bits + spec.g_bits)} "
                                      "bits per buffer word; allowed: at most 4096")
@@ -251,8 +252,10 @@ class RmsNormQuantKernel(Kernel):
         """q of one token's products p (int64 array) given the token's u and R:
         |q| = round(|p| R / 2^(K + u - NA + 1)) (half up), the sign of p."""
         a = np.abs(p).astype(np.int64)
+        if m.a_bits + R_BITS > 62:            # |p| R beyond int64: Python integers
+            a = a.astype(object)
         sh = u + m.K - NA                     # = (K + u - NA + 1) - 1
-        qa = (((a * R) >> sh) + 1) >> 1
+        qa = ((((a * R) >> sh) + 1) >> 1).astype(np.int64)
         return np.where(p < 0, -qa, qa)
 
     # --- interface and performance --------------------------------------------------------------
