@@ -146,8 +146,10 @@ def _hwgen(*args, cwd=None):
 
 @pytest.mark.parametrize("which", ["relu2", "silu"])
 def test_layer_golden_close_to_transformers(which, ckpt_relu2, ckpt_silu):
-    """The fixed-point layer (every kernel's golden chained) against transformers' float32 layer: the update
-    to the residual stream within 1 %; transformers float32 vs float64 is the int8 re-quantization floor."""
+    """The fixed-point layer (every kernel's golden chained) against transformers' layer. Every BitLinear
+    re-quantizes its input to int8, so any perturbation flips some roundings by a whole int8 step: the floor is
+    transformers' own float64 layer fed x rounded to the layer's input grid. The hardware must stay within 2x of
+    that floor (bench/layer_accuracy.py: 2-10 % above it on 16 tokens) and below 2 % absolute."""
     from hwgen.llm.layer import layer_golden, layer_program
     path = ckpt_relu2 if which == "relu2" else ckpt_silu
     cfg = load_config(path)
@@ -155,9 +157,11 @@ def test_layer_golden_close_to_transformers(which, ckpt_relu2, ckpt_silu):
     x = np.random.default_rng(5).standard_normal((12, cfg.hidden_size))
     ref32 = run_transformers_layer(path, 1, x)
     ref64 = run_transformers_layer(path, 1, x, torch.float64)
+    grid = np.rint(x * 2.0 ** prog.num.x_frac) / 2.0 ** prog.num.x_frac
+    floor = rel_update(x, run_transformers_layer(path, 1, grid, torch.float64) - (grid - x), ref64)
     y = layer_golden(prog, x)["y_float"]
-    err, floor = rel_update(x, y, ref32), rel_update(x, ref32, ref64)
-    assert err < 0.01, (err, floor)
+    err = rel_update(x, y, ref32)
+    assert err < 2 * floor + 0.003 and err < 0.02, (err, floor)
 
 
 def test_layer_project_csim_and_cosim_bit_exact(ckpt_relu2, tmp_path):
@@ -175,11 +179,12 @@ def test_layer_project_csim_and_cosim_bit_exact(ckpt_relu2, tmp_path):
         summary = json.loads(r.stdout)
         assert r.returncode == 0 and summary["pass"], (flow, r.stdout[-2000:], r.stderr[-2000:])
         assert summary["mismatches"] == 0 and all(s["pass"] for s in summary["steps"])
-        assert summary["rel_update_error_vs_float64"] < 0.01
+        assert summary["rel_update_error_vs_float64"] < 0.02
         ref = run_transformers_layer(ckpt_relu2, 0, x)
-        assert rel_update(x.astype(np.float64), np.load(out).astype(np.float64), ref) < 0.01
-    cos = [s for s in summary["steps"] if s.get("latency_cycles") is not None]
-    assert cos and all(s["latency_cycles"] == s["model_latency_cycles"] for s in cos)
+        assert rel_update(x.astype(np.float64), np.load(out).astype(np.float64), ref) < 0.02
+    # every kernel's cycles for these 3 tokens equal its cycle model
+    assert len(summary["steps"]) == 24 and all(s["cycles"] == s["model_cycles"] for s in summary["steps"])
+    assert summary["cycles_sequential"] == summary["model_cycles_sequential"]
 
 
 @pytest.mark.parametrize("x, field", [
@@ -209,11 +214,11 @@ def test_layer_decode_equals_prefill_row_bit_exact(ckpt_relu2):
     cfg = load_config(ckpt_relu2)
     w = load_layer(ckpt_relu2, cfg, 0)
     x = np.random.default_rng(7).standard_normal((6, cfg.hidden_size))
-    full = layer_golden(layer_program(cfg, w, M_max=8), x)
+    full = layer_golden(layer_program(cfg, w, M_max=8, L_max=64), x)
     Hkv, d = cfg.num_key_value_heads, cfg.head_dim
     dec = layer_program(cfg, w, M_max=8, L_max=64, mode="decode")
     for p in (0, 3, 5):
-        prev = layer_golden(layer_program(cfg, w, M_max=8), x[:p]) if p else None
+        prev = layer_golden(layer_program(cfg, w, M_max=8, L_max=64), x[:p]) if p else None
         kc = prev["k_rot"].reshape(p, Hkv, d) if p else None
         vc = prev["v_lin"].reshape(p, Hkv, d) if p else None
         step = run_program(dec, x[p:p + 1], pos0=p, k_cache=kc, v_cache=vc)
@@ -232,7 +237,7 @@ def test_layer_decode_project_cosim(ckpt_relu2, tmp_path):
     r = _hwgen("cosim", prj, "--inputs", tmp_path / "in.npz", "--output", tmp_path / "y.npy")
     summary = json.loads(r.stdout)
     assert r.returncode == 0 and summary["pass"] and summary["mode"] == "decode", r.stdout[-2000:]
-    assert summary["rel_update_error_vs_float64"] < 0.01
+    assert summary["rel_update_error_vs_float64"] < 0.02
     cache = np.load(tmp_path / "y_cache.npz")
     assert cache["k_cache"].shape == (1, 2, 64)
     np.savez(tmp_path / "bad.npz", x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)

@@ -64,7 +64,7 @@ class AttentionSpec(KernelSpec):
     exp_index_bits: int = Field(8, ge=1, le=12,
                                 description="E: exp table has 2^E entries; scores carry E fraction bits (log2 domain)")
     exp_bits: int = Field(16, ge=6, le=20, description="P: exp table values are unsigned with P fraction bits")
-    recip_bits: int = Field(16, ge=6, le=24, description="significant bits of the 1/l reciprocal (at least)")
+    recip_bits: int = Field(16, ge=6, le=32, description="significant bits of the 1/l reciprocal (at least)")
     out_frac_bits: int = Field(8, ge=0, le=12, description="output = o / s_v * 2^out_frac_bits, signed integer")
     reciprocal: Literal["divider"] = Field("divider", description="1/l by a sequential restoring divider")
 

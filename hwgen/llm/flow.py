@@ -81,10 +81,14 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
             from ..flows.cosim import run_cosim
             summary = run_cosim(projects[step.name], inputs=inputs, simulator=simulator)
         out = summary.pop("outputs")
-        steps.append({"step": step.name, "kind": step.kind, "pass": summary["pass"],
-                      "mismatches": summary["mismatches"], "seconds": round(time.monotonic() - t0, 2),
-                      **{k: summary[k] for k in ("latency_cycles", "ii", "model_latency_cycles", "model_ii")
-                         if k in summary}})
+        rec = {"step": step.name, "kind": step.kind, "pass": summary["pass"], "mismatches": summary["mismatches"],
+               "seconds": round(time.monotonic() - t0, 2)}
+        if "model_cycles" in summary:     # cosim: the whole call, first input beat to last output beat
+            data_in = {p.name for p in kernel.ports(spec) if p.direction == "in" and p.role == "data"}
+            firsts = [summary[f"first_{p}"] for p in data_in if f"first_{p}" in summary]
+            rec["cycles"] = int(summary["cycles"] - min(firsts) + 1) if firsts else None
+            rec["model_cycles"] = int(summary["model_cycles"])
+        steps.append(rec)
         return out
 
     sim = run_program(prog, x, executor, **cache)
@@ -95,6 +99,7 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
         "v_cache": cache["v_cache"] / unit if cache["pos0"] else None}
     ref, _, _ = layer_forward(prog.cfg, reference_weights(prog), x, **fcache)
     y = sim["y_float"]
+    cycles = [s["cycles"] for s in steps if s.get("cycles") is not None]
     summary = {
         "pass": mismatches == 0 and all(s["pass"] for s in steps),
         "flow": flow, "mode": meta["mode"], "layer": meta["layer"], "tokens": int(x.shape[0]),
@@ -103,6 +108,9 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
         "max_abs_error_vs_float64": float(np.abs(y - ref).max()),
         "steps": steps,
     }
+    if cycles:   # the kernels one after another (each starts when the previous has finished)
+        summary["cycles_sequential"] = int(sum(cycles))
+        summary["model_cycles_sequential"] = int(sum(s["model_cycles"] for s in steps if s.get("cycles") is not None))
     if output_path is not None:
         output_path = Path(output_path)
         np.save(output_path, y.astype(np.float32))

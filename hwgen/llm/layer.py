@@ -18,6 +18,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..bits import clog2
 from ..errors import UserError
 from .checkpoint import LayerWeights
 from .config import BitNetConfig
@@ -229,11 +230,14 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
     rope("q_lin", "q_rot", H)
     rope("k_lin", "k_rot", Hkv)
     att_kind = "attention_prefill" if mode == "prefill" else "attention_decode"
+    # The reciprocal 1/l carries P + clog2(max length) + recip_bits bits; the prefill's max length is M_max,
+    # the decode's L_max. Prefill gets the decode's width, so a decode step reproduces its rows bit for bit.
+    recip = num.recip_bits + (clog2(L_max) - clog2(M_max) if mode == "prefill" else 0)
     length = {"M_max": M_max, "N_pe": 1} if mode == "prefill" else {"L_max": L_max}
     # head_par = the GQA group: each K/V head is streamed once and serves its group's query heads side by side
     att = {"kind": att_kind, "H": H, "kv_heads": Hkv, "head_par": H // Hkv, "d": d, "lanes": math.gcd(d, 16), **length,
            "data_bits": num.lin_bits, "quant": "fixed", "data_frac": num.lin_frac,
-           "exp_index_bits": num.exp_index_bits, "exp_bits": num.exp_bits, "recip_bits": num.recip_bits,
+           "exp_index_bits": num.exp_index_bits, "exp_bits": num.exp_bits, "recip_bits": recip,
            "out_frac_bits": num.att_out_frac, **params.get(att_kind, {})}
     attn_bits = get(att_kind).model(parse_spec(att)).out_bits
     steps.append(Step("attention", att_kind, att, glue=f"attention_{mode}"))
