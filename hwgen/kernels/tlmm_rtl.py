@@ -81,6 +81,9 @@ def render_context(kernel, spec, walk=None) -> dict:
         "after_x": "ST_BUILD" if tlmm else "ST_LOOK", "leaf_bits": leaf_bits, "n_leaves": n_leaves,
         "sign_count_bits": sign_bits,
     }
+    # ap_int caps widths at 1024 bits unless told otherwise (Vitis HLS accepts up to 4096)
+    widest = max(rtl["w_port_bits"], m.word_bits, m.x_beat_bits, m.y_beat_bits)
+    ctx["ap_max_w"] = 0 if widest <= 1024 else -(-widest // 1024) * 1024
     if tlmm:
         ctx["walk"] = walk
         ctx["sel_w"] = rtl["selw"]

@@ -147,8 +147,8 @@ class LayerProgram:
 # The generator's per-target defaults for the layer's kernels (overridable per kind or per step). Every TLMM
 # streams its weights: no real ternary LLM layer fits on chip (a 0.73B layer is ~5.5 MB of trits).
 TARGET_DEFAULTS = {
-    "kv260": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}},
-    "zcu104": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}},
+    "kv260": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 16, "Q": 16}},
+    "zcu104": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 16, "Q": 16}},
     "u280": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 16, "Q": 16}},
 }
 DEFAULT_KERNEL_PARAMS = {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}}
@@ -176,8 +176,9 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
     D, F, H, Hkv, d = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
     L_max = L_max or cfg.max_position_embeddings
     params = params or {}
-    if mode == "decode":
-        M_max = 1            # one token per call: no prefill buffers in the per-token kernels
+    # decode: the TLMMs take one token per call (no prefill activation/partial-sum buffers); the per-token kernels
+    # are the same hardware in both modes
+    tlmm_M = 1 if mode == "decode" else M_max
     num = resolve_numerics(cfg, w, num)
     consts, steps = {}, []
     gfrac, wsfrac = {}, {}
@@ -203,7 +204,7 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
 
     def bitlinear(name, src, dst, out_bits, out_frac):
         N, K = cfg.linear_shapes[name]
-        tl = {"kind": "tlmm", "K": K, "N": N, "M_max": M_max, **params.get("tlmm", {}), **params.get(_short(name), {})}
+        tl = {"kind": "tlmm", "K": K, "N": N, "M_max": tlmm_M, **params.get("tlmm", {}), **params.get(_short(name), {})}
         acc_bits = get("tlmm").model(parse_spec(tl)).acc_bits
         steps.append(Step(_short(name), "tlmm", tl, {"x": src + "_q", "w": "w_" + _short(name)}, {"y": dst + "_acc"}))
         steps.append(Step(_short(name) + "_scale", "bitlinear_scale",
@@ -212,12 +213,13 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
                            "out_bits": out_bits, "out_frac": out_frac, "M_max": M_max},
                           {"acc": dst + "_acc", "s": src + "_s", "ws": "ws_" + _short(name)}, {"y": dst}))
 
-    def rope(src, dst, heads):
-        steps.append(Step("rope_" + src, "rope",
-                          {"kind": "rope", "heads": heads, "d": d, "L_max": L_max, "theta": cfg.rope_theta,
+    def rope():
+        # one RoPE for q and k: the q heads then the k heads of a token on one stream, so the cos/sin table
+        # (L_max x head_dim/2 entries, the kernel's largest memory) exists once
+        steps.append(Step("rope", "rope",
+                          {"kind": "rope", "heads": H + Hkv, "d": d, "L_max": L_max, "theta": cfg.rope_theta,
                            "in_bits": num.lin_bits, "in_frac": num.lin_frac, "out_bits": num.lin_bits,
-                           "out_frac": num.lin_frac, "M_max": M_max},
-                          {"x": src, "pos": "pos"}, {"y": dst}))
+                           "out_frac": num.lin_frac, "M_max": M_max}, glue="qk_rope"))
 
     def residual(a, b, dst):
         steps.append(Step("residual_" + dst, "residual_add",
@@ -227,8 +229,7 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
     norm("input_layernorm", "x", "h", D, num.x_bits, num.x_frac)
     for n in ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"):
         bitlinear(n, "h", _short(n)[0] + "_lin", num.lin_bits, num.lin_frac)
-    rope("q_lin", "q_rot", H)
-    rope("k_lin", "k_rot", Hkv)
+    rope()
     att_kind = "attention_prefill" if mode == "prefill" else "attention_decode"
     # The reciprocal 1/l carries P + clog2(max length) + recip_bits bits; the prefill's max length is M_max,
     # the decode's L_max. Prefill gets the decode's width, so a decode step reproduces its rows bit for bit.
@@ -292,8 +293,18 @@ def _attention_decode_out(prog: LayerProgram, env: dict, inputs: dict, out: dict
     env["a"] = out["o"][0].reshape(1, -1).astype(np.int64)
 
 
+def _qk_in(prog: LayerProgram, env: dict) -> dict:
+    """q then k of every token on one stream (a stream concatenation in hardware)."""
+    return {"x": np.concatenate([env["q_lin"], env["k_lin"]], axis=1), "pos": env["pos"]}
+
+
+def _qk_out(prog: LayerProgram, env: dict, inputs: dict, out: dict) -> None:
+    q_dim = prog.cfg.num_attention_heads * prog.cfg.head_dim
+    env["q_rot"], env["k_rot"] = out["y"][:, :q_dim], out["y"][:, q_dim:]
+
+
 # pre: (program, env) -> the kernel's raw inputs; post: (program, env, inputs, outputs) stores the results
-GLUE = {"attention_prefill": (_attention_in, _attention_out),
+GLUE = {"qk_rope": (_qk_in, _qk_out), "attention_prefill": (_attention_in, _attention_out),
         "attention_decode": (_attention_decode_in, _attention_decode_out)}
 
 
