@@ -2,6 +2,7 @@
 the Vitis HLS script, the spec and the derived model. The one Jinja environment of the project lives here."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
@@ -89,16 +90,24 @@ def _model_dict(model) -> dict:
 def write_project(spec: KernelSpec, out: Path, backend: str = "both") -> Path:
     """Write the project atomically: a failure leaves no half-written folder behind."""
     files = render_files(spec, backend)
-    out = Path(out)
+    with atomic_folder(Path(out)) as staging:
+        for rel, text in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    return Path(out)
+
+
+@contextlib.contextmanager
+def atomic_folder(out: Path):
+    """Yield a staging folder beside `out`; on success it replaces `out` in one rename, on any error it is
+    removed and `out` is left as it was."""
     if out.exists() and not out.is_dir():
         raise UserError("out", f"{out} exists and is not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for rel, text in files.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+        yield staging
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -110,7 +119,6 @@ def write_project(spec: KernelSpec, out: Path, backend: str = "both") -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out
 
 
 def load_project(project: Path) -> KernelSpec:

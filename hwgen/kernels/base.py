@@ -202,3 +202,26 @@ class Kernel:
     def draw(self, params: dict, draw_value, rng) -> dict:
         """One raw point of a design space: each parameter drawn independently by `draw_value(domain, rng)`."""
         return {name: draw_value(params[name], rng) for name in sorted(params)}
+
+
+class TokenKernel(Kernel):
+    """A kernel whose unit is a token and whose HLS top takes up to M_max tokens per call (`m_tokens`).
+    `setup_flag` names the HLS bool that loads its setup streams (resident weights) on the first call only."""
+
+    setup_flag: Optional[str] = None
+
+    def hls_scalars(self, spec: KernelSpec) -> list[Scalar]:
+        flag = [Scalar(self.setup_flag, "bool")] if self.setup_flag else []
+        return flag + [Scalar("m_tokens", "int")]
+
+    def units_scalar(self, spec: KernelSpec) -> Optional[str]:
+        return "m_tokens"
+
+    def units_per_call(self, spec: KernelSpec) -> int:
+        return spec.M_max
+
+    def call_plan(self, spec: KernelSpec, inputs: dict) -> list[list[int]]:
+        """Calls of at most M_max tokens; setup streams load with the first call."""
+        total, batch = self.vector_count(spec, inputs), spec.M_max
+        sizes = [min(batch, total - start) for start in range(0, total, batch)]
+        return [([int(i == 0)] if self.setup_flag else []) + [n] for i, n in enumerate(sizes)]

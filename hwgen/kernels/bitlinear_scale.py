@@ -24,7 +24,7 @@ from pydantic import Field
 from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
-from .base import Kernel, Performance, Port, Scalar
+from .base import Performance, Port, TokenKernel
 from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_cost,
                           out_ctx, round_shift, saturate, signed_range, to_beats)
 
@@ -77,7 +77,8 @@ class BitLinearScaleModel:
         return asdict(self)
 
 
-class BitLinearScaleKernel(Kernel):
+class BitLinearScaleKernel(TokenKernel):
+    setup_flag = "load_weights"
     kind = "bitlinear_scale"
     spec_model = BitLinearScaleSpec
     description = "BitLinear output scaling y = acc * s * ws (two rounded products, saturating), lanes per cycle"
@@ -124,19 +125,6 @@ class BitLinearScaleKernel(Kernel):
                            bytes={"acc": m.N * m.acc_bits / 8, "s": m.s_bits / 8, "y": m.N * m.out_bits / 8,
                                   "ws": (m.N if m.per_channel else 1) * m.ws_bits / 8})
 
-    def hls_scalars(self, spec):
-        return [Scalar("load_weights", "bool"), Scalar("m_tokens", "int")]
-
-    def units_scalar(self, spec):
-        return "m_tokens"
-
-    def units_per_call(self, spec):
-        return spec.M_max
-
-    def call_plan(self, spec, inputs):
-        """Calls of at most M_max tokens; the weight scales are loaded by the first call only."""
-        total = self.vector_count(spec, inputs)
-        return [[int(start == 0), min(spec.M_max, total - start)] for start in range(0, total, spec.M_max)]
 
     # --- data ------------------------------------------------------------------------------------
     def random_inputs(self, spec, rng, vectors):

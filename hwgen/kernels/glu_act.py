@@ -25,7 +25,7 @@ from pydantic import Field
 from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
-from .base import Kernel, Performance, Port, Scalar
+from .base import Performance, Port, TokenKernel
 from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_cost,
                           out_ctx, round_shift, saturate, signed_range, to_beats)
 
@@ -91,7 +91,7 @@ def sigmoid_table(in_frac: int, E: int, r: int, V: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-class GluActKernel(Kernel):
+class GluActKernel(TokenKernel):
     kind = "glu_act"
     spec_model = GluActSpec
     description = "gated FFN activation f = act(g) * u (relu2 exact, silu by a sigmoid table), lanes per cycle"
@@ -142,18 +142,6 @@ class GluActKernel(Kernel):
                            macs_per_cycle=2 * m.lanes,
                            bytes={"g": m.F * m.in_bits / 8, "u": m.F * m.in_bits / 8, "f": m.F * m.out_bits / 8})
 
-    def hls_scalars(self, spec):
-        return [Scalar("m_tokens", "int")]
-
-    def units_scalar(self, spec):
-        return "m_tokens"
-
-    def units_per_call(self, spec):
-        return spec.M_max
-
-    def call_plan(self, spec, inputs):
-        total = self.vector_count(spec, inputs)
-        return [[min(spec.M_max, total - start)] for start in range(0, total, spec.M_max)]
 
     # --- numerics --------------------------------------------------------------------------------
     def table(self, spec) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ from pydantic import Field
 from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
-from .base import Kernel, Performance, Port, Scalar
+from .base import Performance, Port, TokenKernel
 
 
 class ResidualSpec(KernelSpec):
@@ -51,7 +51,7 @@ class ResidualModel:
         return asdict(self)
 
 
-class ResidualAddKernel(Kernel):
+class ResidualAddKernel(TokenKernel):
     kind = "residual_add"
     spec_model = ResidualSpec
     description = "residual add y = a + b per element (saturating to out_bits), lanes elements per cycle"
@@ -77,18 +77,6 @@ class ResidualAddKernel(Kernel):
         return Performance(latency_cycles=m.beats + 1, ii=m.beats, unit=self.unit, macs=0, macs_per_cycle=0,
                            bytes={"a": m.D * m.a_bits / 8, "b": m.D * m.b_bits / 8, "y": m.D * m.out_bits / 8})
 
-    def hls_scalars(self, spec):
-        return [Scalar("m_tokens", "int")]
-
-    def units_scalar(self, spec):
-        return "m_tokens"
-
-    def units_per_call(self, spec):
-        return spec.M_max
-
-    def call_plan(self, spec, inputs):
-        total = self.vector_count(spec, inputs)
-        return [[min(spec.M_max, total - start)] for start in range(0, total, spec.M_max)]
 
     # --- data ------------------------------------------------------------------------------------
     def _range(self, bits: int) -> tuple[int, int]:

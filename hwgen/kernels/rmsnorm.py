@@ -31,7 +31,7 @@ from pydantic import Field
 from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
-from .base import Kernel, Performance, Port, Scalar
+from .base import Performance, Port, TokenKernel
 
 # ----------------------------------------------------------------------------- fixed internal formats
 NA = 26          # pmax (and every |p_i|) normalised to NA bits: pmax_n in [2^(NA-1), 2^NA)
@@ -159,7 +159,8 @@ def _const(D: int, qmax: int, g_frac: int, s_frac: int) -> tuple[int, int]:
     return cm, ce
 
 
-class RmsNormQuantKernel(Kernel):
+class RmsNormQuantKernel(TokenKernel):
+    setup_flag = "load_gamma"
     kind = "rmsnorm_quant"
     spec_model = RmsNormSpec
     description = "RMSNorm with weight fused with per-token absmax activation quantization (q, scale s)"
@@ -273,18 +274,6 @@ class RmsNormQuantKernel(Kernel):
                            bytes={"x": m.D * m.x_bits / 8, "q": m.D * m.q_bits / 8, "s": S_BITS / 8,
                                   "gamma": m.D * m.g_bits / 8})
 
-    def hls_scalars(self, spec):
-        return [Scalar("load_gamma", "bool"), Scalar("m_tokens", "int")]
-
-    def units_scalar(self, spec):
-        return "m_tokens"
-
-    def units_per_call(self, spec):
-        return spec.M_max
-
-    def call_plan(self, spec, inputs):
-        total, batch = self.vector_count(spec, inputs), spec.M_max
-        return [[int(start == 0), min(batch, total - start)] for start in range(0, total, batch)]
 
     # --- data ------------------------------------------------------------------------------------
     @staticmethod

@@ -32,7 +32,7 @@ from pydantic import Field
 from ..bits import index_bits, signed_bits_for_bound
 from ..errors import UserError
 from ..spec import KernelSpec
-from .base import Kernel, Performance, Port, Scalar
+from .base import Performance, Port, TokenKernel
 
 TABLE_ENTRIES_MAX = 1 << 22          # L_max * d / 2 per table (cos and sin): a 4M-entry ROM is already ~1,800 BRAM36
 ROM_BRAM_MIN_BITS = 16384            # rom_style auto: block RAM from a RAMB18's worth of table bits, else LUTs
@@ -114,7 +114,7 @@ def rope_tables(spec: RopeSpec) -> tuple[np.ndarray, np.ndarray]:
     return _tables(spec.L_max, spec.d, float(spec.theta), spec.c_bits)
 
 
-class RopeKernel(Kernel):
+class RopeKernel(TokenKernel):
     kind = "rope"
     spec_model = RopeSpec
     description = "rotary position embedding (rotate_half) of heads x d per token, lanes elements per cycle"
@@ -186,18 +186,6 @@ class RopeKernel(Kernel):
                            macs_per_cycle=2 * m.lanes,
                            bytes={"x": n * m.in_bits / 8, "pos": m.pos_bits / 8, "y": n * m.out_bits / 8})
 
-    def hls_scalars(self, spec):
-        return [Scalar("m_tokens", "int")]
-
-    def units_scalar(self, spec):
-        return "m_tokens"
-
-    def units_per_call(self, spec):
-        return spec.M_max
-
-    def call_plan(self, spec, inputs):
-        total = self.vector_count(spec, inputs)
-        return [[min(spec.M_max, total - start)] for start in range(0, total, spec.M_max)]
 
     # --- data ------------------------------------------------------------------------------------
     @staticmethod

@@ -44,7 +44,6 @@ def absmean_ternarize(w: np.ndarray) -> tuple[np.ndarray, float]:
 
 def unpack_ternary(packed: np.ndarray, out_features: int) -> np.ndarray:
     packed = np.asarray(packed, np.uint8)
-    rows = packed.shape[0]
     parts = [((packed >> (2 * i)) & 3).astype(np.int8) - 1 for i in range(VALUES_PER_BYTE)]
     return np.concatenate(parts, axis=0)[:out_features]
 

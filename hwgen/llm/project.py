@@ -10,8 +10,6 @@ weight scales), written atomically.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +40,10 @@ def build_program(model_dir: Path, layer: int, target: str, mode: str = "prefill
 
 def write_layer_project(prog: LayerProgram, out: Path, *, model_dir: Path, layer: int, mode: str) -> Path:
     from ..kernels import parse_spec
-    from ..render import write_project
+    from ..render import atomic_folder, write_project
 
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError("out", f"{out} exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as staging:
         designs: dict[str, str] = {}
         steps = []
         for step in prog.steps:
@@ -64,17 +58,6 @@ def write_layer_project(prog: LayerProgram, out: Path, *, model_dir: Path, layer
                 "numerics": prog.num.model_dump(), "config": prog.cfg.model_dump(), "steps": steps}
         (staging / "layer.json").write_text(json.dumps(meta, indent=1))
         np.savez(staging / "consts.npz", **prog.consts)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 

@@ -29,7 +29,6 @@ def make_checkpoint(path: Path, *, hidden=256, intermediate=512, layers=2, heads
 
 def transformers_layer(path: Path, layer: int, dtype=None):
     """transformers' BitNetDecoderLayer `layer` (AutoBitLinear, online quantization) and its rotary embedding."""
-    import torch
     from transformers import BitNetForCausalLM
 
     model = BitNetForCausalLM.from_pretrained(path)
