@@ -243,3 +243,20 @@ def test_layer_decode_project_cosim(ckpt_relu2, tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)
     r = _hwgen("csim", prj, "--inputs", tmp_path / "bad.npz")
     assert r.returncode == 2 and "pos" in r.stderr
+
+
+def test_layer_settings_and_odd_head_dims(ckpt_relu2):
+    """--set overrides reach the kernel specs; head dims whose half is not a multiple of 16 still get lanes."""
+    from hwgen.llm.cli import parse_settings
+    from hwgen.llm.layer import kernel_params, layer_program
+    assert parse_settings(["tlmm.T=4", "glu_act.act=silu", "q_proj.Q=2"]) == {
+        "tlmm": {"T": 4}, "glu_act": {"act": "silu"}, "q_proj": {"Q": 2}}
+    with pytest.raises(UserError, match="set"):
+        parse_settings(["T=4"])
+    cfg = parse_config({**BASE, "hidden_size": 320, "num_attention_heads": 4, "head_dim": 80, "intermediate_size": 64})
+    prog = layer_program(cfg, None, M_max=2, params=kernel_params("kv260", {"q_proj": {"Q": 2}}))
+    specs = {s.name: s.spec for s in prog.steps}
+    assert specs["q_proj"]["Q"] == 2 and specs["k_proj"]["Q"] == 16 and specs["rope"]["lanes"] == 8
+    from hwgen.kernels import parse_spec
+    for s in prog.steps:
+        parse_spec(s.spec)

@@ -217,7 +217,8 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
         # one RoPE for q and k: the q heads then the k heads of a token on one stream, so the cos/sin table
         # (L_max x head_dim/2 entries, the kernel's largest memory) exists once
         steps.append(Step("rope", "rope",
-                          {"kind": "rope", "heads": H + Hkv, "d": d, "L_max": L_max, "theta": cfg.rope_theta,
+                          {"kind": "rope", "heads": H + Hkv, "d": d, "lanes": math.gcd(d // 2, 16), "L_max": L_max,
+                           "theta": cfg.rope_theta,
                            "in_bits": num.lin_bits, "in_frac": num.lin_frac, "out_bits": num.lin_bits,
                            "out_frac": num.lin_frac, "M_max": M_max}, glue="qk_rope"))
 
