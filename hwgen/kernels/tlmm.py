@@ -47,6 +47,9 @@ class TLMMSpec(TernaryMatmulSpec):
     weight_memory: Literal["auto", "uram", "bram", "lutram", "stream"] = "auto"
     w_beat_words: int = Field(0, ge=0, le=128, description="weight_memory=stream: weight words per s_axis_w beat "
                                                             "(a divisor of Q; 0: Q, one column block per beat)")
+    buffer_memory: Literal["auto", "bram", "uram"] = Field(
+        "auto", description="weight_memory=stream: the activation and partial-sum buffers (M_max deep) when too "
+                            "deep for LUTRAM: auto / bram = block RAM, uram = UltraRAM")
 
 
 class NaiveSpec(TernaryMatmulSpec):
@@ -279,8 +282,8 @@ class TLMMKernel(_TernaryMatmulKernel):
             extra = dict(beat_words=wb, w_beat_bits=wb * T * field_bits, chunk_beats=nblocks * Q // wb,
                          call_beats=chunks * nblocks * Q // wb, xbuf_depth=spec.M_max * chunks,
                          acc_depth=spec.M_max * nblocks, wbuf_style=tlmm_stream.mem_style(2 * nblocks),
-                         xbuf_style=tlmm_stream.mem_style(spec.M_max * chunks),
-                         acc_style=tlmm_stream.mem_style(spec.M_max * nblocks))
+                         xbuf_style=tlmm_stream.mem_style(spec.M_max * chunks, spec.buffer_memory),
+                         acc_style=tlmm_stream.mem_style(spec.M_max * nblocks, spec.buffer_memory))
         return (StreamModel if stream else MatmulModel)(
             **extra,
             top=spec.design_name,

@@ -37,15 +37,20 @@ XR_CYCLES = 1          # ST_XR: the activation buffer's read register takes the 
 LOOK_TO_Y = 3          # a LOOK cycle's sums leave on m_axis_y 3 edges later (s1 bank read, s2 acc, y register)
 
 
-def mem_style(depth: int) -> str:
-    return "lutram" if depth <= LUTRAM_MAX_DEPTH else "bram"
+def mem_style(depth: int, deep: str = "auto") -> str:
+    """LUTRAM when shallow; else block RAM, or UltraRAM when asked (`buffer_memory`)."""
+    return "lutram" if depth <= LUTRAM_MAX_DEPTH else ("uram" if deep == "uram" else "bram")
 
 
 def check(spec) -> None:
     if spec.weight_memory != "stream":
         if spec.w_beat_words:
             raise UserError("w_beat_words", "only used with weight_memory: stream; leave it 0")
+        if spec.buffer_memory != "auto":
+            raise UserError("buffer_memory", "only used with weight_memory: stream; leave it auto")
         return
+    if spec.buffer_memory == "uram" and spec.target_info.uram == 0:
+        raise UserError("buffer_memory", f"target {spec.target} has no URAM; allowed: auto, bram")
     wb = spec.w_beat_words or spec.Q
     if spec.Q % wb:
         divisors = [d for d in range(1, spec.Q + 1) if spec.Q % d == 0]

@@ -147,9 +147,9 @@ class LayerProgram:
 # The generator's per-target defaults for the layer's kernels (overridable per kind or per step). Every TLMM
 # streams its weights: no real ternary LLM layer fits on chip (a 0.73B layer is ~5.5 MB of trits).
 TARGET_DEFAULTS = {
-    "kv260": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 16, "Q": 16}},
-    "zcu104": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 16, "Q": 16}},
-    "u280": {"tlmm": {"weight_memory": "stream", "G": 3, "T": 16, "Q": 16}},
+    "kv260": {"tlmm": {"weight_memory": "stream", "buffer_memory": "uram", "G": 3, "T": 16, "Q": 16}},
+    "zcu104": {"tlmm": {"weight_memory": "stream", "buffer_memory": "uram", "G": 3, "T": 16, "Q": 16}},
+    "u280": {"tlmm": {"weight_memory": "stream", "buffer_memory": "uram", "G": 3, "T": 16, "Q": 16}},
 }
 DEFAULT_KERNEL_PARAMS = {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}}
 
