@@ -50,6 +50,7 @@ bench:
 	$(BIN)/python bench/tlmm_vs_naive.py
 	$(BIN)/python bench/attention_accuracy.py
 	$(BIN)/python bench/attention_perf.py
+	$(BIN)/python bench/layer_perf.py
 
 clean:
 	rm -rf build .pytest_cache
