@@ -3,7 +3,7 @@ its analytical cost terms of the rope kernel (hwgen/kernels/rope.py, templates/r
 from __future__ import annotations
 
 from ..bits import index_bits
-from .rope import rope_tables
+from .rope import rope_split_tables, rope_tables
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
 CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
@@ -21,35 +21,57 @@ def _hex_word(values, bits: int) -> str:
 
 def _control_bits(m) -> dict:
     qb, hdb, fb = index_bits(m.head_beats), index_bits(m.heads), index_bits(2 * m.head_beats + 1)
-    # writer: wq, whd, ws, pos_w; reader: rq, rhd, rs; fill; two base registers (rom row of pos * h2)
-    counters = 2 * qb + 2 * hdb + 2 + m.pos_bits + fb + 2 * m.rom_addr_bits
+    # writer: wq, whd, ws, pos_w; reader: rq, rhd, rs; fill; two base registers (rom row of pos * h2) per table;
+    # split: three more stages of valid / half / last flags
+    base = 2 * (m.hi_addr_bits + m.lo_addr_bits) if m.split else 2 * m.rom_addr_bits
+    counters = 2 * qb + 2 * hdb + 2 + m.pos_bits + fb + base + (9 if m.split else 0)
     return {"qb": qb, "hdb": hdb, "fb": fb, "ff": counters + CTRL_FLAGS}
+
+
+def _words(cos, sin, lanes: int, c_bits: int) -> list[str]:
+    """One ROM word per row (p * h2 + j): lanes cos values, then lanes sin values."""
+    cr, sr = cos.reshape(-1, lanes).tolist(), sin.reshape(-1, lanes).tolist()
+    return [_hex_word(list(a) + list(b), c_bits) for a, b in zip(cr, sr)]
+
+
+def _c_rows(t, lanes: int) -> list[str]:
+    return ["{" + ", ".join(str(v) for v in r) + "}" for r in t.reshape(-1, lanes).tolist()]
+
+
+def _shift_add(var: str, h2: int) -> str:
+    """var * h2 as shifts and adds (no multiplier)."""
+    return " + ".join(f"({var} << {k})" for k in range(h2.bit_length()) if (h2 >> k) & 1)
 
 
 def render_context(kernel, spec) -> dict:
     m = kernel.model(spec)
-    cos, sin = rope_tables(spec)
-    cos_rows = cos.reshape(m.L_max * m.h2, m.lanes)            # row pos * h2 + j: elements j * lanes ...
-    sin_rows = sin.reshape(m.L_max * m.h2, m.lanes)
-    words = [_hex_word(list(cr) + list(sr), m.c_bits) for cr, sr in zip(cos_rows.tolist(), sin_rows.tolist())]
     cb = _control_bits(m)
     lo, hi = -(1 << (m.out_bits - 1)), (1 << (m.out_bits - 1)) - 1
-    terms = [f"(pos_ext << {k})" for k in range(m.h2.bit_length()) if (m.h2 >> k) & 1]
     wide = max(m.x_beat_bits, m.y_beat_bits, m.rom_width)
-    return {
+    if m.split:
+        cH, sH, cL, sL = rope_split_tables(spec)
+        tables = {"rom_words": [], "cos_rows": [], "sin_rows": [], "rom_last": 0,
+                  "hi_words": _words(cH, sH, m.lanes, m.c_bits), "lo_words": _words(cL, sL, m.lanes, m.c_bits),
+                  "cos_hi_rows": _c_rows(cH, m.lanes), "sin_hi_rows": _c_rows(sH, m.lanes),
+                  "cos_lo_rows": _c_rows(cL, m.lanes), "sin_lo_rows": _c_rows(sL, m.lanes),
+                  "hi_last": m.hi_rows - 1, "lo_last": m.lo_rows - 1, "k_msb": m.k - 1,
+                  "hi_base_expr": _shift_add("pos_hi_ext", m.h2), "lo_base_expr": _shift_add("pos_lo_ext", m.h2),
+                  "c_rnd": 1 << (m.c_frac - 1), "base_expr": ""}
+    else:
+        cos, sin = rope_tables(spec)                        # row pos * h2 + j: elements j * lanes ...
+        tables = {"rom_words": _words(cos, sin, m.lanes, m.c_bits), "cos_rows": _c_rows(cos, m.lanes),
+                  "sin_rows": _c_rows(sin, m.lanes), "rom_last": m.rom_rows - 1,
+                  "base_expr": _shift_add("pos_ext", m.h2)}
+    return {**tables,
         "top": m.top, "m": m, "description": kernel.description,
         "x_msb": m.x_beat_bits - 1, "y_msb": m.y_beat_bits - 1, "pos_msb": m.pos_bits - 1,
-        "rom_msb": m.rom_width - 1, "rom_last": m.rom_rows - 1, "buf_last": m.buf_depth - 1,
+        "rom_msb": m.rom_width - 1, "buf_last": m.buf_depth - 1,
         "sin_base": m.lanes * m.c_bits,           # bit offset of sin element 0 in a ROM word
         "qb": cb["qb"], "hdb": cb["hdb"], "fb": cb["fb"],
         "last_q": m.head_beats - 1, "last_head": m.heads - 1, "need_b": m.h2 + 1,
         "fill_max": 2 * m.head_beats,
-        "base_expr": " + ".join(terms),           # pos * h2 as shifts and adds (no multiplier)
         "rnd": (1 << (m.sh - 1)) if m.sh else 0,
         "out_min": lo, "out_max": hi,
-        "rom_words": words,
-        "cos_rows": ["{" + ", ".join(str(v) for v in r) + "}" for r in cos_rows.tolist()],
-        "sin_rows": ["{" + ", ".join(str(v) for v in r) + "}" for r in sin_rows.tolist()],
         "ap_max_w": wide if wide > 1024 else 0,
         "hls_ctype": "int" if m.c_bits > 16 else "short",
     }
