@@ -96,10 +96,12 @@ def build_graph(kernel, spec):
     g.ports.update(x=x, pos=pos, y=y)
     cb = _control_bits(m)
     ctrl_ff = cb["ff"]
-    # the ROM row adder base + j and the base shift-add (pos * h2) are adders of rom_addr_bits
+    # the ROM row adder base + j and the base shift-add (pos * h2) are adders of rom_addr_bits (split: one of
+    # each per table)
     base_adds = max(bin(m.h2).count("1") - 1, 0)
-    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff},
-                     A.adder(m.rom_addr_bits, 1 + base_adds))
+    addr_adders = (A.add(A.adder(m.hi_addr_bits, 1 + base_adds), A.adder(m.lo_addr_bits, 1 + base_adds)) if m.split
+                   else A.adder(m.rom_addr_bits, 1 + base_adds))
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, addr_adders)
     ctrl = g.node("control", "control", width=ctrl_ff, est=ctrl_est)
     g.edge(pos, ctrl, m.pos_bits, "stream")
     buf_est = A.memory(m.buf_depth, m.x_beat_bits, "lutram", fam, replicas=2)
@@ -107,13 +109,31 @@ def build_graph(kernel, spec):
                  storage_bits=2 * m.buf_depth * m.x_beat_bits, ports=1, est=buf_est)
     g.edge(x, buf, m.x_beat_bits, "stream")
     g.edge(ctrl, buf, 2 * (m.j_bits + 1), "address")
-    if m.rom_bram:
-        rom_est = {**A.zero(), "bram36": A.bram36(m.rom_rows, m.rom_width)}
+
+    def rom_node(name, rows, bram, addr_bits, fabric_reg):
+        if bram:
+            est = {**A.zero(), "bram36": A.bram36(rows, m.rom_width)}
+        else:
+            est = A.add(A.memory(rows, m.rom_width, "rom", fam), A.registers(m.rom_width))
+        est = A.add(est, A.registers(m.rom_width * fabric_reg))
+        node = g.node("rope_table", name, style="bram" if bram else "rom", depth=rows, width=m.rom_width,
+                      storage_bits=rows * m.rom_width, ports=1, est=est)
+        g.edge(ctrl, node, addr_bits, "address")
+        return node
+
+    if m.split:
+        # the two angle-addition tables, each with its data register (stage 2); the x beats wait 3 more stages
+        # (Yosys: a register, then SRL16 shift registers)
+        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1),
+                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1)]
+        delay = g.node("act_buffer", "x_delay", style="lutram", count=2, depth=3, width=m.x_beat_bits,
+                       storage_bits=6 * m.x_beat_bits, ports=1,
+                       est={**A.zero(), "ff": 2.0 * m.x_beat_bits, "lutram": 2.0 * m.x_beat_bits})
+        g.edge(buf, delay, 2 * m.x_beat_bits, "data")
+        src = delay
     else:
-        rom_est = A.add(A.memory(m.rom_rows, m.rom_width, "rom", fam), A.registers(m.rom_width))
-    rom = g.node("rope_table", "cos_sin", style="bram" if m.rom_bram else "rom", depth=m.rom_rows,
-                 width=m.rom_width, storage_bits=m.rom_rows * m.rom_width, ports=1, est=rom_est)
-    g.edge(ctrl, rom, m.rom_addr_bits, "address")
+        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0)]
+        src = buf
     first = len(g.nodes)
     sat_lut = 2.0 * m.out_bits if m.saturate else 0.0
     lane_est = A.add(
@@ -121,10 +141,19 @@ def build_graph(kernel, spec):
         A.product(m.in_bits, True, m.c_bits, True, fam, count=2, y_bits=m.prod_bits, reg_bits=m.prod_bits),
         A.adder(m.sum_bits, 2),                                                       # p1 + p2 + R
         A.registers(m.out_bits))
+    if m.split:
+        # cH*cL, sH*sL, sH*cL, cH*sL in registers; C = pcc - pss + R and S = psc + pcs + R; the C / +-S registers
+        # with the negation of S
+        lane_est = A.add(lane_est,
+                         A.product(m.c_bits, True, m.c_bits, True, fam, count=4, y_bits=m.tab_prod_bits,
+                                   reg_bits=m.tab_prod_bits),
+                         A.adder(m.tab_sum_bits, 2), {**A.zero(), "lut": 2.0 * m.c_bits},
+                         A.registers(2 * m.c_bits))
     lane = g.node("rope_lane", "lane0", leaves=2, leaf_bits=m.in_bits, out_bits=m.out_bits,
                   adder_bits=2 * m.sum_bits, width=m.out_bits, mult_bits=2 * m.in_bits * m.c_bits, est=lane_est)
-    g.edge(buf, lane, 2 * m.in_bits, "data")
-    g.edge(rom, lane, 2 * m.c_bits, "data")
+    g.edge(src, lane, 2 * m.in_bits, "data")
+    for rom in roms:
+        g.edge(rom, lane, 2 * m.c_bits, "data")
     g.edge(lane, y, m.out_bits, "stream")
     g.edge(ctrl, lane, 1, "control")
     g.repeat(first, m.lanes)
