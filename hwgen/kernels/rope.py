@@ -19,6 +19,9 @@ Numerics (bit definition = `golden`; docs/rope_numerics.md): cos/sin tables gene
              read register, product register, output register.
     timing:  latency = beats + H2 + 4 (the last head's second half leaves H2 beats after its input plus the
              3-stage pipeline and the issue cycle), ii = beats per token.
+    table: split: pos = p_hi * 2^k + p_lo, cos/sin from two small tables by angle addition, C = (cH cL - sH sL
+             + 2^(c_frac-1)) >> c_frac, S = (sH cL + cH sL + 2^(c_frac-1)) >> c_frac (4 more DSPs per lane, 3 more
+             stages: ROM data register, table products, C/S; latency beats + H2 + 7).
 """
 from __future__ import annotations
 
