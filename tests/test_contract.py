@@ -38,6 +38,7 @@ RESIDUAL = {"kind": "residual_add", "name": "res_sat", "D": 37, "lanes": 8, "a_b
             "M_max": 3}
 ROPE = {"kind": "rope", "name": "rope_c", "heads": 2, "d": 12, "lanes": 2, "M_max": 3, "L_max": 10, "in_bits": 9,
         "in_frac": 5, "out_bits": 8, "c_bits": 10}
+ROPE_SPLIT = {**ROPE, "name": "rope_split", "table": "split"}      # angle addition: 3 more pipeline stages
 # two output ports (q, and the per-token scale s with the first q beat); a setup port (gamma)
 RMSNORM = {"kind": "rmsnorm_quant", "name": "rms_q", "D": 20, "lanes": 4, "x_bits": 10, "x_frac": 5, "g_bits": 6,
            "g_frac": 4, "q_bits": 8, "s_frac": 16, "M_max": 3}
@@ -49,7 +50,7 @@ SMALL = [
     {"kind": "attention_decode", "name": "c_dec", "H": 2, "d": 8, "lanes": 4, "L_max": 12, "exp_index_bits": 5},
     {"kind": "attention_prefill", "name": "c_pre", "H": 2, "d": 8, "lanes": 8, "M_max": 6, "N_pe": 4,
      "exp_index_bits": 5},
-    RESIDUAL, ROPE, RMSNORM, PAIR,
+    RESIDUAL, ROPE, ROPE_SPLIT, RMSNORM, PAIR,
     {"kind": "bitlinear_scale", "name": "c_bls", "N": 10, "lanes": 4, "per_channel": True, "M_max": 3},
     {"kind": "glu_act", "name": "c_glu", "act": "silu", "F": 9, "lanes": 4, "sig_index_bits": 6,
      "sig_range_log2": 3, "M_max": 3},
@@ -102,7 +103,8 @@ def test_composition_cosim_bit_exact_and_contract(cfg, tmp_path):
 
 
 @needs_gxx
-@pytest.mark.parametrize("cfg", [PAIR, CHAIN, RESIDUAL, ROPE, RMSNORM], ids=["pair", "chain3", "residual", "rope", "rmsnorm"])
+@pytest.mark.parametrize("cfg", [PAIR, CHAIN, RESIDUAL, ROPE, ROPE_SPLIT, RMSNORM],
+                         ids=["pair", "chain3", "residual", "rope", "rope_split", "rmsnorm"])
 def test_composition_and_residual_csim(cfg, tmp_path):
     from hwgen.flows.csim import run_csim
 

@@ -144,8 +144,9 @@ def _hwgen(*args, cwd=None):
                           timeout=1800, cwd=cwd)
 
 
-@pytest.mark.parametrize("which", ["relu2", "silu"])
-def test_layer_golden_close_to_transformers(which, ckpt_relu2, ckpt_silu):
+@pytest.mark.parametrize("which, L_max", [("relu2", None), ("silu", None), ("relu2", 2048)],
+                         ids=["relu2", "silu", "relu2_rope_split"])
+def test_layer_golden_close_to_transformers(which, L_max, ckpt_relu2, ckpt_silu):
     """The fixed-point layer (every kernel's golden chained) against transformers' layer. Every BitLinear
     re-quantizes its input to int8, so any perturbation flips some roundings by a whole int8 step: the floor is
     transformers' own float64 layer fed x rounded to the layer's input grid. The hardware must stay within 2x of
@@ -153,7 +154,9 @@ def test_layer_golden_close_to_transformers(which, ckpt_relu2, ckpt_silu):
     from hwgen.llm.layer import layer_golden, layer_program
     path = ckpt_relu2 if which == "relu2" else ckpt_silu
     cfg = load_config(path)
-    prog = layer_program(cfg, load_layer(path, cfg, 1), M_max=16)
+    prog = layer_program(cfg, load_layer(path, cfg, 1), M_max=16, L_max=L_max)
+    # L_max 2048: the rope step takes the split (angle-addition) table
+    assert next(s for s in prog.steps if s.kind == "rope").spec.get("table") == ("split" if L_max else "direct")
     x = np.random.default_rng(5).standard_normal((12, cfg.hidden_size))
     ref32 = run_transformers_layer(path, 1, x)
     ref64 = run_transformers_layer(path, 1, x, torch.float64)
@@ -164,11 +167,15 @@ def test_layer_golden_close_to_transformers(which, ckpt_relu2, ckpt_silu):
     assert err < 2 * floor + 0.003 and err < 0.02, (err, floor)
 
 
-def test_layer_project_csim_and_cosim_bit_exact(ckpt_relu2, tmp_path):
+@pytest.mark.parametrize("l_max", [None, 2048], ids=["rope_direct", "rope_split"])
+def test_layer_project_csim_and_cosim_bit_exact(ckpt_relu2, tmp_path, l_max):
     prj = tmp_path / "layer"
-    r = _hwgen("llm", "layer", "--model", ckpt_relu2, "--layer", 0, "--target", "kv260", "--out", prj, "--m-max", 4)
+    r = _hwgen("llm", "layer", "--model", ckpt_relu2, "--layer", 0, "--target", "kv260", "--out", prj, "--m-max", 4,
+               *(["--l-max", l_max] if l_max else []))
     assert r.returncode == 0, r.stderr
     meta = json.loads((prj / "layer.json").read_text())
+    rope = next(s for s in meta["steps"] if s["kind"] == "rope")
+    assert rope["spec"].get("table") == ("split" if l_max else "direct"), rope
     assert {s["kind"] for s in meta["steps"]} >= {"rmsnorm_quant", "tlmm", "bitlinear_scale", "rope",
                                                    "attention_prefill", "glu_act", "residual_add"}
     x = np.random.default_rng(6).standard_normal((3, 256)).astype(np.float32)

@@ -32,7 +32,25 @@ CORNERS = [
     # one beat per half head (lanes = d/2), one head, shift 0 (out_frac = in_frac + c_frac), block-RAM ROM
     {"kind": "rope", "name": "rope_h1", "heads": 1, "d": 8, "lanes": 4, "M_max": 5, "L_max": 9,
      "in_bits": 6, "in_frac": 2, "out_bits": 16, "out_frac": 8, "c_bits": 8, "rom_style": "bram"},
+    # table: split (angle addition): LUT tables; saturating with block-RAM tables; k = 1 with 18-bit tables
+    {**SMALL, "name": "rope_sp", "table": "split"},
+    {"kind": "rope", "name": "rope_sps", "heads": 3, "d": 12, "lanes": 2, "M_max": 3, "L_max": 40,
+     "theta": 500000.0, "in_bits": 8, "in_frac": 4, "out_bits": 7, "out_frac": 5, "c_bits": 10, "table": "split",
+     "rom_style": "bram"},
+    {"kind": "rope", "name": "rope_sph", "heads": 1, "d": 8, "lanes": 4, "M_max": 5, "L_max": 9, "in_bits": 6,
+     "in_frac": 2, "out_bits": 16, "out_frac": 8, "c_bits": 18, "table": "split", "split_k": 1},
 ]
+# the BitNet 0.73B layer's rope step (hwgen/llm/layer.py) with the direct and the split table
+LAYER = {"kind": "rope", "heads": 32, "d": 96, "lanes": 16, "L_max": 2048, "theta": 500000.0, "in_bits": 16,
+         "in_frac": 8, "out_bits": 16, "out_frac": 8, "M_max": 16}
+
+
+def table_error(m) -> float:
+    """Largest |cos/sin value - exact| in real units: half a table LSB (direct); split: the four table entries'
+    half LSBs through cos a cos b - sin a sin b (at most (|cos a| + |sin a| + |cos b| + |sin b|) e <= 2 sqrt 2 e,
+    plus 2 e^2) and the combination's own rounding e, e = 2^-(c_frac+1)."""
+    e = 2.0 ** -(m.c_frac + 1)
+    return (1 + 2 * np.sqrt(2)) * e + 2 * e * e if m.split else e
 
 
 def _float_reference(x, pos, heads, d, theta):
@@ -54,11 +72,14 @@ def _float_reference(x, pos, heads, d, theta):
 
 
 @pytest.mark.parametrize("cfg", CORNERS + [{"kind": "rope", "name": "rope_def", "theta": 500000.0},
-                                           {"kind": "rope", "name": "rope_10k", "heads": 4, "L_max": 4096}],
+                                           {"kind": "rope", "name": "rope_10k", "heads": 4, "L_max": 4096},
+                                           {**LAYER, "name": "layer_split16", "table": "split"},
+                                           {**LAYER, "name": "layer_split18", "table": "split", "c_bits": 18}],
                          ids=lambda c: c["name"])
 def test_golden_matches_float_rope(cfg):
-    """|y - RoPE(x)| <= 0.5 LSB (output rounding) + (|x_a| + |x_b|) * 2^-(c_frac + 1) (the two table roundings),
-    per element, wherever the exact result is inside the output range; saturated elements sit at the limit."""
+    """|y - RoPE(x)| <= 0.5 LSB (output rounding) + (|x_a| + |x_b|) * table_error (the cos and sin values'
+    errors), per element, wherever the exact result is inside the output range; saturated elements sit at the
+    limit."""
     spec = parse_spec(cfg)
     m = K.model(spec)
     rng = np.random.default_rng(7)
@@ -69,7 +90,7 @@ def test_golden_matches_float_rope(cfg):
     xv = np.abs(xr).reshape(-1, m.heads, 2, m.half)
     pair = np.concatenate([xv.sum(axis=2)] * 2, axis=2).reshape(ref.shape)     # |x_a| + |x_b| per element
     lsb = 2.0 ** -m.out_frac
-    bound = 0.5 * lsb + pair * 2.0 ** -(m.c_frac + 1) + 1e-12
+    bound = 0.5 * lsb + pair * table_error(m) + 1e-12
     hi, lo = ((1 << (m.out_bits - 1)) - 1) * lsb, -(1 << (m.out_bits - 1)) * lsb
     inside = (ref <= hi) & (ref >= lo)
     err = np.abs(y - ref)
@@ -78,7 +99,32 @@ def test_golden_matches_float_rope(cfg):
     if not m.saturate:
         assert inside.all()
     # the measured error, in output LSBs, stays within ~1 LSB + the table term (the docs' table)
-    assert err[inside].max() / lsb <= 0.5 + xv.sum(axis=2).max() * 2.0 ** (m.out_frac - m.c_frac - 1) + 1e-9
+    assert err[inside].max() / lsb <= 0.5 + xv.sum(axis=2).max() * table_error(m) / lsb + 1e-9
+    if cfg["name"] == "layer_split18":      # the layer's choice: better than the direct 16-bit table (2.2 LSB)
+        assert err[inside].max() / lsb < 2.0
+
+
+@pytest.mark.parametrize("c_bits", [12, 16, 18])
+def test_split_tables_exhaustive(c_bits):
+    """Every cos/sin value the angle addition produces (all L_max x d/2) against float64 within table_error; the
+    two tables are the rounded cos/sin of p_hi * 2^k * w and p_lo * w; k minimises the rows."""
+    from hwgen.kernels.rope import rope_split_tables
+    spec = parse_spec({**LAYER, "table": "split", "c_bits": c_bits})
+    m = K.model(spec)
+    assert (m.k, m.hi_n, m.lo_n, m.hi_rows, m.lo_rows) == (5, 64, 32, 192, 96)
+    C, S = rope_tables(spec)
+    inv = np.power(500000.0, -2.0 * np.arange(48) / 96)
+    ang = np.arange(2048)[:, None] * inv[None, :]
+    scale = 2.0 ** m.c_frac
+    err = max(np.abs(C / scale - np.cos(ang)).max(), np.abs(S / scale - np.sin(ang)).max())
+    assert err <= table_error(m) and err > 2.0 ** -(m.c_frac + 1)
+    assert m.c_max == max(np.abs(C).max(), np.abs(S).max()) <= scale + 4
+    cH, sH, cL, sL = rope_split_tables(spec)
+    assert np.array_equal(cH, np.floor(np.cos(np.arange(64)[:, None] * 32.0 * inv) * scale + 0.5))
+    assert np.array_equal(sL, np.floor(np.sin(np.arange(32)[:, None] * inv) * scale + 0.5))
+    # the direct table's positions p = p_hi * 32 (p_lo = 0) come out identical: C = cH * 2^c_frac >> c_frac
+    direct = rope_tables(parse_spec({**LAYER, "c_bits": c_bits}))
+    assert np.array_equal(C[::32], direct[0][::32]) and np.array_equal(S[::32], direct[1][::32])
 
 
 def test_tables_match_transformers_rotary_embedding():
@@ -182,6 +228,48 @@ def test_validation_errors():
     with pytest.raises(UserError) as e:
         parse_spec({**SMALL, "theta": 1.0})
     assert e.value.field == "theta"
+
+
+def test_split_matches_transformers_rotary_embedding():
+    """The split's cos/sin against transformers' own (float32) LlamaRotaryEmbedding: within table_error plus the
+    float32 angle error."""
+    transformers = pytest.importorskip("transformers")
+    import torch
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    spec = parse_spec({"kind": "rope", "heads": 1, "d": 128, "lanes": 16, "L_max": 2048, "theta": 500000.0,
+                       "table": "split", "c_bits": 18})
+    m = K.model(spec)
+    cos, sin = rope_tables(spec)
+    cfg = transformers.LlamaConfig(hidden_size=128, num_attention_heads=1, head_dim=128,
+                                   max_position_embeddings=2048, rope_theta=500000.0)
+    c32, s32 = LlamaRotaryEmbedding(cfg)(torch.zeros(1, dtype=torch.float32), torch.arange(2048)[None])
+    for tab, ref in ((cos, c32), (sin, s32)):
+        ref = ref[0, :, :64].double().numpy()
+        assert np.all(np.abs(tab / 2.0 ** m.c_frac - ref) <= table_error(m) + 2048 * 2.0 ** -22)
+
+
+def test_split_validation():
+    with pytest.raises(UserError) as e:
+        parse_spec({**SMALL, "split_k": 2})
+    assert e.value.field == "split_k" and "table: split" in e.value.message
+    with pytest.raises(UserError) as e:
+        parse_spec({**SMALL, "table": "split", "split_k": 4})
+    assert e.value.field == "split_k" and "1..3" in e.value.message
+    with pytest.raises(UserError) as e:
+        parse_spec({**SMALL, "table": "split", "L_max": 2})
+    assert e.value.field == "L_max"
+
+
+def test_split_performance_and_graph():
+    """The layer spec with the split table: 3 more pipeline stages, 4 more DSPs per lane, two small ROMs (about
+    16 BRAM36 at c_bits 18 instead of the direct table's 85.5)."""
+    direct, split = parse_spec(LAYER), parse_spec({**LAYER, "table": "split", "c_bits": 18})
+    pd, ps = K.performance(direct), K.performance(split)
+    assert (ps.latency_cycles, ps.ii) == (pd.latency_cycles + 3, pd.ii) == (202, 192)
+    ed, es = K.graph(direct).analytical(), K.graph(split).analytical()
+    assert (ed["dsp"], es["dsp"]) == (32, 96)
+    assert ed["bram36"] == 85.5 and es["bram36"] == 16
 
 
 def test_performance_and_graph():

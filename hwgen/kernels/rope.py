@@ -19,6 +19,9 @@ Numerics (bit definition = `golden`; docs/rope_numerics.md): cos/sin tables gene
              read register, product register, output register.
     timing:  latency = beats + H2 + 4 (the last head's second half leaves H2 beats after its input plus the
              3-stage pipeline and the issue cycle), ii = beats per token.
+    table: split: pos = p_hi * 2^k + p_lo, cos/sin from two small tables by angle addition, C = (cH cL - sH sL
+             + 2^(c_frac-1)) >> c_frac, S = (sH cL + cH sL + 2^(c_frac-1)) >> c_frac (4 more DSPs per lane, 3 more
+             stages: ROM data register, table products, C/S; latency beats + H2 + 7).
 """
 from __future__ import annotations
 
@@ -54,7 +57,12 @@ class RopeSpec(KernelSpec):
     c_bits: int = Field(16, ge=4, le=26, description="signed width of the cos/sin table entries "
                                                      "(c_bits - 2 fraction bits: 1.0 = 2^(c_bits-2))")
     rom_style: Literal["auto", "bram", "lut"] = Field(
-        "auto", description="cos/sin ROM: block RAM, a LUT case table, or auto (block RAM from 16 Kbit)")
+        "auto", description="cos/sin ROM(s): block RAM, a LUT case table, or auto (block RAM from 16 Kbit)")
+    table: Literal["direct", "split"] = Field(
+        "direct", description="direct: one L_max x d/2 cos/sin table; split: angle addition pos = p_hi * 2^k + p_lo "
+                              "from two ~sqrt(L_max)-row tables (4 more products per element)")
+    split_k: Optional[int] = Field(None, ge=1, le=20, description="split: low position bits k (default: the k "
+                                                                  "with the fewest table rows)")
 
 
 @dataclass(frozen=True)
@@ -81,10 +89,24 @@ class RopeModel:
     prod_bits: int        # signed width of one product x * c
     sum_bits: int         # signed width of p1 + p2 + rounding constant (at least out_bits)
     saturate: bool        # the output range can be exceeded (else the clamp is left out)
-    rom_rows: int         # L_max * h2: row pos * h2 + j holds lanes cos and lanes sin values
-    rom_addr_bits: int
+    rom_rows: int         # direct: L_max * h2 (row pos * h2 + j holds lanes cos and lanes sin values);
+    rom_addr_bits: int    #   split: the rows of both tables
     rom_width: int        # 2 * lanes * c_bits
     rom_bram: bool
+    split: bool           # table = split: angle addition from a p_hi and a p_lo table
+    k: int                # split: pos = p_hi * 2^k + p_lo (0 when direct)
+    hi_n: int             # split: p_hi values, ceil(L_max / 2^k)
+    lo_n: int             # split: p_lo values, 2^k
+    hi_rows: int          # split: hi_n * h2, row p_hi * h2 + j
+    lo_rows: int          # split: lo_n * h2, row p_lo * h2 + j
+    hi_addr_bits: int
+    lo_addr_bits: int
+    hi_bram: bool
+    lo_bram: bool
+    tab_prod_bits: int    # split: signed width of one table product (c x c)
+    tab_sum_bits: int     # split: signed width of c*c +- c*c + rounding constant
+    c_max: int            # largest |cos|, |sin| the rotation multiplies by (2^c_frac when direct; split: measured)
+    pipe: int             # register stages from issue to the output register (direct 3, split 6)
     j_bits: int           # index_bits(h2): buffer address within a half (slot | j)
     buf_depth: int        # 2 slots * 2^j_bits
     x_beat_bits: int
@@ -109,8 +131,54 @@ def _tables(L_max: int, d: int, theta: float, c_bits: int) -> tuple[np.ndarray, 
     return cos, sin
 
 
+def _round_table(ang: np.ndarray, c_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    scale = float(1 << (c_bits - 2))
+    return (np.floor(np.cos(ang) * scale + 0.5).astype(np.int64), np.floor(np.sin(ang) * scale + 0.5).astype(np.int64))
+
+
+@lru_cache(maxsize=16)
+def _split_tables(L_max: int, d: int, theta: float, c_bits: int, k: int) -> tuple[np.ndarray, ...]:
+    """Angle-addition tables: cos/sin of (p_hi * 2^k) * inv_freq[i] for p_hi < ceil(L_max / 2^k) and of
+    p_lo * inv_freq[i] for p_lo < 2^k, float64 angles rounded half up to c_bits (c_bits - 2 fraction bits), and the
+    effective [L_max, d/2] tables the hardware computes from them:
+        C = (cH * cL - sH * sL + 2^(c_frac-1)) >> c_frac,   S = (sH * cL + cH * sL + 2^(c_frac-1)) >> c_frac
+    (exact integer products, arithmetic shift = round half up). Returns (cH, sH, cL, sL, C, S), read-only."""
+    c_frac = c_bits - 2
+    inv_freq = 1.0 / (float(theta) ** (np.arange(0, d, 2, dtype=np.float64) / d))
+    hi_n, lo_n = -(-L_max // (1 << k)), 1 << k
+    cH, sH = _round_table((np.arange(hi_n, dtype=np.float64) * float(1 << k))[:, None] * inv_freq[None, :], c_bits)
+    cL, sL = _round_table(np.arange(lo_n, dtype=np.float64)[:, None] * inv_freq[None, :], c_bits)
+    p = np.arange(L_max)
+    ph, pl = p >> k, p & (lo_n - 1)
+    rnd = 1 << (c_frac - 1)
+    C = (cH[ph] * cL[pl] - sH[ph] * sL[pl] + rnd) >> c_frac
+    S = (sH[ph] * cL[pl] + cH[ph] * sL[pl] + rnd) >> c_frac
+    out = (cH, sH, cL, sL, C, S)
+    for a in out:
+        a.setflags(write=False)
+    return out
+
+
+def split_k(L_max: int, k: Optional[int] = None) -> int:
+    """The split's low position bits: given, or the k in 1 .. index_bits(L_max) - 1 with the fewest table rows
+    ceil(L_max / 2^k) + 2^k (the smallest such k on a tie)."""
+    if k is not None:
+        return k
+    kmax = max(index_bits(L_max) - 1, 1)
+    return min(range(1, kmax + 1), key=lambda j: (-(-L_max // (1 << j)) + (1 << j), j))
+
+
+def rope_split_tables(spec: RopeSpec) -> tuple[np.ndarray, ...]:
+    """table = split: (cos_hi, sin_hi [ceil(L_max/2^k), d/2], cos_lo, sin_lo [2^k, d/2]) int64 (the two ROMs)."""
+    return _split_tables(spec.L_max, spec.d, float(spec.theta), spec.c_bits, split_k(spec.L_max, spec.split_k))[:4]
+
+
 def rope_tables(spec: RopeSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's cos and sin tables, [L_max, d/2] int64 (the ROM's contents)."""
+    """The cos and sin values the rotation multiplies by, [L_max, d/2] int64: the ROM's contents (direct), or the
+    values the angle addition computes from the two small ROMs (split)."""
+    if spec.table == "split":
+        return _split_tables(spec.L_max, spec.d, float(spec.theta), spec.c_bits,
+                             split_k(spec.L_max, spec.split_k))[4:]
     return _tables(spec.L_max, spec.d, float(spec.theta), spec.c_bits)
 
 
@@ -135,6 +203,14 @@ class RopeKernel(TokenKernel):
         if out_frac > spec.in_frac + spec.c_bits - 2:
             raise UserError("out_frac", f"allowed 0..{spec.in_frac + spec.c_bits - 2} (in_frac + c_bits - 2: "
                                         f"no left shift), got {out_frac}")
+        if spec.table == "split":
+            if spec.L_max < 3:
+                raise UserError("L_max", f"table: split needs L_max >= 3 (got {spec.L_max}); use table: direct")
+            kmax = index_bits(spec.L_max) - 1
+            if spec.split_k is not None and spec.split_k > kmax:
+                raise UserError("split_k", f"allowed 1..{kmax} (index_bits(L_max) - 1), got {spec.split_k}")
+        elif spec.split_k is not None:
+            raise UserError("split_k", "only with table: split")
         sh = spec.in_frac + spec.c_bits - 2 - out_frac
         if sh > 2 * 32:
             raise UserError("out_frac", f"shift {sh} too large; allowed out_frac >= {spec.in_frac + spec.c_bits - 66}")
@@ -149,23 +225,42 @@ class RopeKernel(TokenKernel):
         xmax = 1 << (spec.in_bits - 1)
         one = 1 << c_frac                          # |cos|, |sin| <= 1.0 after rounding
         rnd = (1 << (sh - 1)) if sh else 0
-        prod_bits = signed_bits_for_bound(xmax * one)
-        # at least out_bits wide: the clamp limits and the sign extension into a wider output live in it
-        sum_bits = max(signed_bits_for_bound(2 * xmax * one + rnd), out_bits)
         cos, sin = rope_tables(spec)
+        # split: the angle addition's rounding can leave |C|, |S| a few LSBs above 1.0 (measured over every pos)
+        c_max = max(one, int(np.max(np.abs(cos))), int(np.max(np.abs(sin)))) if cos.size else one
+        if c_max > (1 << (spec.c_bits - 1)) - 1:       # cannot happen (|C| <= 1 + ~4 LSB); the C/S registers hold it
+            raise UserError("c_bits", f"cos/sin peak {c_max} does not fit {spec.c_bits} bits")
+        prod_bits = signed_bits_for_bound(xmax * c_max)
+        # at least out_bits wide: the clamp limits and the sign extension into a wider output live in it
+        sum_bits = max(signed_bits_for_bound(2 * xmax * c_max + rnd), out_bits)
         peak = int(np.max(np.abs(cos) + np.abs(sin))) if cos.size else 0
         bound = (xmax * peak + rnd) >> sh          # largest |y| before the clamp
         saturate = bound > (1 << (out_bits - 1)) - 1
-        rows = spec.L_max * h2
         width = 2 * spec.lanes * spec.c_bits
-        bram = spec.rom_style == "bram" or (spec.rom_style == "auto" and rows * width >= ROM_BRAM_MIN_BITS)
+
+        def in_bram(rows):
+            return spec.rom_style == "bram" or (spec.rom_style == "auto" and rows * width >= ROM_BRAM_MIN_BITS)
+
+        split = spec.table == "split"
+        k = split_k(spec.L_max, spec.split_k) if split else 0
+        hi_n, lo_n = (-(-spec.L_max // (1 << k)), 1 << k) if split else (0, 0)
+        hi_rows, lo_rows = hi_n * h2, lo_n * h2
+        rows = hi_rows + lo_rows if split else spec.L_max * h2
+        tab_prod_bits = signed_bits_for_bound(one * one) if split else 0
+        tab_sum_bits = signed_bits_for_bound(2 * one * one + (one >> 1)) if split else 0
         j_bits = index_bits(h2)
         return RopeModel(top=spec.design_name, heads=spec.heads, d=spec.d, half=half, lanes=spec.lanes, h2=h2,
                          head_beats=2 * h2, beats=spec.heads * 2 * h2, M_max=spec.M_max, L_max=spec.L_max,
                          theta=float(spec.theta), pos_bits=index_bits(spec.L_max), in_bits=spec.in_bits,
                          in_frac=spec.in_frac, out_bits=out_bits, out_frac=out_frac, c_bits=spec.c_bits,
                          c_frac=c_frac, sh=sh, prod_bits=prod_bits, sum_bits=sum_bits, saturate=saturate,
-                         rom_rows=rows, rom_addr_bits=index_bits(rows), rom_width=width, rom_bram=bram,
+                         rom_rows=rows, rom_addr_bits=index_bits(rows), rom_width=width,
+                         rom_bram=in_bram(hi_rows) or in_bram(lo_rows) if split else in_bram(rows),
+                         split=split, k=k, hi_n=hi_n, lo_n=lo_n, hi_rows=hi_rows, lo_rows=lo_rows,
+                         hi_addr_bits=index_bits(hi_rows) if split else 0,
+                         lo_addr_bits=index_bits(lo_rows) if split else 0,
+                         hi_bram=split and in_bram(hi_rows), lo_bram=split and in_bram(lo_rows),
+                         tab_prod_bits=tab_prod_bits, tab_sum_bits=tab_sum_bits, c_max=c_max, pipe=6 if split else 3,
                          j_bits=j_bits, buf_depth=2 << j_bits, x_beat_bits=spec.lanes * spec.in_bits,
                          y_beat_bits=spec.lanes * out_bits)
 
@@ -181,8 +276,9 @@ class RopeKernel(TokenKernel):
         m = self.model(spec)
         n = m.heads * m.d
         # the last head's last output beat is issued h2 cycles after its last input beat (the writer never
-        # waits at zero stalls), then memory read, product and output registers: + 3, counted inclusively
-        return Performance(latency_cycles=m.beats + m.h2 + 4, ii=m.beats, unit=self.unit, macs=2 * n,
+        # waits at zero stalls), then the pipe registers (direct: memory read, product, output = 3; split: memory
+        # read, ROM data, table products, C/S, rotation products, output = 6), counted inclusively
+        return Performance(latency_cycles=m.beats + m.h2 + 1 + m.pipe, ii=m.beats, unit=self.unit, macs=2 * n,
                            macs_per_cycle=2 * m.lanes,
                            bytes={"x": n * m.in_bits / 8, "pos": m.pos_bits / 8, "y": n * m.out_bits / 8})
 
@@ -319,4 +415,4 @@ def float_rope(x: np.ndarray, pos: np.ndarray, heads: int, d: int, theta: float)
     return np.stack([a * c - b * s, b * c + a * s], axis=2).reshape(x.shape[0], heads * d)
 
 
-__all__ = ["RopeKernel", "RopeSpec", "RopeModel", "rope_tables", "float_rope"]
+__all__ = ["RopeKernel", "RopeSpec", "RopeModel", "rope_tables", "rope_split_tables", "split_k", "float_rope"]

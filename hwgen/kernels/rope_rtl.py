@@ -3,7 +3,7 @@ its analytical cost terms of the rope kernel (hwgen/kernels/rope.py, templates/r
 from __future__ import annotations
 
 from ..bits import index_bits
-from .rope import rope_tables
+from .rope import rope_split_tables, rope_tables
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
 CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
@@ -21,35 +21,57 @@ def _hex_word(values, bits: int) -> str:
 
 def _control_bits(m) -> dict:
     qb, hdb, fb = index_bits(m.head_beats), index_bits(m.heads), index_bits(2 * m.head_beats + 1)
-    # writer: wq, whd, ws, pos_w; reader: rq, rhd, rs; fill; two base registers (rom row of pos * h2)
-    counters = 2 * qb + 2 * hdb + 2 + m.pos_bits + fb + 2 * m.rom_addr_bits
+    # writer: wq, whd, ws, pos_w; reader: rq, rhd, rs; fill; two base registers (rom row of pos * h2) per table;
+    # split: three more stages of valid / half / last flags
+    base = 2 * (m.hi_addr_bits + m.lo_addr_bits) if m.split else 2 * m.rom_addr_bits
+    counters = 2 * qb + 2 * hdb + 2 + m.pos_bits + fb + base + (9 if m.split else 0)
     return {"qb": qb, "hdb": hdb, "fb": fb, "ff": counters + CTRL_FLAGS}
+
+
+def _words(cos, sin, lanes: int, c_bits: int) -> list[str]:
+    """One ROM word per row (p * h2 + j): lanes cos values, then lanes sin values."""
+    cr, sr = cos.reshape(-1, lanes).tolist(), sin.reshape(-1, lanes).tolist()
+    return [_hex_word(list(a) + list(b), c_bits) for a, b in zip(cr, sr)]
+
+
+def _c_rows(t, lanes: int) -> list[str]:
+    return ["{" + ", ".join(str(v) for v in r) + "}" for r in t.reshape(-1, lanes).tolist()]
+
+
+def _shift_add(var: str, h2: int) -> str:
+    """var * h2 as shifts and adds (no multiplier)."""
+    return " + ".join(f"({var} << {k})" for k in range(h2.bit_length()) if (h2 >> k) & 1)
 
 
 def render_context(kernel, spec) -> dict:
     m = kernel.model(spec)
-    cos, sin = rope_tables(spec)
-    cos_rows = cos.reshape(m.L_max * m.h2, m.lanes)            # row pos * h2 + j: elements j * lanes ...
-    sin_rows = sin.reshape(m.L_max * m.h2, m.lanes)
-    words = [_hex_word(list(cr) + list(sr), m.c_bits) for cr, sr in zip(cos_rows.tolist(), sin_rows.tolist())]
     cb = _control_bits(m)
     lo, hi = -(1 << (m.out_bits - 1)), (1 << (m.out_bits - 1)) - 1
-    terms = [f"(pos_ext << {k})" for k in range(m.h2.bit_length()) if (m.h2 >> k) & 1]
     wide = max(m.x_beat_bits, m.y_beat_bits, m.rom_width)
-    return {
+    if m.split:
+        cH, sH, cL, sL = rope_split_tables(spec)
+        tables = {"rom_words": [], "cos_rows": [], "sin_rows": [], "rom_last": 0,
+                  "hi_words": _words(cH, sH, m.lanes, m.c_bits), "lo_words": _words(cL, sL, m.lanes, m.c_bits),
+                  "cos_hi_rows": _c_rows(cH, m.lanes), "sin_hi_rows": _c_rows(sH, m.lanes),
+                  "cos_lo_rows": _c_rows(cL, m.lanes), "sin_lo_rows": _c_rows(sL, m.lanes),
+                  "hi_last": m.hi_rows - 1, "lo_last": m.lo_rows - 1, "k_msb": m.k - 1,
+                  "hi_base_expr": _shift_add("pos_hi_ext", m.h2), "lo_base_expr": _shift_add("pos_lo_ext", m.h2),
+                  "c_rnd": 1 << (m.c_frac - 1), "base_expr": ""}
+    else:
+        cos, sin = rope_tables(spec)                        # row pos * h2 + j: elements j * lanes ...
+        tables = {"rom_words": _words(cos, sin, m.lanes, m.c_bits), "cos_rows": _c_rows(cos, m.lanes),
+                  "sin_rows": _c_rows(sin, m.lanes), "rom_last": m.rom_rows - 1,
+                  "base_expr": _shift_add("pos_ext", m.h2)}
+    return {**tables,
         "top": m.top, "m": m, "description": kernel.description,
         "x_msb": m.x_beat_bits - 1, "y_msb": m.y_beat_bits - 1, "pos_msb": m.pos_bits - 1,
-        "rom_msb": m.rom_width - 1, "rom_last": m.rom_rows - 1, "buf_last": m.buf_depth - 1,
+        "rom_msb": m.rom_width - 1, "buf_last": m.buf_depth - 1,
         "sin_base": m.lanes * m.c_bits,           # bit offset of sin element 0 in a ROM word
         "qb": cb["qb"], "hdb": cb["hdb"], "fb": cb["fb"],
         "last_q": m.head_beats - 1, "last_head": m.heads - 1, "need_b": m.h2 + 1,
         "fill_max": 2 * m.head_beats,
-        "base_expr": " + ".join(terms),           # pos * h2 as shifts and adds (no multiplier)
         "rnd": (1 << (m.sh - 1)) if m.sh else 0,
         "out_min": lo, "out_max": hi,
-        "rom_words": words,
-        "cos_rows": ["{" + ", ".join(str(v) for v in r) + "}" for r in cos_rows.tolist()],
-        "sin_rows": ["{" + ", ".join(str(v) for v in r) + "}" for r in sin_rows.tolist()],
         "ap_max_w": wide if wide > 1024 else 0,
         "hls_ctype": "int" if m.c_bits > 16 else "short",
     }
@@ -74,10 +96,12 @@ def build_graph(kernel, spec):
     g.ports.update(x=x, pos=pos, y=y)
     cb = _control_bits(m)
     ctrl_ff = cb["ff"]
-    # the ROM row adder base + j and the base shift-add (pos * h2) are adders of rom_addr_bits
+    # the ROM row adder base + j and the base shift-add (pos * h2) are adders of rom_addr_bits (split: one of
+    # each per table)
     base_adds = max(bin(m.h2).count("1") - 1, 0)
-    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff},
-                     A.adder(m.rom_addr_bits, 1 + base_adds))
+    addr_adders = (A.add(A.adder(m.hi_addr_bits, 1 + base_adds), A.adder(m.lo_addr_bits, 1 + base_adds)) if m.split
+                   else A.adder(m.rom_addr_bits, 1 + base_adds))
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, addr_adders)
     ctrl = g.node("control", "control", width=ctrl_ff, est=ctrl_est)
     g.edge(pos, ctrl, m.pos_bits, "stream")
     buf_est = A.memory(m.buf_depth, m.x_beat_bits, "lutram", fam, replicas=2)
@@ -85,13 +109,31 @@ def build_graph(kernel, spec):
                  storage_bits=2 * m.buf_depth * m.x_beat_bits, ports=1, est=buf_est)
     g.edge(x, buf, m.x_beat_bits, "stream")
     g.edge(ctrl, buf, 2 * (m.j_bits + 1), "address")
-    if m.rom_bram:
-        rom_est = {**A.zero(), "bram36": A.bram36(m.rom_rows, m.rom_width)}
+
+    def rom_node(name, rows, bram, addr_bits, fabric_reg):
+        if bram:
+            est = {**A.zero(), "bram36": A.bram36(rows, m.rom_width)}
+        else:
+            est = A.add(A.memory(rows, m.rom_width, "rom", fam), A.registers(m.rom_width))
+        est = A.add(est, A.registers(m.rom_width * fabric_reg))
+        node = g.node("rope_table", name, style="bram" if bram else "rom", depth=rows, width=m.rom_width,
+                      storage_bits=rows * m.rom_width, ports=1, est=est)
+        g.edge(ctrl, node, addr_bits, "address")
+        return node
+
+    if m.split:
+        # the two angle-addition tables, each with its data register (stage 2); the x beats wait 3 more stages
+        # (Yosys: a register, then SRL16 shift registers)
+        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1),
+                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1)]
+        delay = g.node("act_buffer", "x_delay", style="lutram", count=2, depth=3, width=m.x_beat_bits,
+                       storage_bits=6 * m.x_beat_bits, ports=1,
+                       est={**A.zero(), "ff": 2.0 * m.x_beat_bits, "lutram": 2.0 * m.x_beat_bits})
+        g.edge(buf, delay, 2 * m.x_beat_bits, "data")
+        src = delay
     else:
-        rom_est = A.add(A.memory(m.rom_rows, m.rom_width, "rom", fam), A.registers(m.rom_width))
-    rom = g.node("rope_table", "cos_sin", style="bram" if m.rom_bram else "rom", depth=m.rom_rows,
-                 width=m.rom_width, storage_bits=m.rom_rows * m.rom_width, ports=1, est=rom_est)
-    g.edge(ctrl, rom, m.rom_addr_bits, "address")
+        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0)]
+        src = buf
     first = len(g.nodes)
     sat_lut = 2.0 * m.out_bits if m.saturate else 0.0
     lane_est = A.add(
@@ -99,10 +141,19 @@ def build_graph(kernel, spec):
         A.product(m.in_bits, True, m.c_bits, True, fam, count=2, y_bits=m.prod_bits, reg_bits=m.prod_bits),
         A.adder(m.sum_bits, 2),                                                       # p1 + p2 + R
         A.registers(m.out_bits))
+    if m.split:
+        # cH*cL, sH*sL, sH*cL, cH*sL in registers; C = pcc - pss + R and S = psc + pcs + R; the C / +-S registers
+        # with the negation of S
+        lane_est = A.add(lane_est,
+                         A.product(m.c_bits, True, m.c_bits, True, fam, count=4, y_bits=m.tab_prod_bits,
+                                   reg_bits=m.tab_prod_bits),
+                         A.adder(m.tab_sum_bits, 2), {**A.zero(), "lut": 2.0 * m.c_bits},
+                         A.registers(2 * m.c_bits))
     lane = g.node("rope_lane", "lane0", leaves=2, leaf_bits=m.in_bits, out_bits=m.out_bits,
                   adder_bits=2 * m.sum_bits, width=m.out_bits, mult_bits=2 * m.in_bits * m.c_bits, est=lane_est)
-    g.edge(buf, lane, 2 * m.in_bits, "data")
-    g.edge(rom, lane, 2 * m.c_bits, "data")
+    g.edge(src, lane, 2 * m.in_bits, "data")
+    for rom in roms:
+        g.edge(rom, lane, 2 * m.c_bits, "data")
     g.edge(lane, y, m.out_bits, "stream")
     g.edge(ctrl, lane, 1, "control")
     g.repeat(first, m.lanes)

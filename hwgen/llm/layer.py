@@ -126,6 +126,8 @@ def golden_executor(step, kernel, spec, inputs) -> dict:
 LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")
 NORMS = ("input_layernorm", "self_attn.attn_sub_norm", "post_attention_layernorm", "mlp.ffn_sub_norm")
+# rope: the direct cos/sin table up to this many rows (L_max * head_dim / (2 lanes)): one 1K-deep block RAM column
+ROPE_DIRECT_ROWS_MAX = 1024
 
 
 def _short(name: str) -> str:
@@ -215,12 +217,19 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
 
     def rope():
         # one RoPE for q and k: the q heads then the k heads of a token on one stream, so the cos/sin table
-        # (L_max x head_dim/2 entries, the kernel's largest memory) exists once
+        # (L_max x head_dim/2 entries, the kernel's largest memory) exists once. Its table: split (angle addition
+        # from two ~sqrt(L_max)-row tables, 18-bit entries: error no worse than the direct 16-bit table) once the
+        # direct table is deeper than one block RAM column (L_max * h2 > 1024 rows): below that each ROM's width,
+        # not its depth, sets its block RAM, and the split would only add 4 DSPs per lane (docs/rope_numerics.md)
+        lanes = math.gcd(d // 2, 16)
+        table = ({"table": "split", "c_bits": 18} if L_max * (d // 2 // lanes) > ROPE_DIRECT_ROWS_MAX
+                 else {"table": "direct"})
         steps.append(Step("rope", "rope",
-                          {"kind": "rope", "heads": H + Hkv, "d": d, "lanes": math.gcd(d // 2, 16), "L_max": L_max,
+                          {"kind": "rope", "heads": H + Hkv, "d": d, "lanes": lanes, "L_max": L_max,
                            "theta": cfg.rope_theta,
                            "in_bits": num.lin_bits, "in_frac": num.lin_frac, "out_bits": num.lin_bits,
-                           "out_frac": num.lin_frac, "M_max": M_max}, glue="qk_rope"))
+                           "out_frac": num.lin_frac, "M_max": M_max, **table, **params.get("rope", {})},
+                          glue="qk_rope"))
 
     def residual(a, b, dst):
         steps.append(Step("residual_" + dst, "residual_add",
