@@ -34,6 +34,10 @@ WIDE = {"kind": "rmsnorm_quant", "name": "rq_wide", "D": 96, "lanes": 16, "M_max
 # the widest formats (the layer's ffn_sub_norm input can be 28 bits): |p| R is 68 bits
 WIDEST = {"kind": "rmsnorm_quant", "name": "rq_widest", "D": 24, "lanes": 8, "x_bits": 28, "x_frac": 8, "g_bits": 24,
           "g_frac": 20, "M_max": 4}
+# odd lane counts: 3 lanes (a zero-padded tree of 4 leaves, the split 28-bit square), 1 lane (the tree is one leaf)
+ODD = {"kind": "rmsnorm_quant", "name": "rq_odd", "D": 10, "lanes": 3, "x_bits": 28, "x_frac": 10, "M_max": 4}
+LANE1 = {"kind": "rmsnorm_quant", "name": "rq_l1", "D": 6, "lanes": 1, "x_bits": 14, "x_frac": 6, "g_bits": 9,
+         "g_frac": 7, "M_max": 4}
 FLOATS = [DEFAULT, SMALL, PAD, ONE_BEAT, {**DEFAULT, "name": "rq_d2560", "D": 2560, "eps": 1e-6},
           {**DEFAULT, "name": "rq_q6", "q_bits": 6, "s_frac": 28, "x_frac": 16, "g_frac": 14}, WIDEST]
 
@@ -153,9 +157,9 @@ def test_model_buffers_and_cycles():
     assert (m.beats, m.depth, m.ii) == (96, 192, 96)             # a ping-pong ring at the layer default
     assert m.ram_style == "block" and m.eps_int == round(1e-5 * 2 ** 24)
     spec, m = _spec(ONE_BEAT)
-    assert m.beats == 1 and m.depth >= m.beats + R.PASS1_CYCLES + R.SCALE_STAGES + 2   # deepened for short tokens
+    assert m.beats == 1 and m.depth >= m.beats + m.pass1_cycles + R.SCALE_STAGES + 2   # deepened for short tokens
     perf = K.performance(parse_spec(DEFAULT))
-    assert perf.latency_cycles == 2 * 96 + R.PASS1_CYCLES + R.SCALE_STAGES + R.PASS2_CYCLES - 1 + 1
+    assert perf.latency_cycles == 2 * 96 + R.pass1_cycles(16, 24) + R.SCALE_STAGES + R.PASS2_CYCLES - 1 + 1
 
 
 # ----------------------------------------------------------------------------- errors
@@ -199,8 +203,9 @@ def test_csim_bit_exact(cfg, tmp_path):
 
 
 @needs_iverilog
-@pytest.mark.parametrize("cfg,stall", [(SMALL, 0), (PAD, 35), (ONE_BEAT, 0), (ONE_BEAT, 40), (WIDE, 20), (WIDEST, 0)],
-                         ids=["small", "pad-stall", "b1", "b1-stall", "wide-stall", "widest"])
+@pytest.mark.parametrize("cfg,stall", [(SMALL, 0), (PAD, 35), (ONE_BEAT, 0), (ONE_BEAT, 40), (WIDE, 20), (WIDEST, 0),
+                                       (ODD, 0), (LANE1, 30)],
+                         ids=["small", "pad-stall", "b1", "b1-stall", "wide-stall", "widest", "lanes3", "lanes1-stall"])
 def test_rtl_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
     from hwgen.flows.cosim import run_cosim
 

@@ -44,12 +44,40 @@ FY = 24          # fraction bits of y1 (Newton result, ~ 1/sqrt(m))
 SP1 = 25         # P1 = (pmax_n * y1) >> SP1
 CB = 24          # constant C = sqrt(D) 2^(s_frac - g_frac) / qmax as Cm 2^ce, Cm in [2^(CB-1), 2^CB)
 S_BITS = 32      # output scale width (unsigned)
-DIV_BITS_PER_STAGE = 3   # quotient bits per divider pipeline stage
+DIV_BITS_PER_STAGE = 2   # quotient bits per divider pipeline stage (two compare-subtracts per cycle)
+LZ_GROUP = 4             # leading-one detectors: nibble flags and positions, then the highest nibble
 
 # pipeline constants of the RTL (templates/rmsnorm/rtl/rmsnorm.v.j2), see RmsNormModel
-PASS1_CYCLES = 5     # last x beat accepted -> scale stage 0 holds the token (x reg, products, trees, acc, st0)
-SCALE_STAGES = 10    # scale stage 0 -> the scale FIFO entry is written (st1 .. st10)
-PASS2_CYCLES = 4     # read issued -> the q output register (buffer read, shift, product, round)
+PASS1_FIXED = 5      # last x beat accepted -> scale stage 0, besides the tree registers (x reg, gamma/x reg,
+                     # products, token accumulators, st0); pass1_cycles(lanes) adds the tree's pipeline registers
+SCALE_STAGES = 13    # scale stage 0 -> the scale FIFO entry is written (st1 .. st13)
+DIV_START = 3        # the divider's divisor pmax_n is the st3 register; its stages are st4 ..
+PASS2_CYCLES = 5     # read issued -> the q output register (buffer read, |p|, product, shift, round/sign)
+
+
+def square_pieces(x_bits: int) -> list[dict]:
+    """x * x as registered DSP-sized partial products (attention_rtl.split_mul) where Yosys would otherwise
+    split it into more than two DSP tiles added in fabric in the same cycle (x_bits > 27); [] keeps one
+    `x * x` (one or two tiles)."""
+    from .attention_rtl import split_mul
+
+    pieces = split_mul(x_bits, True, x_bits, True)
+    return pieces if len(pieces) > 2 else []
+
+
+def tree_levels(lanes: int, x_bits: int) -> list[dict]:
+    """The max|p| / sum-of-squares trees over the lanes (padded to a power of two with zeros): level 0 holds the
+    leaves (|p| is computed there, and the sum of the square's pieces if split), level k has 2^(LG-k) nodes.
+    A pipeline register follows every odd level (every even one, level 0 included, when the square is split)
+    and the root, so no cycle holds more than |p| and one compare or two compare/add levels."""
+    lg = (lanes - 1).bit_length()
+    odd = 0 if square_pieces(x_bits) else 1
+    return [{"k": k, "prev": k - 1, "n": 1 << (lg - k), "reg": (k % 2 == odd) or k == lg} for k in range(lg + 1)]
+
+
+def pass1_cycles(lanes: int, x_bits: int) -> int:
+    return PASS1_FIXED + sum(lv["reg"] for lv in tree_levels(lanes, x_bits))
+
 
 BufferMemory = Literal["auto", "lutram", "bram"]
 
@@ -111,6 +139,7 @@ class RmsNormModel:
     ce: int
     r_const: int          # r = r_const - u - j: the final right shift of P2
     r_bits: int           # signed width of r
+    pass1_cycles: int     # last x beat accepted -> scale stage 0 holds the token
     depth: int            # token ring buffer, beats
     sf_depth: int         # scale FIFO entries
     ram_style: str        # "distributed" | "block"
@@ -205,7 +234,8 @@ class RmsNormQuantKernel(TokenKernel):
         jmin, jmax = (NV - v_bits) // 2, (NV - 1) // 2
         r_lo, r_hi = -e0 - (a_bits - 1) - jmax, -e0 - jmin
         r_bits = max(_bitlen(abs(r_lo)), _bitlen(abs(r_hi))) + 2
-        dr = PASS1_CYCLES + SCALE_STAGES + 1          # last beat accepted -> its token's first read issued
+        p1c = pass1_cycles(spec.lanes, spec.x_bits)
+        dr = p1c + SCALE_STAGES + 1          # last beat accepted -> its token's first read issued
         depth = max(2 * B, B + dr + 1)
         ram = spec.buffer_memory if spec.buffer_memory != "auto" else ("lutram" if depth <= 64 else "bram")
         latency = (B - 1) + dr + (B - 1) + PASS2_CYCLES + 1
@@ -218,7 +248,7 @@ class RmsNormQuantKernel(TokenKernel):
             u_bits=index_bits(a_bits), K=K, div_num=qmax << (K + 1),
             div_stages=-(-(R_BITS + 1) // DIV_BITS_PER_STAGE), k=k, y0_bits=_bitlen(max(tab)),
             t1_bits=_bitlen(t1m), h_bits=_bitlen(hm), d_bits=_bitlen(dm), y1_bits=y1_bits, p1_bits=p1_bits,
-            p2_bits=p2_bits, cm=cm, ce=ce, r_const=-e0, r_bits=r_bits, depth=depth,
+            p2_bits=p2_bits, cm=cm, ce=ce, r_const=-e0, r_bits=r_bits, pass1_cycles=p1c, depth=depth,
             sf_depth=2 + (depth - 1) // B, ram_style="distributed" if ram == "lutram" else "block",
             latency=latency, ii=B)
 
@@ -418,7 +448,7 @@ class RmsNormQuantKernel(TokenKernel):
             "div_stage_bits": [[(m.div_num >> b) & 1 for b in range(R_BITS - s * DIV_BITS_PER_STAGE,
                                                                     max(-1, R_BITS - (s + 1) * DIV_BITS_PER_STAGE), -1)]
                                for s in range(m.div_stages)],
-            "div_delay": SCALE_STAGES - 2 - m.div_stages - 1,   # R rounding register .. stage SCALE_STAGES
+            "div_delay": SCALE_STAGES - DIV_START - m.div_stages - 1,   # R rounding register .. st SCALE_STAGES
             "prod_bits": m.a_bits + R_BITS, "q_pre_shift": m.K - NA, "qa_bits": m.q_bits + 1,
             "rom": list(tab), "rom_bits": m.y0_bits, "rom_depth": len(tab), "rom_last": len(tab) - 1,
             "scale_stages": SCALE_STAGES,
@@ -427,8 +457,25 @@ class RmsNormQuantKernel(TokenKernel):
             "fifo_bits": S_BITS + R_BITS + m.u_bits,
             "p2_shift_max": m.p2_bits, "sh_bits": index_bits(m.p2_bits + 1),
             "u_wide": m.r_bits,
+            # pass 1 trees (tree_levels) and the leading-one detectors (LZ_GROUP-bit groups)
+            "tree": tree_levels(m.lanes, m.x_bits), "tree_p": 1 << (m.lanes - 1).bit_length(),
+            "tree_root": (m.lanes - 1).bit_length(),
+            "tree_regs": sum(lv["reg"] for lv in tree_levels(m.lanes, m.x_bits)),
+            "sq_pieces": square_pieces(m.x_bits), "sq_bits_full": 2 * m.x_bits,
+            "lz_g": LZ_GROUP, "nga": -(-m.a_bits // LZ_GROUP), "ngv": -(-m.v_bits // LZ_GROUP),
+            "a_pad": -(-m.a_bits // LZ_GROUP) * LZ_GROUP, "v_pad": -(-m.v_bits // LZ_GROUP) * LZ_GROUP,
+            "lzpw": index_bits(LZ_GROUP), "mvw": index_bits(m.v_bits),
+            # the shifts of V: 2j (j >= 0, at most 2 floor(NV / 2) for V = 0) or -2j
+            "vsh_w": index_bits(max(2 * (NV // 2), -2 * ((NV - m.v_bits) // 2)) + 1),
+            # delay lines of the scale unit (stage of the source register -> stage of its use)
+            "dl_pn": 9 - DIV_START,          # pmax_n: st3 -> st9 (P1 = pmax_n y1 at st10)
+            "dl_y0": 3,                      # y0: st5 (ROM) -> st8 (y1 = y0 d at st9)
+            "dl_u": SCALE_STAGES - 3,        # u: st3 -> st13 (FIFO)
+            "dl_r": 6,                       # r: st4 -> st10 (the rounding shift at st11)
+            "dl_z": SCALE_STAGES - 1 - DIV_START,   # all-zero flag: st3 -> st12
+            "dl_sv": SCALE_STAGES - 1,       # token valid: st1 -> st13
         }
-        assert ctx["div_delay"] >= 1, "the divider must finish before the s path"
+        assert ctx["div_delay"] >= 0, "the divider must finish before the s path"
         assert all(len(b) == DIV_BITS_PER_STAGE or s == m.div_stages - 1 for s, b in enumerate(ctx["div_stage_bits"]))
         assert sum(len(b) for b in ctx["div_stage_bits"]) == R_BITS + 1
         return ctx
@@ -497,11 +544,13 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     g.edge(ctrl, buf, 2 * aw, "address")
     # reduction trees over the lanes of a beat and the token accumulators
     tree_bits = (L - 1) * (m.bsum_bits + m.a_bits)
+    # pipeline registers after every odd tree level and the root (tree_levels; padding nodes fold away)
+    tree_reg_nodes = sum(min(lv["n"], -(-L // (1 << lv["k"]))) for lv in tree_levels(L, m.x_bits) if lv["reg"])
     red = g.node("reduce_tree", "trees", leaves=L, leaf_bits=m.sq_bits, out_bits=m.ss_bits,
                  adder_bits=tree_bits + m.ss_bits + m.a_bits, width=m.ss_bits + m.a_bits,
                  est=A.add(A.adder(tree_bits + m.ss_bits + 2 * m.a_bits),
                            {**A.zero(), "lut": (L - 1) * m.a_bits * 0.5 + m.a_bits * 0.5},   # max select muxes
-                           A.registers(m.bsum_bits + 2 * m.a_bits + m.ss_bits)))
+                           A.registers(tree_reg_nodes * (m.bsum_bits + m.a_bits) + m.a_bits + m.ss_bits + 4)))
     # scale unit: LZ + shifters, ROM, products, final shift; divider
     rom_style = "bram" if m.k >= 9 else "rom"
     rom_est = ({**A.zero(), "bram36": A.bram36(1 << m.k, m.y0_bits)} if rom_style == "bram"
@@ -513,12 +562,16 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     # stage (Yosys 0.23 builds them from LUT3s)
     shifters = (NA * math.ceil(math.log2(m.a_bits + 1)) + 2 * NV * math.ceil(math.log2(m.v_bits + 1))
                 + (S_BITS + 1) * math.ceil(math.log2(m.p2_bits + 1)))
-    # stage registers; the plain delay chains (pmax_n st3..st7, y0 st4..st6, u, r, valid) become SRL16s
-    # (LUTRAM sites) with one output flip-flop per bit
-    chains = NA + m.y0_bits + m.u_bits + m.r_bits + 1
-    sc_ff = 2 * (m.a_bits + m.v_bits) + NA + 2 * NV + m.t1_bits + m.h_bits + m.d_bits + m.y1_bits + m.p1_bits \
-        + m.p2_bits + S_BITS + 2 * (m.u_bits + m.r_bits) + 8 + chains
-    sc_srl = {**A.zero(), "lutram": float(chains)}
+    # stage registers (st0..st13: pmax and V through the leading-one stages st0..st3 (one copy of the two
+    # plain st1 -> st2 -> st3 hops ends up in SRL16s), the group flags and positions, u/j/shift amounts, Vn twice,
+    # the Newton and scale products, P2 before and after the rounding shift); the plain delay chains (y0
+    # st5..st8, u, r, the zero flag, valid) become SRL16s (LUTRAM sites) with one output flip-flop per bit;
+    # the pmax_n line st3..st9 is the divider's divisor registers (merged)
+    chains = m.y0_bits + m.u_bits + m.r_bits + 2
+    groups = 3 * (-(-m.a_bits // LZ_GROUP) + -(-m.v_bits // LZ_GROUP))
+    sc_ff = 2 * (m.a_bits + m.v_bits) + groups + NA + m.v_bits + 3 * NV + m.t1_bits + m.y0_bits + m.h_bits \
+        + m.d_bits + m.y1_bits + m.p1_bits + 2 * m.p2_bits + S_BITS + 2 * (m.u_bits + m.r_bits) + 16 + chains
+    sc_srl = {**A.zero(), "lutram": float(chains + m.a_bits + m.v_bits)}
     rs = g.node("rsqrt_unit", "scale", depth=1 << m.k, width=m.y0_bits, leaves=1, leaf_bits=m.v_bits,
                 out_bits=S_BITS, mult_bits=NV * m.y0_bits + m.t1_bits * m.y0_bits + m.y0_bits * m.d_bits
                 + NA * m.y1_bits + m.p1_bits * CB, adder_bits=m.h_bits + m.d_bits,
@@ -541,15 +594,19 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     g.edge(rs, fifo, S_BITS + m.u_bits, "data")
     g.edge(div, fifo, R_BITS, "data")
     g.edge(fifo, sout, S_BITS, "stream")
-    sreg = A.registers(S_BITS * 4 + 1)
+    sreg = A.registers(S_BITS * 5 + 1)
     g.nodes[fifo]["est"] = A.add(g.nodes[fifo]["est"], sreg)
     first = len(g.nodes)
+    sqp = square_pieces(m.x_bits)
     # one lane of pass 1 and pass 2
     pl = g.node("product_lane", "p0", leaves=2, leaf_bits=m.x_bits, out_bits=m.p_bits,
                 mult_bits=m.x_bits * m.g_bits + m.x_bits * m.x_bits, width=m.p_bits,
                 est=A.add(A.product(m.x_bits, True, m.g_bits, True, fam, reg_bits=m.p_bits),
-                          A.product(m.x_bits, True, m.x_bits, True, fam, reg_bits=m.sq_bits),
-                          A.registers(m.x_bits), {**A.zero(), "lut": 2.0 * m.a_bits}))  # |p| (xor + carry chain)
+                          # split square: registered pieces, summed in fabric (the same LUTs as Yosys' own split)
+                          (A.add(A.pieces(sqp, fam), {**A.zero(), "lut": m.x_bits * (len(sqp) - 1.0)}) if sqp else
+                           A.product(m.x_bits, True, m.x_bits, True, fam, reg_bits=m.sq_bits)),
+                          # x (c1, c1b) and gamma (c1b) registers
+                          A.registers(2 * m.x_bits + m.g_bits), {**A.zero(), "lut": 2.0 * m.a_bits}))  # |p|
     g.edge(xin, pl, m.x_bits, "stream")
     g.edge(gb, pl, m.g_bits, "data")
     g.edge(pl, buf, m.p_bits, "data")
@@ -560,7 +617,7 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
                 est=A.add(A.product(m.a_bits, False, R_BITS, False, fam, reg_bits=m.a_bits + R_BITS),
                           A.adder(2 * m.a_bits + 2 * (m.q_bits + 1)),                    # |p|, round, negate
                           {**A.zero(), "lut": sum(m.q_bits + (1 << b) for b in range(span))},   # log shifter
-                          A.registers(m.a_bits + 2 + m.q_bits)))
+                          A.registers(m.a_bits + 3 + m.q_bits + m.q_bits + 1)))      # |p|, signs, ps4, q
     g.edge(buf, ql, m.p_bits, "data")
     g.edge(fifo, ql, R_BITS + m.u_bits, "data")
     g.edge(ql, qout, m.q_bits, "stream")
