@@ -10,6 +10,7 @@ Writes bench/results/layer_synth.md (+ .json). Usage:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -27,17 +28,26 @@ OUT = ROOT / "bench" / "results" / "layer_synth.md"
 WORK = ROOT / "build" / "bench" / "layer_synth"
 
 
+def rtl_digest(spec) -> str:
+    from hwgen.render import render_files
+    files = render_files(spec, "rtl")
+    return hashlib.sha256(canonical_json({k: v for k, v in files.items() if "/tb_" not in k}).encode()).hexdigest()
+
+
 def synth_one(spec_data: dict, timeout_s: float) -> dict:
     from hwgen.flows.synth import run_synth
     spec = parse_spec(spec_data)
     out = WORK / spec.design_name
+    digest = rtl_digest(spec)
     if (out / "report.json").exists():
         rep = Report.read(out / "report.json")
-        if rep.status == "ok" and rep.params == spec.params():      # the same design, synthesized before
+        if rep.status == "ok" and rep.extra.get("rtl_sha256") == digest:     # the same RTL, synthesized before
             return rep.model_dump()
     t0 = time.monotonic()
     rep = run_synth(spec, out, "open", timeout_s)
     rep.runtime_s = rep.runtime_s or time.monotonic() - t0
+    rep.extra["rtl_sha256"] = digest
+    rep.write(out / "report.json")
     return rep.model_dump()
 
 
