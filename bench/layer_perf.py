@@ -42,6 +42,7 @@ def step_cycles(step, tokens: int, bytes_per_cycle: float) -> dict:
     if step.name == "attention" and spec.kind == "attention_decode":
         # the K/V cache streams from off-chip memory: the sweep cannot beat the bandwidth
         kv = perf.bytes["k"] + perf.bytes["v"]
+        row["kv_bytes"] = kv
         row["memory_cycles"] = round(kv / bytes_per_cycle)
         row["memory_bound"] = row["memory_cycles"] > row["cycles"]
         row["cycles"] = max(row["cycles"], row["memory_cycles"])
@@ -56,7 +57,7 @@ def layer_cycles(cfg, target: str, mode: str, tokens: int, L: int, eff: float, c
     rows = [step_cycles(s, tokens, bpc) for s in prog.steps]
     seq = sum(r["cycles"] for r in rows)
     wbytes = sum(r["weight_bytes"] for r in rows)
-    kv_bytes = 2 * L * cfg.num_key_value_heads * cfg.head_dim * 2 if mode == "decode" else 0   # int16 cache read
+    kv_bytes = sum(r.get("kv_bytes", 0) for r in rows)          # the K/V cache the decode attention streams
     floor = (wbytes + kv_bytes) / bpc
     # overlapped kernels still share one memory: never below the floor
     overlapped = max(max(r["cycles"] for r in rows) + sum(r["latency"] for r in rows) - max(r["latency"] for r in rows),

@@ -73,8 +73,7 @@ def parse_config(raw: dict) -> BitNetConfig:
     act = data.get("hidden_act")
     if act not in ACTIVATIONS:
         raise UserError("hidden_act", f"{act!r} is not supported; allowed: {', '.join(ACTIVATIONS)}")
-    data.setdefault("num_key_value_heads", data.get("num_attention_heads"))
-    if data.get("num_key_value_heads") is None:
+    if data.get("num_key_value_heads") is None:     # absent or null: no GQA
         data["num_key_value_heads"] = data.get("num_attention_heads")
     heads = data.get("num_attention_heads")
     if data.get("head_dim") is None and isinstance(heads, int) and heads > 0 and isinstance(data.get("hidden_size"), int):

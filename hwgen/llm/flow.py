@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .layer import golden_executor, reference_weights, run_program
+from .layer import reference_weights, run_program
 from .project import load_layer_project
 from .reference import layer_forward
 
@@ -71,8 +71,6 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
     steps = []
 
     def executor(step, kernel, spec, inputs):
-        if flow == "golden":
-            return golden_executor(step, kernel, spec, inputs)
         t0 = time.monotonic()
         if flow == "csim":
             from ..flows.csim import run_csim
@@ -91,7 +89,7 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
         steps.append(rec)
         return out
 
-    sim = run_program(prog, x, executor, **cache)
+    sim = golden if flow == "golden" else run_program(prog, x, executor, **cache)
     mismatches = int(np.count_nonzero(sim["y"] != golden["y"]))
     unit = 2.0 ** prog.num.lin_frac
     fcache = {} if prog.mode == "prefill" else {

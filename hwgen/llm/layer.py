@@ -1,21 +1,19 @@
 """The BitNet decoder layer as a chain of hwgen kernels, and its golden model.
 
-`LayerNumerics` holds the fixed-point formats (the knobs that trade accuracy for width); `layer_kernels` turns
-a checkpoint's config into the spec of every kernel of the layer; `layer_golden` runs the layer by chaining the
-kernels' own golden models (through the registry, so the layer's bits are by construction the kernels' bits),
-plus the glue steps that are still host-side, each named and documented in docs/layer_numerics.md:
-  - the input boundary: float hidden states -> the residual format (round half to even, saturate);
-  - attention quantization: q, k, v (fixed point) -> the attention kernels' per-head int8 (their documented
-    harness step) and the attention output back to a fixed-point stream (o * s_v, rounded).
+`LayerNumerics` holds the fixed-point formats (the knobs that trade accuracy for width); `layer_program` turns
+a checkpoint's config (and weights) into the spec of every kernel of the layer; `run_program` / `layer_golden`
+run the layer by chaining the kernels' own golden models (through the registry, so the layer's bits are by
+construction the kernels' bits) or simulations. What is host-side is documented in docs/layer_numerics.md: the
+input boundary (float hidden states -> the residual format, round half to even, saturate) and the stream wiring
+of GLUE (the q|k concatenation into one RoPE, the attention kernels' q/k/v and output, all without arithmetic).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-
-import numpy as np
 from typing import Optional
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..bits import clog2
@@ -148,11 +146,8 @@ class LayerProgram:
 
 # The generator's per-target defaults for the layer's kernels (overridable per kind or per step). Every TLMM
 # streams its weights: no real ternary LLM layer fits on chip (a 0.73B layer is ~5.5 MB of trits).
-TARGET_DEFAULTS = {
-    "kv260": {"tlmm": {"weight_memory": "stream", "buffer_memory": "uram", "G": 3, "T": 16, "Q": 16}},
-    "zcu104": {"tlmm": {"weight_memory": "stream", "buffer_memory": "uram", "G": 3, "T": 16, "Q": 16}},
-    "u280": {"tlmm": {"weight_memory": "stream", "buffer_memory": "uram", "G": 3, "T": 16, "Q": 16}},
-}
+_URAM_BOARD = {"tlmm": {"weight_memory": "stream", "buffer_memory": "uram", "G": 3, "T": 16, "Q": 16}}
+TARGET_DEFAULTS = {"kv260": _URAM_BOARD, "zcu104": _URAM_BOARD, "u280": _URAM_BOARD}
 DEFAULT_KERNEL_PARAMS = {"tlmm": {"weight_memory": "stream", "G": 3, "T": 8, "Q": 8}}
 
 
@@ -228,7 +223,7 @@ def layer_program(cfg: BitNetConfig, w: LayerWeights | None, num: LayerNumerics 
                           {"kind": "rope", "heads": H + Hkv, "d": d, "lanes": lanes, "L_max": L_max,
                            "theta": cfg.rope_theta,
                            "in_bits": num.lin_bits, "in_frac": num.lin_frac, "out_bits": num.lin_bits,
-                           "out_frac": num.lin_frac, "M_max": M_max, **table, **params.get("rope", {})},
+                           "out_frac": num.lin_frac, "M_max": M_max, **table},
                           glue="qk_rope"))
 
     def residual(a, b, dst):
@@ -318,7 +313,7 @@ GLUE = {"qk_rope": (_qk_in, _qk_out), "attention_prefill": (_attention_in, _atte
         "attention_decode": (_attention_decode_in, _attention_decode_out)}
 
 
-def run_program(prog: LayerProgram, x: np.ndarray, executor=golden_executor, pos0: int = 0, on_step=None,
+def run_program(prog: LayerProgram, x: np.ndarray, executor=golden_executor, pos0: int = 0,
                 k_cache: np.ndarray | None = None, v_cache: np.ndarray | None = None) -> dict:
     """Run the layer on float hidden states x, each kernel through `executor`. Prefill: x [M, D] at positions
     0..M-1. Decode: x [1, D] at position pos0 against k_cache/v_cache [pos0, kv_heads, head_dim] (the layer's
@@ -365,8 +360,6 @@ def run_program(prog: LayerProgram, x: np.ndarray, executor=golden_executor, pos
         else:
             for k, v in step.outputs.items():
                 env[v] = out[k]
-        if on_step is not None:
-            on_step(step, out)
     env["y_float"] = env["y"] / 2.0 ** num.x_frac
     return env
 
