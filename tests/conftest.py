@@ -33,3 +33,24 @@ def hwgen_cli(capsys):
         return code, capsys.readouterr().err
 
     return run
+
+
+def check_token_kernel_csim_cosim(spec, prj):
+    """csim over more tokens than M_max (several HLS calls), cosim at zero stalls against the performance contract
+    (latency = beats + 5 register stages, ii = beats), and cosim under 40 % random stalls: all bit-exact."""
+    from hwgen import kernels
+    from hwgen.flows.cosim import run_cosim
+    from hwgen.flows.csim import run_csim
+    from hwgen.render import write_project
+
+    kernel = kernels.get(spec.kind)
+    write_project(spec, prj, "both")
+    cs = run_csim(prj, vectors=7, seed=4)
+    assert cs["pass"], cs
+    perf = kernel.performance(spec)
+    co = run_cosim(prj, vectors=5, seed=2, simulator="icarus")
+    assert co["pass"] and co["tlast_errors"] == 0, co
+    beats = kernel.model(spec).beats
+    assert (co["latency_cycles"], co["ii"]) == (perf.latency_cycles, perf.ii) == (beats + 5, beats)
+    st = run_cosim(prj, vectors=6, seed=3, stall=40, simulator="icarus")
+    assert st["pass"], st

@@ -14,7 +14,7 @@ from hwgen.errors import UserError
 from hwgen.kernels import parse_spec
 from hwgen.render import write_project
 
-from .conftest import needs_gxx
+from .conftest import check_token_kernel_csim_cosim, needs_gxx
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
 needs_verilator = pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
@@ -89,20 +89,7 @@ def test_table_is_emitted_into_both_backends():
 @needs_iverilog
 @pytest.mark.parametrize("cfg", CORNERS, ids=lambda c: c["name"])
 def test_csim_and_cosim_bit_exact(cfg, tmp_path):
-    from hwgen.flows.cosim import run_cosim
-    from hwgen.flows.csim import run_csim
-
-    spec = parse_spec(cfg)
-    write_project(spec, tmp_path / "prj", "both")
-    cs = run_csim(tmp_path / "prj", vectors=7, seed=4)
-    assert cs["pass"], cs
-    perf = K.performance(spec)
-    co = run_cosim(tmp_path / "prj", vectors=5, seed=2, simulator="icarus")
-    assert co["pass"] and co["tlast_errors"] == 0, co
-    assert (co["latency_cycles"], co["ii"]) == (perf.latency_cycles, perf.ii) == (K.model(spec).beats + 5,
-                                                                                   K.model(spec).beats)
-    st = run_cosim(tmp_path / "prj", vectors=6, seed=3, stall=40, simulator="icarus")
-    assert st["pass"], st
+    check_token_kernel_csim_cosim(parse_spec(cfg), tmp_path / "prj")
 
 
 @needs_verilator
