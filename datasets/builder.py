@@ -80,11 +80,12 @@ def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", 
           executor: str = "local", scheduler: Optional[str] = None, cosim: bool = True,
           timeout_s: float = DEFAULT_TIMEOUT_S, cosim_timeout_s: float = DEFAULT_COSIM_TIMEOUT_S,
           retry_failed: bool = False, progress: bool = True, command: Optional[str] = None,
-          acquire: Optional[Acquisition] = None) -> dict:
+          acquire: Optional[Acquisition] = None, yosys: Optional[str] = None) -> dict:
     """Build (or resume) a dataset. Returns a summary dict (planned, skipped, built, per status,
     interrupted). Raises UserError for bad arguments; never loses a finished record.
 
-    `acquire` chooses which sampled points are built (datasets/acquire.py; default: the first n, uniform)."""
+    `acquire` chooses which sampled points are built (datasets/acquire.py; default: the first n, uniform).
+    `yosys`: the Yosys binary (path or command) to synthesize with; its version is part of every key."""
     acquire = (acquire or Acquisition()).check()
     if executor not in ("local", "dask"):
         raise UserError("executor", f"unknown executor {executor!r}; allowed: local, dask")
@@ -114,7 +115,10 @@ def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", 
         bar = None
         old_term = None
         try:
-            tools = runner.tool_versions(cosim)
+            if yosys:
+                from hwgen.flows.tools import require
+                require("yosys", yosys)               # a wrong --yosys is the user's error, before any work
+            tools = runner.tool_versions(cosim, yosys)
             points = sample(space, acquire.pool_size(n), seed)
             existing = _existing(out_dir)
             space_copy = _save_space(out_dir, space_path, space)
@@ -137,7 +141,7 @@ def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", 
                 bar = tqdm(total=len(todo), desc=out_dir.name, unit="design", file=sys.stderr,
                            dynamic_ncols=True, mininterval=1.0, smoothing=0.1)
             _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, timeout_s, cosim,
-                     cosim_timeout_s, seed, acquire, scores)
+                     cosim_timeout_s, seed, acquire, scores, yosys)
             runner.close()
         except KeyboardInterrupt:
             summary["interrupted"] = True
@@ -161,7 +165,7 @@ def _raise_interrupt(signum, frame):
 
 
 def _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, timeout_s, cosim,
-             cosim_timeout_s, seed, acquire: Acquisition, scores: dict) -> None:
+             cosim_timeout_s, seed, acquire: Acquisition, scores: dict, yosys: Optional[str] = None) -> None:
     queue = list(reversed(todo))          # pop() from the end = sample order
     inflight: dict = {}                   # future -> (index, data, key, attempts)
     attempts: dict[str, int] = {}
@@ -173,7 +177,8 @@ def _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, time
         if i in scores:        # what the surrogate's uncertainty was when this point was chosen
             info["acquire_score"] = {acquire.target: round(scores[i], 6)}
         fut = runner.submit(data, key, tools, timeout_s=timeout_s, cosim=cosim,
-                            cosim_timeout_s=cosim_timeout_s, seed=seed, build_info=info, previous=previous)
+                            cosim_timeout_s=cosim_timeout_s, seed=seed, build_info=info, previous=previous,
+                            yosys=yosys)
         inflight[fut] = item
 
     while queue or inflight:
