@@ -5,9 +5,10 @@ structure the GNN learned still holds, so a handful of the user's own runs shoul
 predictions. Two methods (compared in docs/surrogate_transfer.md, bench/surrogate_transfer.py):
 
 - `calibrate` (default): keep every weight; learn per resource target a correction of the ensemble's log-scale
-  output, y' = mu + a + b (mu - m), fitted to the new records by ridge regression whose prior pulls a and b to 0
-  with the weight of `prior` records: no record leaves the model as it was, a few move it only as far as they
-  agree. The leave-one-out residual spread of the fit is added to the model's sigma.
+  output, y' = mu + a + b (mu - m) + d[kernel group], fitted to the new records by ridge regression whose prior
+  pulls the coefficients to 0 (and each kernel family's offset d toward the common shift a). The form (none, shift,
+  shift + slope) and the prior strength are chosen by exact leave-one-out error with the one-standard-error rule,
+  so records that show nothing systematic leave the model as it was. The leave-one-out spread of the fit is added to the model's sigma.
 - `finetune`: continue training every member's readouts (per-block correction and graph head) on the new records
   for a few epochs, message passing frozen, with an L2 pull toward the source weights (L2-SP) so that few samples
   cannot drag it far; the residual spread is added to sigma as above. The source model's formula fallback for
@@ -29,7 +30,6 @@ from hwgen.errors import UserError
 from .costs import RES, TARGETS
 
 METHODS = ("calibrate", "finetune")
-DEFAULT_PRIOR = 3.0        # records' worth of belief in "no change"
 FINETUNE_EPOCHS = 60
 FINETUNE_LR = 1e-3
 FINETUNE_SP = 1.0          # L2-SP strength (per parameter, mean squared distance from the source weights)
@@ -45,29 +45,60 @@ def _targets_log(examples) -> np.ndarray:
     return y
 
 
-def _ridge_line(mu: np.ndarray, y: np.ndarray, prior: float) -> tuple[float, float, float, float]:
-    """Fit y - mu = a + b (mu - m) with prior strength `prior` on a = b = 0. Returns (a, b, m, loo_rms)."""
+PRIORS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)   # candidate prior strengths, in records' worth
+
+
+def _fit_ridge(X: np.ndarray, r: np.ndarray, reg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge fit of r on X with penalty diag(reg); returns (coef, the exact leave-one-out residuals)."""
+    A = X.T @ X + np.diag(reg)
+    coef = np.linalg.solve(A, X.T @ r)
+    H = X @ np.linalg.solve(A, X.T)
+    return coef, (r - X @ coef) / np.clip(1.0 - np.diag(H), 1e-6, None)
+
+
+def fit_correction(mu: np.ndarray, y: np.ndarray, groups: Sequence[str]) -> dict:
+    """The log-space correction y - mu ~ a + b (mu - m) + d[group] that predicts held-out records best.
+
+    Candidates, simplest first: no change; a shift (a, plus per kernel-group offsets d shrunk toward the common
+    shift); a shift plus slope b; each at every prior strength in PRIORS (strongest first). Exact leave-one-out
+    errors rank them, and the one-standard-error rule picks the simplest candidate within one standard error of
+    the best: a few noisy records must not move a model that was right. Returns {a, b, m, d, s, form, prior}, s
+    the pick's leave-one-out RMS (added to the model's sigma)."""
     n = len(mu)
     m = float(mu.mean())
     r = y - mu
-    X = np.stack([np.ones(n), mu - m], axis=1)
-    reg = prior * np.diag([1.0, max(float(np.var(mu)), 1e-3)])   # the slope's prior scales with the spread of mu
-    A = X.T @ X + reg
-    coef = np.linalg.solve(A, X.T @ r)
-    H = X @ np.linalg.solve(A, X.T)                                 # hat matrix: exact leave-one-out residuals
-    loo = (r - X @ coef) / np.clip(1.0 - np.diag(H), 1e-6, None)
-    return float(coef[0]), float(coef[1]), m, float(np.sqrt(np.mean(loo ** 2)))
+    names = sorted(set(groups))
+    G = np.array([[g == name for name in names] for g in groups], float).reshape(n, len(names))
+    cands = [({"a": 0.0, "b": 0.0, "m": m, "d": {}, "form": "none", "prior": None}, r)]
+    if n >= 2:
+        spread = max(float(np.var(mu)), 1e-3)
+        for form in ("shift", "line"):
+            cols = [np.ones(n)] + ([mu - m] if form == "line" else []) + [G[:, i] for i in range(len(names))]
+            X = np.stack(cols, axis=1)
+            k = 2 if form == "line" else 1
+            for p in sorted(PRIORS, reverse=True):
+                reg = np.array([p] + ([p * spread] if form == "line" else []) + [p] * len(names))
+                coef, loo = _fit_ridge(X, r, reg)
+                cands.append(({"a": float(coef[0]), "b": float(coef[1]) if form == "line" else 0.0, "m": m,
+                               "d": {name: float(c) for name, c in zip(names, coef[k:])}, "form": form, "prior": p}, loo))
+    sq = [loo ** 2 for _, loo in cands]
+    best = int(np.argmin([e.mean() for e in sq]))
+    limit = sq[best].mean() + (sq[best].std() / math.sqrt(n) if n > 1 else 0.0)
+    pick = next(i for i, e in enumerate(sq) if e.mean() <= limit)
+    return {**cands[pick][0], "s": float(np.sqrt(sq[pick].mean()))}
 
 
-def calibrate(ens, examples: Sequence, prior: float = DEFAULT_PRIOR):
+def calibrate(ens, examples: Sequence):
     """A copy of `ens` with a per-target output correction fitted to `examples` (see the module docstring)."""
-    from .train import predict_examples
+    from .train import _batch
 
     out = copy.deepcopy(ens)
     out.cfg.adaptation = {}
     if not examples:
         return out
-    mean, _, _ = predict_examples(ens, examples)
+    data = _batch(examples, range(len(examples)))
+    mean, _, _ = ens.predict_log(data)
+    groups = list(data.group)
     y = _targets_log(examples)
     corr = {}
     for j, t in enumerate(TARGETS):
@@ -76,9 +107,8 @@ def calibrate(ens, examples: Sequence, prior: float = DEFAULT_PRIOR):
         ok = np.isfinite(y[:, j])
         if ok.sum() == 0:
             continue
-        a, b, m, s = _ridge_line(mean[ok, j], y[ok, j], prior)
-        corr[t] = {"a": a, "b": b, "m": m, "s": s}
-    out.cfg.adaptation = {"method": "calibrate", "records": len(examples), "prior": prior, "correction": corr}
+        corr[t] = fit_correction(mean[ok, j], y[ok, j], [g for g, o in zip(groups, ok) if o])
+    out.cfg.adaptation = {"method": "calibrate", "records": len(examples), "correction": corr}
     return out
 
 
@@ -145,12 +175,14 @@ def adapt(ens, examples: Sequence, method: str = "calibrate", **kw):
     return calibrate(ens, examples, **kw) if method == "calibrate" else finetune(ens, examples, **kw)
 
 
-def apply_adaptation(cfg, mean: np.ndarray, sigma: np.ndarray) -> None:
-    """In place: the stored output correction and its added spread (Ensemble.predict_log calls this)."""
+def apply_adaptation(cfg, mean: np.ndarray, sigma: np.ndarray, groups: Sequence[str]) -> None:
+    """In place: the stored output correction and its added spread (Ensemble.predict_log calls this). A kernel
+    group the adaptation records did not contain gets the common shift only."""
     corr = (getattr(cfg, "adaptation", None) or {}).get("correction") or {}
     for t, c in corr.items():
         j = TARGETS.index(t)
-        mean[:, j] = mean[:, j] + c["a"] + c["b"] * (mean[:, j] - c["m"])
+        d = np.array([c.get("d", {}).get(g, 0.0) for g in groups])
+        mean[:, j] = mean[:, j] + c["a"] + c["b"] * (mean[:, j] - c["m"]) + d
         sigma[:, j] = np.sqrt(sigma[:, j] ** 2 + c["s"] ** 2)
 
 

@@ -231,7 +231,7 @@ class Ensemble:
                 sigma[use, j] = np.sqrt(s[use] ** 2 + epi[use, j])
         if self.cfg.adaptation:
             from .adapt import apply_adaptation
-            apply_adaptation(self.cfg, mean, sigma)
+            apply_adaptation(self.cfg, mean, sigma, list(getattr(data, "group", None) or [""] * mean.shape[0]))
         return mean, sigma, mu.numpy()
 
     def remap(self, data):
