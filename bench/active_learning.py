@@ -116,8 +116,8 @@ def write(res: dict, cmd: str) -> None:
                      f"{a['lut_smape']:.2f} % ({a['lut_smape_min']:.2f}-{a['lut_smape_max']:.2f}) | "
                      f"{u['ff_smape']:.2f} % | {a['ff_smape']:.2f} % | {u['synthesis_h']:.2f} | {a['synthesis_h']:.2f} |")
     lines += ["", "Mean over repeats (range in parentheses). Yosys hours: the stored synthesis time of the designs each "
-              "strategy picked (uncertainty tends to pick larger designs, which take longer to synthesize). "
-              "Plot: `active_learning.png`."]
+              "strategy picked (the cost of the budget in tool time, which differs from the design count when a "
+              "strategy favours larger or smaller designs). Plot: `active_learning.png`."]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
     OUT.with_suffix(".json").write_text(json.dumps({**res, "summary": summ}, indent=1))
@@ -147,11 +147,17 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=3)
     ap.add_argument("--test-size", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rerender", action="store_true", help="rewrite the table and plot from the stored .json")
     args = ap.parse_args()
+    if args.rerender:
+        res = json.loads(OUT.with_suffix(".json").read_text())
+        write(res, res["command"])
+        return
     torch.set_num_threads(args.threads)
     res = run(sorted(args.budgets), args.repeats, args.epochs, args.members, args.test_size)
     cmd = "python bench/active_learning.py " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items())
+    res["command"] = cmd
     write(res, cmd)
     print(OUT.read_text())
 
