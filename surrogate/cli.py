@@ -55,6 +55,28 @@ def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
                            "bytes": size, "seconds": ens.cfg.train_info.get("seconds")}))
 
 
+@surrogate.command()
+@click.option("--model", "model", default=None, type=click.Path(exists=True, file_okay=False),
+              help="source model folder (default: the shipped model)")
+@click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True),
+              help="your records: a dataset built with your tool (hwgen dataset build --yosys ...) or imported "
+                   "vendor reports (hwgen dataset import --vendor ...); repeatable")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="adapted model folder")
+@click.option("--method", default="calibrate", show_default=True, type=click.Choice(["calibrate", "finetune"]))
+@click.option("--n", "n", default=None, type=int, help="use only n records (drawn with --seed); default all")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--threads", default=1, show_default=True, type=int, help="torch CPU threads")
+def adapt(model, data, out, method, n, seed, threads) -> None:
+    """Adapt a trained surrogate to another synthesis tool or device from a few of your own records."""
+    from .adapt import adapt_command
+    from .predict import default_model_dir
+
+    _threads(threads)
+    info = adapt_command(model or default_model_dir(), data, out, method, n, seed,
+                         log=lambda m: click.echo(m, err=True))
+    click.echo(json.dumps({"model": str(out), **{k: info[k] for k in ("method", "records", "seconds")}}))
+
+
 @surrogate.command(name="eval")
 @click.option("--model", "model", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--data", "data", required=True, multiple=True, type=click.Path(exists=True))

@@ -80,6 +80,7 @@ class ModelConfig:
     u_min: list = field(default_factory=list)        # training range of the graph features (for reports)
     u_max: list = field(default_factory=list)
     train_info: dict = field(default_factory=dict)
+    adaptation: dict = field(default_factory=dict)   # few-shot output correction to another tool/device (adapt.py)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -228,6 +229,9 @@ class Ensemble:
                 use = np.isfinite(s)
                 mean[use, j] = ana[use, j]
                 sigma[use, j] = np.sqrt(s[use] ** 2 + epi[use, j])
+        if self.cfg.adaptation:
+            from .adapt import apply_adaptation
+            apply_adaptation(self.cfg, mean, sigma, list(getattr(data, "group", None) or [""] * mean.shape[0]))
         return mean, sigma, mu.numpy()
 
     def remap(self, data):

