@@ -44,7 +44,7 @@ def ternary_mlp(rng, widths, act_bits, signed, bias, name="m"):
     x = inp
     layers = []
     for i, n_out in enumerate(widths[1:]):
-        bits = act_bits if signed[i] else act_bits - 1
+        bits = act_bits if signed[i] else max(2, act_bits - 1)
         int_bits = int(rng.integers(0, bits - 1)) if bits > 2 else 0
         x = QActivation(act_quantizer(bits, signed[i], int_bits), name=f"{name}_a{i}")(x)
         dense = QDense(n_out, kernel_quantizer=ternary(alpha=1), use_bias=bias,
@@ -113,7 +113,10 @@ def draw_case(seed):
     if sum(a * b for a, b in zip(widths, widths[1:])) > 40000:     # keep hls4ml's unrolled Dense compile short
         widths = [min(w, 64) for w in widths]
     act_bits = int(rng.integers(2, 9))
-    signed = [bool(rng.integers(0, 2)) or act_bits == 2 for _ in range(n_layers)]
+    # Signed (quantized_bits) or unsigned input quantizer; between Dense layers ReLU-quantized activations:
+    # hls4ml 1.3 merges a quantized_bits QActivation that follows a Dense into it and loses the quantization,
+    # so there its own Dense does not match Keras (and the TLMM sees a 40-bit input and falls back).
+    signed = [bool(rng.integers(0, 2)) or act_bits == 2] + [False] * (n_layers - 1)
     return rng, widths, act_bits, signed, bool(rng.integers(0, 2))
 
 
