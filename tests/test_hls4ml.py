@@ -92,6 +92,17 @@ def classes(hls_model):
     return {layer.name: layer.class_name for layer in hls_model.get_layers()}
 
 
+def test_generator_and_flows_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, hwgen.cli, hwgen.surrogate.cli, hwgen.surrogate.predict, hwgen.flows.synth, hwgen.render; "
+            "bad = [m for m in ('tensorflow', 'qkeras', 'hwgen.hls4ml') if m in sys.modules]; "
+            "sys.exit(f'imported {bad}' if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 # --- pure decisions (no compile) -------------------------------------------------------------------------
 def test_ternary_factor_and_grids():
     w = np.array([[0.5, 0.0, -2.0], [-0.5, 0.0, 2.0], [0.5, 0.0, 0.0]])

@@ -153,7 +153,8 @@ def register() -> None:
             return True
 
     def write_manifest(model):
-        write_tlmm_specs(model)
+        if any(layer.class_name == "TLMMDense" for layer in model.get_layers()):   # other projects stay untouched
+            write_tlmm_specs(model)
         return False
 
     vivado = get_backend("Vivado")
