@@ -150,26 +150,33 @@ def test_random_ternary_models_bit_exact(tmp_path, seed):
                                       f"act_bits={act_bits} signed={signed} bias={bias}")
 
 
-def test_plain_dense_alpha_and_narrow_output(tmp_path):
-    """A Keras Dense with weights in {-1, 0, 1} x alpha (per column, alpha on the weight grid) and a narrow,
-    wrapping output type: the TLMM follows hls4ml's rules (alpha, bias, accum_t, result_t cast) bit for bit."""
+def test_alpha_scaling_and_narrow_output_follow_hls4ml(tmp_path):
+    """QKeras' own alpha (ternary() with alpha='auto', which hls4ml factors into an ApplyAlpha layer), then a
+    Keras Dense with weights in {-1, 0, 1} x alpha per column (alpha on the weight grid) and a narrow, wrapping
+    output type: the TLMM follows hls4ml's rules (alpha, bias, accum_t, result_t cast) bit for bit."""
     rng = np.random.default_rng(7)
-    K, N = 48, 20
+    K, H, N = 48, 24, 20
     inp = tf.keras.Input((K,), name="pa_in")
     x = QActivation(quantized_bits(5, 4, alpha=1), name="pa_q")(inp)
+    x = QDense(H, kernel_quantizer=ternary(), bias_quantizer=quantized_bits(8, 3, alpha=1), name="pa_t")(x)
+    x = QActivation(quantized_relu(6, 4), name="pa_r")(x)
     y = tf.keras.layers.Dense(N, name="pa_d")(x)
     model = tf.keras.Model(inp, y)
+    t = model.get_layer("pa_t").get_weights()
+    t[0] = rng.normal(size=t[0].shape).astype(np.float32)
+    model.get_layer("pa_t").set_weights(t)
     alpha = rng.choice([0.25, 0.5, 1.5, 3.0], size=N)
-    w = rng.integers(-1, 2, size=(K, N)) * alpha[None, :]
+    w = rng.integers(-1, 2, size=(H, N)) * alpha[None, :]
     b = rng.integers(-64, 64, size=N) / 16
     model.get_layer("pa_d").set_weights([w.astype(np.float32), b.astype(np.float32)])
     xin = extreme_inputs(rng, K, lo=-16, hi=15)
-    narrow = {"pa_d": {"Precision": {"weight": "fixed<8,3>", "bias": "fixed<12,6>", "result": "fixed<10,6>"}}}
+    narrow = {"Precision": {"weight": "fixed<8,3>", "bias": "fixed<12,6>", "result": "fixed<10,6>"}}
     outs = {}
     for label, extra in (("tlmm", {}), ("dense", {"TLMM": False})):
-        over = {k: {**v, **extra} for k, v in narrow.items()}
-        hls_model = convert(model, tmp_path / label, overrides=over)
-        assert classes(hls_model)["pa_d"] == ("TLMMDense" if label == "tlmm" else "Dense")
+        hls_model = convert(model, tmp_path / label, overrides={"pa_t": dict(extra), "pa_d": {**narrow, **extra}})
+        kinds = classes(hls_model)
+        assert kinds["pa_t_alpha"] == "ApplyAlpha"
+        assert kinds["pa_t"] == kinds["pa_d"] == ("TLMMDense" if label == "tlmm" else "Dense")
         compile_cached(hls_model)
         outs[label] = hls_model.predict(xin)
     np.testing.assert_array_equal(outs["tlmm"], outs["dense"])
