@@ -90,4 +90,26 @@ def hls4ml_layer_specs(path: Path) -> list[dict]:
         import hwgen.hls4ml as ext
     except ImportError as err:
         raise UserError("hls4ml", f"reading {config} needs the frontend extra (TensorFlow, hls4ml): {err}") from None
-    return ext.layer_table(hls4ml.converters.convert_from_config(str(config)))
+    scope = _qkeras_scope()
+    try:
+        with scope:
+            model = hls4ml.converters.convert_from_config(str(config))
+    except UserError:
+        raise
+    except Exception as err:    # a Keras model that does not load, a config hls4ml rejects
+        raise UserError("hls4ml", f"hls4ml cannot convert {config}: {type(err).__name__}: {err}".splitlines()[0]) from None
+    return ext.layer_table(model)
+
+
+def _qkeras_scope():
+    """QKeras layers inside the saved Keras model need QKeras' custom objects to load."""
+    import contextlib
+
+    try:
+        import tensorflow as tf
+        from qkeras.utils import _add_supported_quantized_objects
+    except ImportError:
+        return contextlib.nullcontext()
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    return tf.keras.utils.custom_object_scope(objects)
