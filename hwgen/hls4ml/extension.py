@@ -56,7 +56,7 @@ def kernel_source(layer: str, index: int, spec, t: np.ndarray, grid: planning.Gr
         "func": func, "kernel_h": header, "kernel_cpp": body.replace(include, ""),
         "n_words": int(words.shape[0]), "n_fields": int(words.shape[1]),
         "weight_rows": [", ".join(str(int(v)) for v in row) for row in words],
-        "chunks": m.chunks, "nblocks": m.nblocks, "act_bits": m.act_bits,
+        "act_bits": m.act_bits,
         "in_width": grid.width, "in_frac": grid.frac, "in_type": in_type,
         "raw_t": f"ap_int<{grid.width}>" if grid.signed else f"ap_uint<{grid.width}>",
         # S has acc_bits integer bits; frac more bits hold S * 2^-frac exactly.
