@@ -254,6 +254,17 @@ def test_surrogate_predict_accepts_the_hls4ml_project(small_project):
     assert {r["layer"] for r in data["not_predicted"]} >= {"sp_a0", "sp_a1"}
 
 
+def test_surrogate_predict_bad_hls4ml_input(tmp_path):
+    import subprocess
+    import sys
+
+    for args in ([], ["--hls4ml", str(tmp_path)]):
+        res = subprocess.run([sys.executable, "-m", "hwgen", "surrogate", "predict", *args], capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+        assert res.stderr.startswith("error: config: give exactly one" if not args else "error: hls4ml: "), res.stderr
+
+
 def test_vendor_build_or_skip(small_project):
     if shutil.which("vitis_hls") is None:
         pytest.skip("vitis_hls not on PATH: hls_model.build() needs the vendor flow")
