@@ -168,7 +168,7 @@ def register() -> None:
 
 
 def layer_table(model) -> list[dict]:
-    """Every Dense-like layer of a converted hls4ml model: its TLMM spec, or why it stays hls4ml's Dense."""
+    """Every layer of a converted hls4ml model: a TLMM layer's spec, or why hwgen cannot take the layer."""
     rows = []
     for layer in model.get_layers():
         if layer.class_name == "TLMMDense":

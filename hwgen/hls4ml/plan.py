@@ -164,11 +164,6 @@ def safe_name(text: str) -> str:
     return out[:60]
 
 
-def frac_bits(precision) -> int:
-    grid = precision_grid(precision)
-    return grid.frac if grid else 0
-
-
 def plan_dense(layer: str, *, weights: np.ndarray, weight_precision, input_precision, accum_precision,
                io_type: str, layer_config: dict, default_target: str) -> Plan:
     """Decide TLMM or hls4ml's Dense for one layer. Raises UserError only where the user forced TLMM."""
