@@ -4,6 +4,7 @@
     hwgen surrogate eval    --model models/tlmm_v1 --data datasets/tlmm_test
     hwgen surrogate report  --data datasets/tlmm --out docs/surrogate_eval.md        # splits a/b/c + baselines
     hwgen surrogate predict --config designs/kv260_tlmm.yaml [--target kv260] [--model models/tlmm_v1]
+    hwgen surrogate predict --hls4ml path/to/hls4ml_prj          # its TLMM layers (hwgen.hls4ml), and which it cannot
 
 Heavy imports (torch, torch_geometric, sklearn) happen inside the commands.
 """
@@ -131,34 +132,52 @@ def report(data, out, members, epochs, seed, note) -> None:
 
 
 @surrogate.command()
-@click.option("--config", "config", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--config", "config", default=None, type=click.Path(exists=True, dir_okay=False),
               help="kernel spec YAML (any kind, a composition included)")
+@click.option("--hls4ml", "hls4ml_model", default=None, type=click.Path(exists=True),
+              help="an hls4ml project folder or its hls4ml_config.yml: predicts its TLMM layers (hwgen.hls4ml)")
 @click.option("--target", default=None, help="override the config's target board")
 @click.option("--model", "model", default=None, type=click.Path(file_okay=False), help="model folder (default: shipped model)")
-def predict(config, target, model) -> None:
+def predict(config, hls4ml_model, target, model) -> None:
     """Print JSON: each target's mean and uncertainty (std, +/-2 sigma band) and the analytical estimate."""
     from hwgen.errors import UserError
     from hwgen.spec import read_yaml
 
-    from .predict import default_model_dir, in_training_range, predict_specs
+    from .predict import default_model_dir, hls4ml_layer_specs, in_training_range, predict_specs
 
-    data = read_yaml(config, "config")
-    if not isinstance(data, dict):
-        raise UserError("config", "must be a YAML mapping with at least `kind:`")
-    if target:
-        data = {**data, "target": target}
+    if (config is None) == (hls4ml_model is None):
+        raise UserError("config", "give exactly one of --config (a kernel spec) or --hls4ml (an hls4ml project)")
     model_dir = Path(model) if model else default_model_dir()
     if not (model_dir / "weights.safetensors").exists():
         raise UserError("model", f"no trained model in {model_dir}; train one with `hwgen surrogate train`")
     _threads(1)
     from hwgen.kernels import parse_spec
 
+    def row_of(spec, row, name):
+        return {"design": name, "kind": spec.kind, "target": spec.target, "model": str(model_dir),
+                "predictions": {t: {k: v[k] for k in ("mean", "std", "lo", "hi", "analytical")} for t, v in row.items()},
+                "outside_training_range": sorted(in_training_range(spec, model_dir))}
+
+    if hls4ml_model is not None:
+        layers = hls4ml_layer_specs(Path(hls4ml_model))
+        specs = [parse_spec({**r["spec"], **({"target": target} if target else {})}) for r in layers if r["tlmm"]]
+        rows = predict_specs(specs, model_dir) if specs else []
+        done = [r for r in layers if r["tlmm"]]
+        out = {"hls4ml": str(hls4ml_model),
+               "layers": [{"layer": r["layer"], **row_of(s, p, s.design_name)} for r, s, p in zip(done, specs, rows)],
+               "not_predicted": [{"layer": r["layer"], "reason": r["reason"]} for r in layers if not r["tlmm"]]}
+        click.echo(json.dumps(out, indent=2))
+        return
+
+    data = read_yaml(config, "config")
+    if not isinstance(data, dict):
+        raise UserError("config", "must be a YAML mapping with at least `kind:`")
+    if target:
+        data = {**data, "target": target}
     spec = parse_spec(data)
     row = predict_specs([spec], model_dir)[0]
-    out = {"design": data.get("name") or data.get("kind"), "kind": data.get("kind"), "target": data.get("target", "kv260"),
-           "model": str(model_dir), "predictions": {t: {k: v[k] for k in ("mean", "std", "lo", "hi", "analytical")}
-                                                     for t, v in row.items()},
-           "outside_training_range": sorted(in_training_range(spec, model_dir))}
+    out = row_of(spec, row, data.get("name") or data.get("kind"))
+    out["target"] = data.get("target", "kv260")
     click.echo(json.dumps(out, indent=2))
 
 

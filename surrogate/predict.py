@@ -65,3 +65,51 @@ def in_training_range(spec, model_dir=None) -> dict:
     lo, hi = np.array(ens.cfg.u_min), np.array(ens.cfg.u_max)
     return {GRAPH_FEATURES[i]: (float(u[i]), float(lo[i]), float(hi[i]))
             for i in range(len(u)) if u[i] < lo[i] - 1e-6 or u[i] > hi[i] + 1e-6}
+
+
+def hls4ml_layer_specs(path: Path) -> list[dict]:
+    """The layers of an hls4ml model converted with hwgen.hls4ml: [{layer, tlmm, spec | reason}]. `path` is the
+    written project (its hwgen/layers.json, no TensorFlow needed) or an hls4ml_config.yml, which is converted
+    again (needs TensorFlow and hls4ml)."""
+    import json
+
+    from hwgen.errors import UserError
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    manifest = folder / "hwgen" / "layers.json"
+    if manifest.exists() and (path.is_dir() or path.name == "hls4ml_config.yml"):
+        return json.loads(manifest.read_text())["layers"]
+    config = path / "hls4ml_config.yml" if path.is_dir() else path
+    if not config.exists():
+        raise UserError("hls4ml", f"{path} is neither an hls4ml project written with hwgen.hls4ml loaded "
+                                  "(hwgen/layers.json) nor an hls4ml_config.yml")
+    try:
+        import hls4ml
+
+        import hwgen.hls4ml as ext
+    except ImportError as err:
+        raise UserError("hls4ml", f"reading {config} needs the frontend extra (TensorFlow, hls4ml): {err}") from None
+    scope = _qkeras_scope()
+    try:
+        with scope:
+            model = hls4ml.converters.convert_from_config(str(config))
+    except UserError:
+        raise
+    except Exception as err:    # a Keras model that does not load, a config hls4ml rejects
+        raise UserError("hls4ml", f"hls4ml cannot convert {config}: {type(err).__name__}: {err}".splitlines()[0]) from None
+    return ext.layer_table(model)
+
+
+def _qkeras_scope():
+    """QKeras layers inside the saved Keras model need QKeras' custom objects to load."""
+    import contextlib
+
+    try:
+        import tensorflow as tf
+        from qkeras.utils import _add_supported_quantized_objects
+    except ImportError:
+        return contextlib.nullcontext()
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    return tf.keras.utils.custom_object_scope(objects)
