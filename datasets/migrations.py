@@ -128,4 +128,54 @@ def rekey(folder) -> dict:
     return _rewrite(folder, migrate)
 
 
-MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract, "rekey": rekey}
+def _pin_default(spec: dict, field: str, value) -> bool:
+    """Set `field` := value in every (nested) spec dict whose kernel has the field and leaves it unset."""
+    from hwgen import kernels
+    from hwgen.errors import UserError
+
+    changed = False
+    kind = spec.get("kind")
+    if isinstance(kind, str) and field not in spec:
+        try:
+            fields = kernels.get(kind).spec_model.model_fields
+        except UserError:
+            fields = {}
+        if field in fields:
+            spec[field] = value
+            changed = True
+    for v in spec.values():
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, dict):
+                changed |= _pin_default(item, field, value)
+    return changed
+
+
+def pipeline_zero(folder) -> dict:
+    """The matmul kernels gained `pipeline` (register stages in the lane path; default auto = as many as the clock
+    needs). Every record built before measured the unpipelined RTL, so its spec (extra.spec, nested member specs
+    included) and params say `pipeline: 0` explicitly, extra.model gains pipeline 0, and extra.key is recomputed
+    from the pinned spec (the design key of the hardware it measured). Records of other kernels are unchanged."""
+    from .builder import key_spec
+    from .store import record_key
+
+    def migrate(obj):
+        extra = obj.get("extra") or {}
+        spec = extra.get("spec")
+        if not isinstance(spec, dict) or not _pin_default(spec, "pipeline", 0):
+            return None
+        params = obj.get("params")
+        if isinstance(params, dict):
+            if "pipeline" in spec and "pipeline" not in params:
+                params["pipeline"] = 0
+            _pin_default(params, "pipeline", 0)
+        if isinstance(extra.get("model"), dict) and "pipeline" in spec:
+            extra["model"].setdefault("pipeline", 0)
+        if extra.get("key") and extra.get("key_tools"):
+            extra["key"] = record_key(key_spec(spec), extra["key_tools"])
+        return "pinned"
+
+    return _rewrite(folder, migrate)
+
+
+MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract, "rekey": rekey,
+              "pipeline-zero": pipeline_zero}

@@ -1,0 +1,149 @@
+"""`pipeline` of the ternary matmul kernels (TLMM resident and weight-streaming, naive): register stages in the lane
+path add exactly their number to the latency (II unchanged), the RTL stays bit-exact (also under stalls and at a
+limited weight rate), `auto` picks the fewest stages that meet the clock under the delay model (hwgen/timing.py),
+and stored records keep meaning the unpipelined RTL they measured (`pipeline-zero` migration)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from hwgen import kernels, timing
+from hwgen.errors import UserError
+from hwgen.kernels import parse_spec
+from hwgen.kernels.rtl_util import build_adder_tree
+from hwgen.kernels.tlmm import lane_path
+from hwgen.render import write_project
+
+needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed; run make setup")
+
+CASES = [   # resident full / mirror tables, naive, streaming (the BitNet layer's TLMMs); several stage counts
+    {"kind": "tlmm", "name": "pp_full", "K": 40, "N": 12, "G": 3, "T": 5, "Q": 4, "M_max": 4, "pipeline": 3},
+    {"kind": "tlmm", "name": "pp_mirror", "K": 37, "N": 10, "G": 2, "T": 4, "Q": 2, "M_max": 3,
+     "table_style": "mirror", "act_bits": 5, "pipeline": 1},
+    {"kind": "tlmm_naive", "name": "pp_naive", "K": 40, "N": 12, "P_k": 7, "P_n": 3, "M_max": 4, "pipeline": 2},
+    {"kind": "tlmm", "name": "pp_ws", "K": 40, "N": 12, "G": 3, "T": 4, "Q": 4, "M_max": 3,
+     "weight_memory": "stream", "w_beat_words": 2, "pipeline": 2},
+]
+
+
+def _unpiped(cfg):
+    return parse_spec({**cfg, "pipeline": 0})
+
+
+@pytest.mark.parametrize("cfg", CASES, ids=lambda c: c["name"])
+def test_latency_grows_by_the_stages(cfg):
+    spec = parse_spec(cfg)
+    k = kernels.get(spec.kind)
+    m, base = k.model(spec), k.performance(_unpiped(cfg))
+    perf = k.performance(spec)
+    assert m.pipeline == cfg["pipeline"] and len(m.pipe_cuts) == m.pipeline
+    assert (perf.latency_cycles, perf.ii) == (base.latency_cycles + m.pipeline, base.ii)
+    if cfg.get("weight_memory") == "stream":
+        for rate in (None, 0.5):
+            a, b = k.stream_cycles(spec, 2, rate), k.stream_cycles(_unpiped(cfg), 2, rate)
+            assert a["latency_cycles"] == b["latency_cycles"] + m.pipeline and a["ii"] == b["ii"]
+
+
+@needs_iverilog
+@pytest.mark.parametrize("cfg", CASES, ids=lambda c: c["name"])
+def test_cosim_bit_and_cycle_exact(cfg, tmp_path):
+    from hwgen.flows.cosim import run_cosim
+
+    spec = parse_spec(cfg)
+    k = kernels.get(spec.kind)
+    write_project(spec, tmp_path / "prj", "rtl")
+    perf = k.performance(spec)
+    s = run_cosim(tmp_path / "prj", vectors=3, seed=5, simulator="icarus")
+    assert s["pass"] and s["tlast_errors"] == 0, s
+    assert (s["latency_cycles"], s["ii"]) == (perf.latency_cycles, perf.ii)
+    assert run_cosim(tmp_path / "prj", vectors=3, seed=2, stall=35, simulator="icarus")["pass"]
+    if cfg.get("weight_memory") == "stream":   # limited weight bandwidth: stream_cycles stays exact
+        s = run_cosim(tmp_path / "prj", vectors=3, seed=1, simulator="icarus", rates={"w": 0.7})
+        model = k.stream_cycles(spec, spec.M_max, 0.7, calls=3)
+        assert s["pass"] and (s["latency_cycles"], s["ii"]) == (model["latency_cycles"], model["ii"]), (s, model)
+
+
+def test_rtl_registers_the_cut_levels(tmp_path):
+    spec = parse_spec(CASES[0])
+    write_project(spec, tmp_path / "prj", "both")
+    top = (tmp_path / "prj" / "rtl" / "pp_full.v").read_text()
+    m = kernels.get("tlmm").model(spec)
+    for cut in m.pipe_cuts:
+        assert f"reg signed" in top and f" r{cut}_0;" in top
+    assert ".EXTRA(3)" in top
+    hls = (tmp_path / "prj" / "hls" / "pp_full.cpp").read_text()
+    assert "LATENCY min=5" in hls and "PIPELINE II=1" in hls
+
+
+def test_adder_tree_cuts_keep_every_path_equally_long():
+    tree = build_adder_tree([4] * 5, 8, cut_levels=(0, 2))
+    assert tree.stages == 2
+    regs = [n for n in tree.nodes if n.reg]
+    assert [r.name for r in regs if r.name.startswith("r0_")] == [f"r0_{i}" for i in range(5)]
+    assert {r.name for r in regs if r.name.startswith("r2_")} == {"r2_0", "r2_1"}   # a sum and a passed-through leaf
+    assert build_adder_tree([4] * 4, 8, cut_levels=(2,)).stages == 0                 # after the root: nothing
+
+
+@pytest.mark.parametrize("cfg", [
+    {"kind": "tlmm", "target": "u280", "K": 1536, "N": 4096, "G": 3, "T": 32, "Q": 16, "weight_memory": "uram"},
+    {"kind": "tlmm_naive", "target": "kv260", "K": 1536, "N": 1536, "P_k": 48, "P_n": 8},
+    {"kind": "tlmm", "target": "kv260", "K": 1536, "N": 4096, "G": 3, "T": 16, "Q": 8, "weight_memory": "stream"},
+])
+def test_auto_picks_the_fewest_stages_that_meet_the_clock(cfg):
+    spec = parse_spec(cfg)
+    m = kernels.get(spec.kind).model(spec)
+    fam = spec.target_info.yosys_family
+    comb, first = lane_path(m, fam)
+    budget = 1000.0 / spec.clock - timing.path_ns(fam, 0)
+
+    def slowest(p):
+        return max(timing.parts_ns(comb, timing.place_stages(comb, p, first), first))
+
+    assert slowest(m.pipeline) <= budget
+    assert m.pipeline == 0 or slowest(m.pipeline - 1) > budget
+    # a slower clock needs no more stages
+    slow = parse_spec({**cfg, "clock_mhz": 100})
+    assert kernels.get(spec.kind).model(slow).pipeline <= m.pipeline
+
+
+def test_too_many_stages_name_the_field(tmp_path, hwgen_cli):
+    with pytest.raises(UserError) as e:
+        parse_spec({**CASES[0], "pipeline": 9})
+    assert e.value.field == "pipeline" and "allowed: auto, 0..3" in e.value.message
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(json.dumps({**CASES[0], "pipeline": "fast"}))
+    code, err = hwgen_cli(["generate", "--config", str(cfg), "--out", str(tmp_path / "o")])
+    assert code == 2 and "pipeline" in err and not (tmp_path / "o").exists()
+
+
+def test_pipeline_zero_migration_pins_old_records(tmp_path, hwgen_cli):
+    """Records built before `pipeline` measured the unpipelined RTL: the migration pins pipeline 0 (nested member
+    specs of compositions too) and their key to that hardware; idempotent."""
+    from hwgen.datasets.builder import key_spec
+    from hwgen.datasets.store import record_key
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "datasets"
+    rows = [json.loads(line) for name in ("tlmm", "composed")
+            for line in (root / name / "records.jsonl").read_text().splitlines()[:3]]
+    for r in rows:   # back to the pre-migration form
+        spec = r["extra"]["spec"]
+        for s in spec.get("kernels", [spec]):
+            s.pop("pipeline", None)
+        r["params"].pop("pipeline", None)
+        for s in r["params"].get("kernels", []):
+            s.pop("pipeline", None)
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, err = hwgen_cli(["dataset", "migrate", "pipeline-zero", "--out", str(tmp_path / "ds")])
+    assert code == 0 and "pinned 6" in err, err
+    done = [json.loads(line) for line in (tmp_path / "ds" / "records.jsonl").read_text().splitlines()]
+    for r in done:
+        spec = parse_spec(r["extra"]["spec"])
+        k = kernels.get(spec.kind)
+        members = k.members(spec) if hasattr(k, "members") else [spec]
+        assert all(kernels.get(s.kind).model(s).pipeline == 0 for s in members)
+        assert r["extra"]["key"] == record_key(key_spec(r["extra"]["spec"]), r["extra"]["key_tools"])
+    code, err = hwgen_cli(["dataset", "migrate", "pipeline-zero", "--out", str(tmp_path / "ds")])
+    assert code == 0 and "pinned" not in err, err
