@@ -177,5 +177,35 @@ def pipeline_zero(folder) -> dict:
     return _rewrite(folder, migrate)
 
 
+def fmax_from_path(folder) -> dict:
+    """One Fmax formula (hwgen/timing.py, docs/timing.md): fmax_mhz_est := fmax_from_arrival(the stored critical
+    path's arrival extra.critical_path.crit_ns, block RAM / UltraRAM caps from the stored resources), and
+    meets_timing / achieved_clock_mhz / units_per_s follow. Records before carried an estimate from the path's
+    level count that left out its DSP delays (records without crit_dsp) and charged a carry-chain entry a routed
+    LUT level; crit_ns was always summed arc by arc under the same per-arc delays, so the new value is exact, not a
+    re-estimate. The old value is kept as extra.fmax_mhz_est_v1."""
+    from hwgen import timing
+    from hwgen.flows.report import Report, apply_timing
+
+    def migrate(obj):
+        extra = obj.get("extra") or {}
+        path = extra.get("critical_path") or {}
+        family = extra.get("yosys_family")
+        if obj.get("status") != "ok" or path.get("crit_ns") is None or family not in timing.FAMILIES:
+            return None
+        res = obj.get("resources") or {}
+        fmax = timing.fmax_from_arrival(path["crit_ns"], family, uses_bram=(res.get("bram36") or 0) > 0,
+                                        uses_uram=(res.get("uram") or 0) > 0)
+        if "fmax_mhz_est_v1" in extra and obj.get("fmax_mhz_est") == fmax:
+            return None
+        extra.setdefault("fmax_mhz_est_v1", obj.get("fmax_mhz_est"))
+        rep = apply_timing(Report.model_validate({**obj, "fmax_mhz_est": fmax}))
+        for key in ("fmax_mhz_est", "meets_timing", "achieved_clock_mhz", "units_per_s"):
+            obj[key] = getattr(rep, key)
+        return "recomputed" if extra["fmax_mhz_est_v1"] != fmax else "unchanged"
+
+    return _rewrite(folder, migrate)
+
+
 MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract, "rekey": rekey,
-              "pipeline-zero": pipeline_zero}
+              "pipeline-zero": pipeline_zero, "fmax-from-path": fmax_from_path}

@@ -51,30 +51,47 @@ def check_family(family: str) -> None:
 
 
 def path_ns(family: str, depth: int, carry_cascades: int = 0, muxf: int = 0, ram_start: bool = False,
-            dsps: int = 0) -> float:
-    """Register-to-register delay of a path of `depth` routed levels (LUT, LUTRAM read, carry-chain entry,
-    unregistered DSP; `dsps` of them pay t_dsp instead of t_lut), `carry_cascades` cascaded carry cells and `muxf`
-    MUXF stages, starting at a flip-flop or (ram_start) at a block RAM's unregistered output:
+            dsps: int = 0, carry_entries: int = 0) -> float:
+    """Register-to-register delay of a path of `depth` levels, `carry_cascades` cascaded carry cells and `muxf`
+    MUXF stages, starting at a flip-flop or (ram_start) at a block RAM / UltraRAM output without its output
+    register. A level is a routed LUT or LUTRAM read (t_lut + t_net), a carry-chain entry (t_carry_in: the LUT
+    before it reaches it on a dedicated wire; `carry_entries` of the levels) or an unregistered DSP (t_dsp + t_net;
+    `dsps` of the levels):
 
-        period_ns = t_start + depth * (t_lut + t_net) + dsps * (t_dsp - t_lut) + cascades * t_carry
-                    + muxf * t_muxf + t_setup
-    """
+        period_ns = t_start + (depth - carry_entries - dsps) * (t_lut + t_net) + carry_entries * t_carry_in
+                    + dsps * (t_dsp + t_net) + carry_cascades * t_carry + muxf * t_muxf + t_setup
+
+    `logic_depth` (flows/synth_open.py) sums exactly these arcs along a netlist's slowest path (its crit_ns is this
+    period less t_clk_to_q and t_setup)."""
     check_family(family)
     d = DELAYS[family]
     start = d.ram_clk_to_q if ram_start else d.clk_to_q
-    return start + depth * (d.lut + d.net) + dsps * (d.dsp - d.lut) + carry_cascades * d.carry + muxf * d.muxf \
-        + d.setup
+    luts = depth - carry_entries - dsps
+    return (start + luts * (d.lut + d.net) + carry_entries * d.carry_in + dsps * (d.dsp + d.net)
+            + carry_cascades * d.carry + muxf * d.muxf + d.setup)
+
+
+def ram_caps(family: str, uses_bram: bool = False, uses_uram: bool = False) -> list[float]:
+    d = DELAYS[family]
+    return [d.bram_fmax] * bool(uses_bram) + [d.uram_fmax] * bool(uses_uram)
+
+
+def fmax_from_arrival(arrival_ns: float, family: str, uses_bram: bool = False, uses_uram: bool = False) -> float:
+    """Fmax estimate from the slowest path's arrival time (logic_depth's crit_ns: every arc on it, a block RAM
+    start included): 1000 / (t_clk_to_q + arrival + t_setup), capped by the block RAM / UltraRAM switching limits
+    of a design that uses them. The one formula of `fmax_mhz_est` (docs/timing.md)."""
+    check_family(family)
+    d = DELAYS[family]
+    return round(min([1000.0 / (d.clk_to_q + arrival_ns + d.setup), *ram_caps(family, uses_bram, uses_uram)]), 1)
 
 
 def estimate_fmax_mhz(depth: int, family: str, carry_cascades: int = 0, muxf: int = 0,
                       ram_start: bool = False, uses_bram: bool = False, uses_uram: bool = False,
-                      dsps: int = 0) -> float:
-    """Fmax estimate of a critical path (path_ns), capped by the block RAM / UltraRAM switching limits of a
-    design that uses them. A ranking estimate, not timing closure: docs/timing.md states its calibration."""
-    d = DELAYS[family] if family in DELAYS else None
-    period = path_ns(family, depth, carry_cascades, muxf, ram_start, dsps)
-    caps = [d.bram_fmax] * uses_bram + [d.uram_fmax] * uses_uram
-    return round(min([1000.0 / period, *caps]), 1)
+                      dsps: int = 0, carry_entries: int = 0) -> float:
+    """Fmax estimate of a path given by its composition (path_ns), capped like fmax_from_arrival. A ranking
+    estimate, not timing closure: docs/timing.md states its calibration and limits."""
+    period = path_ns(family, depth, carry_cascades, muxf, ram_start, dsps, carry_entries)
+    return round(min([1000.0 / period, *ram_caps(family, uses_bram, uses_uram)]), 1)
 
 
 # ----------------------------------------------------------------------------- pre-synthesis segments
@@ -85,15 +102,17 @@ class Segment:
     depth: int = 0
     carry: int = 0
     muxf: int = 0
+    carry_entries: int = 0
 
     def __add__(self, other: "Segment") -> "Segment":
-        return Segment(self.depth + other.depth, self.carry + other.carry, self.muxf + other.muxf)
+        return Segment(self.depth + other.depth, self.carry + other.carry, self.muxf + other.muxf,
+                       self.carry_entries + other.carry_entries)
 
 
 def adder_segment(bits: int) -> Segment:
     """One adder of `bits` result bits as Yosys maps it: a LUT per bit into a carry chain (two levels: the LUT and
     the chain entry) and the cascaded carry cells above the first."""
-    return Segment(depth=2, carry=max(0, math.ceil(bits / CARRY_BITS) - 1))
+    return Segment(depth=2, carry=max(0, math.ceil(bits / CARRY_BITS) - 1), carry_entries=1)
 
 
 def lutram_read_segment(depth: int) -> Segment:
@@ -103,7 +122,7 @@ def lutram_read_segment(depth: int) -> Segment:
 
 def comb_ns(family: str, seg: Segment) -> float:
     """The combinational part of a segment (no clock-to-out, no setup)."""
-    return path_ns(family, seg.depth, seg.carry, seg.muxf) - path_ns(family, 0)
+    return path_ns(family, seg.depth, seg.carry, seg.muxf, carry_entries=seg.carry_entries) - path_ns(family, 0)
 
 
 def place_stages(comb: Sequence[float], stages: int, first_extra: float = 0.0) -> tuple[int, ...]:
