@@ -11,6 +11,7 @@ integers, and share one streaming micro-architecture:
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from dataclasses import asdict, dataclass, replace
 from typing import Annotated, Literal, Union
@@ -138,12 +139,14 @@ def table_walk(G: int, style: str):
     return tuple(build_walk(G, set(range(depth))))
 
 
-def lane_path(m: MatmulModel, family: str) -> tuple[list[float], float]:
+def lane_path(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list[float], float]:
     """The lane path a lookup takes between the bank read register and the lane-sum register, as combinational
     delays per segment under the delay model (hwgen/timing.py): [table reads (TLMM; the mirror XOR included) or
     +a/0/-a selects (naive), adder-tree level 1, ..., level D], and the first segment's extra start delay (the
-    weight memory's clock-to-out when it is block RAM / UltraRAM without an output register)."""
-    tree = tlmm_rtl.lane_tree(m)
+    weight memory's clock-to-out when it is block RAM / UltraRAM without an output register). Mirror tables'
+    sign count: a balanced part of the tree (signs_in_tree, pipelined lanes) or a ripple chain beside the reads."""
+    signs_in_tree = tlmm_rtl.sign_tree(m) if signs_in_tree is None else signs_in_tree
+    tree = tlmm_rtl.unpiped_tree(m, signs_in_tree)
     widths: dict[int, int] = {}
     for node in tree.nodes:                     # s{level}_{i}
         level = int(node.name[1:].split("_")[0])
@@ -154,8 +157,13 @@ def lane_path(m: MatmulModel, family: str) -> tuple[list[float], float]:
             first = first + timing.Segment(depth=1)
     else:   # -a is a carry chain, then the 3:1 select
         first = timing.adder_segment(m.act_bits + 1) + timing.Segment(depth=1)
-    comb = [timing.comb_ns(family, first)] + [timing.comb_ns(family, timing.adder_segment(widths[lv]))
-                                               for lv in sorted(widths)]
+    first_ns = timing.comb_ns(family, first)
+    if m.table_style == "mirror" and not signs_in_tree:
+        # the ripple sign count; Yosys 0.23 maps a T-long chain of narrow increments to about 1.5 log2(T) levels
+        # (measured: T = 4, 8, 16, 32 -> 2, 4, 5, 7 levels more than full tables; bench/results/tlmm_vs_naive.md)
+        chain = timing.Segment(depth=math.ceil(1.5 * math.log2(max(m.T, 2))))
+        first_ns = max(first_ns, timing.comb_ns(family, chain))
+    comb = [first_ns] + [timing.comb_ns(family, timing.adder_segment(widths[lv])) for lv in sorted(widths)]
     style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
     d = timing.DELAYS[family]
     return comb, (d.ram_clk_to_q - d.clk_to_q) if style in ("bram", "uram") else 0.0
@@ -165,19 +173,24 @@ def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
     """Resolve `pipeline` into register stages and their places. auto: the fewest stages whose slowest lane-path
     part meets the spec's clock under the delay model (all of them when none does)."""
     family = spec.target_info.yosys_family
-    comb, first_extra = lane_path(m, family)
+    flat, flat_first = lane_path(m, family, signs_in_tree=False)
+    comb, first_extra = lane_path(m, family, signs_in_tree=m.table_style == "mirror")
     most = len(comb) - 1
+
+    def slowest(p):
+        if p == 0:
+            return max(timing.parts_ns(flat, (), flat_first))
+        return max(timing.parts_ns(comb, timing.place_stages(comb, p, first_extra), first_extra))
+
     if spec.pipeline == "auto":
         budget = 1000.0 / spec.clock - timing.path_ns(family, 0)
-        stages = next((p for p in range(most + 1)
-                       if max(timing.parts_ns(comb, timing.place_stages(comb, p, first_extra), first_extra))
-                       <= budget), most)
+        stages = next((p for p in range(most + 1) if slowest(p) <= budget), most)
     else:
         stages = spec.pipeline
         if stages > most:
             raise UserError("pipeline", f"{stages} register stages exceed the {most} places of this design's lane "
-                                        f"path (after the table reads or selects and {most - 1} adder-tree levels); allowed: auto, "
-                                        f"0..{most}")
+                                        f"path (after the table reads or selects and {most - 1} adder-tree levels); "
+                                        f"allowed: auto, 0..{most}")
     cuts = timing.place_stages(comb, stages, first_extra)
     return replace(m, pipeline=stages, pipe_cuts=cuts, pipeline_cycles=m.pipeline_cycles + stages)
 
@@ -193,6 +206,17 @@ class _TernaryMatmulKernel(Kernel):
 
     def rtl_top(self, spec) -> str:
         return self.model(spec).top
+
+    def fmax_estimate(self, spec):
+        """The lane path's slowest part after the pipeline registers (lane_path), capped like a synthesized design
+        with block RAM / UltraRAM weights; the accumulator, table build and control are not modelled."""
+        m = self.model(spec)
+        family = spec.target_info.yosys_family
+        comb, first = lane_path(m, family)
+        worst = max(timing.parts_ns(comb, m.pipe_cuts, first))
+        style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
+        return round(min([1000.0 / (worst + timing.path_ns(family, 0)),
+                          *timing.ram_caps(family, style == "bram", style == "uram")]), 1)
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)

@@ -92,11 +92,12 @@ def build_matmul(kernel, spec) -> HwGraph:
     mirror = tlmm and m.table_style == "mirror"
     # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
     # lane adds the count of sign bits as one more leaf.
-    sc_bits = rtl["sign_bits"] if mirror else 0
-    tree_bits = A.tree_adder_bits(n_leaves, leaf_bits, m.lane_sum_bits, [sc_bits] if mirror else [])
-    # `pipeline` registers: every value alive at a cut, per lane, and the flags that travel with them
+    # the renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there); `pipeline` registers:
+    # every value alive at a cut, per lane
     from .tlmm_rtl import lane_tree
-    pipe_bits = sum(n.bits for n in lane_tree(m).nodes if n.reg)
+    lane = lane_tree(m)
+    tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
+    pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes

@@ -26,18 +26,32 @@ _HLS_TEMPLATE = {"tlmm": "tlmm/hls/tlmm.cpp.j2", "tlmm_naive": "tlmm/hls/tlmm_na
                  "tlmm_stream": "tlmm/hls/tlmm_stream.cpp.j2"}
 
 
-def lane_leaves(m) -> tuple[int, list[int]]:
-    """(leaf bits, the widths of a lane's adder-tree leaves): T lookups (TLMM) or chunk selects (naive), plus the
-    count of signs for mirror tables."""
+def sign_tree(m) -> bool:
+    """Mirror tables with pipeline registers sum the lookups' sign bits inside the balanced lane tree (T 2-bit
+    leaves, cut like every other value); unpipelined, the lookup module counts them in a ripple chain (the RTL the
+    stored `pipeline: 0` records measured)."""
+    return m.table_style == "mirror" and m.pipeline > 0
+
+
+def lane_leaves(m, signs_in_tree=None) -> tuple[int, list[int], list[int]]:
+    """(leaf bits, the widths of a lane's adder-tree leaves, their widths on the leaves bus): T lookups (TLMM) or
+    chunk selects (naive), plus for mirror tables the count of signs (one leaf) or the T sign bits (zero-extended
+    2-bit leaves, `sign_tree`)."""
     if m.table_depth:
         leaf_bits, n_leaves = m.entry_bits, m.T
     else:
         leaf_bits, n_leaves = m.act_bits + 1, m.chunk   # -a of the most negative activation needs the extra bit
     widths = [leaf_bits] * n_leaves
+    bus = list(widths)
     if m.table_style == "mirror":
-        # Negated lookups enter the tree as ~h; the +1s arrive as one extra leaf: the count of signs.
-        widths.append(clog2(m.T + 1) + 1)
-    return leaf_bits, widths
+        # Negated lookups enter the tree as ~h; the +1s arrive as the count of signs.
+        if sign_tree(m) if signs_in_tree is None else signs_in_tree:
+            widths += [2] * m.T
+            bus += [1] * m.T
+        else:
+            widths.append(clog2(m.T + 1) + 1)
+            bus.append(widths[-1])
+    return leaf_bits, widths, bus
 
 
 def lane_tree(m) -> AdderTree:
@@ -45,18 +59,24 @@ def lane_tree(m) -> AdderTree:
     return build_adder_tree(lane_leaves(m)[1], m.lane_sum_bits, cut_levels=m.pipe_cuts)
 
 
+def unpiped_tree(m, signs_in_tree: bool) -> AdderTree:
+    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input)."""
+    return build_adder_tree(lane_leaves(m, signs_in_tree)[1], m.lane_sum_bits)
+
+
 def render_context(kernel, spec, walk=None) -> dict:
     """Context of the HLS and RTL templates. `walk`: the TLMM build walk (None for naive)."""
     m = kernel.model(spec)
     tlmm = bool(m.table_depth)
     sign_bits = clog2(m.T + 1) + 1          # count of negated lookups, 0..T (mirror tables)
-    leaf_bits, widths = lane_leaves(m)
+    leaf_bits, widths, bus = lane_leaves(m)
     n_leaves = m.T if tlmm else m.chunk
     lane = lane_tree(m)
     assert lane.stages == m.pipeline, (lane.stages, m.pipeline)
     tree, root = lane.nodes, lane.root
-    lsbs = [sum(widths[:i]) for i in range(len(widths))]
-    leaves = [{"name": f"lf_{i}", "bits": b, "lsb": lsb} for i, (b, lsb) in enumerate(zip(widths, lsbs))]
+    lsbs = [sum(bus[:i]) for i in range(len(bus))]
+    leaves = [{"name": f"lf_{i}", "bits": b, "lsb": lsb, "bus_bits": bb, "zext": bb < b}
+              for i, (b, bb, lsb) in enumerate(zip(widths, bus, lsbs))]
 
     stream = m.weight_memory == "stream"
     rtl = {
@@ -68,7 +88,7 @@ def render_context(kernel, spec, walk=None) -> dict:
         "aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes),
         "cw": index_bits(m.chunks), "nw": index_bits(m.nblocks),
         "ram_style": RAM_STYLE[m.wbuf_style if stream else m.weight_memory],
-        "leaf_bits": leaf_bits, "leaves_bits": sum(widths),
+        "leaf_bits": leaf_bits, "leaves_bits": sum(bus), "sign_tree": int(sign_tree(m)),
         "pipeline": m.pipeline,
     }
     if tlmm:
