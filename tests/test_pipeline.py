@@ -147,3 +147,35 @@ def test_pipeline_zero_migration_pins_old_records(tmp_path, hwgen_cli):
         assert r["extra"]["key"] == record_key(key_spec(r["extra"]["spec"]), r["extra"]["key_tools"])
     code, err = hwgen_cli(["dataset", "migrate", "pipeline-zero", "--out", str(tmp_path / "ds")])
     assert code == 0 and "pinned" not in err, err
+
+
+DEFAULTS = ["u280_tlmm", "kv260_tlmm", "kv260_naive", "zcu104_tlmm", "zcu102_tlmm", "u250_tlmm", "pynq-z2_tlmm"]
+
+
+@pytest.mark.parametrize("name", DEFAULTS)
+def test_default_designs_run_at_the_board_clock(name):
+    """Every default matmul design asks for its board's clock, and `pipeline: auto` places the stages its lane path
+    needs there (the synthesized numbers: bench/results/timing_defaults.md)."""
+    from pathlib import Path
+
+    from hwgen.spec import read_yaml
+
+    spec = parse_spec(read_yaml(Path(__file__).resolve().parents[1] / "designs" / f"{name}.yaml"))
+    assert spec.clock == spec.target_info.default_clock_mhz and spec.pipeline == "auto"
+    assert kernels.get(spec.kind).fmax_estimate(spec) >= spec.clock
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed; run make setup")
+def test_u280_1536_macs_meet_300_mhz(tmp_path):
+    """The u280 default (1,536 MACs/cycle, the 1536 x 4096 FFN up-projection) meets 300 MHz after synthesis with
+    `pipeline: auto` (about 2 minutes of Yosys)."""
+    from pathlib import Path
+
+    from hwgen.flows.synth import run_synth
+    from hwgen.spec import read_yaml
+
+    spec = parse_spec(read_yaml(Path(__file__).resolve().parents[1] / "designs" / "u280_tlmm.yaml"))
+    assert kernels.get("tlmm").model(spec).macs_per_cycle == 1536
+    rep = run_synth(spec, tmp_path / "syn", "open")
+    assert rep.status == "ok" and rep.meets_timing and rep.fmax_mhz_est >= 300.0, rep.fmax_mhz_est
