@@ -116,8 +116,10 @@ def adder_segment(bits: int) -> Segment:
 
 
 def lutram_read_segment(depth: int) -> Segment:
-    """An asynchronous LUTRAM read: one level up to 64 entries, a MUXF level per doubling above."""
-    return Segment(depth=1, muxf=max(0, math.ceil(math.log2(max(depth, 1))) - 6))
+    """An asynchronous LUTRAM read: one level up to 64 entries. Deeper tables are 64-deep pieces joined by LUT
+    multiplexers (the open flow maps with -nowidelut, no MUXF7/8): one LUT6 (a 4:1 mux) per two address bits
+    above six."""
+    return Segment(depth=1 + max(0, math.ceil((math.ceil(math.log2(max(depth, 1))) - 6) / 2)))
 
 
 def comb_ns(family: str, seg: Segment) -> float:
