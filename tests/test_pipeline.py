@@ -179,3 +179,32 @@ def test_u280_1536_macs_meet_300_mhz(tmp_path):
     assert kernels.get("tlmm").model(spec).macs_per_cycle == 1536
     rep = run_synth(spec, tmp_path / "syn", "open")
     assert rep.status == "ok" and rep.meets_timing and rep.fmax_mhz_est >= 300.0, rep.fmax_mhz_est
+
+
+def test_fmax_from_path_migration_recomputes_from_the_stored_path(tmp_path, hwgen_cli):
+    """Stored fmax_mhz_est is derived data: the migration recomputes it from the stored critical path (a DSP-bound
+    attention record no longer reads the 737 MHz block-RAM cap), keeps the old value, and is idempotent."""
+    from pathlib import Path
+
+    from hwgen.timing import fmax_from_arrival
+
+    root = Path(__file__).resolve().parents[1] / "datasets"
+    rows = [json.loads(line) for line in (root / "attention" / "records.jsonl").read_text().splitlines()
+            if json.loads(line)["extra"].get("fmax_mhz_est_v1") == 737.0][:2]
+    rows += [json.loads(line) for line in (root / "tlmm" / "records.jsonl").read_text().splitlines()[:2]]
+    assert len(rows) == 4
+    for r in rows:                       # back to the stored form before the migration
+        r["fmax_mhz_est"] = r["extra"].pop("fmax_mhz_est_v1")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, err = hwgen_cli(["dataset", "migrate", "fmax-from-path", "--out", str(tmp_path / "ds")])
+    assert code == 0 and "records 4" in err, err
+    done = [json.loads(line) for line in (tmp_path / "ds" / "records.jsonl").read_text().splitlines()]
+    for r in done:
+        res, path = r["resources"], r["extra"]["critical_path"]
+        assert r["fmax_mhz_est"] == fmax_from_arrival(path["crit_ns"], r["extra"]["yosys_family"],
+                                                      res["bram36"] > 0, res["uram"] > 0)
+        assert r["meets_timing"] == (r["fmax_mhz_est"] >= r["clock_mhz"])
+    assert done[0]["fmax_mhz_est"] < 400 < done[0]["extra"]["fmax_mhz_est_v1"]
+    code, err = hwgen_cli(["dataset", "migrate", "fmax-from-path", "--out", str(tmp_path / "ds")])
+    assert code == 0 and "recomputed" not in err, err
