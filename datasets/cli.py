@@ -68,7 +68,8 @@ def build_cmd(space, n, jobs, out, seed, executor, scheduler, timeout_s, cosim_t
 
 
 @dataset.command("migrate")
-@click.argument("name", type=click.Choice(["attention-call-ii", "perf-contract", "rekey"]))  # = MIGRATIONS
+@click.argument("name", type=click.Choice(["attention-call-ii", "perf-contract", "rekey", "pipeline-zero",
+                                          "fmax-from-path"]))  # = MIGRATIONS
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, exists=True), help="dataset folder")
 def migrate_cmd(name, out) -> None:
     """Rewrite stored records after a measured quantity was redefined (idempotent, atomic)."""

@@ -128,4 +128,84 @@ def rekey(folder) -> dict:
     return _rewrite(folder, migrate)
 
 
-MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract, "rekey": rekey}
+def _pin_default(spec: dict, field: str, value) -> bool:
+    """Set `field` := value in every (nested) spec dict whose kernel has the field and leaves it unset."""
+    from hwgen import kernels
+    from hwgen.errors import UserError
+
+    changed = False
+    kind = spec.get("kind")
+    if isinstance(kind, str) and field not in spec:
+        try:
+            fields = kernels.get(kind).spec_model.model_fields
+        except UserError:
+            fields = {}
+        if field in fields:
+            spec[field] = value
+            changed = True
+    for v in spec.values():
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, dict):
+                changed |= _pin_default(item, field, value)
+    return changed
+
+
+def pipeline_zero(folder) -> dict:
+    """The matmul kernels gained `pipeline` (register stages in the lane path; default auto = as many as the clock
+    needs). Every record built before measured the unpipelined RTL, so its spec (extra.spec, nested member specs
+    included) and params say `pipeline: 0` explicitly, extra.model gains pipeline 0, and extra.key is recomputed
+    from the pinned spec (the design key of the hardware it measured). Records of other kernels are unchanged."""
+    from .builder import key_spec
+    from .store import record_key
+
+    def migrate(obj):
+        extra = obj.get("extra") or {}
+        spec = extra.get("spec")
+        if not isinstance(spec, dict) or not _pin_default(spec, "pipeline", 0):
+            return None
+        params = obj.get("params")
+        if isinstance(params, dict):
+            if "pipeline" in spec and "pipeline" not in params:
+                params["pipeline"] = 0
+            _pin_default(params, "pipeline", 0)
+        if isinstance(extra.get("model"), dict) and "pipeline" in spec:
+            extra["model"].setdefault("pipeline", 0)
+        if extra.get("key") and extra.get("key_tools"):
+            extra["key"] = record_key(key_spec(spec), extra["key_tools"])
+        return "pinned"
+
+    return _rewrite(folder, migrate)
+
+
+def fmax_from_path(folder) -> dict:
+    """One Fmax formula (hwgen/timing.py, docs/timing.md): fmax_mhz_est := fmax_from_arrival(the stored critical
+    path's arrival extra.critical_path.crit_ns, block RAM / UltraRAM caps from the stored resources), and
+    meets_timing / achieved_clock_mhz / units_per_s follow. Records before carried an estimate from the path's
+    level count that left out its DSP delays (records without crit_dsp) and charged a carry-chain entry a routed
+    LUT level; crit_ns was always summed arc by arc under the same per-arc delays, so the new value is exact, not a
+    re-estimate. The old value is kept as extra.fmax_mhz_est_v1."""
+    from hwgen import timing
+    from hwgen.flows.report import Report, apply_timing
+
+    def migrate(obj):
+        extra = obj.get("extra") or {}
+        path = extra.get("critical_path") or {}
+        family = extra.get("yosys_family")
+        if obj.get("status") != "ok" or path.get("crit_ns") is None or family not in timing.FAMILIES:
+            return None
+        res = obj.get("resources") or {}
+        fmax = timing.fmax_from_arrival(path["crit_ns"], family, uses_bram=(res.get("bram36") or 0) > 0,
+                                        uses_uram=(res.get("uram") or 0) > 0)
+        if "fmax_mhz_est_v1" in extra and obj.get("fmax_mhz_est") == fmax:
+            return None
+        extra.setdefault("fmax_mhz_est_v1", obj.get("fmax_mhz_est"))
+        rep = apply_timing(Report.model_validate({**obj, "fmax_mhz_est": fmax}))
+        for key in ("fmax_mhz_est", "meets_timing", "achieved_clock_mhz", "units_per_s"):
+            obj[key] = getattr(rep, key)
+        return "recomputed" if extra["fmax_mhz_est_v1"] != fmax else "unchanged"
+
+    return _rewrite(folder, migrate)
+
+
+MIGRATIONS = {"attention-call-ii": attention_call_ii, "perf-contract": perf_contract, "rekey": rekey,
+              "pipeline-zero": pipeline_zero, "fmax-from-path": fmax_from_path}

@@ -94,9 +94,17 @@ def timing_warning(report: Report) -> Optional[str]:
     """One line when a design does not meet its clock, with the clock it does reach."""
     if report.meets_timing is not False:
         return None
+    stages = (report.params or {}).get("pipeline")
+    if stages is None:
+        fix = "choose a smaller fold (fewer adder levels per cycle)"
+    elif stages == "auto":
+        fix = ("the lane path's `pipeline` stages already meet the clock under the delay model: the slowest path is "
+               "elsewhere (see extra.critical_path)")
+    else:
+        fix = f"raise `pipeline` (now {stages}; `auto` picks the stages the clock needs)"
     return (f"warning: {report.design}: Fmax estimate {report.fmax_mhz_est:.0f} MHz (LUT depth {report.lut_depth}) "
             f"is below the {report.clock_mhz:g} MHz clock; throughput is quoted at {report.achieved_clock_mhz:.0f} MHz. "
-            f"Set `clock_mhz: {int(report.fmax_mhz_est)}` or choose a smaller fold (fewer adder levels per cycle)")
+            f"Set `clock_mhz: {int(report.fmax_mhz_est)}` or {fix}")
 
 
 def apply_capacity(report: Report, capacity: dict[str, int]) -> Report:

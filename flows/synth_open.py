@@ -2,8 +2,8 @@
 
 Numbers are Yosys 0.23 numbers, not Vivado's: Yosys emits CARRY4 even on UltraScale+ (about 2x
 Vivado's CARRY8 count), never packs LUT pairs, and its memory inference differs. Logic depth and
-Fmax come from a structural pass over the mapped netlist with rough per-family delays (see
-`estimate_fmax_mhz`), which is a ranking estimate, not timing closure.
+Fmax come from a structural pass over the mapped netlist under the delay model of hwgen/timing.py
+(docs/timing.md: calibration and limits), a ranking estimate, not timing closure.
 """
 from __future__ import annotations
 
@@ -11,16 +11,17 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from hwgen import timing
 from hwgen.errors import UserError
 from hwgen.flows.report import RESOURCE_KEYS, Report, Resources, apply_capacity, apply_performance
 from hwgen.flows.tools import require, run_tool, tool_version
 from hwgen.render import render_template
 
-__all__ = ["yosys_script", "map_cells", "logic_depth", "estimate_fmax_mhz", "synth_verilog", "run_open_synth"]
+__all__ = ["yosys_script", "map_cells", "logic_depth", "estimate_fmax_mhz", "fmax_from_arrival", "synth_verilog",
+           "run_open_synth"]
 
 FAMILIES = ("xcup", "xc7")
 SCRIPT_NAME = "synth.ys"
@@ -111,54 +112,10 @@ def yosys_script(top: str, verilog_files: Sequence, family: str, json_stat_path:
 
 # ----------------------------------------------------------------------------- depth and Fmax
 
-@dataclass(frozen=True)
-class Delays:
-    """Rough per-arc delays in ns for UltraScale+ -2 and 7-series -1: the order of magnitude of the
-    data sheets (DS925, DS187/DS181) plus a typical routed net, not values read from them; the RAM
-    Fmax caps are approximate data-sheet figures. Good for ranking designs, not for sign-off."""
-    clk_to_q: float
-    setup: float
-    lut: float        # LUT (or LUTRAM read) logic delay
-    net: float        # one general-routing hop
-    carry_in: float   # S/DI -> O/CO of a carry cell (the feeding LUT reaches it over a dedicated wire)
-    carry: float      # CI -> CO of one cascaded carry cell (dedicated chain)
-    muxf: float       # MUXF7/8/9 (dedicated wires from the LUTs)
-    dsp: float        # a DSP with no internal registers, input to output
-    ram_clk_to_q: float  # BRAM/URAM clock-to-out without the output register
-    bram_fmax: float  # block RAM switching limit, MHz (caps Fmax of designs that use it)
-    uram_fmax: float
-
-
-DELAYS = {
-    "xcup": Delays(clk_to_q=0.10, setup=0.05, lut=0.10, net=0.30, carry_in=0.20, carry=0.05, muxf=0.10,
-                   dsp=2.0, ram_clk_to_q=1.0, bram_fmax=737.0, uram_fmax=650.0),
-    "xc7": Delays(clk_to_q=0.45, setup=0.10, lut=0.12, net=0.45, carry_in=0.35, carry=0.10, muxf=0.30,
-                  dsp=3.5, ram_clk_to_q=2.1, bram_fmax=388.0, uram_fmax=388.0),
-}
-
-
-def estimate_fmax_mhz(depth: int, family: str, carry_cascades: int = 0, muxf: int = 0,
-                      ram_start: bool = False, uses_bram: bool = False, uses_uram: bool = False,
-                      dsps: int = 0) -> float:
-    """Fmax estimate from the critical path's composition (not timing closure):
-
-        period_ns = t_clk_to_q + depth * (t_lut + t_net) + dsps * (t_dsp - t_lut)
-                    + carry_cascades * t_carry + muxf * t_muxf + t_setup
-
-    `depth` counts the general-routing levels on the path (LUT, LUTRAM read, SRL, carry-chain
-    entry, unregistered DSP; the `dsps` DSP levels pay t_dsp instead of t_lut); cascaded carry cells
-    and MUXF stages ride dedicated wires, so they add their small fixed delays instead of a full
-    level (counting every CARRY4 as a level would make one 32-bit adder look like 8 LUT levels). A path starting at a BRAM/URAM output without its output
-    register pays the RAM's clock-to-out instead of an FF's, and a design with BRAM/URAM is capped
-    at their data-sheet Fmax. Delays are rough (see DELAYS): trust differences between designs more
-    than the absolute MHz; Vivado's placed-and-routed number can differ by tens of percent.
-    """
-    _check_family(family)
-    d = DELAYS[family]
-    start = d.ram_clk_to_q if ram_start else d.clk_to_q
-    period = start + depth * (d.lut + d.net) + dsps * (d.dsp - d.lut) + carry_cascades * d.carry + muxf * d.muxf + d.setup
-    caps = [d.bram_fmax] * uses_bram + [d.uram_fmax] * uses_uram
-    return round(min([1000.0 / period, *caps]), 1)
+# The delay model lives in hwgen/timing.py (one model for the kernels' `pipeline: auto`, this flow's Fmax estimate
+# and everything that reads fmax_mhz_est); re-exported here for the flow's callers.
+Delays, DELAYS, estimate_fmax_mhz, fmax_from_arrival = (timing.Delays, timing.DELAYS, timing.estimate_fmax_mhz,
+                                                        timing.fmax_from_arrival)
 
 
 def _param_int(value) -> int:
@@ -207,7 +164,8 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
 
     Paths start at module inputs and FF/BRAM/URAM/registered-DSP outputs and end at their inputs.
     Returns {"depth": max levels over all paths, "crit_depth", "crit_carry", "crit_muxf",
-    "crit_ram_start", "crit_dsp", "crit_ns"}: the composition of the slowest path under DELAYS[family].
+    "crit_ram_start", "crit_dsp", "crit_carry_in", "crit_ns"}: the composition of the slowest path under
+    DELAYS[family] (crit_ns: its arrival, every arc summed as hwgen.timing.path_ns counts them).
     Levels count LUTs, LUTRAM/SRL reads (address pins only), carry-chain entries and unregistered
     DSPs; cascaded carries (CI) and MUXF stages add no level. Done here rather than with Yosys
     `ltp -noff`, which does not stop at FDRE (only at Yosys' internal FF types), treats every cell
@@ -220,32 +178,33 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     modules = netlist.get("modules", {})
     if not modules:
         return {"depth": 0, "crit_depth": 0, "crit_carry": 0, "crit_muxf": 0, "crit_ram_start": False, "crit_dsp": 0,
-                "crit_ns": 0.0}
+                "crit_carry_in": 0, "crit_ns": 0.0}
     mod = modules.get(top) if top in modules else next(
         (m for m in modules.values() if _param_int(m.get("attributes", {}).get("top", 0))),
         max(modules.values(), key=lambda m: len(m.get("cells", {}))))
-    # Per net bit: (delay, levels on that path, carry cascades, muxf, starts at RAM) and max levels.
+    # Per net bit: (delay, levels on that path, carry cascades, muxf, starts at RAM, unregistered DSPs, carry
+    # entries) and max levels.
     arrival: dict[int, tuple] = {}
     maxlev: dict[int, int] = {}
-    zero = (0.0, 0, 0, 0, False, 0)
+    zero = (0.0, 0, 0, 0, False, 0, 0)
     for port in mod.get("ports", {}).values():
         if port.get("direction") in ("input", "inout"):
             for b in port["bits"]:
                 if isinstance(b, int):
                     arrival[b], maxlev[b] = zero, 0
     # Each comb cell: its input bits grouped by what passing through adds
-    # (delay, levels, carry cascades, muxf, unregistered DSPs), and its output bits.
-    step = {"lut": (d.lut + d.net, 1, 0, 0, 0), "lutram": (d.lut + d.net, 1, 0, 0, 0),
-            "dsp": (d.dsp + d.net, 1, 0, 0, 1), "carry": (d.carry_in, 1, 0, 0, 0), "muxf": (d.muxf, 0, 0, 1, 0),
-            "wire": (0.0, 0, 0, 0, 0)}
-    cascade = (d.carry, 0, 1, 0, 0)
+    # (delay, levels, carry cascades, muxf, unregistered DSPs, carry entries), and its output bits.
+    step = {"lut": (d.lut + d.net, 1, 0, 0, 0, 0), "lutram": (d.lut + d.net, 1, 0, 0, 0, 0),
+            "dsp": (d.dsp + d.net, 1, 0, 0, 1, 0), "carry": (d.carry_in, 1, 0, 0, 0, 1), "muxf": (d.muxf, 0, 0, 1, 0, 0),
+            "wire": (0.0, 0, 0, 0, 0, 0)}
+    cascade = (d.carry, 0, 1, 0, 0, 0)
     cells = []
     for cell in mod.get("cells", {}).values():
         ctype, dirs, conns = cell["type"], cell.get("port_directions", {}), cell["connections"]
         kind = _arc_kind(ctype, cell.get("parameters", {}))
         outs = [b for p, bits in conns.items() if dirs.get(p) == "output" for b in bits if isinstance(b, int)]
         if kind == "seq":
-            start = (d.ram_clk_to_q - d.clk_to_q, 0, 0, 0, True, 0) if ctype.startswith(("RAMB", "URAM")) else zero
+            start = (d.ram_clk_to_q - d.clk_to_q, 0, 0, 0, True, 0, 0) if ctype.startswith(("RAMB", "URAM")) else zero
             for b in outs:
                 arrival[b], maxlev[b] = start, 0
             continue
@@ -270,12 +229,12 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
         i = ready.pop()
         groups, outs, own = cells[i]
         if not groups:   # constant inputs only (e.g. a fixed-address SRL): the cell itself is the path
-            best, lev = (own[0], own[1], own[2], own[3], False, own[4]), own[1]
+            best, lev = (own[0], own[1], own[2], own[3], False, own[4], own[5]), own[1]
         else:
             best, lev = None, 0
-            for (dt, dl, dc, dm, dd), bits in groups:
+            for (dt, dl, dc, dm, dd, de), bits in groups:
                 a = max((arrival.get(b, zero) for b in bits), key=_delay)
-                a = (a[0] + dt, a[1] + dl, a[2] + dc, a[3] + dm, a[4], a[5] + dd)
+                a = (a[0] + dt, a[1] + dl, a[2] + dc, a[3] + dm, a[4], a[5] + dd, a[6] + de)
                 if best is None or a[0] > best[0]:
                     best = a
                 lev = max(lev, max(maxlev.get(b, 0) for b in bits) + dl)
@@ -288,7 +247,8 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     # Combinational loops leave cells unvisited; their outputs simply do not count.
     crit = max(arrival.values(), key=_delay, default=zero)
     return {"depth": max(maxlev.values(), default=0), "crit_depth": crit[1], "crit_carry": crit[2],
-            "crit_muxf": crit[3], "crit_ram_start": crit[4], "crit_dsp": crit[5], "crit_ns": round(crit[0], 3)}
+            "crit_muxf": crit[3], "crit_ram_start": crit[4], "crit_dsp": crit[5], "crit_carry_in": crit[6],
+            "crit_ns": round(crit[0], 3)}
 
 
 # ----------------------------------------------------------------------------- running Yosys
@@ -365,10 +325,8 @@ def run_open_synth(project_dir: Path, out_dir: Path, timeout_s: float = 1800, yo
     else:
         report.resources = Resources(**{k: resources[k] for k in RESOURCE_KEYS})
         report.lut_depth = depth["depth"]
-        report.fmax_mhz_est = estimate_fmax_mhz(depth["crit_depth"], family, depth["crit_carry"],
-                                                depth["crit_muxf"], depth["crit_ram_start"],
-                                                uses_bram=resources["bram36"] > 0, uses_uram=resources["uram"] > 0,
-                                                dsps=depth["crit_dsp"])
+        report.fmax_mhz_est = fmax_from_arrival(depth["crit_ns"], family, uses_bram=resources["bram36"] > 0,
+                                                uses_uram=resources["uram"] > 0)
         report.extra = {"cells": cells, "muxf": sum(cells.get(c, 0) for c in MUXF_CELLS),
                         "unmapped_cells": {c: k for c, k in cells.items() if c not in _KNOWN},
                         "critical_path": depth, "yosys_family": family, "top": top}

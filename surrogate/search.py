@@ -43,6 +43,8 @@ class SearchConstraints(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_util: dict[str, float] = Field(default_factory=dict)   # percent per resource, default 85
     z: float = Field(2.0, ge=0, le=5, description="uncertainty margin in standard deviations")
+    meet_clock: bool = Field(True, description="a design must reach its clock (Fmax estimate >= clock_mhz); false: "
+                                               "throughput at min(clock, Fmax estimate), e.g. with clock_mhz free")
 
     def limit(self, resource: str) -> float:
         return self.max_util.get(resource, 85.0)
@@ -191,6 +193,23 @@ class SearchSpace:
     limits: dict[str, float]          # absolute resource limits (capacity * max_util)
     clock_mhz: list[float]
     z: float
+    # Timing: None ignores Fmax (replays of ground-truth tables); "constraint": a design must reach its clock;
+    # "achieved": throughput at min(clock, Fmax). fmax_mhz: per candidate, the kernel's pre-synthesis delay-model
+    # estimate (Kernel.fmax_estimate; None: the kernel models none, the clock is assumed), replaced by the
+    # synthesized fmax_mhz_est once a design is synthesized (the surrogate predicts no Fmax yet).
+    timing: Optional[str] = None
+    fmax_mhz: list = field(default_factory=list)
+
+    def achieved_clock(self, i: int) -> float:
+        f = self.fmax_mhz[i] if self.timing and i < len(self.fmax_mhz) else None
+        return _achieved_clock(self.clock_mhz[i], f)
+
+    def meets_clock(self, i: int) -> bool:
+        return self.timing != "constraint" or self.achieved_clock(i) >= self.clock_mhz[i] - 1e-9
+
+    def observe_timing(self, i: int, rep: Report) -> None:
+        if self.timing and rep.fmax_mhz_est is not None and i < len(self.fmax_mhz):
+            self.fmax_mhz[i] = rep.fmax_mhz_est
 
     def lut_eq(self, p: Prediction) -> tuple[float, float]:
         (m1, s1), (m2, s2) = p["lut"], p.get("lutram", (0.0, 0.0))
@@ -199,7 +218,10 @@ class SearchSpace:
     def usage(self, p: Prediction) -> dict[str, tuple[float, float]]:
         return {r: (self.lut_eq(p) if r == "lut" else p.get(r, (0.0, 0.0))) for r in RESOURCES}
 
-    def p_fit(self, p: Prediction) -> float:
+    def p_fit(self, p: Prediction, i: Optional[int] = None) -> float:
+        """P(all resources within their limits), and 0 when timing is a constraint the design misses."""
+        if i is not None and not self.meets_clock(i):
+            return 0.0
         prob = 1.0
         for r, (m, s) in self.usage(p).items():
             lim = self.limits[r]
@@ -209,16 +231,18 @@ class SearchSpace:
                 prob *= 0.5 * (1 + math.erf((lim - m) / (s * math.sqrt(2))))
         return prob
 
-    def possibly_fits(self, p: Prediction) -> bool:
+    def possibly_fits(self, p: Prediction, i: Optional[int] = None) -> bool:
+        if i is not None and not self.meets_clock(i):
+            return False
         return all(m - self.z * s <= self.limits[r] + 1e-9 for r, (m, s) in self.usage(p).items())
 
     def throughput(self, i: int, p: Prediction) -> float:
-        """Tokens (or calls) per second at the target clock: clock / cycles per token."""
+        """Tokens (or calls) per second at the achieved clock min(clock, Fmax) / cycles per token."""
         ii = p["ii"][0] or p["latency_cycles"][0]
-        return self.clock_mhz[i] * 1e6 / max(ii, 1.0)
+        return self.achieved_clock(i) * 1e6 / max(ii, 1.0)
 
     def latency_us(self, i: int, p: Prediction) -> float:
-        return p["latency_cycles"][0] / self.clock_mhz[i]
+        return p["latency_cycles"][0] / self.achieved_clock(i)
 
 
 def _achieved_clock(clock_mhz: float, fmax_mhz: Optional[float]) -> float:
@@ -269,12 +293,14 @@ def run_search(space: SearchSpace, objective: str, budget: int, predictor, synth
     base = predictor.predict(space.specs)
     X = param_vectors(space.specs, names or _free_names(space.specs))
     synth_count = len(res.observed)
-    if not any(space.possibly_fits(p) for p in base):
+    for i, rep in res.observed.items():
+        space.observe_timing(i, rep)
+    if not any(space.possibly_fits(p, i) for i, p in enumerate(base)):
         raise UserError("constraints", _infeasible_message(space, base))
     while True:
         pred = corrected(base, X, res.observed)
-        pool = [i for i in range(len(pred)) if i not in res.observed and space.possibly_fits(pred[i])]
-        feasible_obs = [i for i, rep in res.observed.items() if rep.status == "ok" and space.p_fit(pred[i]) == 1.0]
+        pool = [i for i in range(len(pred)) if i not in res.observed and space.possibly_fits(pred[i], i)]
+        feasible_obs = [i for i, rep in res.observed.items() if rep.status == "ok" and space.p_fit(pred[i], i) == 1.0]
         acq = {}
         if objective == "pareto" and budget >= 3 and synth_count == budget - 1:
             # The front is mapped; the last run goes to the throughput challenger, so the best design
@@ -287,22 +313,28 @@ def run_search(space: SearchSpace, objective: str, budget: int, predictor, synth
         t0 = time.monotonic()
         rep = synthesize(pick)
         res.observed[pick] = rep
+        space.observe_timing(pick, rep)
         synth_count += 1
         m = pred[pick]
         res.log.append({"index": pick, "spec": space.specs[pick].model_dump(), "status": rep.status,
                         "acquisition": acq[pick], "p_fit_predicted": space.p_fit(m),
+                        "fmax_mhz_est": rep.fmax_mhz_est, "clock_mhz": space.clock_mhz[pick],
                         "predicted": {t: {"mean": v[0], "std": v[1]} for t, v in m.items()},
                         "actual": {t: _actual(rep, t) for t in m}, "synth_s": rep.runtime_s or (time.monotonic() - t0)})
         progress(f"[{synth_count}/{budget}] synthesized #{pick}: status {rep.status}, "
                  f"LUT-eq {_fmt(space.lut_eq({t: (_actual(rep, t), 0) for t in m})[0])} "
                  f"(predicted {_fmt(space.lut_eq(m)[0])})")
     pred = corrected(base, X, res.observed)
-    feasible_obs = [i for i, rep in res.observed.items() if rep.status == "ok" and space.p_fit(pred[i]) == 1.0]
-    pruned_fit = sum(1 for i in range(len(pred)) if i not in res.observed and not space.possibly_fits(pred[i]))
+    feasible_obs = [i for i, rep in res.observed.items() if rep.status == "ok" and space.p_fit(pred[i], i) == 1.0]
+    pruned_timing = sum(1 for i in range(len(pred)) if i not in res.observed and not space.meets_clock(i))
+    pruned_fit = sum(1 for i in range(len(pred)) if i not in res.observed and not space.possibly_fits(pred[i], i)) \
+        - pruned_timing
     res.counts = {"candidates": len(space.specs), "synthesized": len(res.observed),
-                  "pruned_cannot_fit": pruned_fit,
-                  "pruned_dominated_or_not_chosen": len(space.specs) - len(res.observed) - pruned_fit,
-                  "feasible_synthesized": len(feasible_obs)}
+                  "pruned_cannot_fit": pruned_fit, "pruned_misses_clock": pruned_timing,
+                  "pruned_dominated_or_not_chosen": len(space.specs) - len(res.observed) - pruned_fit - pruned_timing,
+                  "feasible_synthesized": len(feasible_obs),
+                  "synthesized_missing_clock": sum(1 for i, r in res.observed.items()
+                                                   if r.status == "ok" and not space.meets_clock(i))}
     if feasible_obs:
         vals = {i: objective_value(space, objective, i, pred[i]) for i in feasible_obs}
         front = pareto_front([(space.lut_eq(pred[i])[0], space.throughput(i, pred[i]), i) for i in feasible_obs])
@@ -320,7 +352,7 @@ def _acquisition(space: SearchSpace, objective: str, pred, pool, feasible_obs) -
         hv0 = hypervolume(front, ref_cost)
         out = {}
         for i in pool:
-            pf = space.p_fit(pred[i])
+            pf = space.p_fit(pred[i], i)
             # optimistic cost (mean - sigma) so uncertain designs near the front still get a chance
             cost = max(0.0, space.lut_eq(pred[i])[0] - space.lut_eq(pred[i])[1])
             gain = hypervolume(front + [(cost, space.throughput(i, pred[i]))], ref_cost) - hv0
@@ -336,7 +368,8 @@ def _acquisition(space: SearchSpace, objective: str, pred, pool, feasible_obs) -
         # Gain over the incumbent (or the value itself), discounted by the chance the design fits;
         # cheaper designs win ties so the fitting frontier is found before the overshoot.
         gain = abs(v) if best is None else v - best
-        out[i] = gain * space.p_fit(pred[i]) + 1e-12 * space.p_fit(pred[i]) / (1 + space.lut_eq(pred[i])[0])
+        pf = space.p_fit(pred[i], i)
+        out[i] = gain * pf + 1e-12 * pf / (1 + space.lut_eq(pred[i])[0])
     return out
 
 
@@ -353,6 +386,9 @@ def _infeasible_message(space: SearchSpace, pred) -> str:
             cap = space.capacity[r]
             worst.append(f"{r} <= {100 * space.limits[r] / cap:.0f}% of {cap:,.0f} "
                          f"(smallest candidate needs ~{100 * best / cap:.0f}%)")
+    if not worst and space.timing == "constraint" and not any(space.meets_clock(i) for i in range(len(pred))):
+        worst = [f"the clock: no candidate's Fmax estimate reaches it (best {max(space.fmax_mhz or [0]):.0f} MHz; "
+                 f"set constraints.meet_clock: false or a lower clock_mhz)"]
     if not worst:
         worst = ["the limits together (each is met by some candidate, none meets all)"]
     return "no candidate can meet " + "; ".join(worst)
@@ -369,7 +405,11 @@ def make_space(cfg: SearchConfig, target: str) -> SearchSpace:
     tgt = get_target(target)
     cap = {k: float(v) for k, v in tgt.capacity().items()}
     limits = {r: cap[r] * cfg.constraints.limit(r) / 100.0 for r in RESOURCES}
-    return SearchSpace(specs, cap, limits, [s.clock for s in specs], cfg.constraints.z)
+    from hwgen import kernels
+
+    fmax = [kernels.get(s.kind).fmax_estimate(s) for s in specs]
+    return SearchSpace(specs, cap, limits, [s.clock for s in specs], cfg.constraints.z,
+                       "constraint" if cfg.constraints.meet_clock else "achieved", fmax)
 
 
 # ----------------------------------------------------------------------------- real synthesis + outputs
@@ -425,10 +465,13 @@ def write_outputs(out: Path, cfg: SearchConfig, space: SearchSpace, res: SearchR
                 # quoted at min(clock, Fmax estimate): a design is never credited with a clock it does not reach
                 "units_per_s": _achieved_clock(space.clock_mhz[i], rep.fmax_mhz_est) * 1e6 / rep.ii if rep.ii else None,
                 "utilization": rep.utilization, "fmax_mhz_est": rep.fmax_mhz_est, "clock_mhz": space.clock_mhz[i],
+                "achieved_clock_mhz": _achieved_clock(space.clock_mhz[i], rep.fmax_mhz_est),
                 "meets_timing": None if rep.fmax_mhz_est is None else bool(rep.fmax_mhz_est >= space.clock_mhz[i])}
 
     summary = {
         "objective": objective, "target": space.specs[0].target, "predictor": predictor_name,
+        # the surrogate predicts no Fmax yet: candidates carry the kernel's delay-model estimate until synthesized
+        "timing": {"mode": space.timing, "fmax_before_synthesis": "Kernel.fmax_estimate (hwgen/timing.py delay model)"},
         "best": [row(i) for i in res.best], "pareto_front": [row(i) for i in res.front],
         "counts": res.counts,
         "synthesis_seconds_spent": round(float(sum(synth_s)), 1),
@@ -457,7 +500,8 @@ def _plot(path: Path, space: SearchSpace, res: SearchResult) -> None:
     except ImportError:
         return
     fig, ax = plt.subplots(figsize=(6, 4))
-    pts = [(space.lut_eq({t: (_actual(r, t), 0) for t in ("lut", "lutram")})[0], space.clock_mhz[i] * 1e6 / r.ii, i)
+    pts = [(space.lut_eq({t: (_actual(r, t), 0) for t in ("lut", "lutram")})[0],
+            _achieved_clock(space.clock_mhz[i], r.fmax_mhz_est) * 1e6 / r.ii, i)
            for i, r in res.observed.items() if r.status == "ok" and r.ii]
     if pts:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], c="tab:gray", label="synthesized")
@@ -466,7 +510,7 @@ def _plot(path: Path, space: SearchSpace, res: SearchResult) -> None:
         ax.plot([p[0] for p in front], [p[1] for p in front], "o-", c="tab:red", label="Pareto front (feasible)")
     ax.axvline(space.limits["lut"], ls="--", c="k", lw=0.8, label="LUT limit")
     ax.set_xlabel("LUT-equivalents (logic + LUTRAM)")
-    ax.set_ylabel("tokens / s at target clock")
+    ax.set_ylabel("tokens / s at min(clock, Fmax est.)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

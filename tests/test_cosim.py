@@ -48,7 +48,8 @@ def test_cosim_ii_matches_cycle_model_without_stalls(tmp_path):
     assert summary["pass"] and summary["ii"] == 4 * (28 + 4) == summary["model_ii"]
     assert summary["latency_cycles"] == 4 * (28 + 4) + 4 == summary["model_latency_cycles"]
     assert summary["model_cycles"] == summary["latency_cycles"] + 3 * summary["ii"]
-    naive = parse_spec({"kind": "tlmm_naive", "K": 48, "N": 16, "P_k": 12, "P_n": 4})
+    # pipeline 0: the base schedule (the register stages' cycles: tests/test_pipeline.py)
+    naive = parse_spec({"kind": "tlmm_naive", "K": 48, "N": 16, "P_k": 12, "P_n": 4, "pipeline": 0})
     write_project(naive, tmp_path / "nv", "rtl")
     summary = run_cosim(tmp_path / "nv", vectors=4, seed=0, stall=0, simulator="icarus")
     assert summary["pass"] and summary["ii"] == 4 * 4     # II=1 per output beat, no bubbles between chunks

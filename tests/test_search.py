@@ -139,3 +139,44 @@ def test_cli_search_synthesizes_verifies_and_resumes(tmp_path, hwgen_cli, monkey
     assert code == 0 and "resuming: 2 designs" in err
     assert json.loads((out / "summary.json").read_text())["counts"]["synthesized"] == 3
     assert len(json.loads((out / "search_log.json").read_text())) == 1
+
+
+def test_timing_is_a_constraint_or_quoted_at_the_achieved_clock():
+    """A design that misses its clock is never the best under `meet_clock` (its synthesized Fmax replaces the
+    pre-synthesis estimate); without the constraint, throughput counts at min(clock, Fmax)."""
+    import copy
+
+    from hwgen.flows.report import Report, Resources
+    from hwgen.kernels import parse_spec
+
+    specs = [parse_spec({"kind": "tlmm", "target": "kv260", "K": 96, "N": 64, "T": t, "Q": 4}) for t in (2, 4, 8)]
+    ii = [400.0, 200.0, 100.0]                       # the widest is fastest per cycle ...
+    fmax = [300.0, 260.0, 110.0]                     # ... but reaches 110 MHz only
+    reps = [Report(design=f"d{i}", kernel="tlmm", status="ok", ii=ii[i], latency_cycles=ii[i] + 4,
+                   fmax_mhz_est=fmax[i], resources=Resources(lut=100.0 * (i + 1), lutram=0, ff=10, dsp=0, bram36=0,
+                                                             uram=1)) for i in range(3)]
+
+    class Exact:
+        name = "exact"
+
+        def predict(self, specs_):
+            return [{"lut": (r.resources.lut, 0.0), "lutram": (0.0, 0.0), "ff": (10.0, 0.0), "dsp": (0.0, 0.0),
+                     "bram36": (0.0, 0.0), "uram": (1.0, 0.0), "latency_cycles": (r.latency_cycles, 0.0),
+                     "ii": (r.ii, 0.0)} for r in reps]
+
+    def space(mode):
+        cap = {"lut": 1e5, "ff": 1e5, "dsp": 100.0, "bram36": 100.0, "uram": 64.0}
+        return SearchSpace(specs, cap, dict(cap), [250.0] * 3, 2.0, mode, [None] * 3)
+
+    strict = space("constraint")
+    res = run_search(strict, "throughput", 3, Exact(), lambda i: copy.deepcopy(reps[i]))
+    assert res.best == [1] and res.counts["synthesized_missing_clock"] == 1       # d2 misses 250 MHz
+    loose = space("achieved")
+    res = run_search(loose, "throughput", 3, Exact(), lambda i: copy.deepcopy(reps[i]))
+    assert res.best == [1]                          # 110 MHz / 100 cycles < 250 MHz / 200 cycles
+    assert loose.throughput(2, Exact().predict(specs)[2]) == pytest.approx(110e6 / 100)
+    ignore = space(None)                            # ground-truth replays of other clocks: Fmax not used
+    assert run_search(ignore, "throughput", 3, Exact(), lambda i: copy.deepcopy(reps[i])).best == [2]
+    # the kernels' pre-synthesis estimate: pipeline auto reaches the clock on the lane path
+    from hwgen import kernels
+    assert kernels.get("tlmm").fmax_estimate(specs[2]) >= 250.0

@@ -63,6 +63,8 @@ def test_timing_quotes_throughput_at_the_reached_clock():
     assert slow.meets_timing is False and slow.achieved_clock_mhz == 250.0
     assert slow.units_per_s == 250e6 / 1000.0
     assert "250 MHz" in timing_warning(slow) and "300 MHz" in timing_warning(slow)
+    fixed = apply_timing(Report(design="d", clock_mhz=300.0, fmax_mhz_est=250.0, ii=1000.0, params={"pipeline": 1}))
+    assert "raise `pipeline` (now 1" in timing_warning(fixed)
     fast = apply_timing(Report(design="d", clock_mhz=200.0, fmax_mhz_est=250.0, ii=1000.0))
     assert fast.meets_timing is True and fast.units_per_s == 200e6 / 1000.0 and timing_warning(fast) is None
     unknown = apply_timing(Report(design="d", clock_mhz=200.0, ii=10.0))

@@ -9,7 +9,7 @@ import pytest
 
 from hwgen.errors import ToolMissing, UserError
 from hwgen.flows.report import Report
-from hwgen.flows.synth_open import (estimate_fmax_mhz, logic_depth, map_cells, run_open_synth, synth_verilog,
+from hwgen.flows.synth_open import (estimate_fmax_mhz, fmax_from_arrival, logic_depth, map_cells, run_open_synth, synth_verilog,
                                     yosys_script)
 from hwgen.kernels import parse_spec
 from hwgen.spec import dump_spec
@@ -126,7 +126,11 @@ def test_logic_depth_arcs():
     info = logic_depth(netlist, "xcup", "t")
     assert info["depth"] == 2                       # LUT + carry entry; the cascade is no level
     assert (info["crit_depth"], info["crit_carry"], info["crit_muxf"]) == (2, 1, 0)
-    assert info["crit_ns"] == pytest.approx(0.4 + 0.2 + 0.05)
+    assert info["crit_ns"] == pytest.approx(0.4 + 0.2 + 0.05) and info["crit_carry_in"] == 1
+    # one formula: the Fmax of the arrival equals the Fmax of the path's composition
+    assert fmax_from_arrival(info["crit_ns"], "xcup") == estimate_fmax_mhz(
+        info["crit_depth"], "xcup", info["crit_carry"], info["crit_muxf"], info["crit_ram_start"],
+        dsps=info["crit_dsp"], carry_entries=info["crit_carry_in"])
     # A registered DSP breaks the path like an FF; an unregistered one is one level.
     dsp = {"A": "input", "B": "input", "P": "output"}
     cells["ff_y"]["connections"]["D"] = [60]
@@ -134,6 +138,10 @@ def test_logic_depth_arcs():
         cells["dsp"] = _cell("DSP48E2", dsp, {"A": [33], "B": ["0"], "P": [60]}, {"PREG": preg})
         info = logic_depth(netlist, "xcup", "t")
         assert info["depth"] == want and info["crit_dsp"] == ndsp
+        # a DSP-heavy design's Fmax is its DSP path's, not a block RAM cap (issue 16: 737 MHz read before)
+        f = fmax_from_arrival(info["crit_ns"], "xcup", uses_bram=True)
+        assert f == pytest.approx(min(737.0, 1000 / (0.10 + info["crit_ns"] + 0.05)), abs=0.1)
+        assert (f < 737.0) == bool(ndsp)
     assert logic_depth({"modules": {}}, "xc7")["depth"] == 0
 
 
@@ -145,6 +153,23 @@ def test_estimate_fmax():
     assert f(3, "xcup", carry_cascades=4) < f(3, "xcup")
     # an unregistered DSP on the path costs its own delay, not a LUT's
     assert f(3, "xcup", dsps=1) == pytest.approx(1000 / (0.10 + 3 * 0.40 + (2.0 - 0.10) + 0.05), rel=1e-3)
+
+
+def test_delay_model_against_a_vivado_timing_report():
+    """Calibration check against a public Vivado 2018.2 report of an UltraScale+ -2 part (tests/fixtures/reports/
+    real/vivado2018_xcvu9p_timing_synth.rpt: FDRE -> 13 LUTs -> RAMB18 address, post-synthesis, nets unplaced).
+    The model charges routing for placed designs, so it must sit above Vivado's unplaced estimate of the same path,
+    by less than the 1.5x that would make it useless for ranking (docs/timing.md)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent / "fixtures/reports/real/vivado2018_xcvu9p_timing_synth.rpt").read_text()
+    levels = int(re.search(r"Logic Levels:\s+(\d+)", text).group(1))
+    data = float(re.search(r"Data Path Delay:\s+([\d.]+)ns", text).group(1))
+    setup = float(re.search(r"Setup_RAMB18E2\S*\)\s*\n\s*(-[\d.]+)", text).group(1))
+    vivado_ns = data - setup                          # clock-to-out and setup included
+    ours_ns = 1000 / estimate_fmax_mhz(levels, "xcup")
+    assert levels == 13 and 1.0 < ours_ns / vivado_ns < 1.5, (ours_ns, vivado_ns)
 
 
 def test_missing_yosys_is_a_clear_error(tmp_path, monkeypatch):

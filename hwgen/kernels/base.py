@@ -195,6 +195,11 @@ class Kernel:
         """The design's hardware graph (hwgen.surrogate.ir.HwGraph) with per-block analytical cost terms."""
         raise NotImplementedError
 
+    def fmax_estimate(self, spec: KernelSpec) -> Optional[float]:
+        """Pre-synthesis Fmax estimate (MHz) of the paths the kernel models under the delay model (hwgen/timing.py),
+        or None when it models none (the design search then assumes the clock until a synthesis says otherwise)."""
+        return None
+
     def space_params(self) -> tuple[str, ...]:
         """Parameter names a design space may set for this kind (default: the spec's own fields)."""
         return tuple(self.spec_model.model_fields)

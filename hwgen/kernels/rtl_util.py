@@ -22,7 +22,7 @@ class AdderTree:
 
 
 def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf", stage_levels: int = 0,
-                     root_reg: str | None = None, node_prefix: str = "s") -> AdderTree:
+                     root_reg: str | None = None, node_prefix: str = "s", cut_levels=()) -> AdderTree:
     """Balanced binary adder tree over signed leaves `{leaf_prefix}_{i}` of the given widths.
 
     Each level adds neighbouring pairs (nodes {node_prefix}{level}_{i}); an odd last value passes to the next level.
@@ -31,11 +31,17 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
     the (in-range) result is exact.
     stage_levels > 0 registers every value alive after each stage_levels levels (r{level}_{j}, pass-through
     values included, so all paths have the same latency) unless one value is left; root_reg names a
-    max_bits register for the root (one more stage).
+    max_bits register for the root (one more stage). cut_levels: register every value alive after each listed
+    level instead (0: the leaves themselves), as long as more than one value is left.
     """
     level = [(f"{leaf_prefix}_{i}", bits) for i, bits in enumerate(leaf_bits)]
     nodes: list[TreeNode] = []
     depth = stages = 0
+    if 0 in cut_levels and len(level) > 1:
+        stages += 1
+        regs = [TreeNode(f"r0_{j}", w, a, reg=True) for j, (a, w) in enumerate(level)]
+        nodes.extend(regs)
+        level = [(r.name, r.bits) for r in regs]
     while len(level) > 1:
         depth += 1
         nxt = []
@@ -47,7 +53,7 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-        if stage_levels and depth % stage_levels == 0 and len(level) > 1:
+        if ((stage_levels and depth % stage_levels == 0) or depth in cut_levels) and len(level) > 1:
             stages += 1
             regs = [TreeNode(f"r{depth}_{j}", w, a, reg=True) for j, (a, w) in enumerate(level)]
             nodes.extend(regs)

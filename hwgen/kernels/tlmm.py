@@ -11,9 +11,10 @@ integers, and share one streaming micro-architecture:
 """
 from __future__ import annotations
 
+import math
 from functools import lru_cache
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass, replace
+from typing import Annotated, Literal, Union
 
 import numpy as np
 from pydantic import Field
@@ -24,6 +25,7 @@ from . import tlmm_rtl, tlmm_stream
 from .base import Kernel, Performance, Port, Scalar
 from .rtl_util import build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
+from .. import timing
 from .ternary import check_ternary, digit_table, group_indices, mirror_fold, pack_fields, to_signed, to_unsigned
 
 WeightMemory = Literal["auto", "uram", "bram", "lutram"]
@@ -35,6 +37,10 @@ class TernaryMatmulSpec(KernelSpec):
     M_max: int = Field(128, ge=1, le=65536, description="max tokens per kernel call")
     act_bits: int = Field(8, ge=2, le=8, description="signed activation width")
     weight_memory: WeightMemory = "auto"
+    pipeline: Union[Literal["auto"], Annotated[int, Field(ge=0, le=16)]] = Field(
+        "auto", description="register stages in the lane path (after the table reads / selects, between adder-tree "
+                            "levels): auto = the fewest that meet the clock under the delay model (hwgen/timing.py), "
+                            "or a number (0: none; at most the tree depth)")
 
 
 class TLMMSpec(TernaryMatmulSpec):
@@ -85,7 +91,7 @@ class MatmulModel:
     cycles_per_token: int
     # First x beat accepted -> last y beat of the token, beyond cycles_per_token (tlmm.v.j2, naive.v.j2): the
     # accept cycle, then after the last lookup cycle the bank read (s1), the lane sum (s2) and the output
-    # register; the naive kernel's activation skid buffer adds one.
+    # register; the naive kernel's activation skid buffer adds one; plus the `pipeline` register stages.
     pipeline_cycles: int
     x_beat_bits: int      # chunk * act_bits
     y_beat_bits: int      # lanes * acc_bits
@@ -96,6 +102,10 @@ class MatmulModel:
     table_depth: int = 0
     entry_bits: int = 0
     mirror_bits: int = 0
+    # Register stages in the lane path (spec `pipeline`, resolved) and where they sit: cut i registers the values
+    # after lane segment i (0: the table reads / selects, l: adder-tree level l; lane_path below).
+    pipeline: int = 0
+    pipe_cuts: tuple = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -129,15 +139,84 @@ def table_walk(G: int, style: str):
     return tuple(build_walk(G, set(range(depth))))
 
 
+def lane_path(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list[float], float]:
+    """The lane path a lookup takes between the bank read register and the lane-sum register, as combinational
+    delays per segment under the delay model (hwgen/timing.py): [table reads (TLMM; the mirror XOR included) or
+    +a/0/-a selects (naive), adder-tree level 1, ..., level D], and the first segment's extra start delay (the
+    weight memory's clock-to-out when it is block RAM / UltraRAM without an output register). Mirror tables'
+    sign count: a balanced part of the tree (signs_in_tree, pipelined lanes) or a ripple chain beside the reads."""
+    signs_in_tree = tlmm_rtl.sign_tree(m) if signs_in_tree is None else signs_in_tree
+    tree = tlmm_rtl.unpiped_tree(m, signs_in_tree)
+    widths: dict[int, int] = {}
+    for node in tree.nodes:                     # s{level}_{i}
+        level = int(node.name[1:].split("_")[0])
+        widths[level] = max(widths.get(level, 0), node.bits)
+    if m.table_depth:
+        first = timing.lutram_read_segment(m.table_depth)
+        if m.table_style == "mirror":
+            first = first + timing.Segment(depth=1)
+    else:   # -a is a carry chain, then the 3:1 select
+        first = timing.adder_segment(m.act_bits + 1) + timing.Segment(depth=1)
+    first_ns = timing.comb_ns(family, first)
+    if m.table_style == "mirror" and not signs_in_tree:
+        # the ripple sign count; Yosys 0.23 maps a T-long chain of narrow increments to about 1.5 log2(T) levels
+        # (measured: T = 4, 8, 16, 32 -> 2, 4, 5, 7 levels more than full tables; bench/results/tlmm_vs_naive.md)
+        chain = timing.Segment(depth=math.ceil(1.5 * math.log2(max(m.T, 2))))
+        first_ns = max(first_ns, timing.comb_ns(family, chain))
+    comb = [first_ns] + [timing.comb_ns(family, timing.adder_segment(widths[lv])) for lv in sorted(widths)]
+    style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
+    d = timing.DELAYS[family]
+    return comb, (d.ram_clk_to_q - d.clk_to_q) if style in ("bram", "uram") else 0.0
+
+
+def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
+    """Resolve `pipeline` into register stages and their places. auto: the fewest stages whose slowest lane-path
+    part meets the spec's clock under the delay model (all of them when none does)."""
+    family = spec.target_info.yosys_family
+    flat, flat_first = lane_path(m, family, signs_in_tree=False)
+    comb, first_extra = lane_path(m, family, signs_in_tree=m.table_style == "mirror")
+    most = len(comb) - 1
+
+    def slowest(p):
+        if p == 0:
+            return max(timing.parts_ns(flat, (), flat_first))
+        return max(timing.parts_ns(comb, timing.place_stages(comb, p, first_extra), first_extra))
+
+    if spec.pipeline == "auto":
+        budget = 1000.0 / spec.clock - timing.path_ns(family, 0)
+        stages = next((p for p in range(most + 1) if slowest(p) <= budget), most)
+    else:
+        stages = spec.pipeline
+        if stages > most:
+            raise UserError("pipeline", f"{stages} register stages exceed the {most} places of this design's lane "
+                                        f"path (after the table reads or selects and {most - 1} adder-tree levels); "
+                                        f"allowed: auto, 0..{most}")
+    cuts = timing.place_stages(comb, stages, first_extra)
+    return replace(m, pipeline=stages, pipe_cuts=cuts, pipeline_cycles=m.pipeline_cycles + stages)
+
+
 class _TernaryMatmulKernel(Kernel):
     node_types = ("weight_bank", "table_build", "table_bank", "select", "lane_tree", "accumulator")
 
     def check(self, spec) -> None:
         if spec.weight_memory == "uram" and spec.target_info.uram == 0:
             raise UserError("weight_memory", f"target {spec.target} has no URAM; allowed: auto, bram, lutram")
+        if spec.pipeline != "auto":
+            self.model(spec)      # names `pipeline` when it exceeds the lane path's places
 
     def rtl_top(self, spec) -> str:
         return self.model(spec).top
+
+    def fmax_estimate(self, spec):
+        """The lane path's slowest part after the pipeline registers (lane_path), capped like a synthesized design
+        with block RAM / UltraRAM weights; the accumulator, table build and control are not modelled."""
+        m = self.model(spec)
+        family = spec.target_info.yosys_family
+        comb, first = lane_path(m, family)
+        worst = max(timing.parts_ns(comb, m.pipe_cuts, first))
+        style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
+        return round(min([1000.0 / (worst + timing.path_ns(family, 0)),
+                          *timing.ram_caps(family, style == "bram", style == "uram")]), 1)
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
@@ -284,7 +363,7 @@ class TLMMKernel(_TernaryMatmulKernel):
                          acc_depth=spec.M_max * nblocks, wbuf_style=tlmm_stream.mem_style(2 * nblocks),
                          xbuf_style=tlmm_stream.mem_style(spec.M_max * chunks, spec.buffer_memory),
                          acc_style=tlmm_stream.mem_style(spec.M_max * nblocks, spec.buffer_memory))
-        return (StreamModel if stream else MatmulModel)(
+        return with_pipeline(spec, (StreamModel if stream else MatmulModel)(
             **extra,
             top=spec.design_name,
             K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
@@ -299,7 +378,7 @@ class TLMMKernel(_TernaryMatmulKernel):
             x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits,
             G=G, T=T, table_style=spec.table_style, table_depth=depth,
             entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits,
-        )
+        ))
 
     def weight_fields(self, spec, w):
         m = self.model(spec)
@@ -445,7 +524,7 @@ class NaiveKernel(_TernaryMatmulKernel):
         chunks, nblocks = K_pad // spec.P_k, N_pad // spec.P_n
         amax = 1 << (spec.act_bits - 1)
         acc_bits = signed_bits_for_bound(spec.K * amax)
-        return MatmulModel(
+        return with_pipeline(spec, MatmulModel(
             top=spec.design_name,
             K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
             chunk=spec.P_k, lanes=spec.P_n, K_pad=K_pad, N_pad=N_pad, chunks=chunks, nblocks=nblocks,
@@ -454,7 +533,7 @@ class NaiveKernel(_TernaryMatmulKernel):
             wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
             build_cycles=0, macs_per_cycle=spec.P_k * spec.P_n, cycles_per_token=chunks * nblocks, pipeline_cycles=5,
             x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits,
-        )
+        ))
 
     def weight_fields(self, spec, w):
         m = self.model(spec)

@@ -55,6 +55,8 @@ def build_matmul(kernel, spec) -> HwGraph:
         ctrl_ff = CTRL_FLAGS_TLMM + 2 * cw + 3 * tw + nw + ew + 4 * aaw + 2 * xaw + caw + gw
     else:
         ctrl_ff = (CTRL_FLAGS_TLMM if tlmm else CTRL_FLAGS_NAIVE) + lw + 2 * aw + cw + 3 * nw + ew
+    # `pipeline`: the flags and index that travel with the lane registers (hwgen_mm_pipe's EXTRA stages)
+    ctrl_ff += m.pipeline * ((rtl["aaw"] if stream else nw) + 4)
     rom = A.memory(steps, rom_bits, "rom", fam) if tlmm else A.zero()
     ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, rom)
     xin = g.node("stream_in", "x", width=m.x_beat_bits)
@@ -90,8 +92,12 @@ def build_matmul(kernel, spec) -> HwGraph:
     mirror = tlmm and m.table_style == "mirror"
     # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
     # lane adds the count of sign bits as one more leaf.
-    sc_bits = rtl["sign_bits"] if mirror else 0
-    tree_bits = A.tree_adder_bits(n_leaves, leaf_bits, m.lane_sum_bits, [sc_bits] if mirror else [])
+    # the renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there); `pipeline` registers:
+    # every value alive at a cut, per lane
+    from .tlmm_rtl import lane_tree
+    lane = lane_tree(m)
+    tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
+    pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
@@ -124,7 +130,7 @@ def build_matmul(kernel, spec) -> HwGraph:
             g.edge(xbuf, src, m.x_beat_bits, "data")
         tree = g.node("lane_tree", f"tree{q}", leaves=n_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
                       adder_bits=tree_bits, width=m.lane_sum_bits,
-                      est=A.add(A.adder(C_TREE * tree_bits), A.registers(m.lane_sum_bits)))
+                      est=A.add(A.adder(C_TREE * tree_bits), A.registers(m.lane_sum_bits + pipe_bits)))
         g.edge(src, tree, n_leaves * leaf_bits, "data")
         # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
         live = m.chunks > 1

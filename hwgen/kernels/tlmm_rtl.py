@@ -8,7 +8,7 @@ Python computes per design: the adder tree (`{top}_tree`) and, for TLMM, the bui
 from __future__ import annotations
 
 from ..bits import clog2, index_bits
-from .rtl_util import adder_tree
+from .rtl_util import AdderTree, build_adder_tree
 
 RAM_STYLE = {"uram": "ultra", "bram": "block", "lutram": "distributed"}
 
@@ -26,22 +26,57 @@ _HLS_TEMPLATE = {"tlmm": "tlmm/hls/tlmm.cpp.j2", "tlmm_naive": "tlmm/hls/tlmm_na
                  "tlmm_stream": "tlmm/hls/tlmm_stream.cpp.j2"}
 
 
+def sign_tree(m) -> bool:
+    """Mirror tables with pipeline registers sum the lookups' sign bits inside the balanced lane tree (T 2-bit
+    leaves, cut like every other value); unpipelined, the lookup module counts them in a ripple chain (the RTL the
+    stored `pipeline: 0` records measured)."""
+    return m.table_style == "mirror" and m.pipeline > 0
+
+
+def lane_leaves(m, signs_in_tree=None) -> tuple[int, list[int], list[int]]:
+    """(leaf bits, the widths of a lane's adder-tree leaves, their widths on the leaves bus): T lookups (TLMM) or
+    chunk selects (naive), plus for mirror tables the count of signs (one leaf) or the T sign bits (zero-extended
+    2-bit leaves, `sign_tree`)."""
+    if m.table_depth:
+        leaf_bits, n_leaves = m.entry_bits, m.T
+    else:
+        leaf_bits, n_leaves = m.act_bits + 1, m.chunk   # -a of the most negative activation needs the extra bit
+    widths = [leaf_bits] * n_leaves
+    bus = list(widths)
+    if m.table_style == "mirror":
+        # Negated lookups enter the tree as ~h; the +1s arrive as the count of signs.
+        if sign_tree(m) if signs_in_tree is None else signs_in_tree:
+            widths += [2] * m.T
+            bus += [1] * m.T
+        else:
+            widths.append(clog2(m.T + 1) + 1)
+            bus.append(widths[-1])
+    return leaf_bits, widths, bus
+
+
+def lane_tree(m) -> AdderTree:
+    """The lane's adder tree with the model's pipeline registers (cut 0: the leaves, cut l: after level l)."""
+    return build_adder_tree(lane_leaves(m)[1], m.lane_sum_bits, cut_levels=m.pipe_cuts)
+
+
+def unpiped_tree(m, signs_in_tree: bool) -> AdderTree:
+    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input)."""
+    return build_adder_tree(lane_leaves(m, signs_in_tree)[1], m.lane_sum_bits)
+
+
 def render_context(kernel, spec, walk=None) -> dict:
     """Context of the HLS and RTL templates. `walk`: the TLMM build walk (None for naive)."""
     m = kernel.model(spec)
     tlmm = bool(m.table_depth)
     sign_bits = clog2(m.T + 1) + 1          # count of negated lookups, 0..T (mirror tables)
-    if tlmm:
-        leaf_bits, n_leaves = m.entry_bits, m.T
-    else:
-        leaf_bits, n_leaves = m.act_bits + 1, m.chunk   # -a of the most negative activation needs the extra bit
-    widths = [leaf_bits] * n_leaves
-    if m.table_style == "mirror":
-        # Negated lookups enter the tree as ~h; the +1s arrive as one extra leaf: the count of signs.
-        widths.append(sign_bits)
-    tree, root, _ = adder_tree(widths, m.lane_sum_bits)
-    lsbs = [sum(widths[:i]) for i in range(len(widths))]
-    leaves = [{"name": f"lf_{i}", "bits": b, "lsb": lsb} for i, (b, lsb) in enumerate(zip(widths, lsbs))]
+    leaf_bits, widths, bus = lane_leaves(m)
+    n_leaves = m.T if tlmm else m.chunk
+    lane = lane_tree(m)
+    assert lane.stages == m.pipeline, (lane.stages, m.pipeline)
+    tree, root = lane.nodes, lane.root
+    lsbs = [sum(bus[:i]) for i in range(len(bus))]
+    leaves = [{"name": f"lf_{i}", "bits": b, "lsb": lsb, "bus_bits": bb, "zext": bb < b}
+              for i, (b, bb, lsb) in enumerate(zip(widths, bus, lsbs))]
 
     stream = m.weight_memory == "stream"
     rtl = {
@@ -53,7 +88,8 @@ def render_context(kernel, spec, walk=None) -> dict:
         "aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes),
         "cw": index_bits(m.chunks), "nw": index_bits(m.nblocks),
         "ram_style": RAM_STYLE[m.wbuf_style if stream else m.weight_memory],
-        "leaf_bits": leaf_bits, "leaves_bits": sum(widths),
+        "leaf_bits": leaf_bits, "leaves_bits": sum(bus), "sign_tree": int(sign_tree(m)),
+        "pipeline": m.pipeline,
     }
     if tlmm:
         rtl.update({
@@ -75,11 +111,14 @@ def render_context(kernel, spec, walk=None) -> dict:
         "m": m, "spec": spec, "top": m.top, "description": kernel.description, "rtl": rtl,
         "n_weight_words": m.wbuf_depth * m.lanes, "leaves": leaves,
         "tree": tree, "tree_root": root, "tree_depth": clog2(len(widths)),
+        "tree_cuts": ", ".join("table reads" if c == 0 else f"level {c}" for c in m.pipe_cuts) or "none",
         # Keys of the former single template, kept for readers outside the templates.
         "addr_w": rtl["aw"], "lane_w": rtl["lw"], "chunk_w": rtl["cw"], "nb_w": rtl["nw"],
         "entry_w": rtl.get("ew", 0), "step_w": rtl.get("sw", 0), "wbuf_style": rtl["ram_style"],
         "after_x": "ST_BUILD" if tlmm else "ST_LOOK", "leaf_bits": leaf_bits, "n_leaves": n_leaves,
         "sign_count_bits": sign_bits,
+        # cycles from a lookup's issue to its accumulation (bank read, the lane registers, accumulate)
+        "lookup_latency": 2 + m.pipeline,
     }
     # ap_int caps widths at 1024 bits unless told otherwise (Vitis HLS accepts up to 4096)
     widest = max(rtl["w_port_bits"], m.word_bits, m.x_beat_bits, m.y_beat_bits)

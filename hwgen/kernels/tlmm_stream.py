@@ -35,6 +35,7 @@ from ..errors import UserError
 LUTRAM_MAX_DEPTH = 64
 XR_CYCLES = 1          # ST_XR: the activation buffer's read register takes the first chunk
 LOOK_TO_Y = 3          # a LOOK cycle's sums leave on m_axis_y 3 edges later (s1 bank read, s2 acc, y register)
+                       # plus the model's `pipeline` register stages
 
 
 def mem_style(depth: int, deep: str = "auto") -> str:
@@ -92,7 +93,7 @@ def schedule(m, calls: Sequence[int], rate: Optional[tuple[int, int]] = None) ->
             e = look + NB - 1 + (mt - 1) * (B + NB)
             E.append(e)
             b = e + 1
-        y_last.append(E[-1] + LOOK_TO_Y)
+        y_last.append(E[-1] + LOOK_TO_Y + m.pipeline)
         x_first = E[-1] + 1
     return {"chunk_end": E, "y_last": y_last, "weight_wait": waited, "w_last": f}
 

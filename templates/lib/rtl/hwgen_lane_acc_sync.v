@@ -1,6 +1,6 @@
 // hwgen library: one output lane's stage 2 for the weight-streaming TLMM: register the lane sum and accumulate
 // it over the chunks in a memory of DEPTH partial sums (M_max tokens x NBLOCKS) with a registered read: the
-// partial sum is read at stage 1 (raddr) and written back at stage 2 (waddr). An address recurs only after a
+// partial sum is read one stage before stage 2 (raddr) and written back at stage 2 (waddr). An address recurs only after a
 // whole chunk of the call (>= BUILD_STEPS + NBLOCKS >= 3 cycles), so the read never misses a pending write.
 `timescale 1ns/1ps
 module hwgen_lane_acc_sync #(
@@ -15,7 +15,7 @@ module hwgen_lane_acc_sync #(
     input  wire signed [LANE_BITS-1:0] sum,     // stage 1 result (adder-tree root)
     input  wire                        valid,   // stage 2 holds a lookup
     input  wire                        first,   // stage 2: first chunk, the sum starts from 0
-    input  wire [AW-1:0]               raddr,   // stage 1 address
+    input  wire [AW-1:0]               raddr,   // the address one stage before stage 2
     input  wire [AW-1:0]               waddr,   // stage 2 address
     output wire signed [ACC_BITS-1:0]  total
 );

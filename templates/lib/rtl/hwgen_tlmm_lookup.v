@@ -2,7 +2,8 @@
 // one asynchronous read port for this lane's lookup) and the lookups of one weight word.
 // leaves: T looked-up entries (table t at t*ENTRY_BITS), then for mirror tables the count of signs.
 // Mirror tables (MIRROR_BITS > 0) store an index above the middle as sign + mirrored index; a negative
-// lookup leaves as ~entry (= -entry - 1), so the adder tree adds the count of signs once.
+// lookup leaves as ~entry (= -entry - 1), so the adder tree adds the count of signs once: counted here in a ripple
+// chain, or (SIGN_TREE = 1, pipelined lanes) the T sign bits leave as they are and the balanced tree sums them.
 `timescale 1ns/1ps
 module hwgen_tlmm_lookup #(
     parameter T = 1,
@@ -12,7 +13,8 @@ module hwgen_tlmm_lookup #(
     parameter FIELD_BITS = 1,         // weight field per table
     parameter MIRROR_BITS = 0,        // 0: full tables; else mirrored-index bits (sign bit above them)
     parameter SIGN_BITS = 1,          // width of the sign count (mirror only)
-    parameter LEAVES_BITS = 2         // T*ENTRY_BITS, + SIGN_BITS for mirror tables
+    parameter SIGN_TREE = 0,          // mirror: 1 = the sign bits leave uncounted
+    parameter LEAVES_BITS = 2         // T*ENTRY_BITS, + SIGN_BITS (SIGN_TREE: + T) for mirror tables
 ) (
     input  wire                    clk,
     input  wire                    we,
@@ -39,7 +41,9 @@ module hwgen_tlmm_lookup #(
                 assign vals[t * ENTRY_BITS +: ENTRY_BITS] = tbl[field];
             end
         end
-        if (MIRROR_BITS > 0) begin : g_count
+        if (MIRROR_BITS > 0 && SIGN_TREE) begin : g_signs
+            assign leaves = {sgn, vals};
+        end else if (MIRROR_BITS > 0) begin : g_count
             // Running count of the signs; each partial count only as wide as its value (at most
             // SIGN_BITS), so the adders are already narrow and need no width reduction in synthesis.
             for (t = 0; t < T; t = t + 1) begin : g_cnt
