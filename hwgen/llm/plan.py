@@ -98,6 +98,12 @@ def host_seconds(cfg: BitNetConfig, host: Host, tokens_embedded: int = 1) -> dic
             "total_s": lm + emb + host.link_us * 1e-6}
 
 
+def layer_weight_bytes(prog) -> float:
+    """Packed TLMM index bytes of one layer (every streaming TLMM's words, once)."""
+    from ..kernels import get, parse_spec
+    return sum(get("tlmm").performance(parse_spec(s.spec)).bytes["w"] for s in prog.steps if s.kind == "tlmm")
+
+
 def check_memory(cfg: BitNetConfig, t: Target, host: Host, context: int, kv_bits: int, layer_weight_bytes: float) -> dict:
     """Weights + K/V cache of `context` tokens must fit the board memory; else a one-line error."""
     hb = head_bytes(cfg)
@@ -211,13 +217,22 @@ def engine_usage(cand: Candidate, preds: dict) -> None:
     cand.usage = {r: tuple(v) for r, v in total.items()}
 
 
+def _over(r: str, m: float, s: float, cap: dict) -> bool:
+    # a resource the part lacks (URAM on 7-series) must not be used at all; the margin applies to the others
+    return m > 0.5 if not cap.get(r) else m + FIT_Z * s > FIT_LIMIT * cap[r]
+
+
+def _worst(usage: dict, cap: dict) -> float:
+    return max((m + FIT_Z * s) / cap[r] for r, (m, s) in usage.items() if cap.get(r))
+
+
 def fits(usage: dict, cap: dict) -> bool:
-    return all(m + FIT_Z * s <= FIT_LIMIT * cap[r] for r, (m, s) in usage.items() if cap.get(r))
+    return not any(_over(r, m, s, cap) for r, (m, s) in usage.items())
 
 
 def shortfall(usage: dict, cap: dict) -> list[str]:
     return [f"{r} needs {m:,.0f} +- {s:,.0f} > {FIT_LIMIT:.0%} of {cap[r]:,}" for r, (m, s) in usage.items()
-            if m + FIT_Z * s > FIT_LIMIT * cap[r]]
+            if _over(r, m, s, cap)]
 
 
 # ----------------------------------------------------------------------------- performance
@@ -311,7 +326,9 @@ def synthesize(spec_data: dict, out: Path, timeout_s: float):
 
 def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: int = 64, objective: str = "decode",
               budget: int = 0, kv_bits: int = 16, synth_dir: Path | None = None, synth_timeout_s: float = 3600.0,
-              model_name: str = "") -> dict:
+              model_name: str = "", pins: dict | None = None) -> dict:
+    """pins: free parameters fixed by the user ({"T": 8, "M_max": 16, "buffer_memory": "bram"}): the search
+    enumerates only the rest."""
     t = get_target(target)
     if objective not in OBJECTIVES:
         raise UserError("objective", f"{objective!r}; allowed: {', '.join(OBJECTIVES)}")
@@ -328,13 +345,20 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
         raise UserError("target", f"no host model for {target}; allowed: {', '.join(HOSTS)}")
     num = LayerNumerics(lin_bits=kv_bits)
     cap = t.capacity()
-    bufs = ("uram", "bram") if t.uram > 0 else ("bram",)
+    space = {**SPACE, "buffer_memory": ("uram", "bram") if t.uram > 0 else ("bram",)}
+    for key, value in (pins or {}).items():
+        if key not in space:
+            raise UserError("pin", f"{key!r} is not a free parameter; allowed: {', '.join(space)}")
+        space[key] = (value,)
 
+    # memory first: the weights (at least 5 bits per 3 trits) and the K/V cache must fit the board
+    check_memory(cfg, t, host, context, kv_bits, sum(k * n for n, k in cfg.linear_shapes.values()) * 5 / 3 / 8)
     cands: list[Candidate] = []
     progs_of: dict = {}
     all_specs: dict = {}
-    for T, Q, M in itertools.product(SPACE["T"], SPACE["Q"], SPACE["M_max"]):
-        for buf in bufs:
+    rejected: list[str] = []
+    for T, Q, M in itertools.product(space["T"], space["Q"], space["M_max"]):
+        for buf in space["buffer_memory"]:
             c = Candidate(T, Q, M, buf)
             try:
                 progs = programs(cfg, num, c.params, M, context)
@@ -343,7 +367,8 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
                 for specs in c.engine.values():
                     for s in specs:
                         parse_spec(s)
-            except UserError:
+            except UserError as err:
+                rejected.append(str(err))
                 continue                  # a parameter combination the kernels reject
             progs_of[(T, Q, M, buf)] = progs
             for specs in c.engine.values():
@@ -351,14 +376,15 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
                     all_specs[canonical_json(s)] = s
             cands.append(c)
     if not cands:
-        raise UserError("target", f"no layer design of this model is valid on {target}")
+        raise UserError("target", f"no layer design of this model is valid on {target}"
+                                  + (f" with {pins}" if pins else "") + f" (the kernels say: {rejected[0]})")
     # weight bytes per layer: the packed streams (the same for every candidate with G = 3 ... up to padding)
     preds = predict_all(all_specs)
     for c in cands:
         engine_usage(c, preds)
         c.fits = fits(c.usage, cap)
     if not any(c.fits for c in cands):
-        least = min(cands, key=lambda c: max((m + FIT_Z * s) / cap[r] for r, (m, s) in c.usage.items() if cap.get(r)))
+        least = min(cands, key=lambda c: _worst(c.usage, cap))
         raise UserError("target", f"{target} is too small for any layer design of this model: the smallest "
                                   f"({least.label}) {'; '.join(shortfall(least.usage, cap))}")
 
@@ -375,9 +401,6 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
     for c in cands:
         if c.fits:
             c.perf = perf_of(c, clock)
-    # memory: the weights and the K/V cache must fit the board before anything else matters
-    any_fit = next(c for c in cands if c.fits)
-    memory = check_memory(cfg, t, host, context, kv_bits, any_fit.perf["decode"]["weight_bytes"])
 
     # synthesis budget: the chosen design's engine kernels, largest predicted LUT first; observed reports replace
     # the predictions (a design that stops fitting hands the rest of the budget to the next best)
@@ -409,7 +432,7 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
                 if c.fits and c.perf is None:
                     c.perf = perf_of(c, clock)
             if not any(c.fits for c in cands):
-                least = min(cands, key=lambda c: max((m + FIT_Z * s) / cap[r] for r, (m, s) in c.usage.items() if cap.get(r)))
+                least = min(cands, key=lambda c: _worst(c.usage, cap))
                 raise UserError("target", f"{target} is too small for any layer design of this model after synthesis: "
                                           f"{'; '.join(shortfall(least.usage, cap))}")
     best = choose(cands, objective)
@@ -426,12 +449,13 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
                         f"{budget}{', none of the chosen kernels synthesized' if budget else ''}); the surrogate "
                         "predicts resources and cycles, not timing")
     perf = perf_of(best, clock)
+    memory = check_memory(cfg, t, host, context, kv_bits, perf["decode"]["weight_bytes"])
     return assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget, kv_bits, num, memory,
-                    clock_source, synth_log, cap, model_name)
+                    clock_source, synth_log, cap, model_name, pins)
 
 
 def assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget, kv_bits, num, memory,
-             clock_source, synth_log, cap, model_name) -> dict:
+             clock_source, synth_log, cap, model_name, pins) -> dict:
     layers = cfg.num_hidden_layers
     dec, pre = perf["decode"], perf["prefill"]
     wl, kvl = dec["weight_bytes"], dec["kv_bytes"]
@@ -461,7 +485,7 @@ def assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget
             "head_dim", "hidden_act", "vocab_size", "max_position_embeddings", "rope_theta", "rms_norm_eps",
             "tie_word_embeddings")}},
         "target": t.name, "board": t.board, "context": context, "prompt": prompt, "objective": objective,
-        "budget": budget,
+        "budget": budget, "pins": pins or {},
         "budget_note": ("surrogate only: resources predicted (GNN for TLMM/attention, analytical for the rest), "
                         "no synthesis" if not synth_log else
                         f"{len(synth_log)} open-flow syntheses of the chosen engine's kernels (Yosys)"),
