@@ -110,3 +110,30 @@ def parse_pins(pins) -> dict:
 def get_target_checked(name: str) -> None:
     from ..targets import get_target
     get_target(name)
+
+
+@llm.command("run")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--ids", required=True, help="prompt token ids, comma-separated (e.g. 5,17,42)")
+@click.option("--flow", default="golden", show_default=True, type=click.Choice(["golden", "csim", "cosim"]))
+def run_engine(project: str, ids: str, flow: str) -> None:
+    """Prefill a prompt through every layer of a generated engine (each layer's kernels simulated on the previous
+    layer's simulated output), then the host's final norm + LM head: the greedy next token."""
+    from .generate import embed, greedy_next_token, load_engine, run_model
+
+    try:
+        tokens = [int(t) for t in ids.split(",") if t.strip()]
+    except ValueError:
+        raise UserError("ids", f"{ids!r}: expected comma-separated integers") from None
+    meta, _ = load_engine(Path(project))
+    vocab, M_max = meta["config"]["vocab_size"], meta["M_max"]
+    if not tokens or not 1 <= len(tokens) <= M_max or min(tokens) < 0 or max(tokens) >= vocab:
+        raise UserError("ids", f"{len(tokens)} ids in 0..{vocab - 1} needed, 1..{M_max} of them (the engine's M_max)")
+    res = run_model(Path(project), embed(Path(project), tokens), flow)
+    tok, _ = greedy_next_token(Path(project), res["y"][-1], meta["config"]["rms_norm_eps"])
+    click.echo(json.dumps({"pass": res["pass"], "flow": flow, "tokens": len(tokens), "next_token": tok,
+                           "mismatches_vs_golden_chain": res["mismatches_vs_golden_chain"],
+                           "layers": [{k: l[k] for k in ("layer", "mismatches", "steps_pass", "cycles_match_model")}
+                                      for l in res["layers"]]}, indent=1))
+    if not res["pass"]:
+        raise SystemExit(1)

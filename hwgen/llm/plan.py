@@ -40,7 +40,8 @@ ANALYTICAL_REL_STD = 0.15   # the spread search.py gives analytical estimates (n
 GNN_KINDS = ("tlmm", "tlmm_naive", "attention_decode", "attention_prefill")  # what surrogate_v1 was trained on
 RESOURCES = ("lut", "ff", "dsp", "bram36", "uram")     # lut = logic + LUTRAM (LUT sites)
 # The free parameters of the layer engine (G = 3: 5-bit indices of 3 trits, TeLLMe's packing, 1.67 bit/weight)
-SPACE = {"T": (8, 16, 32), "Q": (8, 16, 32), "M_max": (16, 32, 64, 128)}
+# and the decode / prefill attention lanes: fewer halve that attention's DSPs and double its compute cycles
+SPACE = {"T": (8, 16, 32), "Q": (8, 16, 32), "M_max": (16, 32, 64, 128), "dec_lanes": (16, 8), "pre_lanes": (16, 8)}
 TIE = 0.005             # objective values within 0.5 % of the best count as equal (then: secondary, fewer LUTs)
 HEAD_BYTES = 2          # lm_head / embedding element: bf16, as the released BitNet checkpoints store them
 
@@ -134,6 +135,8 @@ class Candidate:
     Q: int
     M_max: int
     buffer_memory: str
+    dec_lanes: int = 16
+    pre_lanes: int = 16
     engine: dict = None          # kind -> list of spec dicts (the kind's engine is the max over them)
     usage: dict = None           # resource -> (mean, std)
     kernels: dict = None         # kind -> {resource: (mean, std)}, source
@@ -143,11 +146,12 @@ class Candidate:
     @property
     def params(self) -> dict:
         return {"tlmm": {"weight_memory": "stream", "buffer_memory": self.buffer_memory, "G": 3, "T": self.T,
-                         "Q": self.Q, "M_max": self.M_max}}
+                         "Q": self.Q, "M_max": self.M_max},
+                "attention_decode": {"lanes": self.dec_lanes}, "attention_prefill": {"lanes": self.pre_lanes}}
 
     @property
     def label(self) -> str:
-        return f"T={self.T} Q={self.Q} M_max={self.M_max} buffers={self.buffer_memory}"
+        return f"T={self.T} Q={self.Q} M_max={self.M_max} buffers={self.buffer_memory} attention lanes {self.dec_lanes}/{self.pre_lanes}"
 
 
 def programs(cfg: BitNetConfig, num: LayerNumerics, params: dict, M_max: int, L_max: int) -> dict:
@@ -357,9 +361,9 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
     progs_of: dict = {}
     all_specs: dict = {}
     rejected: list[str] = []
-    for T, Q, M in itertools.product(space["T"], space["Q"], space["M_max"]):
+    for T, Q, M, dl, pl in itertools.product(*(space[k] for k in ("T", "Q", "M_max", "dec_lanes", "pre_lanes"))):
         for buf in space["buffer_memory"]:
-            c = Candidate(T, Q, M, buf)
+            c = Candidate(T, Q, M, buf, dl, pl)
             try:
                 progs = programs(cfg, num, c.params, M, context)
                 c.engine = engine_specs(progs, target)
@@ -370,7 +374,7 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
             except UserError as err:
                 rejected.append(str(err))
                 continue                  # a parameter combination the kernels reject
-            progs_of[(T, Q, M, buf)] = progs
+            progs_of[(T, Q, M, buf, dl, pl)] = progs
             for specs in c.engine.values():
                 for s in specs:
                     all_specs[canonical_json(s)] = s
@@ -392,9 +396,10 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
     perf_cache: dict = {}
 
     def perf_of(c: Candidate, clk: float) -> dict:
-        key = (c.T, c.Q, c.M_max, clk)
+        key = (c.T, c.Q, c.M_max, c.dec_lanes, c.pre_lanes, clk)
         if key not in perf_cache:
-            perf_cache[key] = evaluate(cfg, t, host, progs_of[(c.T, c.Q, c.M_max, c.buffer_memory)], context,
+            perf_cache[key] = evaluate(cfg, t, host, progs_of[(c.T, c.Q, c.M_max, c.buffer_memory, c.dec_lanes,
+                                                               c.pre_lanes)], context,
                                        prompt, c.M_max, clk)
         return perf_cache[key]
 
