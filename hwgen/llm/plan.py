@@ -455,12 +455,36 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
                         "predicts resources and cycles, not timing")
     perf = perf_of(best, clock)
     memory = check_memory(cfg, t, host, context, kv_bits, perf["decode"]["weight_bytes"])
+    generated = generated_usage(progs_of[(best.T, best.Q, best.M_max, best.buffer_memory, best.dec_lanes,
+                                          best.pre_lanes)], target, preds, cap)
     return assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget, kv_bits, num, memory,
-                    clock_source, synth_log, cap, model_name, pins)
+                    clock_source, synth_log, cap, model_name, pins, generated)
+
+
+def generated_usage(progs: dict, target: str, preds: dict, cap: dict) -> dict:
+    """What `hwgen llm generate` writes today: one kernel project per distinct step design (the kernels' shapes
+    are compile-time parameters), both chains. If all were instantiated side by side, this is their sum."""
+    from ..kernels import parse_spec
+    designs = {}
+    for prog in progs.values():
+        for s in prog.steps:
+            spec = {**s.spec, "target": target, "name": f"eng_{s.kind}"}
+            designs[canonical_json(parse_spec(spec).identity())] = spec
+    new = {canonical_json(s): s for s in designs.values() if canonical_json(s) not in preds}
+    preds.update(predict_all(new) if new else {})
+    total = {r: [0.0, 0.0] for r in RESOURCES}
+    for s in designs.values():
+        for r, (m, sd) in kernel_usage(preds[canonical_json(s)]["res"]).items():
+            total[r][0] += m
+            total[r][1] += sd
+    usage = {r: tuple(v) for r, v in total.items()}
+    return {"designs": len(designs), "used": {r: round(m) for r, (m, _) in usage.items()}, "fits": fits(usage, cap),
+            "note": "one instance per distinct design, as generated today (compile-time K/N); the plan's figure "
+                    "assumes one engine per kind serving every shape (runtime shapes: not built yet)"}
 
 
 def assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget, kv_bits, num, memory,
-             clock_source, synth_log, cap, model_name, pins) -> dict:
+             clock_source, synth_log, cap, model_name, pins, generated) -> dict:
     layers = cfg.num_hidden_layers
     dec, pre = perf["decode"], perf["prefill"]
     wl, kvl = dec["weight_bytes"], dec["kv_bytes"]
@@ -519,7 +543,7 @@ def assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget
         "resources": {"used": usage, "fits": best.fits, "fit_rule": f"mean + {FIT_Z:g} sigma <= {FIT_LIMIT:.0%} of "
                       "every resource (LUT counts logic + LUTRAM); one engine instance per kernel kind, the max over "
                       "the shapes it serves (the TLMM sized for the layer's largest K and N)",
-                      "synthesis": synth_log},
+                      "synthesis": synth_log, "generated_designs": generated},
         "memory": {**memory,
                    "weight_layout": {"format": "TLMM index words, G=3 trits per 5-bit field (digit = w + 1, base 3), "
                                                f"T={tm.T} fields per {tm.word_bits}-bit word, Q={best.Q} words per "
@@ -587,7 +611,10 @@ def plan_markdown(p: dict) -> str:
     for res, u in p["resources"]["used"].items():
         lines.append(f"| {res} | {u['mean']:,.0f} +- {u['std']:,.0f} | {u['capacity']:,} | {u['utilization_pct']} | "
                      f"{u['limit_pct']:.0f} |")
-    lines += ["", f"Fits: {p['resources']['fits']} ({p['resources']['fit_rule']}).", "",
+    g = p["resources"]["generated_designs"]
+    lines += ["", f"Fits: {p['resources']['fits']} ({p['resources']['fit_rule']}). As generated today "
+              f"({g['designs']} distinct kernel designs, one instance each): "
+              + ", ".join(f"{k} {v:,}" for k, v in g["used"].items()) + f", fits: {g['fits']} ({g['note']}).", "",
               "| engine kernel | source | LUT | DSP | BRAM36 | URAM |", "|---|---|---:|---:|---:|---:|"]
     for kind, e in p["design"]["engine"].items():
         u = e["usage"]
