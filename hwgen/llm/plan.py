@@ -212,7 +212,10 @@ def engine_usage(cand: Candidate, preds: dict) -> None:
     for kind, specs in cand.engine.items():
         per = [kernel_usage(preds[canonical_json(s)]["res"]) for s in specs]
         use = {r: max((p[r] for p in per), key=lambda ms: ms[0]) for r in RESOURCES}
-        cand.kernels[kind] = {"usage": use, "source": preds[canonical_json(specs[0])]["source"],
+        srcs = [preds[canonical_json(s)]["source"] for s in specs]
+        source = " + ".join(f"{src} ({srcs.count(src)} of {len(srcs)} shapes)" if len(set(srcs)) > 1 else src
+                            for src in dict.fromkeys(srcs))
+        cand.kernels[kind] = {"usage": use, "source": source,
                               "synthesized": all(preds[canonical_json(s)].get("synth") for s in specs),
                               "designs": len(specs)}
         for r in RESOURCES:
