@@ -41,7 +41,8 @@ GNN_KINDS = ("tlmm", "tlmm_naive", "attention_decode", "attention_prefill")  # w
 RESOURCES = ("lut", "ff", "dsp", "bram36", "uram")     # lut = logic + LUTRAM (LUT sites)
 # The free parameters of the layer engine (G = 3: 5-bit indices of 3 trits, TeLLMe's packing, 1.67 bit/weight)
 # and the decode / prefill attention lanes: fewer halve that attention's DSPs and double its compute cycles
-SPACE = {"T": (8, 16, 32), "Q": (8, 16, 32), "M_max": (16, 32, 64, 128), "dec_lanes": (16, 8), "pre_lanes": (16, 8)}
+SPACE = {"T": (8, 16, 32), "Q": (8, 16, 32), "M_max": (16, 32, 64, 128), "dec_lanes": (64, 32, 16, 8),
+         "pre_lanes": (32, 16, 8)}
 TIE = 0.005             # objective values within 0.5 % of the best count as equal (then: secondary, fewer LUTs)
 HEAD_BYTES = 2          # lm_head / embedding element: bf16, as the released BitNet checkpoints store them
 
