@@ -208,6 +208,7 @@ def test_engine_cosim_end_to_end_against_golden_and_transformers(engine):
         y = res["y"] if ids is prompts[0] else run_model(prj, embed(prj, ids), "golden")["y"]
         tok, _ = greedy_next_token(prj, y[-1], cfg.rms_norm_eps)
         matches.append(tok == reference(ids)[0])
+    # measured: 5 of 6; the miss is a near-tie (transformers' top two logits 0.006 apart, 2 % of their spread)
     assert matches[0] and sum(matches) >= len(prompts) - 1, matches
 
 
