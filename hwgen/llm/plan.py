@@ -641,19 +641,19 @@ def plot_plan(p: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"wspace": 0.6})
     dt = p["breakdown"]["decode_seconds_per_token"]
     pt = {**p["breakdown"]["prefill_seconds"], "host_lm_head": p["host"]["decode"]["lm_head_s"]}
     keys = sorted(set(dt) | set(pt), key=lambda k: -(dt.get(k, 0) + pt.get(k, 0)))
     left = [0.0, 0.0]
-    for k in keys:
+    for i, k in enumerate(keys):
         vals = [1e3 * dt.get(k, 0.0), 1e3 * pt.get(k, 0.0)]
-        a1.barh([0, 1], vals, left=left, label=k)
+        a1.barh([0, 1], vals, left=left, label=k, color=plt.cm.tab20(i % 20))
         left = [l + v for l, v in zip(left, vals)]
     a1.set_yticks([0, 1], [f"decode token\n(context {p['context']})", f"TTFT\n({p['prompt']} tokens)"])
     a1.set_xlabel("milliseconds")
     a1.set_title("where the time goes")
-    a1.legend(fontsize=7, loc="lower right")
+    a1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     # roofline: tokens/s against bytes per token; the bandwidth line tok/s = BW / bytes
     bw = p["bytes_per_token"]
     tot = sum(bw.values())
