@@ -169,7 +169,7 @@ def test_weight_images_reproduce_the_streams(engine):
 
 
 def test_engine_cosim_end_to_end_against_golden_and_transformers(engine):
-    """Prefill 4 tokens: RTL cosim of every kernel of both layers in sequence (each fed the previous kernel's and
+    """Prefill 4 tokens, then decode: RTL cosim of every kernel of both layers in sequence (each fed the previous kernel's and
     layer's simulated output) is bit-exact with the golden chain, every kernel's cycles equal its cycle model; the
     final hidden states are close to transformers' BitNetForCausalLM and the greedy next token matches it. The
     other prompts run through the golden chain (bit-equal to cosim, as the first prompt shows)."""
@@ -203,6 +203,12 @@ def test_engine_cosim_end_to_end_against_golden_and_transformers(engine):
     unit = 2.0 ** json.loads((prj / "engine.json").read_text())["numerics"]["x_frac"]
     floor = np.linalg.norm(reference(embeds=np.rint(x * unit) / unit)[1] - y_ref) / np.linalg.norm(y_ref)
     assert err < 1.5 * floor + 0.005 and err < 0.06, (err, floor)
+    # the decode chain: token 4 at position 3 against the K/V caches the cosim prefill of tokens 0..2 wrote, in
+    # cosim through both layers, equals the 4-token prefill's last row bit for bit
+    pre = run_model(prj, x[:3], "golden")
+    dec = run_model(prj, x[3:], "cosim", pos0=3, caches=[(l["k_cache"], l["v_cache"]) for l in pre["layers"]])
+    assert dec["pass"] and dec["mode"] == "decode" and all(l["cycles_match_model"] for l in dec["layers"])
+    np.testing.assert_array_equal(dec["y"][0], res["y"][3])
     matches = []
     for ids in prompts:
         y = res["y"] if ids is prompts[0] else run_model(prj, embed(prj, ids), "golden")["y"]
@@ -222,6 +228,10 @@ def test_generate_bad_input(engine, tmp_path):
     r = _hwgen("llm", "generate", "--model", ck, "--plan", tmp_path / "plan" / "plan.json", "--out", tmp_path / "g")
     assert r.returncode == 2 and "plan" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "g").exists()
+    r = _hwgen("llm", "run", prj, "--ids", "5,17,42", "--flow", "golden")
+    assert r.returncode == 0 and json.loads(r.stdout)["pass"], r.stderr
+    r = _hwgen("llm", "run", prj, "--ids", "5,17,99999")
+    assert r.returncode == 2 and "ids" in r.stderr, r.stderr
     bare = tmp_path / "bare"                      # the right config, but no weights
     bare.mkdir()
     (bare / "config.json").write_text((ck / "config.json").read_text())

@@ -288,7 +288,8 @@ def host_tensors(prj: Path, manifest: dict) -> dict:
 
 # ----------------------------------------------------------------------------- running the model on the engine
 
-def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "auto") -> dict:
+def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "auto", pos0: int = 0,
+              caches: list | None = None) -> dict:
     """Prefill the float hidden states x [M, hidden] (the embeddings) through every layer of the engine, in
     sequence: each layer's kernels run `flow` (golden, csim or cosim of the engine's kernel projects) on the
     previous kernels' and the previous layer's *simulated* outputs. Each layer is also run through its golden
@@ -299,7 +300,8 @@ def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "
         raise UserError("flow", f"{flow!r}; allowed: golden, csim, cosim")
     prj = Path(prj).resolve()
     meta, manifest = load_engine(prj)
-    project_of = {s["name"]: prj / s["project"] for s in meta["chains"]["prefill"]}
+    mode = "prefill" if caches is None else "decode"
+    project_of = {s["name"]: prj / s["project"] for s in meta["chains"][mode]}
     records: list[dict] = []
 
     def executor(step, kernel, spec, inputs):
@@ -324,19 +326,23 @@ def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "
     xg = x
     layers = []
     for i in range(len(manifest["layers"])):
-        prog = engine_program(prj, i, "prefill", meta, manifest)
-        golden = run_program(prog, x, golden_executor)
+        prog = engine_program(prj, i, mode, meta, manifest)
+        cache = {} if caches is None else {"pos0": pos0, "k_cache": caches[i][0], "v_cache": caches[i][1]}
+        golden = run_program(prog, x, golden_executor, **cache)
         records.append({"layer": i, "steps": []})
-        sim = golden if flow == "golden" else run_program(prog, x, executor)
+        sim = golden if flow == "golden" else run_program(prog, x, executor, **cache)
         mism = int(np.count_nonzero(sim["y"] != golden["y"]))
         steps = records[-1]["steps"]
         layers.append({"layer": i, "mismatches": mism, "steps_pass": all(s["pass"] for s in steps),
                        "cycles_match_model": all(s.get("cycles") == s.get("model_cycles") for s in steps),
                        "steps": steps})
+        Hkv, d = prog.cfg.num_key_value_heads, prog.cfg.head_dim
+        layers[-1]["k_cache"] = sim["k_rot"].reshape(-1, Hkv, d)      # this layer's K/V cache rows (its format)
+        layers[-1]["v_cache"] = sim["v_lin"].reshape(-1, Hkv, d)
         x = sim["y_float"]
-        xg = run_program(prog, xg, golden_executor)["y_float"]      # the golden chain, golden inputs all the way
+        xg = run_program(prog, xg, golden_executor, **cache)["y_float"]   # the golden chain, golden inputs all the way
     end_to_end = int(np.count_nonzero(x != xg))
-    return {"flow": flow, "tokens": int(x.shape[0]), "y": x, "y_golden_chain": xg,
+    return {"flow": flow, "mode": mode, "tokens": int(x.shape[0]), "y": x, "y_golden_chain": xg,
             "pass": end_to_end == 0 and all(l["mismatches"] == 0 and l["steps_pass"] for l in layers),
             "mismatches_vs_golden_chain": end_to_end, "layers": layers}
 
