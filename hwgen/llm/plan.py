@@ -100,12 +100,6 @@ def host_seconds(cfg: BitNetConfig, host: Host, tokens_embedded: int = 1) -> dic
             "total_s": lm + emb + host.link_us * 1e-6}
 
 
-def layer_weight_bytes(prog) -> float:
-    """Packed TLMM index bytes of one layer (every streaming TLMM's words, once)."""
-    from ..kernels import get, parse_spec
-    return sum(get("tlmm").performance(parse_spec(s.spec)).bytes["w"] for s in prog.steps if s.kind == "tlmm")
-
-
 def check_memory(cfg: BitNetConfig, t: Target, host: Host, context: int, kv_bits: int, layer_weight_bytes: float) -> dict:
     """Weights + K/V cache of `context` tokens must fit the board memory; else a one-line error."""
     hb = head_bytes(cfg)
@@ -337,6 +331,7 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
               model_name: str = "", pins: dict | None = None) -> dict:
     """pins: free parameters fixed by the user ({"T": 8, "M_max": 16, "buffer_memory": "bram"}): the search
     enumerates only the rest."""
+    from ..kernels import parse_spec
     t = get_target(target)
     if objective not in OBJECTIVES:
         raise UserError("objective", f"{objective!r}; allowed: {', '.join(OBJECTIVES)}")
@@ -371,7 +366,6 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
             try:
                 progs = programs(cfg, num, c.params, M, context)
                 c.engine = engine_specs(progs, target)
-                from ..kernels import parse_spec
                 for specs in c.engine.values():
                     for s in specs:
                         parse_spec(s)
