@@ -117,7 +117,10 @@ def check_memory(cfg: BitNetConfig, t: Target, host: Host, context: int, kv_bits
         raise UserError("context", f"{context} tokens need a {kv / 1e9:.2f} GB K/V cache; with the weights "
                                    f"({(weights + host_side) / 1e9:.2f} GB) that exceeds the {cap / 1e9:.2f} GB usable of "
                                    f"{t.name} ({t.mem_capacity_desc}); allowed: 1..{most}")
-    return {"layer_weights_bytes": weights, "host_weights_in_board_memory_bytes": host_side, "kv_cache_bytes": kv,
+    note = ("the streams are assumed striped over every HBM pseudo-channel (the aggregate bandwidth); one AXI port "
+            "to one pseudo-channel reaches 1/32 of it" if "HBM" in t.mem_desc else
+            "one DDR controller: every stream shares its bandwidth")
+    return {"bandwidth_assumption": note, "layer_weights_bytes": weights, "host_weights_in_board_memory_bytes": host_side, "kv_cache_bytes": kv,
             "total_bytes": need, "usable_bytes": cap, "capacity_desc": t.mem_capacity_desc,
             "kv_where": f"off-chip ({t.mem_desc})", "fits": True}
 
