@@ -638,7 +638,7 @@ def plot_plan(p: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"wspace": 0.6})
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"wspace": 0.75})
     dt = p["breakdown"]["decode_seconds_per_token"]
     pt = {**p["breakdown"]["prefill_seconds"], "host_lm_head": p["host"]["decode"]["lm_head_s"]}
     keys = sorted(set(dt) | set(pt), key=lambda k: -(dt.get(k, 0) + pt.get(k, 0)))
@@ -669,6 +669,5 @@ def plot_plan(p: dict, path: Path) -> None:
     a2.legend(fontsize=7)
     fig.suptitle(f"{p['model']['name']} on {p['target']}: {p['decode_tokens_per_s']:.1f} tok/s decode, "
                  f"TTFT {p['ttft_s']:.3f} s")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
