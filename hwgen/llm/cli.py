@@ -64,11 +64,13 @@ def layer(model_dir: str, layer: int, target: str, out: str, mode: str, M_max: i
               help="open-flow syntheses of the chosen engine's kernels (0 = surrogate only)")
 @click.option("--kv-bits", default=16, show_default=True, type=click.Choice(["16", "8"]),
               help="K/V cache (and q/k/v) integer width")
+@click.option("--lm-head-bits", default=8, show_default=True, type=int,
+              help="host LM head: 16 (bf16) or 8 (int8 rows, one float32 scale per vocabulary row)")
 @click.option("--pin", "pins", multiple=True, metavar="PARAM=VALUE",
               help="fix a free parameter of the search (T, Q, M_max, buffer_memory), e.g. --pin T=8")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="folder for plan.json, plan.md, plan.png")
 def plan(model_dir: str, target: str, context: int, prompt: int, objective: str, budget: int, kv_bits: str,
-         pins: tuple[str, ...], out: str) -> None:
+         lm_head_bits: int, pins: tuple[str, ...], out: str) -> None:
     """Plan the accelerator for a model on a board: tokens/s, TTFT, resources, memory, before any synthesis."""
     from .config import load_config
     from .plan import make_plan, write_plan
@@ -76,7 +78,7 @@ def plan(model_dir: str, target: str, context: int, prompt: int, objective: str,
     get_target_checked(target)
     cfg = load_config(model_dir)
     p = make_plan(cfg, target, context=context, prompt=prompt, objective=objective, budget=budget,
-                  kv_bits=int(kv_bits), synth_dir=Path(out).with_name(Path(out).name + "_synth"),
+                  kv_bits=int(kv_bits), lm_head_bits=lm_head_bits, synth_dir=Path(out).with_name(Path(out).name + "_synth"),
                   model_name=Path(model_dir).resolve().name, pins=parse_pins(pins))
     write_plan(p, Path(out))
     click.echo(json.dumps({k: p[k] for k in ("target", "decode_tokens_per_s", "prefill_tokens_per_s", "ttft_s",

@@ -7,7 +7,9 @@
                                     chains and by every layer (one engine, reused)
     PRJ/weights/layer_NNN.bin       per layer: the 7 packed TLMM index streams, then the RMSNorm weights and
                                     weight scales (the kernels' setup constants)
-    PRJ/weights/host.bin            embedding, final norm and LM head for the host (float32, little-endian)
+    PRJ/weights/host.bin            embedding, final norm and LM head for the host (float32, little-endian); with
+                                    the plan's int8 LM head (`lm_head.bits` 8): lm_head.weight.int8 [vocab, hidden]
+                                    int8 and lm_head.weight.scale [vocab] float32 instead of a float LM head
     PRJ/weights/manifest.json       every entry: file, offset, size, sha256, byte order, and which kernel / port
 
 One engine for all layers needs one set of fixed-point formats: per layer the generator would pick the most
@@ -177,6 +179,7 @@ def generate_engine(model_dir: Path, plan_path: Path, out: Path) -> dict:
     weights = [load_layer(model_dir, cfg, i) for i in range(cfg.num_hidden_layers)]
     store = TensorStore(model_dir)
     host_names = ["model.embed_tokens.weight", "model.norm.weight"] + ([] if cfg.tie_word_embeddings else ["lm_head.weight"])
+    head_bits = plan.get("lm_head", {}).get("bits", 16)      # plans written before the option: the float head
     for n in host_names:
         if n not in store:
             raise UserError("model", f"checkpoint has no tensor {n} (the host's embedding / final norm / LM head)")
@@ -217,8 +220,23 @@ def generate_engine(model_dir: Path, plan_path: Path, out: Path) -> dict:
                                        "sha256": hashlib.sha256(bytes(img.buf)).hexdigest(), "entries": img.entries})
         host = _Image()
         for n in host_names:
+            if n == "lm_head.weight" and head_bits == 8:
+                continue
             a = np.asarray(store.get(n), "<f4")
             host.add(a.tobytes(), name=n, kind="host_tensor", dtype="<f4", shape=list(a.shape), role="host")
+        if head_bits == 8:       # the int8 LM head is its own copy even when tied (the lookup keeps float rows)
+            src = "model.embed_tokens.weight" if cfg.tie_word_embeddings else "lm_head.weight"
+            q, scale = quantize_rows_int8(np.asarray(store.get(src), np.float32))
+            host.add(q.tobytes(), name="lm_head.weight.int8", kind="host_tensor", dtype="|i1", shape=list(q.shape),
+                     role="host", source=src, quantization="int8, one absmax scale per row (lm_head.weight.scale)")
+            host.add(scale.astype("<f4").tobytes(), name="lm_head.weight.scale", kind="host_tensor", dtype="<f4",
+                     shape=list(scale.shape), role="host", source=src)
+        head_entries = [e for e in host.entries if e["name"].startswith("lm_head")] or \
+            [e for e in host.entries if e["name"] == "model.embed_tokens.weight"]
+        # the plan counts the bytes the host streams: int8 exactly as written; bf16 is written here as float32
+        head_size = sum(e["size"] for e in head_entries) // (1 if head_bits == 8 else 2)
+        if "lm_head" in plan and head_size != plan["lm_head"]["bytes_per_token"]:
+            raise AssertionError(f"LM head: {head_size} bytes written; the plan counts {plan['lm_head']}")
         (staging / "weights" / "host.bin").write_bytes(bytes(host.buf))
         manifest["host"] = {"file": "host.bin", "size": len(host.buf), "entries": host.entries,
                             "sha256": hashlib.sha256(bytes(host.buf)).hexdigest()}
@@ -278,6 +296,24 @@ def engine_program(prj: Path, layer: int, mode: str, meta: dict | None = None, m
     cfg = BitNetConfig.model_validate(meta["config"])
     return LayerProgram(cfg, LayerNumerics.model_validate(meta["numerics"]), meta["M_max"], meta["L_max"], consts,
                         steps, mode)
+
+
+def quantize_rows_int8(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weight-only int8 with one scale per row: scale = absmax / 127 (float32), q = round(w / scale) in -127..127.
+    An all-zero row gets scale 1 (q = 0)."""
+    w = np.asarray(w, np.float32)
+    amax = np.max(np.abs(w), axis=1)
+    scale = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
+    q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def lm_head_logits(h: dict, v: np.ndarray) -> np.ndarray:
+    """The host's LM head on the normed hidden state v. int8: each logit is the row's integer weights dotted with v
+    in float, times the row's scale (the same as dequantizing the row first: the scale factors out of the sum)."""
+    if "lm_head.weight.int8" in h:
+        return h["lm_head.weight.scale"] * (h["lm_head.weight.int8"] @ v)
+    return h.get("lm_head.weight", h["model.embed_tokens.weight"]) @ v
 
 
 def host_tensors(prj: Path, manifest: dict) -> dict:
@@ -348,13 +384,13 @@ def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "
 
 
 def greedy_next_token(prj: Path, y_last: np.ndarray, eps: float) -> tuple[int, np.ndarray]:
-    """The host side: final RMSNorm and the float LM head on the last token's hidden state -> argmax."""
+    """The host side: final RMSNorm and the LM head (float or int8, as generated) on the last token's hidden
+    state -> argmax."""
     _, manifest = load_engine(prj)
     h = host_tensors(prj, manifest)
     v = np.asarray(y_last, np.float64)
     v = v / np.sqrt(np.mean(v * v) + eps) * h["model.norm.weight"]
-    head = h.get("lm_head.weight", h["model.embed_tokens.weight"])
-    logits = head @ v
+    logits = lm_head_logits(h, v)
     return int(np.argmax(logits)), logits
 
 

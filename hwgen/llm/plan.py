@@ -45,6 +45,12 @@ SPACE = {"T": (8, 16, 32), "Q": (8, 16, 32), "M_max": (16, 32, 64, 128), "dec_la
          "pre_lanes": (32, 16, 8)}
 TIE = 0.005             # objective values within 0.5 % of the best count as equal (then: secondary, fewer LUTs)
 HEAD_BYTES = 2          # lm_head / embedding element: bf16, as the released BitNet checkpoints store them
+# LM head on the host: bf16 as released, or weight-only int8 (one float32 absmax scale per vocabulary row, the
+# per-channel int8 of llama.cpp-style Q8): half the bytes the host streams per token. Default 8: greedy tokens and
+# logits measured against the float head and transformers (docs/llm_plan.md, tests/test_llm_plan.py)
+LM_HEAD_BITS = (16, 8)
+DEFAULT_LM_HEAD_BITS = 8
+LM_HEAD_SCALE_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ _X86 = Host("x86 server host over PCIe", 20.0, 500.0, 10.0, False, 0.0,
             "500 GFLOP/s (AVX2) assumed; 10 us per token for the PCIe round trip of the hidden state and token id")
 HOSTS = {"kv260": _APU, "zcu104": _APU, "zcu102": _APU, "pynq-z2": _A9, "u280": _X86, "u250": _X86}
 
+LM_HEAD_FORMAT = {16: "bf16 [vocab, hidden], as the checkpoint stores it",
+                  8: "int8 [vocab, hidden] + one float32 scale per vocabulary row (absmax / 127, round to nearest); "
+                     "logit = scale * (int8 row . hidden state)"}
+
 SCHEDULE_TEXT = ("sequential: one kernel of the engine runs at a time, in the layer's order, for every layer in "
                  "turn; each kernel overlaps its own weight / K/V stream with its compute (double-buffered TLMM "
                  "chunks, the decode attention's K/V sweep). This is how the generated layer runs (a chain of kernel "
@@ -78,11 +88,14 @@ SCHEDULE_TEXT = ("sequential: one kernel of the engine runs at a time, in the la
 
 # ----------------------------------------------------------------------------- memory and host
 
-def head_bytes(cfg: BitNetConfig) -> dict:
-    """lm_head weights read per decoded token and the embedding (one row read per token; the table stored)."""
-    lm = cfg.vocab_size * cfg.hidden_size * HEAD_BYTES
-    emb_table = 0 if cfg.tie_word_embeddings else cfg.vocab_size * cfg.hidden_size * HEAD_BYTES
-    return {"lm_head": lm, "embedding_row": cfg.hidden_size * HEAD_BYTES, "embedding_table": emb_table}
+def head_bytes(cfg: BitNetConfig, lm_head_bits: int) -> dict:
+    """lm_head weights read per decoded token (int8: the rows and their float32 scales) and the embedding (one bf16
+    row read per token; the table stored unless a bf16 LM head is tied to it: an int8 head is its own copy, the
+    lookup keeps the bf16 rows)."""
+    V, H = cfg.vocab_size, cfg.hidden_size
+    lm = V * H * HEAD_BYTES if lm_head_bits == 16 else V * H + V * LM_HEAD_SCALE_BYTES
+    emb_table = 0 if cfg.tie_word_embeddings and lm_head_bits == 16 else V * H * HEAD_BYTES
+    return {"lm_head": lm, "embedding_row": H * HEAD_BYTES, "embedding_table": emb_table}
 
 
 def kv_bytes_per_token(cfg: BitNetConfig, kv_bits: int) -> int:
@@ -90,9 +103,11 @@ def kv_bytes_per_token(cfg: BitNetConfig, kv_bits: int) -> int:
     return cfg.num_hidden_layers * 2 * cfg.kv_dim * (-(-kv_bits // 8))
 
 
-def host_seconds(cfg: BitNetConfig, host: Host, tokens_embedded: int = 1) -> dict:
-    """Host time of one LM head row (the last token) plus `tokens_embedded` embedding lookups."""
-    hb = head_bytes(cfg)
+def host_seconds(cfg: BitNetConfig, host: Host, lm_head_bits: int, tokens_embedded: int = 1) -> dict:
+    """Host time of one LM head row (the last token) plus `tokens_embedded` embedding lookups. The compute term
+    counts 2 fp32 FLOPs per weight for either format (neither bf16 nor int8 has a native dot on an A53: both are
+    widened to fp32; the int8 row scale is one multiply per vocabulary row)."""
+    hb = head_bytes(cfg, lm_head_bits)
     flops = 2.0 * cfg.vocab_size * cfg.hidden_size
     lm = max(hb["lm_head"] / (host.read_gbps * 1e9), flops / (host.gflops * 1e9))
     emb = tokens_embedded * hb["embedding_row"] / (host.read_gbps * 1e9)
@@ -100,9 +115,10 @@ def host_seconds(cfg: BitNetConfig, host: Host, tokens_embedded: int = 1) -> dic
             "total_s": lm + emb + host.link_us * 1e-6}
 
 
-def check_memory(cfg: BitNetConfig, t: Target, host: Host, context: int, kv_bits: int, layer_weight_bytes: float) -> dict:
+def check_memory(cfg: BitNetConfig, t: Target, host: Host, context: int, kv_bits: int, layer_weight_bytes: float,
+                 lm_head_bits: int) -> dict:
     """Weights + K/V cache of `context` tokens must fit the board memory; else a one-line error."""
-    hb = head_bytes(cfg)
+    hb = head_bytes(cfg, lm_head_bits)
     weights = layer_weight_bytes * cfg.num_hidden_layers
     host_side = hb["lm_head"] + hb["embedding_table"] if host.shares_board_memory else 0
     kv = kv_bytes_per_token(cfg, kv_bits) * context
@@ -255,12 +271,12 @@ def decode_cycles_at(prog, bpc: float, keys: int, base: dict | None = None) -> d
 
 
 def evaluate(cfg: BitNetConfig, t: Target, host: Host, progs: dict, context: int, prompt: int, M_max: int,
-             clock: float) -> dict:
+             clock: float, lm_head_bits: int) -> dict:
     """Decode at `context`, prefill + TTFT of `prompt` tokens, all at `clock` MHz."""
     layers = cfg.num_hidden_layers
     bpc = bytes_per_cycle(t.mem_bw_gbps, clock)
     dec = program_cycles(progs["decode"], 1, bpc, length=context)
-    hs = host_seconds(cfg, host)
+    hs = host_seconds(cfg, host, lm_head_bits)
     layer_s = dec["cycles_sequential"] * layers / (clock * 1e6)
     decode_s = layer_s + hs["total_s"]
     # prefill: one call of up to M_max tokens from position 0 (the prefill attention starts every call at 0);
@@ -272,7 +288,7 @@ def evaluate(cfg: BitNetConfig, t: Target, host: Host, progs: dict, context: int
     for p in range(first, prompt):
         extra += decode_cycles_at(progs["decode"], bpc, p + 1, dec)["cycles_sequential"]
     prefill_s = (pre_cycles + extra) * layers / (clock * 1e6)
-    ttft = prefill_s + host_seconds(cfg, host, prompt)["total_s"]
+    ttft = prefill_s + host_seconds(cfg, host, lm_head_bits, prompt)["total_s"]
     return {"clock_mhz": clock, "bytes_per_cycle": bpc, "decode": dec, "prefill": pre,
             "prefill_extra_decode_steps": prompt - first, "prefill_extra_cycles": extra,
             "decode_layer_s": layer_s, "decode_s": decode_s, "host": hs,
@@ -296,12 +312,13 @@ def choose(cands: list[Candidate], objective: str) -> Candidate:
     return max(near, key=lambda c: (objective_key(objective, c.perf)[1], -c.usage["lut"][0]))
 
 
-def rooflines(cfg: BitNetConfig, t: Target, layer_weight_bytes: float, kv_layer_bytes: float, host: Host) -> dict:
+def rooflines(cfg: BitNetConfig, t: Target, layer_weight_bytes: float, kv_layer_bytes: float, host: Host,
+              lm_head_bits: int) -> dict:
     """Tokens/s if every byte of a token moved at the board's peak bandwidth (and at peak x MEM_EFFICIENCY)."""
     layers = cfg.num_hidden_layers
     w = layer_weight_bytes * layers
     kv = kv_layer_bytes * layers
-    hb = head_bytes(cfg)
+    hb = head_bytes(cfg, lm_head_bits)
     head = hb["lm_head"] + hb["embedding_row"]
     peak = t.mem_bw_gbps * 1e9
     out = {"weights_only": peak / w, "weights_kv": peak / (w + kv), "all_bytes": peak / (w + kv + head)}
@@ -331,7 +348,7 @@ def synthesize(spec_data: dict, out: Path, timeout_s: float):
 
 def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: int = 64, objective: str = "decode",
               budget: int = 0, kv_bits: int = 16, synth_dir: Path | None = None, synth_timeout_s: float = 3600.0,
-              model_name: str = "", pins: dict | None = None) -> dict:
+              model_name: str = "", pins: dict | None = None, lm_head_bits: int = DEFAULT_LM_HEAD_BITS) -> dict:
     """pins: free parameters fixed by the user ({"T": 8, "M_max": 16, "buffer_memory": "bram"}): the search
     enumerates only the rest."""
     from ..kernels import parse_spec
@@ -346,6 +363,8 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
         raise UserError("budget", f"{budget}; allowed: 0..100 kernel syntheses")
     if kv_bits not in (8, 16):
         raise UserError("kv-bits", f"{kv_bits}; allowed: 8, 16")
+    if lm_head_bits not in LM_HEAD_BITS:
+        raise UserError("lm-head-bits", f"{lm_head_bits}; allowed: 16, 8")
     host = HOSTS.get(target)
     if host is None:
         raise UserError("target", f"no host model for {target}; allowed: {', '.join(HOSTS)}")
@@ -358,7 +377,8 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
         space[key] = (value,)
 
     # memory first: the weights (at least 5 bits per 3 trits) and the K/V cache must fit the board
-    check_memory(cfg, t, host, context, kv_bits, sum(k * n for n, k in cfg.linear_shapes.values()) * 5 / 3 / 8)
+    check_memory(cfg, t, host, context, kv_bits, sum(k * n for n, k in cfg.linear_shapes.values()) * 5 / 3 / 8,
+                 lm_head_bits)
     cands: list[Candidate] = []
     progs_of: dict = {}
     all_specs: dict = {}
@@ -401,7 +421,7 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
         if key not in perf_cache:
             perf_cache[key] = evaluate(cfg, t, host, progs_of[(c.T, c.Q, c.M_max, c.buffer_memory, c.dec_lanes,
                                                                c.pre_lanes)], context,
-                                       prompt, c.M_max, clk)
+                                       prompt, c.M_max, clk, lm_head_bits)
         return perf_cache[key]
 
     for c in cands:
@@ -455,11 +475,11 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
                         f"{budget}{', none of the chosen kernels synthesized' if budget else ''}); the surrogate "
                         "predicts resources and cycles, not timing")
     perf = perf_of(best, clock)
-    memory = check_memory(cfg, t, host, context, kv_bits, perf["decode"]["weight_bytes"])
+    memory = check_memory(cfg, t, host, context, kv_bits, perf["decode"]["weight_bytes"], lm_head_bits)
     generated = generated_usage(progs_of[(best.T, best.Q, best.M_max, best.buffer_memory, best.dec_lanes,
                                           best.pre_lanes)], target, preds, cap)
     return assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget, kv_bits, num, memory,
-                    clock_source, synth_log, cap, model_name, pins, generated)
+                    clock_source, synth_log, cap, model_name, pins, generated, lm_head_bits)
 
 
 def generated_usage(progs: dict, target: str, preds: dict, cap: dict) -> dict:
@@ -485,15 +505,17 @@ def generated_usage(progs: dict, target: str, preds: dict, cap: dict) -> dict:
 
 
 def assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget, kv_bits, num, memory,
-             clock_source, synth_log, cap, model_name, pins, generated) -> dict:
+             clock_source, synth_log, cap, model_name, pins, generated, lm_head_bits) -> dict:
     layers = cfg.num_hidden_layers
     dec, pre = perf["decode"], perf["prefill"]
     wl, kvl = dec["weight_bytes"], dec["kv_bytes"]
-    hb = head_bytes(cfg)
-    roof = rooflines(cfg, t, wl, kvl, host)
+    hb = head_bytes(cfg, lm_head_bits)
+    roof = rooflines(cfg, t, wl, kvl, host, lm_head_bits)
     # a plan that beats the memory roofline is a bug, never a result
     assert perf["decode_tokens_per_s"] <= roof["all_bytes"] * (1 + 1e-9), (perf["decode_tokens_per_s"], roof)
     assert perf["decode_layers_only_tokens_per_s"] <= roof["weights_kv_effective"] * (1 + 1e-9), (perf, roof)
+    # the host cannot read the LM head faster than its stated bandwidth
+    assert perf["host"]["lm_head_s"] * host.read_gbps * 1e9 >= hb["lm_head"] * (1 - 1e-9), (perf["host"], hb)
     clk = perf["clock_mhz"]
 
     def kinds(rows, scale):
@@ -557,6 +579,11 @@ def assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget
         "host": {**asdict(host), "decode": perf["host"],
                  "note": "BitNet's lm_head is a float (bf16) linear, not ternary: no TLMM can run it; embedding "
                          "lookup and LM head run on the host, included in every tokens/s figure"},
+        "lm_head": {"bits": lm_head_bits, "format": LM_HEAD_FORMAT[lm_head_bits],
+                    "bytes_per_token": hb["lm_head"], "seconds_per_token": perf["host"]["lm_head_s"],
+                    "embedding_table_bytes": hb["embedding_table"],
+                    "accuracy": "docs/llm_plan.md (greedy tokens and logits, int8 against the float head and "
+                                "transformers)"},
         "breakdown": {
             "decode_per_layer": [{k: r.get(k) for k in ("step", "kind", "cycles", "weight_bytes", "kv_bytes",
                                                          "memory_bound")} for r in dec["steps"]],
@@ -605,6 +632,8 @@ def plan_markdown(p: dict) -> str:
              f"| roofline tok/s, layer weights + K/V at peak | {r['weights_kv']:.1f} |",
              f"| roofline tok/s, layer weights only at peak | {r['weights_only']:.1f} |",
              f"| weight bytes per token (layers + LM head) MB | {p['weight_bytes_per_token'] / 1e6:.1f} |",
+             f"| LM head on the host ({p['lm_head']['bits']}-bit): MB per token / ms per token | "
+             f"{p['lm_head']['bytes_per_token'] / 1e6:.1f} / {1e3 * p['lm_head']['seconds_per_token']:.2f} |",
              f"| K/V bytes per token at context MB | {p['bytes_per_token']['kv_cache'] / 1e6:.1f} |", "",
              f"Design: {json.dumps(p['design']['kernel_params']['tlmm'])}, K/V int{p['design']['numerics']['lin_bits']}. "
              f"Schedule: {p['schedule']['text']}", "",
@@ -627,7 +656,7 @@ def plan_markdown(p: dict) -> str:
     for k, v in sorted(dt.items(), key=lambda kv: -kv[1]):
         lines.append(f"| {k} | {v:.5f} | {100 * v / tot:.1f} % |")
     h = p["host"]
-    lines += ["", f"Host: {h['name']}: {h['why']}.", "",
+    lines += ["", f"Host: {h['name']}: {h['why']}. LM head: {p['lm_head']['format']}.", "",
               f"Memory: {p['memory']['total_bytes'] / 1e9:.3f} GB of {p['memory']['usable_bytes'] / 1e9:.2f} GB usable "
               f"({p['memory']['capacity_desc']}); weights: {p['memory']['weight_layout']['format']}; K/V cache: "
               f"{p['memory']['kv_cache']['format']}, {p['memory']['kv_where']}."]
