@@ -64,7 +64,7 @@ def layer(model_dir: str, layer: int, target: str, out: str, mode: str, M_max: i
               help="open-flow syntheses of the chosen engine's kernels (0 = surrogate only)")
 @click.option("--kv-bits", default=16, show_default=True, type=click.Choice(["16", "8"]),
               help="K/V cache (and q/k/v) integer width")
-@click.option("--lm-head-bits", default=8, show_default=True, type=int,
+@click.option("--lm-head-bits", default=16, show_default=True, type=int,
               help="host LM head: 16 (bf16) or 8 (int8 rows, one float32 scale per vocabulary row)")
 @click.option("--pin", "pins", multiple=True, metavar="PARAM=VALUE",
               help="fix a free parameter of the search (T, Q, M_max, buffer_memory), e.g. --pin T=8")

@@ -313,7 +313,7 @@ def lm_head_logits(h: dict, v: np.ndarray) -> np.ndarray:
     in float, times the row's scale (the same as dequantizing the row first: the scale factors out of the sum)."""
     if "lm_head.weight.int8" in h:
         return h["lm_head.weight.scale"] * (h["lm_head.weight.int8"] @ v)
-    return h.get("lm_head.weight", h["model.embed_tokens.weight"]) @ v
+    return (h["lm_head.weight"] if "lm_head.weight" in h else h["model.embed_tokens.weight"]) @ v   # tied: the table
 
 
 def host_tensors(prj: Path, manifest: dict) -> dict:
