@@ -142,8 +142,8 @@ def write(res: dict, cmd: str) -> None:
              "as the checkpoints store it (the default) or, in the rows that say so, as int8 rows with one float32 "
              "scale per vocabulary row (`--lm-head-bits 8`: half the host's bytes; its accuracy cost is measured "
              "below). The host's "
-             "bandwidth / FLOP figures are stated assumptions (hwgen/llm/plan.py HOSTS), and is included in decode "
-             "tok/s and TTFT. Each row's plan.json / plan.md / plan.png is under bench/results/llm_plan/.", "",
+             "bandwidth / FLOP figures are stated assumptions (hwgen/llm/plan.py HOSTS); the LM head is included in "
+             "decode tok/s and TTFT. Each row's plan.json / plan.md / plan.png is under bench/results/llm_plan/.", "",
              "| model | board | prompt | K/V | LM head | design (TLMM) | decode tok/s | layers-only tok/s | roofline: weights only / + K/V / all bytes (peak) | prefill tok/s | TTFT s | TeLLMe v2 (KV260, 0.73B) | edge CPU |",
              "|---|---|---:|---|---|---|---:|---:|---|---:|---:|---|---|"]
     for r in rows:
