@@ -14,7 +14,8 @@ What is planned (every number traceable to a model in this repository, docs/llm_
   the K/V cache of `context` tokens (k after RoPE and v, `kv_bits` integers, [pos, kv_heads, head_dim] per
   layer) against the board's bandwidth x MEM_EFFICIENCY and its capacity;
 - the LM head and the embedding on the host CPU (BitNet's lm_head is a float linear, not ternary: no TLMM can
-  run it), at the stated HOSTS assumptions, included in every tokens/s figure.
+  run it), at the stated HOSTS assumptions, included in every tokens/s figure; bf16, or (--lm-head-bits 8) int8
+  rows with one float32 scale per vocabulary row, half the bytes the host streams.
 """
 from __future__ import annotations
 
