@@ -8,6 +8,7 @@ previous one has finished (the layer as the chain `hwgen llm layer` generates); 
 dataflow top would reach (the slowest kernel, plus the others' latencies). The memory floor is the weight bytes
 (as packed by the TLMM index words) plus the K/V cache bytes read, divided by the bandwidth.
 
+The accounting is the library's (hwgen/llm/perf.py), shared with `hwgen llm plan`.
 Writes bench/results/layer_perf.md (+ .json). Usage: python bench/layer_perf.py [--efficiency 0.8]
 """
 from __future__ import annotations
@@ -17,55 +18,14 @@ import json
 import time
 from pathlib import Path
 
-from hwgen.kernels import get, parse_spec
 from hwgen.llm.config import load_config
-from hwgen.llm.layer import kernel_params, layer_program
+from hwgen.llm.layer import kernel_params
+from hwgen.llm.perf import MEM_EFFICIENCY, layer_cycles
 from hwgen.targets import get_target
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results" / "layer_perf.md"
 MODELS = {"BitNet b1.58 0.73B": ROOT / "designs/models/bitnet-0.73b", "BitNet b1.58 2B-4T": ROOT / "designs/models/bitnet-2b4t"}
-
-
-def step_cycles(step, tokens: int, bytes_per_cycle: float) -> dict:
-    kernel, spec = get(step.kind), parse_spec(step.spec)
-    perf = kernel.performance(spec)
-    row = {"step": step.name, "kind": step.kind, "weight_bytes": 0.0, "latency": perf.latency_cycles}
-    if getattr(kernel, "streaming", None) and kernel.streaming(spec):
-        sc = kernel.stream_cycles(spec, tokens, bytes_per_cycle, calls=1)
-        row.update(cycles=sc["total_cycles"], compute_cycles=sc["compute_cycles"], memory_cycles=sc["memory_cycles"],
-                   memory_bound=sc["memory_bound"], weight_bytes=sc["weight_bytes_per_call"])
-    elif perf.unit == "token":
-        row["cycles"] = perf.latency_cycles + (tokens - 1) * perf.ii
-    else:                          # one call at the spec's max length (attention: L or M)
-        row["cycles"] = perf.latency_cycles
-    if step.name == "attention" and spec.kind == "attention_decode":
-        # the K/V cache streams from off-chip memory: the sweep cannot beat the bandwidth
-        kv = perf.bytes["k"] + perf.bytes["v"]
-        row["kv_bytes"] = kv
-        row["memory_cycles"] = round(kv / bytes_per_cycle)
-        row["memory_bound"] = row["memory_cycles"] > row["cycles"]
-        row["cycles"] = max(row["cycles"], row["memory_cycles"])
-    return row
-
-
-def layer_cycles(cfg, target: str, mode: str, tokens: int, L: int, eff: float, clock: float) -> dict:
-    t = get_target(target)
-    bpc = t.mem_bw_gbps * 1e9 * eff / (clock * 1e6)
-    prog = layer_program(cfg, None, M_max=tokens if mode == "prefill" else 1, L_max=L if mode == "decode" else max(L, tokens),
-                         params=kernel_params(target), mode=mode)
-    rows = [step_cycles(s, tokens, bpc) for s in prog.steps]
-    seq = sum(r["cycles"] for r in rows)
-    wbytes = sum(r["weight_bytes"] for r in rows)
-    kv_bytes = sum(r.get("kv_bytes", 0) for r in rows)          # the K/V cache the decode attention streams
-    floor = (wbytes + kv_bytes) / bpc
-    # overlapped kernels still share one memory: never below the floor
-    overlapped = max(max(r["cycles"] for r in rows) + sum(r["latency"] for r in rows) - max(r["latency"] for r in rows),
-                     round(floor))
-    return {"mode": mode, "tokens": tokens, "L": L, "clock_mhz": clock, "bytes_per_cycle": round(bpc, 2),
-            "cycles_sequential": seq, "cycles_overlapped": overlapped, "memory_floor_cycles": round(floor),
-            "weight_bytes": wbytes, "kv_bytes": kv_bytes,
-            "us_per_layer_sequential": seq / clock, "steps": rows}
 
 
 def layer_clock(target: str) -> tuple[float, str]:
@@ -126,7 +86,7 @@ def write(res: dict, target: str, eff: float, cmd: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", default="kv260")
-    ap.add_argument("--efficiency", type=float, default=0.8, help="sustained fraction of the peak memory bandwidth")
+    ap.add_argument("--efficiency", type=float, default=MEM_EFFICIENCY, help="sustained fraction of the peak memory bandwidth")
     args = ap.parse_args()
     res = run(args.target, args.efficiency)
     write(res, args.target, args.efficiency, f"python bench/layer_perf.py --target {args.target} --efficiency {args.efficiency}")

@@ -51,3 +51,91 @@ def layer(model_dir: str, layer: int, target: str, out: str, mode: str, M_max: i
     kinds = sorted({s.kind for s in prog.steps})
     click.echo(json.dumps({"project": str(path), "layer": layer, "mode": mode, "target": target,
                            "steps": len(prog.steps), "kernels": kinds}, indent=1))
+
+
+@llm.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False),
+              help="Hugging Face BitNet folder (config.json is enough)")
+@click.option("--target", required=True, help="target board")
+@click.option("--context", default=1024, show_default=True, type=int, help="context length L for decode")
+@click.option("--prompt", default=64, show_default=True, type=int, help="prompt tokens P for prefill / TTFT")
+@click.option("--objective", default="decode", show_default=True, type=click.Choice(["decode", "prefill", "balanced"]))
+@click.option("--budget", default=0, show_default=True, type=int,
+              help="open-flow syntheses of the chosen engine's kernels (0 = surrogate only)")
+@click.option("--kv-bits", default=16, show_default=True, type=click.Choice(["16", "8"]),
+              help="K/V cache (and q/k/v) integer width")
+@click.option("--lm-head-bits", default=16, show_default=True, type=int,
+              help="host LM head: 16 (bf16) or 8 (int8 rows, one float32 scale per vocabulary row)")
+@click.option("--pin", "pins", multiple=True, metavar="PARAM=VALUE",
+              help="fix a free parameter of the search (T, Q, M_max, buffer_memory), e.g. --pin T=8")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="folder for plan.json, plan.md, plan.png")
+def plan(model_dir: str, target: str, context: int, prompt: int, objective: str, budget: int, kv_bits: str,
+         lm_head_bits: int, pins: tuple[str, ...], out: str) -> None:
+    """Plan the accelerator for a model on a board: tokens/s, TTFT, resources, memory, before any synthesis."""
+    from .config import load_config
+    from .plan import make_plan, write_plan
+
+    get_target_checked(target)
+    cfg = load_config(model_dir)
+    p = make_plan(cfg, target, context=context, prompt=prompt, objective=objective, budget=budget,
+                  kv_bits=int(kv_bits), lm_head_bits=lm_head_bits, synth_dir=Path(out).with_name(Path(out).name + "_synth"),
+                  model_name=Path(model_dir).resolve().name, pins=parse_pins(pins))
+    write_plan(p, Path(out))
+    click.echo(json.dumps({k: p[k] for k in ("target", "decode_tokens_per_s", "prefill_tokens_per_s", "ttft_s",
+                                             "roofline_tokens_per_s", "weight_bytes_per_token", "clock_mhz")}
+                          | {"fits": p["resources"]["fits"], "plan": str(Path(out) / "plan.json")}, indent=1))
+
+
+@llm.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False), help="Hugging Face BitNet folder")
+@click.option("--plan", "plan_path", required=True, type=click.Path(dir_okay=False), help="plan.json of `hwgen llm plan`")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="project folder to write")
+def generate(model_dir: str, plan_path: str, out: str) -> None:
+    """Write the planned layer engine (HLS + RTL of every kernel, prefill and decode chains) and the weight images."""
+    from .generate import generate_engine
+
+    res = generate_engine(Path(model_dir), Path(plan_path), Path(out))
+    click.echo(json.dumps(res, indent=1))
+
+
+def parse_pins(pins) -> dict:
+    import yaml
+    out = {}
+    for item in pins:
+        key, eq, value = item.partition("=")
+        if not (eq and key):
+            raise UserError("pin", f"{item!r}: expected PARAM=VALUE, e.g. T=8")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def get_target_checked(name: str) -> None:
+    from ..targets import get_target
+    get_target(name)
+
+
+@llm.command("run")
+@click.argument("project", type=click.Path(file_okay=False, exists=True))
+@click.option("--ids", required=True, help="prompt token ids, comma-separated (e.g. 5,17,42)")
+@click.option("--flow", default="golden", show_default=True, type=click.Choice(["golden", "csim", "cosim"]))
+def run_engine(project: str, ids: str, flow: str) -> None:
+    """Prefill a prompt through every layer of a generated engine (each layer's kernels simulated on the previous
+    layer's simulated output), then the host's final norm + LM head: the greedy next token."""
+    from .generate import embed, greedy_next_token, load_engine, run_model
+
+    try:
+        tokens = [int(t) for t in ids.split(",") if t.strip()]
+    except ValueError:
+        raise UserError("ids", f"{ids!r}: expected comma-separated integers") from None
+    meta, _ = load_engine(Path(project))
+    vocab, M_max = meta["config"]["vocab_size"], meta["M_max"]
+    if not tokens or not 1 <= len(tokens) <= M_max or min(tokens) < 0 or max(tokens) >= vocab:
+        raise UserError("ids", f"{len(tokens)} ids in 0..{vocab - 1} needed, 1..{M_max} of them (the engine's M_max)")
+    res = run_model(Path(project), embed(Path(project), tokens), flow)
+    tok, _ = greedy_next_token(Path(project), res["y"][-1], meta["config"]["rms_norm_eps"])
+    click.echo(json.dumps({"pass": res["pass"], "flow": flow, "tokens": len(tokens), "next_token": tok,
+                           "mismatches_vs_golden_chain": res["mismatches_vs_golden_chain"],
+                           "layers": [{k: l[k] for k in ("layer", "mismatches", "steps_pass", "cycles_match_model")}
+                                      for l in res["layers"]]}, indent=1))
+    if not res["pass"]:
+        raise SystemExit(1)
