@@ -549,6 +549,7 @@ class BitNetLayerKernel(Kernel):
         return {"top": spec.design_name, "m": m, "ports": top_ports, "buffers": buffers, "readers": readers,
                 "writers": writers, "instances": insts, "stages": stages, "n_stages": nst,
                 "sw": index_bits(nst + 2), "tw": index_bits(m.M_max + 1), "m_max": m.M_max,
+                "xbw": index_bits(m.x_beats),
                 "x_last_writer": "w0_x", "par_words": par, "par_w": ports and next(
                     r["ow"] for r in readers if r["buf"] == "par"),
                 "y_beats_per_token": -(-spec.config["hidden_size"] // ports[-1].elements),

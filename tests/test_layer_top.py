@@ -1,0 +1,81 @@
+"""The whole decoder layer as ONE generated top (`hwgen llm layer --top`, kind bitnet_layer): its Verilog top
+cosimulated and its HLS twin C-simulated on the layer's real inputs, bit-exact against the layer golden (every
+member kernel's golden model, chained), with the call's measured cycles equal to the cycle model."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hwgen.llm.testing import make_checkpoint
+
+pytest.importorskip("torch", reason="the reference extra (torch + transformers) is not installed")
+pytest.importorskip("transformers", reason="the reference extra (transformers) is not installed")
+
+
+def _hwgen(*args):
+    return subprocess.run([sys.executable, "-m", "hwgen", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def top_project(tmp_path_factory):
+    """hidden 256, 4 heads / 2 K/V heads, FFN 512, relu2 (the layer tests' checkpoint), M_max 4."""
+    root = tmp_path_factory.mktemp("top")
+    ckpt = make_checkpoint(root / "ck", act="relu2", kv_heads=2, seed=1)
+    prj = root / "prj"
+    r = _hwgen("llm", "layer", "--model", ckpt, "--layer", 0, "--target", "kv260", "--out", prj, "--m-max", 4, "--top")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["top"].endswith("top")
+    x = np.random.default_rng(6).standard_normal((3, 256)).astype(np.float32)
+    np.savez(root / "x.npz", x=x)
+    return prj, root
+
+
+@pytest.mark.parametrize("flow", ["cosim", "csim"])
+def test_layer_top_bit_exact_with_the_layer_golden(top_project, flow):
+    prj, root = top_project
+    out = root / f"y_{flow}.npy"
+    r = _hwgen(flow, prj, "--inputs", root / "x.npz", "--output", out)
+    summary = json.loads(r.stdout)
+    assert r.returncode == 0 and summary["pass"] and summary["top"], (r.stdout[-2000:], r.stderr[-2000:])
+    assert summary["mismatches"] == 0 and summary["rel_update_error_vs_float64"] < 0.02
+    if flow == "cosim":     # the whole call, first x beat to the last y beat, is the cycle model
+        assert summary["cycles"] == summary["model_cycles"] > 0, summary
+    # the same output as the chain of kernel projects' golden (bit for bit)
+    from hwgen.llm.layer import layer_golden
+    from hwgen.llm.project import load_layer_project
+    _, prog = load_layer_project(prj)
+    x = np.load(root / "x.npz")["x"].astype(np.float64)
+    np.testing.assert_array_equal(np.load(out), layer_golden(prog, x)["y_float"].astype(np.float32))
+
+
+def test_layer_top_plan_and_errors(top_project, tmp_path):
+    """Fan-out is several reads of one buffer, q|k one buffer at two offsets, RoPE's output split by two writers,
+    TLMMs of one design share an instance; the cycle model is the members' own plus the glue; decode is refused
+    with a one-line error and no project."""
+    from hwgen.kernels import get
+    from hwgen.kernels.bitnet_layer import STAGE_GLUE
+    from hwgen.render import load_project
+    prj, root = top_project
+    spec = load_project(prj / "top")
+    k = get("bitnet_layer")
+    m = k.model(spec)
+    reads = {}
+    for r in m.readers:
+        reads.setdefault(r.buf, []).append(r.stage)
+    assert len(reads["h_q"]) == 3 and len(reads["h_s"]) == 3 and len(reads["x"]) == 2 and len(reads["x1"]) == 2
+    assert {w.buf for w in m.writers if w.buf == "qk_lin"} and sum(w.buf == "qk_lin" for w in m.writers) == 2
+    assert {w.name for w in m.writers if w.stage == 8} == {"w8_q", "w8_k"}
+    shared = {i["module"]: i["steps"] for i in m.instances if len(i["steps"]) > 1}
+    assert shared["l0_q_proj"] == [1, 10] and shared["l0_gate_proj"] == [14, 16]
+    perf = k.performance(spec)
+    members = k.members(spec)
+    total = sum((p.latency_cycles if p.unit == "call" else p.latency_cycles + 3 * p.ii) + STAGE_GLUE
+                for p in (get(x.kind).performance(x) for x in members))
+    assert perf.latency_cycles == total + 4 * m.x_beats - 1
+    r = _hwgen("llm", "layer", "--model", root / "ck", "--layer", 0, "--out", tmp_path / "d", "--mode", "decode", "--top")
+    assert r.returncode == 2 and "mode" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()
