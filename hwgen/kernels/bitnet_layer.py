@@ -38,6 +38,10 @@ from .base import Kernel, Performance, Port, Scalar
 # register -> reader FIFO head (1) (hwgen_lt_rdpipe), and the stage's last output beat -> the writers' done
 # register (1) -> the next stage's start (hwgen_lt_agen, the sequencer).
 STAGE_GLUE = 4
+# the tests' small checkpoint (hwgen.llm.testing.make_checkpoint): the spec's default config
+SMALL_CONFIG = {"model_type": "bitnet", "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "relu2", "vocab_size": 256,
+                "max_position_embeddings": 256, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0}}
 GLUE_MODULES = ("hwgen_lt_agen", "hwgen_lt_rdpipe", "hwgen_lt_wrpipe", "hwgen_lt_buf", "hwgen_sdp_ram")
 
 
@@ -148,6 +152,26 @@ class BitNetLayerKernel(Kernel):
         self._models: dict = {}
 
     # --- spec ---------------------------------------------------------------------------------
+    def normalize(self, data: dict) -> dict:
+        """Without `steps` (a spec written by hand): the layer program of `config` (a checkpoint's config.json
+        mapping; default SMALL_CONFIG, the tests' hidden-256 layer) with the planning formats (no weights) and the
+        target's kernel defaults. `hwgen llm layer --top` writes the steps of a real checkpoint instead."""
+        if data.get("steps"):
+            return data
+        from ..llm.config import parse_config
+        from ..llm.layer import kernel_params, layer_program
+        data = dict(data)
+        target, name = data.get("target", "kv260"), data.get("name") or self.kind
+        if data.get("mode", "prefill") != "prefill":
+            raise UserError("mode", f"{data['mode']!r}: the single layer top is implemented for prefill only")
+        cfg = parse_config(data.get("config") or SMALL_CONFIG)
+        prog = layer_program(cfg, None, M_max=int(data.get("M_max", 16)), L_max=data.get("L_max"),
+                             params=kernel_params(target), mode="prefill")
+        steps = [{**st.as_dict(), "spec": {**st.spec, "name": f"{name}_{st.name}", "target": target}}
+                 for st in prog.steps]
+        return {**data, "M_max": prog.M_max, "L_max": prog.L_max, "config": cfg.model_dump(mode="json"),
+                "numerics": prog.num.model_dump(mode="json"), "steps": steps}
+
     def members(self, spec) -> list:
         from . import parse_spec
         return [parse_spec({**s["spec"], "target": spec.target}) for s in spec.steps]
@@ -609,6 +633,18 @@ class BitNetLayerKernel(Kernel):
             scal = ["m_tokens" if sc.name == "m_tokens" else "load_weights" for sc in k.hls_scalars(mem)]
             out.append({"name": s["name"], "fn": k.rtl_top(mem), "pre": pre, "post": post, "args": args + scal})
         return out
+
+    # --- surrogate ------------------------------------------------------------------------------
+    def graph(self, spec):
+        """The union of the member instances' graphs (the tensor buffers and the sequencer are not modelled);
+        latency from the layer's cycle model."""
+        from ..surrogate.ir import compose
+        members = self.members(spec)
+        m = self.model(spec)
+        g = compose([self.registry[members[i["member"]].kind].graph(members[i["member"]]) for i in m.instances], [])
+        perf = self.performance(spec)
+        g.cycles, g.ii, g.macs = float(perf.latency_cycles), float(perf.ii), float(perf.macs_per_cycle)
+        return g
 
     def outputs(self, backend):
         if backend == "hls":
