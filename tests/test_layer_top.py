@@ -54,8 +54,8 @@ def test_layer_top_bit_exact_with_the_layer_golden(top_project, flow):
 
 def test_layer_top_plan_and_errors(top_project, tmp_path):
     """Fan-out is several reads of one buffer, q|k one buffer at two offsets, RoPE's output split by two writers,
-    TLMMs of one design share an instance; the cycle model is the members' own plus the glue; decode is refused
-    with a one-line error and no project."""
+    TLMMs of one design share an instance; the cycle model is the members' own plus the glue; too many tokens is
+    a one-line error."""
     from hwgen.kernels import get
     from hwgen.kernels.bitnet_layer import STAGE_GLUE
     from hwgen.render import load_project
@@ -76,6 +76,30 @@ def test_layer_top_plan_and_errors(top_project, tmp_path):
     total = sum((p.latency_cycles if p.unit == "call" else p.latency_cycles + 3 * p.ii) + STAGE_GLUE
                 for p in (get(x.kind).performance(x) for x in members))
     assert perf.latency_cycles == total + 4 * m.x_beats - 1
-    r = _hwgen("llm", "layer", "--model", root / "ck", "--layer", 0, "--out", tmp_path / "d", "--mode", "decode", "--top")
-    assert r.returncode == 2 and "mode" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "d").exists()
+    np.savez(tmp_path / "bad.npz", x=np.zeros((5, 256), np.float32))
+    r = _hwgen("cosim", prj, "--inputs", tmp_path / "bad.npz")
+    assert r.returncode == 2 and "M_max" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_layer_top_decode_cosim(top_project, tmp_path):
+    """Decode: one token at pos 5 against a K/V cache streamed in per head group (k_cache / v_cache ports), the
+    new K/V rows out on k_new / v_new; bit-exact with the layer golden, cycles = the cycle model."""
+    _, root = top_project
+    prj = tmp_path / "dec"
+    r = _hwgen("llm", "layer", "--model", root / "ck", "--layer", 1, "--out", prj, "--mode", "decode", "--l-max", 32,
+               "--top")
+    assert r.returncode == 0, r.stderr
+    rng = np.random.default_rng(9)
+    kc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
+    vc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
+    np.savez(tmp_path / "in.npz", x=rng.standard_normal((1, 256)).astype(np.float32), pos=np.int64(5),
+             k_cache=kc, v_cache=vc)
+    r = _hwgen("cosim", prj, "--inputs", tmp_path / "in.npz", "--output", tmp_path / "y.npy")
+    summary = json.loads(r.stdout)
+    assert r.returncode == 0 and summary["pass"] and summary["mode"] == "decode", (r.stdout[-2000:], r.stderr[-2000:])
+    assert summary["cycles"] == summary["model_cycles"] > 0 and summary["rel_update_error_vs_float64"] < 0.02
+    cache = np.load(tmp_path / "y_cache.npz")
+    assert cache["k_cache"].shape == (1, 2, 64)
+    np.savez(tmp_path / "bad.npz", x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)
+    r = _hwgen("cosim", prj, "--inputs", tmp_path / "bad.npz")
+    assert r.returncode == 2 and "pos" in r.stderr

@@ -47,7 +47,8 @@ GLUE_MODULES = ("hwgen_lt_agen", "hwgen_lt_rdpipe", "hwgen_lt_wrpipe", "hwgen_lt
 
 class BitNetLayerSpec(KernelSpec):
     kind: Literal["bitnet_layer"] = "bitnet_layer"
-    mode: Literal["prefill"] = Field("prefill", description="prefill: M tokens at positions 0..M-1, causal")
+    mode: Literal["prefill", "decode"] = Field("prefill", description="prefill: M tokens at positions 0..M-1, "
+                                               "causal; decode: one token at pos against a streamed K/V cache")
     M_max: int = Field(16, ge=1, le=4096, description="tokens per call")
     L_max: int = Field(2048, ge=1, description="largest position (RoPE table)")
     config: dict = Field(default_factory=dict, description="the checkpoint's BitNetConfig (model_dump)")
@@ -93,6 +94,7 @@ class Reader:
     ow: int              # beat bits
     tlast_token: bool    # tlast on every token's last beat (token kernels) or on the call's last beat only
     tokens: str          # m_tokens source: "m" (the call) or "1" (a single sequence: attention parameters)
+    merge: str = ""      # decode K/V: per head group, first the cached keys from this top port, then the buffer's
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ class Writer:
     P: int               # producer beats per token
     lo: int
     hi: int
+    tee: str = ""        # also sent to this top port (the new K/V cache rows)
 
 
 @dataclass
@@ -121,6 +124,7 @@ class LayerTopModel:
     stages: list = field(default_factory=list)       # per step: {name, instance, conns}
     par_values: list = field(default_factory=list)   # attention parameter beats after the length beat
     tensors: dict = field(default_factory=dict)      # name -> {lanes, bits, E (elements per token), signed}
+    mode: str = "prefill"
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k not in ("instances", "stages")}
@@ -194,17 +198,17 @@ class BitNetLayerKernel(Kernel):
         kernels = [self.registry[m.kind] for m in members]
         cfg = spec.config
         H, Hkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
-        M = spec.M_max
+        M = spec.M_max if spec.mode == "prefill" else 1        # tokens per call
         num = LayerNumerics.model_validate(spec.numerics)
         top = spec.design_name
         prods: dict[str, tuple] = {}        # tensor -> (lanes, elem_bits, elements per token)
-        model = LayerTopModel(top, M, 0)
+        model = LayerTopModel(top, M, 0, mode=spec.mode)
 
         def port(i, name):
             return next(p for p in kernels[i].ports(members[i]) if p.name == name)
 
         def per_token(i, p):
-            units = M if kernels[i].performance(members[i]).unit == "call" else 1
+            units = members[i].M_max if kernels[i].performance(members[i]).unit == "call" else 1
             return p.unit_elements // units
 
         # --- tensors: producer beat shape and elements per token
@@ -220,7 +224,7 @@ class BitNetLayerKernel(Kernel):
                 prods["k_rot"] = (y.elements, y.elem_bits, per_token(i, y) - qd, True)
             elif s["glue"].startswith("attention"):
                 m = kernels[i].model(members[i])
-                if m.npe != 1 or m.kv_par != 1 or spec.mode != "prefill":
+                if m.npe != 1 or m.kv_par != 1:
                     raise UserError("steps", "the single layer top takes a prefill attention with N_pe 1 and one "
                                              f"K/V head per group (got N_pe {m.npe}, kv_par {m.kv_par})")
                 att = (i, m)
@@ -259,7 +263,7 @@ class BitNetLayerKernel(Kernel):
             ts = -(-beats // nb[t])
             depth = M * ts
             bufs[t] = Buf(t, "ram", nb[t], lanes * bits, ts, depth, index_bits(depth), bh[t])
-        bufs["pos"] = Buf("pos", "pos", 1, 0, 1, M, index_bits(M))
+        bufs["pos"] = Buf("pos", "pos", 1, 0, 1, M, index_bits(M))     # read data: pos + the address
         bufs["par"] = Buf("par", "par", 1, 0, 1, 1 + am.groups, index_bits(1 + am.groups))
         model.buffers = list(bufs.values())
         model.tensors = {t: {"lanes": v[0], "bits": v[1], "E": v[2], "signed": v[3]} for t, v in prods.items()}
@@ -280,13 +284,13 @@ class BitNetLayerKernel(Kernel):
             model.readers.append(Reader(name, stage, t, seq_gen(buf, C, wide), 0 if wide else 1, p.beat_bits,
                                         tlast_token, "m"))
 
-        def writer(stage, name, t, p, P, lo=0, hi=None, off=0):
+        def writer(stage, name, t, p, P, lo=0, hi=None, off=0, tee=""):
             buf = bufs[t]
             hi = P if hi is None else hi
             wide = p.elements != prods[t][0]
             gen = seq_gen(buf, hi - lo, wide, off)
             model.writers.append(Writer(name, stage, t, gen, 0 if wide else 1,
-                                        int(buf.nb > 1 and buf.bh == 1), p.beat_bits, P, lo, hi))
+                                        int(buf.nb > 1 and buf.bh == 1), p.beat_bits, P, lo, hi, tee))
 
         # --- stage 0: the call's x
         model.writers.append(Writer("w0_x", 0, "x", seq_gen(bufs["x"], model.x_beats, False), 1, 0,
@@ -328,10 +332,15 @@ class BitNetLayerKernel(Kernel):
                     elif p.name == "q":
                         gen = Gen(1, 1, 1, 1, bufs["q_rot"].tstride, 0, G, B, B, rev)
                         model.readers.append(Reader(rname, stage, "q_rot", gen, 0, p.beat_bits, False, "m"))
-                    else:
+                    elif spec.mode == "prefill":
                         t = "k_rot" if p.name == "k" else "v_lin"
                         gen = Gen(2, 1, 1, 1, bufs[t].tstride, 0, G, B, B * am.kv_par, rev)
                         model.readers.append(Reader(rname, stage, t, gen, 1, p.beat_bits, False, "m"))
+                    else:       # decode: per group the cached keys (top port), then the token's own row
+                        t = "k_rot" if p.name == "k" else "v_lin"
+                        gen = Gen(1, 1, 1, 1, bufs[t].tstride, 0, G, B, B * am.kv_par, 0)
+                        model.readers.append(Reader(rname, stage, t, gen, 1, p.beat_bits, False, "m",
+                                                    f"{p.name}_cache"))
                     conns[p.name] = ("rd", rname)
                 elif p.direction == "in" and p.input_key:
                     reader(stage, rname, s["inputs"][p.input_key], p, token)
@@ -344,7 +353,7 @@ class BitNetLayerKernel(Kernel):
                     P = -(-per_token(i, p) // p.elements)
                     qb = -(-prods["q_rot"][2] // p.elements)
                     writer(stage, f"w{stage}_q", "q_rot", p, P, 0, qb)
-                    writer(stage, f"w{stage}_k", "k_rot", p, P, qb, P)
+                    writer(stage, f"w{stage}_k", "k_rot", p, P, qb, P, tee="k_new")
                     conns[p.name] = ("wr", [f"w{stage}_q", f"w{stage}_k"])
                 elif s["glue"].startswith("attention"):
                     G, B, rev = am.groups, am.beats, int(am.reversed)
@@ -358,14 +367,14 @@ class BitNetLayerKernel(Kernel):
                         off = 0 if t == "q_lin" else -(-ql[2] // ql[0])
                         writer(stage, f"w{stage}_{p.name}", "qk_lin", p, P, off=off)
                     else:
-                        writer(stage, f"w{stage}_{p.name}", t, p, P)
+                        writer(stage, f"w{stage}_{p.name}", t, p, P, tee="v_new" if t == "v_lin" else "")
                     conns[p.name] = ("wr", [f"w{stage}_{p.name}"])
             model.stages.append({"name": s["name"], "instance": inst, "conns": conns})
         # attention parameters: the call length beat, then per head group the score multipliers (quant: fixed:
         # constants of the formats, the same for every call)
         amem = members[ai]
         probe = self.registry[amem.kind].validate_inputs(amem, {
-            "q": np.zeros((1, H, am.d)), "k": np.zeros((1, Hkv, am.d)), "v": np.zeros((1, Hkv, am.d))})
+            "q": np.zeros((1, H, am.d) if am.causal else (H, am.d)), "k": np.zeros((1, Hkv, am.d)), "v": np.zeros((1, Hkv, am.d))})
         beats = self.registry[amem.kind].stream_beats(amem, probe)["par"]
         model.par_values = [list(b) for _, b in beats[1:]]
         return model
@@ -377,6 +386,12 @@ class BitNetLayerKernel(Kernel):
         m = self.model(spec)
         px = next(p for p in kernels[0].ports(members[0]) if p.name == "x")
         out = [Port("x", "in", px.elements, px.elem_bits, True, "s_axis_x", "data", "x", 0)]
+        kv = next(p for i, s in enumerate(spec.steps) if s["glue"].startswith("attention")
+                  for p in kernels[i].ports(members[i]) if p.name == "k")
+        if spec.mode == "decode":       # the token's position and the K/V cache (positions 0..pos-1, per group)
+            out += [Port("pos", "in", 1, 32, False, "s_axis_pos", "data", "pos", 0),
+                    Port("k_cache", "in", kv.elements, kv.elem_bits, True, "s_axis_k_cache", "data", "k_cache", 0),
+                    Port("v_cache", "in", kv.elements, kv.elem_bits, True, "s_axis_v_cache", "data", "v_cache", 0)]
         setup, ext = [], []
         for st in m.stages:
             i = spec.steps.index(next(s for s in spec.steps if s["name"] == st["name"]))
@@ -388,7 +403,10 @@ class BitNetLayerKernel(Kernel):
                         Port(top, "in", p.elements, p.elem_bits, p.signed, f"s_axis_{top}", p.role, None, 0))
         last = kernels[-1].ports(members[-1])
         py = next(p for p in last if p.direction == "out")
-        return out + setup + ext + [Port("y", "out", py.elements, py.elem_bits, py.signed, "m_axis_y", "data", None, 0)]
+        rows = [Port(n, "out", w.iw // m.tensors[w.buf]["bits"], m.tensors[w.buf]["bits"], True, f"m_axis_{n}", "data",
+                     None, 0) for n in ("k_new", "v_new") for w in m.writers if w.tee == n]
+        return out + setup + ext + [Port("y", "out", py.elements, py.elem_bits, py.signed, "m_axis_y", "data", None,
+                                         0)] + rows
 
     def hls_scalars(self, spec):
         return [Scalar("load_weights", "bool"), Scalar("m_tokens", "int")]
@@ -402,14 +420,16 @@ class BitNetLayerKernel(Kernel):
     def _chain(self, spec, inputs) -> tuple[dict, list]:
         """The layer golden run; every step's validated member inputs."""
         from ..llm.layer import run_program
-        prog = _program(spec, {k: v for k, v in inputs.items() if k != "x"})
+        prog = _program(spec, {k: v for k, v in inputs.items() if k not in self._runtime_names(spec)})
         seen = []
 
         def executor(step, kernel, mspec, minputs):
             seen.append(minputs)
             return kernel.golden(mspec, minputs)
 
-        env = run_program(prog, inputs["x"], executor)
+        cache = {} if spec.mode == "prefill" else {
+            "pos0": int(inputs["pos"]), "k_cache": inputs["k_cache"], "v_cache": inputs["v_cache"]}
+        env = run_program(prog, inputs["x"], executor, **cache)
         return env, seen
 
     def member_cycles(self, spec, seen: list) -> list[int]:
@@ -435,8 +455,11 @@ class BitNetLayerKernel(Kernel):
             c + STAGE_GLUE for c in self.member_cycles(spec, seen))
 
     # --- data ---------------------------------------------------------------------------------
+    def _runtime_names(self, spec) -> tuple:
+        return ("x",) if spec.mode == "prefill" else ("x", "pos", "k_cache", "v_cache")
+
     def input_names(self, spec):
-        return ("x",) + tuple(self._const_names(spec))
+        return self._runtime_names(spec) + tuple(self._const_names(spec))
 
     def _const_names(self, spec):
         """The layer constants (consts.npz): what the steps read that no step writes."""
@@ -454,10 +477,25 @@ class BitNetLayerKernel(Kernel):
         D = spec.config["hidden_size"]
         if x.ndim != 2 or x.shape[1] != D:
             raise UserError("x", f"shape {list(x.shape)}; expected [M, {D}] (hidden_size)")
-        if not 1 <= x.shape[0] <= spec.M_max:
-            raise UserError("x", f"M={x.shape[0]} tokens; allowed: 1..{spec.M_max} (M_max)")
+        M = spec.M_max if spec.mode == "prefill" else 1
+        if not 1 <= x.shape[0] <= M:
+            raise UserError("x", f"M={x.shape[0]} tokens; allowed: 1..{M} ({'M_max' if M > 1 else 'decode'})")
         to_fixed(x, 32, 0, "x")              # NaN / Inf
         out = {"x": x.astype(np.float64)}
+        if spec.mode == "decode":            # checked in full by the layer's own run (shapes, range, grid)
+            for n in ("pos", "k_cache", "v_cache"):
+                if n not in inputs:
+                    raise UserError("inputs", f"missing {n!r}; a decode layer takes x, pos, k_cache, v_cache")
+            pos = np.asarray(inputs["pos"])
+            if pos.size != 1 or pos.dtype.kind not in "iu" or not 0 <= int(pos.reshape(-1)[0]) < spec.L_max:
+                raise UserError("pos", f"must be one integer in 0..{spec.L_max - 1} (L_max - 1)")
+            out["pos"] = int(pos.reshape(-1)[0])
+            Hkv, d = spec.config["num_key_value_heads"], spec.config["head_dim"]
+            for n in ("k_cache", "v_cache"):
+                c = np.asarray(inputs[n])
+                if c.shape != (out["pos"], Hkv, d) or c.dtype.kind not in "iu":
+                    raise UserError(n, f"shape {list(c.shape)} {c.dtype}; expected integers [{out['pos']}, {Hkv}, {d}]")
+                out[n] = c.astype(np.int64)
         for n in self._const_names(spec):
             if n not in inputs:
                 raise UserError("inputs", f"missing the layer constant {n!r} (consts.npz of the layer project)")
@@ -466,7 +504,14 @@ class BitNetLayerKernel(Kernel):
 
     def random_inputs(self, spec, rng, vectors):
         """`vectors` tokens of random hidden states and random ternary weights / norm weights / scales."""
-        out = {"x": rng.standard_normal((min(vectors, spec.M_max), spec.config["hidden_size"]))}
+        M = min(vectors, spec.M_max) if spec.mode == "prefill" else 1
+        out = {"x": rng.standard_normal((M, spec.config["hidden_size"]))}
+        if spec.mode == "decode":           # a random cache of `vectors` positions on the layer's grid
+            p = min(vectors, spec.L_max - 1)
+            Hkv, d = spec.config["num_key_value_heads"], spec.config["head_dim"]
+            unit = 1 << spec.numerics["lin_frac"]
+            out.update(pos=p, k_cache=np.rint(rng.standard_normal((p, Hkv, d)) * unit).astype(np.int64),
+                       v_cache=np.rint(rng.standard_normal((p, Hkv, d)) * unit).astype(np.int64))
         consts = set(self._const_names(spec))
         for s in spec.steps:
             for key, v in s.get("inputs", {}).items():
@@ -486,10 +531,11 @@ class BitNetLayerKernel(Kernel):
 
     def golden(self, spec, inputs):
         env, _ = self._chain(spec, inputs)
-        return {"y": env["y"]}
+        return {"y": env["y"], "k_new": env["k_rot"], "v_new": env["v_lin"]}
 
     def user_output(self, spec, inputs, outputs):
-        return {"y": (outputs["y"] / 2.0 ** spec.numerics["x_frac"]).astype(np.float32)}
+        return {"y": (outputs["y"] / 2.0 ** spec.numerics["x_frac"]).astype(np.float32),
+                "k_new": outputs["k_new"], "v_new": outputs["v_new"]}
 
     def stream_beats(self, spec, inputs):
         from ..llm.layer import to_fixed
@@ -502,6 +548,15 @@ class BitNetLayerKernel(Kernel):
         xp[:, : xi.shape[1]] = xi
         rows = xp.reshape(-1, px.elements).tolist()
         out = {"x": [(int(i == len(rows) - 1), r) for i, r in enumerate(rows)]}
+        if spec.mode == "decode":
+            out["pos"] = [(1, [int(inputs["pos"])])]
+            att = next(i for i, s in enumerate(spec.steps) if s["glue"].startswith("attention"))
+            am = self.registry[members[att].kind].model(members[att])
+            beats = self.registry[members[att].kind].stream_beats(members[att], seen[att])
+            per_group = (int(inputs["pos"]) + 1) * am.beats       # the cached keys, then the token's own
+            for n in ("k", "v"):
+                rows = [b for g in range(am.groups) for _, b in beats[n][g * per_group: (g + 1) * per_group - am.beats]]
+                out[f"{n}_cache"] = [(int(i == len(rows) - 1), b) for i, b in enumerate(rows)]
         for st, mem, inp in zip(m.stages, members, seen):
             want = {p: c[1] for p, c in st["conns"].items() if c[0] in ("setup", "ext")}
             if want:
@@ -511,14 +566,19 @@ class BitNetLayerKernel(Kernel):
         return out
 
     def output_units(self, spec, inputs):
-        py = self.ports(spec)[-1]
-        D = spec.config["hidden_size"]
-        return {"y": [int(inputs["x"].shape[0]) * -(-D // py.elements)]}
+        M = int(inputs["x"].shape[0])
+        ports = {p.name: p for p in self.ports(spec)}
+        kv = spec.config["num_key_value_heads"] * spec.config["head_dim"]
+        return {"y": [M * -(-spec.config["hidden_size"] // ports["y"].elements)],
+                "k_new": [M * -(-kv // ports["k_new"].elements)], "v_new": [M * -(-kv // ports["v_new"].elements)]}
 
     def from_beats(self, spec, inputs, beats):
-        D = spec.config["hidden_size"]
-        y = np.asarray(beats["y"], np.int64).reshape(int(inputs["x"].shape[0]), -1)
-        return {"y": y[:, :D]}
+        M = int(inputs["x"].shape[0])
+        kv = spec.config["num_key_value_heads"] * spec.config["head_dim"]
+        out = {"y": np.asarray(beats["y"], np.int64).reshape(M, -1)[:, :spec.config["hidden_size"]]}
+        for n in ("k_new", "v_new"):
+            out[n] = np.asarray(beats[n], np.int64).reshape(M, -1)[:, :kv]
+        return out
 
     # --- render -------------------------------------------------------------------------------
     def render_context(self, spec) -> dict:
@@ -555,7 +615,11 @@ class BitNetLayerKernel(Kernel):
                 uses = []
                 for i in inst["steps"]:
                     kind, what = m.stages[i]["conns"][p.name]
-                    uses.append({"stage": i + 1, "kind": kind, "what": what})
+                    if kind == "rd" and any(r.name == what and r.merge for r in m.readers):
+                        what = f"{what}_mg"         # the cached keys, then the buffer's (decode K/V)
+                    tees = [w["name"] for w in writers if kind == "wr" and w["name"] in what and w["tee"]]
+                    uses.append({"stage": i + 1, "kind": kind, "what": what,
+                                 "tees": [(w, next(x["tee"] for x in writers if x["name"] == w)) for w in tees]})
                 conns.append({"port": p.rtl, "name": p.name, "dir": p.direction, "msb": p.beat_bits - 1,
                               "sig": f"i{ii}_{p.name}", "uses": uses})
             insts.append({"module": inst["module"], "name": inst["name"], "conns": conns,
@@ -563,23 +627,28 @@ class BitNetLayerKernel(Kernel):
         stages = []
         for i, st in enumerate(m.stages):
             writers_of = [w["name"] for w in writers if w["stage"] == i + 1]
-            gated = [c[1] for c in st["conns"].values() if c[0] == "ext"]
+            gated = [c[1] for c in st["conns"].values() if c[0] == "ext"] + [
+                r.merge for r in m.readers if r.stage == i + 1 and r.merge]
             stages.append({"index": i + 1, "name": st["name"], "writers": writers_of, "ext": gated,
                            "last": i == nst - 1})
         top_ports = [{"name": p.name, "rtl": p.rtl, "is_in": p.direction == "in", "msb": p.beat_bits - 1,
                       "beat_bits": p.beat_bits} for p in ports]
         # HLS: each step's call (its stream arguments in port order, then its scalars)
         hls_steps = self._hls_steps(spec, members, kernels, m)
+        hls_tees = self._hls_tees(spec, m)
         return {"top": spec.design_name, "m": m, "ports": top_ports, "buffers": buffers, "readers": readers,
                 "writers": writers, "instances": insts, "stages": stages, "n_stages": nst,
                 "sw": index_bits(nst + 2), "tw": index_bits(m.M_max + 1), "m_max": m.M_max,
                 "xbw": index_bits(m.x_beats),
                 "x_last_writer": "w0_x", "par_words": par, "par_w": ports and next(
                     r["ow"] for r in readers if r["buf"] == "par"),
-                "y_beats_per_token": -(-spec.config["hidden_size"] // ports[-1].elements),
-                "ram_style": spec.buffer_memory, "glue": STAGE_GLUE, "hls": hls_steps,
+                "y_beats_per_token": -(-spec.config["hidden_size"] // next(p for p in ports if p.name == "y").elements),
+                "decode": spec.mode == "decode", "tees": [w for w in writers if w["tee"]],
+                "merges": [r for r in readers if r["merge"]],
+                "ram_style": spec.buffer_memory, "glue": STAGE_GLUE, "hls": hls_steps, "hls_tees": hls_tees,
                 "member_headers": sorted({k.rtl_top(x) for k, x in zip(kernels, members)}),
-                "ybw": index_bits(m.M_max * -(-spec.config["hidden_size"] // ports[-1].elements) + 1)}
+                "ybw": index_bits(m.M_max * -(-spec.config["hidden_size"] // next(p for p in ports if p.name == "y").elements) + 1),
+                "mgw": index_bits(spec.L_max * max([r["B"] for r in readers if r["merge"]] or [1]) + 1)}
 
     def _hls_steps(self, spec, members, kernels, m) -> list[dict]:
         """The HLS twin's view: every tensor as [M_max][elements] values; each step's input streams packed from them
@@ -613,9 +682,9 @@ class BitNetLayerKernel(Kernel):
                         pre.append({**base, "kind": "seq", "tensor": r.buf, "E": tens[r.buf]["E"], "C": g.C})
                     else:
                         lanes = tens[r.buf]["lanes"]
-                        pre.append({**base, "kind": "attn_q" if g.mode == 1 else "attn_kv", "tensor": r.buf,
-                                    "G": g.G, "B": g.B, "sub": p.elements // lanes, "sl": lanes, "d": d,
-                                    "rev": int(g.REV)})
+                        kind = "attn_kv_cache" if r.merge else "attn_q" if g.mode == 1 else "attn_kv"
+                        pre.append({**base, "kind": kind, "tensor": r.buf, "G": g.G, "B": g.B, "merge": r.merge,
+                                    "sub": p.elements // lanes, "sl": lanes, "d": d, "rev": int(g.REV)})
                 else:
                     ws = [x for x in m.writers if x.name in what]
                     if ws[0].gen.mode == 1:
@@ -632,6 +701,18 @@ class BitNetLayerKernel(Kernel):
                         post.append({**base, "kind": "seq", "P": ws[0].P, "segs": segs})
             scal = ["m_tokens" if sc.name == "m_tokens" else "load_weights" for sc in k.hls_scalars(mem)]
             out.append({"name": s["name"], "fn": k.rtl_top(mem), "pre": pre, "post": post, "args": args + scal})
+        return out
+
+    def _hls_tees(self, spec, m) -> list[dict]:
+        """The new K/V cache rows onto their top ports, from the tensors (after the layer)."""
+        ports = {p.name: p for p in self.ports(spec)}
+        out = []
+        for w in m.writers:
+            if w.tee:
+                p = ports[w.tee]
+                t = m.tensors[w.buf]
+                out.append({"var": w.tee, "bits": p.beat_bits, "lanes": p.elements, "eb": p.elem_bits, "kind": "seq",
+                            "tensor": w.buf, "E": t["E"], "C": -(-t["E"] // p.elements)})
         return out
 
     # --- surrogate ------------------------------------------------------------------------------

@@ -15,12 +15,13 @@ module hwgen_lt_wrpipe #(
     input  wire [JW-1:0] gen_bank,
     input  wire gen_last_tok,
     output wire gen_step,
+    output wire in_range,
     // buffer write port
     output wire [NB-1:0] we,
     output wire [NB*W-1:0] wdata
 );
     reg [PW-1:0] w;
-    wire in_range = (w >= LO) && (w < HI);
+    assign in_range = (w >= LO) && (w < HI);
     assign gen_step = s_tvalid && in_range;
     always @(posedge clk) begin
         if (rst || start) w <= 0;
