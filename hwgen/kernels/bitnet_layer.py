@@ -124,6 +124,8 @@ class LayerTopModel:
     stages: list = field(default_factory=list)       # per step: {name, instance, conns}
     par_values: list = field(default_factory=list)   # attention parameter beats after the length beat
     tensors: dict = field(default_factory=dict)      # name -> {lanes, bits, E (elements per token), signed}
+    rams: list = field(default_factory=list)         # physical buffers: Buf, shared by tensors of disjoint lives
+    ram_of: dict = field(default_factory=dict)       # tensor buffer -> its physical buffer
     mode: str = "prefill"
 
     def as_dict(self) -> dict:
@@ -377,7 +379,32 @@ class BitNetLayerKernel(Kernel):
             "q": np.zeros((1, H, am.d) if am.causal else (H, am.d)), "k": np.zeros((1, Hkv, am.d)), "v": np.zeros((1, Hkv, am.d))})
         beats = self.registry[amem.kind].stream_beats(amem, probe)["par"]
         model.par_values = [list(b) for _, b in beats[1:]]
+        self._allocate(model)
         return model
+
+    @staticmethod
+    def _allocate(model: LayerTopModel) -> None:
+        """Physical buffers: tensors of the same word shape (banks, bits) whose lives (first write .. last read
+        stage) do not touch share one RAM, as deep as the deepest; a tensor nobody reads gets none."""
+        life = {}
+        for x in model.readers + model.writers:
+            lo, hi = life.get(x.buf, (x.stage, x.stage))
+            life[x.buf] = (min(lo, x.stage), max(hi, x.stage))
+        groups: list[dict] = []
+        for b in sorted((b for b in model.buffers if b.name in life), key=lambda b: life[b.name]):
+            if b.kind != "ram":
+                model.rams.append(b)
+                model.ram_of[b.name] = b.name
+                continue
+            g = next((g for g in groups if (g["nb"], g["w"]) == (b.nb, b.w) and g["end"] < life[b.name][0]), None)
+            if g is None:
+                g = {"nb": b.nb, "w": b.w, "end": -1, "depth": 0, "name": f"ram{len(groups)}", "tensors": []}
+                groups.append(g)
+            g["end"], g["depth"] = life[b.name][1], max(g["depth"], b.depth)
+            g["tensors"].append(b.name)
+            model.ram_of[b.name] = g["name"]
+        for g in groups:
+            model.rams.append(Buf(g["name"], "ram", g["nb"], g["w"], 0, g["depth"], index_bits(g["depth"])))
 
     # --- interface ----------------------------------------------------------------------------
     def ports(self, spec) -> list[Port]:
@@ -587,22 +614,24 @@ class BitNetLayerKernel(Kernel):
         kernels = [self.registry[x.kind] for x in members]
         m = self.model(spec)
         ports = self.ports(spec)
-        bufs = {b.name: b for b in m.buffers}
+        rams = {b.name: b for b in m.rams}
         readers = []
         for r in m.readers:
-            b = bufs[r.buf]
-            readers.append({**asdict(r), **asdict(r.gen), "nb": b.nb, "w": b.w if b.kind == "ram" else r.ow,
-                            "aw": b.aw, "jw": index_bits(b.nb), "cw": index_bits(max(r.gen.C, r.gen.B, r.gen.BH) + 1),
-                            "buf_kind": b.kind})
+            b = rams[m.ram_of[r.buf]]
+            readers.append({**asdict(r), **asdict(r.gen), "tensor": r.buf, "buf": b.name, "nb": b.nb,
+                            "w": b.w if b.kind == "ram" else r.ow, "aw": b.aw, "jw": index_bits(b.nb),
+                            "cw": index_bits(max(r.gen.C, r.gen.B, r.gen.BH) + 1), "buf_kind": b.kind})
         writers = []
         for w in m.writers:
-            b = bufs[w.buf]
-            writers.append({**asdict(w), **asdict(w.gen), "nb": b.nb, "w": b.w, "aw": b.aw, "jw": index_bits(b.nb),
-                            "cw": index_bits(max(w.gen.C, w.gen.B, w.gen.BH) + 1), "pw": index_bits(w.P + 1)})
+            b = rams[m.ram_of[w.buf]]
+            writers.append({**asdict(w), **asdict(w.gen), "tensor": w.buf, "buf": b.name, "nb": b.nb, "w": b.w,
+                            "aw": b.aw, "jw": index_bits(b.nb), "cw": index_bits(max(w.gen.C, w.gen.B, w.gen.BH) + 1),
+                            "pw": index_bits(w.P + 1)})
         buffers = []
-        for b in m.buffers:
+        for b in m.rams:
             vw = b.w if b.kind == "ram" else next(r["ow"] for r in readers if r["buf"] == b.name)
-            buffers.append({**asdict(b), "w": vw, "readers": [r for r in readers if r["buf"] == b.name],
+            buffers.append({**asdict(b), "w": vw, "tensors": [t for t, r in m.ram_of.items() if r == b.name],
+                            "readers": [r for r in readers if r["buf"] == b.name],
                             "writers": [w for w in writers if w["buf"] == b.name]})
         par = [sum(int(v) << (32 * j) for j, v in enumerate(vals)) for vals in m.par_values]
         nst = len(m.stages)
