@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import time
 from pathlib import Path
 
@@ -65,6 +66,9 @@ def main() -> None:
     ap.add_argument("--m-max", type=int, default=16)
     ap.add_argument("--l-max", type=int, default=None, help="full-size model's L_max (default 2048)")
     ap.add_argument("--timeout", type=float, default=7200)
+    ap.add_argument("--no-synth-model", action="store_true",
+                    help="the full-size config: only the tensor-buffer table (no synthesis)")
+    ap.add_argument("--buffer-m", default="16,64", help="M_max values of the tensor-buffer table")
     args = ap.parse_args()
     shapes = [("h256", parse_config(SMALL), None)]
     if args.model:
@@ -72,7 +76,21 @@ def main() -> None:
                        args.l_max or 2048))
     cap = get_target(args.target).capacity()
     rows, res = [], {"target": args.target, "m_max": args.m_max, "shapes": {}}
+    # the tensor buffers the top needs (from its plan: physical RAMs after lifetime sharing), per M_max
+    brows, res["buffers"] = [], {}
     for name, cfg, L_max in shapes:
+        for M in [int(v) for v in args.buffer_m.split(",")]:
+            from hwgen.kernels import get
+            m = get("bitnet_layer").model(top_spec(cfg, f"{name}_m{M}", args.target, M, L_max))
+            rams = [b for b in m.rams if b.kind == "ram"]
+            bits = sum(b.nb * b.w * b.depth for b in rams)
+            uram = sum(b.nb * math.ceil(b.w / 72) * math.ceil(b.depth / 4096) for b in rams)
+            bram = sum(b.nb * math.ceil(b.w / 72) * math.ceil(b.depth / 512) for b in rams)
+            res["buffers"][f"{name}_m{M}"] = {"rams": len(rams), "mbit": bits / 1e6, "uram": uram, "bram36": bram}
+            brows.append(f"| {name} | {M} | {len(rams)} | {bits / 1e6:.2f} | {uram} | {bram} |")
+    for name, cfg, L_max in shapes:
+        if name != "h256" and args.no_synth_model:
+            continue
         spec = top_spec(cfg, f"{name}_m{args.m_max}", args.target, args.m_max, L_max)
         rep = synth(spec, f"{name}_m{args.m_max}", args.timeout)
         r = rep.resources
@@ -102,7 +120,12 @@ def main() -> None:
              f"buffers for M_max {args.m_max} tokens, the sequencer). Kernel parameters {kernel_params(args.target)}.",
              "", "| shape | status | LUT+LUTRAM | LUTRAM | FF | DSP | BRAM36 | URAM | utilization % (LUT/FF/DSP/BRAM/URAM) "
              "| fits | LUT depth | Fmax est. (MHz) | cycles per call at M_max (model) | synth s |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|", *rows]
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|", *rows, "",
+             "Tensor buffers of the top (its plan: tensors of disjoint lifetimes share a RAM; every element at its "
+             "stream width), and the RAM blocks they take as 72-bit-wide URAM (4K deep) or BRAM36 (512 x 72) columns "
+             f"({args.target}: {cap.get('uram', 0):.0f} URAM, {cap.get('bram36', 0):.0f} BRAM36; the member kernels' own "
+             "buffers come on top):", "",
+             "| shape | M_max | RAMs | Mbit | as URAM | as BRAM36 |", "|---|---:|---:|---:|---:|---:|", *brows]
     OUT.write_text("\n".join(lines) + "\n")
     print(OUT.read_text())
 
