@@ -12,17 +12,20 @@ of three BitLinears, h_q of three TLMMs) is several reads of one buffer, the q|k
 buffer written by two stages (at two offsets), RoPE's q|k output is split by two writers, and per-call kernels
 (streaming TLMM, attention) mix freely with per-token ones. Buffers hold M_max tokens in the layout their
 readers need: `packed` (a wide TLMM activation beat = nb consecutive narrow beats, zero padded per token) or
-`heads` (attention: the beats of nb heads side by side). Kernels without setup streams (the TLMMs) that have
-the same design share one instance.
+`heads` (attention: the beats of nb heads side by side); tensors of disjoint lifetimes share a RAM. Kernels
+without setup streams (the TLMMs, the residual adders) that have the same design share one instance.
+
+Decode (one token at `pos`): the top also takes `pos` and the K/V cache (`k_cache`, `v_cache`: per head group,
+rows 0..pos-1 of the group's K/V head), merged ahead of the token's own K/V row into the attention; both modes
+send the new K/V rows out on `k_new` / `v_new`.
 
 Golden model: the layer's own (`hwgen.llm.layer.run_program` over the members' golden models). Cycle model
 (exact against cosim): M * beats_x (load) + sum over steps (member cycles for the call + STAGE_GLUE) - 1, the
 member cycles from the member's own cycle model. Setup streams (norm weights, weight scales) load once after
-reset, as in the member kernels. Prefill only (decode: see docs/layer_numerics.md section 7).
+reset, as in the member kernels. docs/layer_numerics.md section 7.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -230,7 +233,6 @@ class BitNetLayerKernel(Kernel):
                     raise UserError("steps", "the single layer top takes a prefill attention with N_pe 1 and one "
                                              f"K/V head per group (got N_pe {m.npe}, kv_par {m.kv_par})")
                 att = (i, m)
-                o = port(i, "o")
                 prods["a"] = (m.lanes, m.out_bits, H * m.d, True)
             else:
                 for p in kernels[i].ports(members[i]):
@@ -609,7 +611,6 @@ class BitNetLayerKernel(Kernel):
 
     # --- render -------------------------------------------------------------------------------
     def render_context(self, spec) -> dict:
-        from . import parse_spec  # noqa: F401  (members parsed through the registry)
         members = self.members(spec)
         kernels = [self.registry[x.kind] for x in members]
         m = self.model(spec)
