@@ -103,3 +103,18 @@ def test_layer_top_decode_cosim(top_project, tmp_path):
     np.savez(tmp_path / "bad.npz", x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)
     r = _hwgen("cosim", prj, "--inputs", tmp_path / "bad.npz")
     assert r.returncode == 2 and "pos" in r.stderr
+
+
+@pytest.mark.slow
+def test_layer_top_silu_without_gqa_cosim(tmp_path):
+    """SiLU-gated FFN and 4 K/V heads for 4 heads (head_par 1: the attention's q and output use one bank), M_max
+    tokens in the call: bit-exact, cycles = the cycle model."""
+    ckpt = make_checkpoint(tmp_path / "silu", act="silu", kv_heads=4, seed=2)
+    prj = tmp_path / "prj"
+    r = _hwgen("llm", "layer", "--model", ckpt, "--layer", 0, "--out", prj, "--m-max", 4, "--top")
+    assert r.returncode == 0, r.stderr
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(3).standard_normal((4, 256)).astype(np.float32))
+    r = _hwgen("cosim", prj, "--inputs", tmp_path / "x.npz")
+    summary = json.loads(r.stdout)
+    assert r.returncode == 0 and summary["pass"], (r.stdout[-2000:], r.stderr[-2000:])
+    assert summary["cycles"] == summary["model_cycles"] > 0 and summary["rel_update_error_vs_float64"] < 0.02
