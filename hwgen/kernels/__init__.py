@@ -14,6 +14,7 @@ from ..targets import get_target
 from .attention import AttentionDecodeKernel, AttentionPrefillKernel
 from .base import Kernel, Performance, Port, Scalar
 from .bitlinear_scale import BitLinearScaleKernel
+from .bitnet_layer import BitNetLayerKernel
 from .composed import ComposedKernel
 from .glu_act import GluActKernel
 from .rmsnorm import RmsNormQuantKernel
@@ -33,6 +34,7 @@ REGISTRY: dict[str, Kernel] = {k.kind: k for k in (
     RmsNormQuantKernel(),
 )}
 REGISTRY["composed"] = ComposedKernel(REGISTRY)   # compositions of any kernel registered above
+REGISTRY["bitnet_layer"] = BitNetLayerKernel(REGISTRY)   # one decoder layer over the kernels above
 
 __all__ = ["REGISTRY", "Kernel", "Performance", "Port", "Scalar", "get", "kinds", "parse_spec", "load_spec"]
 

@@ -37,8 +37,11 @@ def llm() -> None:
 @click.option("--l-max", "L_max", default=None, type=int, help="max position (default: max_position_embeddings)")
 @click.option("--set", "settings", multiple=True, metavar="KIND.FIELD=VALUE",
               help="kernel parameter, by kind or step name (e.g. tlmm.T=16, q_proj.Q=4, glu_act.sig_index_bits=12)")
+@click.option("--top", "single_top", is_flag=True,
+              help="also generate the whole layer as one top (PRJ/top, kind bitnet_layer; prefill), which "
+                   "`hwgen csim|cosim PRJ` then simulates")
 def layer(model_dir: str, layer: int, target: str, out: str, mode: str, M_max: int, L_max: int | None,
-          settings: tuple[str, ...]) -> None:
+          settings: tuple[str, ...], single_top: bool) -> None:
     """Write the generated project of decoder layer N: every kernel (HLS + RTL), the chain and the constants."""
     from ..targets import get_target
     from .project import build_program, write_layer_project
@@ -47,10 +50,11 @@ def layer(model_dir: str, layer: int, target: str, out: str, mode: str, M_max: i
     if not 1 <= M_max <= 4096:
         raise UserError("m-max", f"{M_max}; allowed: 1..4096")
     prog = build_program(Path(model_dir), layer, target, mode, M_max, L_max, overrides=parse_settings(settings))
-    path = write_layer_project(prog, Path(out), model_dir=Path(model_dir), layer=layer, mode=mode)
+    path = write_layer_project(prog, Path(out), model_dir=Path(model_dir), layer=layer, mode=mode, top=single_top)
     kinds = sorted({s.kind for s in prog.steps})
     click.echo(json.dumps({"project": str(path), "layer": layer, "mode": mode, "target": target,
-                           "steps": len(prog.steps), "kernels": kinds}, indent=1))
+                           "steps": len(prog.steps), "kernels": kinds, **({"top": str(path / "top")} if single_top else {})},
+                          indent=1))
 
 
 @llm.command()

@@ -67,6 +67,8 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
     x = np.asarray(data["x"], np.float32).astype(np.float64) if inputs_path is None else data["x"]
     cache = {"pos0": data.get("pos", 0), "k_cache": data.get("k_cache"), "v_cache": data.get("v_cache")}
     golden = run_program(prog, x, **cache)             # validates everything before any tool runs
+    if meta.get("top"):
+        return _simulate_top(project / meta["top"], flow, prog, meta, x, golden, output_path, simulator, cache)
     projects = {s["name"]: project / s["project"] for s in meta["steps"]}
     steps = []
 
@@ -117,4 +119,57 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
         np.savez(output_path.with_name(output_path.stem + "_cache.npz"),
                  k_cache=sim["k_rot"].reshape(-1, Hkv, d), v_cache=sim["v_lin"].reshape(-1, Hkv, d))
         summary["cache_output"] = str(output_path.with_name(output_path.stem + "_cache.npz"))
+    return summary
+
+
+def _simulate_top(top: Path, flow: str, prog, meta: dict, x: np.ndarray, golden: dict, output_path: Path | None,
+                  simulator: str, cache: dict) -> dict:
+    """The single layer top (kind bitnet_layer) in one simulation, on the layer's constants; its output against
+    the layer golden (every kernel's golden model, chained) and the float64 reference."""
+    t0 = time.monotonic()
+    inputs = {"x": x, **{k: v for k, v in prog.consts.items() if not k.startswith("ref_")}}
+    if prog.mode == "decode":
+        inputs.update(pos=np.int64(cache["pos0"]), k_cache=cache["k_cache"], v_cache=cache["v_cache"])
+    if flow == "golden":
+        y_int, sim = golden["y"], {"pass": True}
+        rows = {"k_new": golden["k_rot"], "v_new": golden["v_lin"]}
+    else:
+        from ..kernels import get
+        from ..render import load_project
+        spec = load_project(top)
+        inputs = get(spec.kind).validate_inputs(spec, inputs)
+        if flow == "csim":
+            from ..flows.csim import run_csim
+            sim = run_csim(top, inputs=inputs)
+        else:
+            from ..flows.cosim import run_cosim
+            sim = run_cosim(top, inputs=inputs, simulator=simulator)
+        rows = sim.pop("outputs")
+        y_int = rows["y"]
+    mismatches = int(np.count_nonzero(y_int != golden["y"])) + int(np.count_nonzero(rows["k_new"] != golden["k_rot"])) \
+        + int(np.count_nonzero(rows["v_new"] != golden["v_lin"]))
+    y = y_int / 2.0 ** prog.num.x_frac
+    unit = 2.0 ** prog.num.lin_frac
+    fcache = {} if prog.mode == "prefill" else {
+        "pos0": cache["pos0"], "k_cache": cache["k_cache"] / unit if cache["pos0"] else None,
+        "v_cache": cache["v_cache"] / unit if cache["pos0"] else None}
+    ref, _, _ = layer_forward(prog.cfg, reference_weights(prog), x, **fcache)
+    summary = {
+        "pass": mismatches == 0 and bool(sim["pass"]),
+        "flow": flow, "mode": meta["mode"], "layer": meta["layer"], "tokens": int(x.shape[0]), "top": True,
+        "mismatches": mismatches,
+        "rel_update_error_vs_float64": relative_update_error(x, y, ref),
+        "max_abs_error_vs_float64": float(np.abs(y - ref).max()),
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+    if "model_cycles" in sim:      # the call: first x beat to the last y beat, against the cycle model
+        summary["cycles"] = sim.get("latency_cycles")
+        summary["model_cycles"] = int(sim["model_cycles"])
+    if output_path is not None:       # the output, and the new K/V cache rows (the top's k_new / v_new streams)
+        output_path = Path(output_path)
+        np.save(output_path, y.astype(np.float32))
+        Hkv, d = prog.cfg.num_key_value_heads, prog.cfg.head_dim
+        cpath = output_path.with_name(output_path.stem + "_cache.npz")
+        np.savez(cpath, k_cache=rows["k_new"].reshape(-1, Hkv, d), v_cache=rows["v_new"].reshape(-1, Hkv, d))
+        summary["cache_output"] = str(cpath)
     return summary

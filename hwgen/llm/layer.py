@@ -377,3 +377,11 @@ def reference_weights(prog: LayerProgram) -> LayerWeights:
 def layer_golden(prog: LayerProgram, x: np.ndarray, pos0: int = 0) -> dict:
     """The layer's bits: every kernel's golden model, chained."""
     return run_program(prog, x, golden_executor, pos0)
+
+
+def layer_top_spec(prog: LayerProgram, name: str, target: str) -> dict:
+    """The single-top kernel spec (`kind: bitnet_layer`) of a program (prefill or decode): its steps run as stages
+    of one generated top (hwgen/kernels/bitnet_layer.py)."""
+    return {"kind": "bitnet_layer", "name": name, "target": target, "mode": prog.mode, "M_max": prog.M_max,
+            "L_max": prog.L_max, "config": prog.cfg.model_dump(mode="json"),
+            "numerics": prog.num.model_dump(mode="json"), "steps": [s.as_dict() for s in prog.steps]}

@@ -6,6 +6,7 @@ weight scales), written atomically.
                               steps (name, kind, spec, project folder)
     PRJ/consts.npz            integer constants, named as the steps read them
     PRJ/kernels/<design>/     one project per distinct kernel design (steps with equal specs share one)
+    PRJ/top/                  with --top: the whole layer as one generated kernel (kind bitnet_layer)
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .layer import LayerNumerics, LayerProgram, Step, kernel_params, layer_progr
 
 FORMAT = "hwgen-layer/1"
 MODES = ("prefill", "decode")
+TOP_FOLDER = "top"            # the single top (--top): one kernel project of kind bitnet_layer
 
 
 def build_program(model_dir: Path, layer: int, target: str, mode: str = "prefill", M_max: int = 128,
@@ -38,9 +40,15 @@ def build_program(model_dir: Path, layer: int, target: str, mode: str = "prefill
     return prog
 
 
-def write_layer_project(prog: LayerProgram, out: Path, *, model_dir: Path, layer: int, mode: str) -> Path:
+def write_layer_project(prog: LayerProgram, out: Path, *, model_dir: Path, layer: int, mode: str,
+                        top: bool = False) -> Path:
+    """`top`: also the single generated top of the whole layer (kind bitnet_layer, PRJ/top/), which
+    `hwgen csim|cosim PRJ` then simulates instead of the chain of kernel projects."""
     from ..kernels import parse_spec
     from ..render import atomic_folder, write_project
+    from .layer import layer_top_spec
+
+    top_spec = parse_spec(layer_top_spec(prog, f"l{layer}_layer", prog.steps[0].spec["target"])) if top else None
 
     out = Path(out)
     with atomic_folder(out) as staging:
@@ -56,6 +64,9 @@ def write_layer_project(prog: LayerProgram, out: Path, *, model_dir: Path, layer
         meta = {"format": FORMAT, "model": str(Path(model_dir).resolve()), "layer": layer, "mode": mode,
                 "target": steps[0]["spec"]["target"], "M_max": prog.M_max, "L_max": prog.L_max,
                 "numerics": prog.num.model_dump(), "config": prog.cfg.model_dump(), "steps": steps}
+        if top_spec is not None:
+            write_project(top_spec, staging / TOP_FOLDER, "both")
+            meta["top"] = TOP_FOLDER
         (staging / "layer.json").write_text(json.dumps(meta, indent=1))
         np.savez(staging / "consts.npz", **prog.consts)
     return out
