@@ -282,7 +282,11 @@ def synth_verilog(verilog_files: Sequence, top: str, family: str, out_dir: Path,
     if run.timed_out:
         return {}, None, {}, f"{_TIMEOUT_MSG} after {timeout_s:g} s\n{run.log_tail}", False
     if not run.ok or not (out_dir / STAT_JSON).exists():
-        return {}, None, {}, _error_tail(run.log_tail) or f"yosys exited with {run.rc}", False
+        tail = run.log_tail
+        for src in sorted((Path(f).resolve() for f in verilog_files), key=lambda p: -len(str(p))):
+            # Yosys names the files as the script gave them (relative to the run folder): name them in full
+            tail = tail.replace(os.path.relpath(src, out_dir.resolve()), str(src))
+        return {}, None, {}, _error_tail(tail) or f"yosys exited with {run.rc}", False
     try:
         stat = json.loads((out_dir / STAT_JSON).read_text())
         design = stat.get("design") or next(iter(stat["modules"].values()))

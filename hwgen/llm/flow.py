@@ -44,6 +44,33 @@ def relative_update_error(x: np.ndarray, y: np.ndarray, y_ref: np.ndarray) -> fl
     return float(np.linalg.norm(y - y_ref) / max(np.linalg.norm(y_ref - x), 1e-300))
 
 
+def project_executor(projects: dict, flow: str, simulator: str, records: list):
+    """An executor for `run_program`: every step runs `flow` (csim or cosim) on its kernel project
+    (`projects[step name]`) and appends one record to `records`: pass, mismatches, seconds and, from cosim, the
+    measured cycles of the whole call (first data beat in to last beat out) with the kernel's model cycles."""
+
+    def executor(step, kernel, spec, inputs):
+        t0 = time.monotonic()
+        if flow == "csim":
+            from ..flows.csim import run_csim
+            summary = run_csim(projects[step.name], inputs=inputs)
+        else:
+            from ..flows.cosim import run_cosim
+            summary = run_cosim(projects[step.name], inputs=inputs, simulator=simulator)
+        out = summary.pop("outputs")
+        rec = {"step": step.name, "kind": step.kind, "pass": summary["pass"], "mismatches": summary["mismatches"],
+               "seconds": round(time.monotonic() - t0, 2)}
+        if "model_cycles" in summary:
+            data_in = {p.name for p in kernel.ports(spec) if p.direction == "in" and p.role == "data"}
+            firsts = [summary[f"first_{p}"] for p in data_in if f"first_{p}" in summary]
+            rec["cycles"] = int(summary["cycles"] - min(firsts) + 1) if firsts else None
+            rec["model_cycles"] = int(summary["model_cycles"])
+        records.append(rec)
+        return out
+
+    return executor
+
+
 def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None = None,
                    output_path: Path | None = None, vectors: int = 4, seed: int = 0,
                    simulator: str = "auto") -> dict:
@@ -69,28 +96,8 @@ def simulate_layer(project: Path, flow: str = "csim", inputs_path: Path | None =
     golden = run_program(prog, x, **cache)             # validates everything before any tool runs
     if meta.get("top"):
         return _simulate_top(project / meta["top"], flow, prog, meta, x, golden, output_path, simulator, cache)
-    projects = {s["name"]: project / s["project"] for s in meta["steps"]}
-    steps = []
-
-    def executor(step, kernel, spec, inputs):
-        t0 = time.monotonic()
-        if flow == "csim":
-            from ..flows.csim import run_csim
-            summary = run_csim(projects[step.name], inputs=inputs)
-        else:
-            from ..flows.cosim import run_cosim
-            summary = run_cosim(projects[step.name], inputs=inputs, simulator=simulator)
-        out = summary.pop("outputs")
-        rec = {"step": step.name, "kind": step.kind, "pass": summary["pass"], "mismatches": summary["mismatches"],
-               "seconds": round(time.monotonic() - t0, 2)}
-        if "model_cycles" in summary:     # cosim: the whole call, first input beat to last output beat
-            data_in = {p.name for p in kernel.ports(spec) if p.direction == "in" and p.role == "data"}
-            firsts = [summary[f"first_{p}"] for p in data_in if f"first_{p}" in summary]
-            rec["cycles"] = int(summary["cycles"] - min(firsts) + 1) if firsts else None
-            rec["model_cycles"] = int(summary["model_cycles"])
-        steps.append(rec)
-        return out
-
+    steps: list[dict] = []
+    executor = project_executor({s["name"]: project / s["project"] for s in meta["steps"]}, flow, simulator, steps)
     sim = golden if flow == "golden" else run_program(prog, x, executor, **cache)
     mismatches = int(np.count_nonzero(sim["y"] != golden["y"]))
     unit = 2.0 ** prog.num.lin_frac

@@ -330,7 +330,7 @@ def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "
     sequence: each layer's kernels run `flow` (golden, csim or cosim of the engine's kernel projects) on the
     previous kernels' and the previous layer's *simulated* outputs. Each layer is also run through its golden
     model on the same input (bit-exact check per layer), and the whole golden chain on its own (end to end)."""
-    import time
+    from .flow import project_executor
     from .layer import golden_executor, run_program
     if flow not in ("golden", "csim", "cosim"):
         raise UserError("flow", f"{flow!r}; allowed: golden, csim, cosim")
@@ -338,25 +338,6 @@ def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "
     meta, manifest = load_engine(prj)
     mode = "prefill" if caches is None else "decode"
     project_of = {s["name"]: prj / s["project"] for s in meta["chains"][mode]}
-    records: list[dict] = []
-
-    def executor(step, kernel, spec, inputs):
-        t0 = time.monotonic()
-        if flow == "csim":
-            from ..flows.csim import run_csim
-            summary = run_csim(project_of[step.name], inputs=inputs)
-        else:
-            from ..flows.cosim import run_cosim
-            summary = run_cosim(project_of[step.name], inputs=inputs, simulator=simulator)
-        out = summary.pop("outputs")
-        rec = {"step": step.name, "kind": step.kind, "pass": summary["pass"], "seconds": round(time.monotonic() - t0, 2)}
-        if "model_cycles" in summary:
-            data_in = {p.name for p in kernel.ports(spec) if p.direction == "in" and p.role == "data"}
-            firsts = [summary[f"first_{p}"] for p in data_in if f"first_{p}" in summary]
-            rec["cycles"] = int(summary["cycles"] - min(firsts) + 1) if firsts else None
-            rec["model_cycles"] = int(summary["model_cycles"])
-        records[-1]["steps"].append(rec)
-        return out
 
     x = np.asarray(x, np.float64)
     xg = x
@@ -365,10 +346,10 @@ def run_model(prj: Path, x: np.ndarray, flow: str = "golden", simulator: str = "
         prog = engine_program(prj, i, mode, meta, manifest)
         cache = {} if caches is None else {"pos0": pos0, "k_cache": caches[i][0], "v_cache": caches[i][1]}
         golden = run_program(prog, x, golden_executor, **cache)
-        records.append({"layer": i, "steps": []})
-        sim = golden if flow == "golden" else run_program(prog, x, executor, **cache)
+        steps: list[dict] = []
+        sim = golden if flow == "golden" else run_program(prog, x, project_executor(project_of, flow, simulator, steps),
+                                                          **cache)
         mism = int(np.count_nonzero(sim["y"] != golden["y"]))
-        steps = records[-1]["steps"]
         layers.append({"layer": i, "mismatches": mism, "steps_pass": all(s["pass"] for s in steps),
                        "cycles_match_model": all(s.get("cycles") == s.get("model_cycles") for s in steps),
                        "steps": steps})
