@@ -36,13 +36,10 @@ FINETUNE_SP = 1.0          # L2-SP strength (per parameter, mean squared distanc
 
 
 def _targets_log(examples) -> np.ndarray:
-    y = np.full((len(examples), len(TARGETS)), np.nan)
-    for i, ex in enumerate(examples):
-        for j, t in enumerate(TARGETS):
-            v = ex.y.get(t)
-            if v is not None:
-                y[i, j] = math.log1p(max(0.0, float(v)))
-    return y
+    """log1p of the labels [n, targets], NaN where a record lacks one (the training's own label matrix)."""
+    from .train import _targets_matrix
+
+    return np.log1p(np.clip(_targets_matrix(examples), 0, None))
 
 
 PRIORS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)   # candidate prior strengths, in records' worth
