@@ -36,6 +36,7 @@ from ..bits import index_bits
 from ..errors import UserError
 from ..spec import KernelSpec, canonical_json
 from .base import Kernel, Performance, Port, Scalar
+from .bitnet_layer_graph import GLUE_NODE_TYPES
 
 # Cycles a stage adds to its member's own cycles: start -> address (1), address -> RAM register (1), RAM
 # register -> reader FIFO head (1) (hwgen_lt_rdpipe), and the stage's last output beat -> the writers' done
@@ -58,6 +59,8 @@ class BitNetLayerSpec(KernelSpec):
     numerics: dict = Field(default_factory=dict, description="LayerNumerics (model_dump, resolved)")
     steps: list[dict] = Field(default_factory=list, description="layer_program steps (Step.as_dict)")
     buffer_memory: Literal["block", "ultra", "distributed"] = Field("block", description="tensor buffer RAM style")
+    kernel_params: dict = Field(default_factory=dict, description="without steps: member kernel fields by kind or step "
+                                                            "name ({tlmm: {T: 4}}) over the target's defaults")
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ class BitNetLayerKernel(Kernel):
     spec_model = BitNetLayerSpec
     unit = "call"
     description = "one BitNet decoder layer: the member kernels run as stages over tensor buffers (one top)"
-    node_types = ()
+    node_types = GLUE_NODE_TYPES
 
     def __init__(self, registry: dict):
         self.registry = registry
@@ -175,7 +178,7 @@ class BitNetLayerKernel(Kernel):
             raise UserError("mode", f"{data['mode']!r}: the single layer top is implemented for prefill only")
         cfg = parse_config(data.get("config") or SMALL_CONFIG)
         prog = layer_program(cfg, None, M_max=int(data.get("M_max", 16)), L_max=data.get("L_max"),
-                             params=kernel_params(target), mode="prefill")
+                             params=kernel_params(target, data.get("kernel_params")), mode="prefill")
         steps = [{**st.as_dict(), "spec": {**st.spec, "name": f"{name}_{st.name}", "target": target}}
                  for st in prog.steps]
         return {**data, "M_max": prog.M_max, "L_max": prog.L_max, "config": cfg.model_dump(mode="json"),
@@ -747,15 +750,11 @@ class BitNetLayerKernel(Kernel):
 
     # --- surrogate ------------------------------------------------------------------------------
     def graph(self, spec):
-        """The union of the member instances' graphs (the tensor buffers and the sequencer are not modelled);
-        latency from the layer's cycle model."""
-        from ..surrogate.ir import compose
-        members = self.members(spec)
-        m = self.model(spec)
-        g = compose([self.registry[members[i["member"]].kind].graph(members[i["member"]]) for i in m.instances], [])
-        perf = self.performance(spec)
-        g.cycles, g.ii, g.macs = float(perf.latency_cycles), float(perf.ii), float(perf.macs_per_cycle)
-        return g
+        """The union of the member instances' graphs plus the top's glue (tensor buffers, readers, writers and
+        their address generators, stage muxes, the sequencer): hwgen/kernels/bitnet_layer_graph.py; latency from
+        the layer's cycle model."""
+        from .bitnet_layer_graph import build_layer_graph
+        return build_layer_graph(self, spec)
 
     def outputs(self, backend):
         if backend == "hls":
