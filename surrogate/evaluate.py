@@ -158,12 +158,22 @@ def rounded(p: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- splits
 
+def is_layer(ex) -> bool:
+    return ex.spec.get("kind") == "bitnet_layer"
+
+
+def layer_composition(ex) -> str:
+    """What makes two layer tops the same composition: the layer's shapes (config) and its members' parameters."""
+    return json.dumps({k: ex.spec.get(k) for k in ("config", "kernel_params", "steps")}, sort_keys=True)
+
+
 def make_splits(examples, seed: int = 0, test_frac: float = 0.2, extrap_frac: float = 0.2,
-                train_compositions: int = 3) -> dict:
+                train_compositions: int = 3, train_layers: int = 3) -> dict:
     """-> {name: (train indices, test indices, description)}."""
     rng = np.random.default_rng(seed)
     single = [i for i, ex in enumerate(examples) if ex.kernels == 1]
-    comp = [i for i, ex in enumerate(examples) if ex.kernels > 1]
+    layers = [i for i, ex in enumerate(examples) if is_layer(ex)]
+    comp = [i for i, ex in enumerate(examples) if ex.kernels > 1 and not is_layer(ex)]
     splits = {}
     perm = rng.permutation(single)
     n_te = max(1, int(round(test_frac * len(single))))
@@ -183,7 +193,31 @@ def make_splits(examples, seed: int = 0, test_frac: float = 0.2, extrap_frac: fl
                        f"composed: trained on {len(single)} single kernels + {k} compositions, "
                        f"{len(comp) - k} compositions ({min(examples[i].kernels for i in comp)}-"
                        f"{max(examples[i].kernels for i in comp)} kernels) held out")
+    if len(layers) > train_layers:
+        # (d) whole decoder layers: a few layer tops in training, the layers of other compositions held out
+        lperm = np.random.default_rng(seed + 1).permutation(layers)
+        seen = {layer_composition(examples[i]) for i in lperm[:train_layers]}
+        test = sorted(int(i) for i in lperm[train_layers:] if layer_composition(examples[i]) not in seen)
+        if test:
+            splits["d"] = (sorted(single + [int(i) for i in lperm[:train_layers]]), test,
+                           f"decoder layers: trained on {len(single)} single kernels + {train_layers} layer tops, "
+                           f"{len(test)} layer tops of other compositions (shapes, member parameters) held out")
     return splits
+
+
+def layer_rows(test, y, gnn, ana) -> list[dict]:
+    """Per held-out layer: measured vs predicted LUT and the memory / DSP counts (split d)."""
+    out = []
+    for i, ex in enumerate(test):
+        cfg = ex.spec.get("config") or {}
+        row = {"design": f"h{cfg.get('hidden_size')}/f{cfg.get('intermediate_size')}/"
+                         f"{cfg.get('num_attention_heads')}x{cfg.get('num_key_value_heads')} M{ex.spec.get('M_max')}",
+               "tlmm": {k: v for k, v in ((ex.spec.get("kernel_params") or {}).get("tlmm") or {}).items()}}
+        for j, t in enumerate(TARGETS):
+            if t in ("lut", "ff", "dsp", "bram36", "uram"):
+                row[t] = [None if not np.isfinite(y[i, j]) else float(y[i, j]), float(gnn[i, j]), float(ana[i, j])]
+        out.append(row)
+    return out
 
 
 def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
@@ -206,7 +240,8 @@ def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
         by_kind[kind] = {"n": len(sel), **{f"{m}_{t}": smape(y_te[sel, j][np.isfinite(y_te[sel, j])], p[sel, j][np.isfinite(y_te[sel, j])])
                                            for m, p in (("gnn", gnn), ("ana", ana_r), ("gbm", gbm))
                                            for j, t in enumerate(TARGETS) if t in ("lut", "ff", "dsp")}}
-    return {"n_train": len(train), "n_test": len(test), "train_seconds": round(t_train, 1),
+    extra = {"layers": layer_rows(test, y_te, gnn, ana_r)} if test and all(is_layer(ex) for ex in test) else {}
+    return {**extra, "n_train": len(train), "n_test": len(test), "train_seconds": round(t_train, 1),
             "fallback": describe_fallback(ens.cfg.fallback), "sigma_scale": ens.cfg.sigma_scale, "by_kind": by_kind,
             "gnn": metrics(y_te, gnn, mu, sigma), "analytical": metrics(y_te, ana_r), "gbm": metrics(y_te, gbm),
             "gnn_train": metrics(y_tr, rounded(np.expm1(mu_tr)), mu_tr, sig_tr),
@@ -258,6 +293,15 @@ def markdown(result: dict) -> str:
         for kind, r in sp["by_kind"].items():
             lines.append(f"| {kind} | {r['n']} | " + " | ".join(
                 f"{_f(r['gnn_' + t])} / {_f(r['ana_' + t])} / {_f(r['gbm_' + t])}" for t in ("lut", "ff", "dsp")) + " |")
+        if sp.get("layers"):
+            lines += ["", "Held-out layer tops (measured / GNN / analytical):", "",
+                      "| layer | TLMM | LUT | LUT err GNN % | FF | DSP | BRAM36 | URAM |", "|---|---|---|---|---|---|---|---|"]
+            for r in sp["layers"]:
+                y, p, a = r["lut"]
+                err = "n/a" if not y else f"{100 * (p - y) / y:+.1f}"
+                cell = lambda t: " / ".join(_f(v, digits=(1 if t == "bram36" else 0)) for v in r[t])  # noqa: E731
+                lines.append(f"| {r['design']} | {r['tlmm']} | {cell('lut')} | {err} | {cell('ff')} | {cell('dsp')} | "
+                             f"{cell('bram36')} | {cell('uram')} |")
         lines.append("")
     lines += ["## Goals", ""]
     for item in result["goals"]:
@@ -281,6 +325,13 @@ def _goals_and_verdict(splits: dict) -> tuple[list, list]:
             v = splits["a"]["gnn"][t]["exact"]
             goals.append(f"{t} exact on (a) >= {_f(EXACT_GOAL, True)}: {_f(v, True)} -> "
                          f"{'met' if v >= EXACT_GOAL else 'NOT met'}")
+    if "d" in splits:
+        d = splits["d"]["gnn"]
+        goals.append(f"whole-layer LUT SMAPE on held-out layers (d) <= 5%: {_f(d['lut']['smape'])}% -> "
+                     f"{'met' if d['lut']['smape'] <= 5 else 'NOT met'}")
+        for t in EXACT_TARGETS:
+            goals.append(f"{t} exact on held-out layers (d): {_f(d[t]['exact'], True)} -> "
+                         f"{'met' if d[t]['exact'] >= 1.0 else 'NOT met'}")
     if "a" in splits and "b" in splits:
         sa, sb = splits["a"]["sigma_test_mean"], splits["b"]["sigma_test_mean"]
         goals.append(f"uncertainty grows off the training range: mean sigma (a) {sa:.3f} vs (b) {sb:.3f} -> "
@@ -308,7 +359,8 @@ def _goals_and_verdict(splits: dict) -> tuple[list, list]:
 
 
 def run_report(data: Sequence, out_md: Path, cfg: ModelConfig | None = None, seed: int = 0, log=print,
-               command: str = "", note: str = "") -> dict:
+               command: str = "", note: str = "", only: Sequence[str] = ()) -> dict:
+    """`only`: run just these splits (e.g. ("d",) for the decoder-layer split alone)."""
     import datetime
 
     import torch
@@ -319,6 +371,8 @@ def run_report(data: Sequence, out_md: Path, cfg: ModelConfig | None = None, see
     cfg = cfg or ModelConfig(seed=seed)
     examples = load_examples(data)
     splits = make_splits(examples, seed=seed)
+    if only:
+        splits = {k: v for k, v in splits.items() if k in only}
     result = {"command": command or f"hwgen surrogate report --data {' '.join(map(str, data))} --out {out_md}",
               "date": datetime.date.today().isoformat(), "data": [str(d) for d in data],
               "n_examples": len(examples), "n_single": sum(ex.kernels == 1 for ex in examples),
@@ -335,7 +389,7 @@ def run_report(data: Sequence, out_md: Path, cfg: ModelConfig | None = None, see
         if log:
             log("  " + ", ".join(f"{t}: GNN {res['gnn'][t]['smape']:.2f} / ana {res['analytical'][t]['smape']:.2f} / "
                                  f"GBM {res['gbm'][t]['smape']:.2f}" for t in TARGETS))
-    if "c" not in splits:
+    if "c" not in splits and not only:
         result["note_c"] = "split (c) skipped: fewer than 4 composed designs in the data"
     result["goals"], result["verdict"] = _goals_and_verdict(result["splits"])
     out_md = Path(out_md)

@@ -155,7 +155,7 @@ def test_composition_errors_name_the_field():
 
 # ----------------------------------------------------------------------------- stored datasets agree with the contract
 
-@pytest.mark.parametrize("name", ["tlmm", "attention", "composed", "holdout_tlmm", "holdout_attention",
+@pytest.mark.parametrize("name", ["tlmm", "attention", "composed", "holdout_tlmm", "holdout_attention", "layer_kernels",
                                   "search_kv260_tlmm", "search_pynq_mixed"])
 def test_stored_measurements_equal_the_contract(name):
     """Every shipped record whose cosim measured latency / ii holds exactly the kernel's performance contract."""

@@ -38,7 +38,13 @@ OBJECTIVES = ("decode", "prefill", "balanced")
 FIT_LIMIT = 0.90        # the issue's goal: the whole design within 90 % of every resource
 FIT_Z = 1.0             # a candidate fits when mean + FIT_Z * std <= FIT_LIMIT * capacity
 ANALYTICAL_REL_STD = 0.15   # the spread search.py gives analytical estimates (no learned spread)
-GNN_KINDS = ("tlmm", "tlmm_naive", "attention_decode", "attention_prefill")  # what surrogate_v1 was trained on
+
+def gnn_kinds(model_dir=None) -> tuple[str, frozenset]:
+    """(model name, the single-kernel kinds it was trained on): the plan asks the GNN only about those."""
+    from ..surrogate.predict import _load, default_model_dir
+    path = Path(model_dir or default_model_dir())
+    kinds = _load(str(path)).cfg.train_info.get("kinds") or ()
+    return path.name, frozenset(k for k in kinds if "+" not in k)
 RESOURCES = ("lut", "ff", "dsp", "bram36", "uram")     # lut = logic + LUTRAM (LUT sites)
 # The free parameters of the layer engine (G = 3: 5-bit indices of 3 trits, TeLLMe's packing, 1.67 bit/weight)
 # and the decode / prefill attention lanes: fewer halve that attention's DSPs and double its compute cycles
@@ -194,7 +200,8 @@ def predict_all(specs: dict) -> dict:
     """key -> {resource: (mean, std)}, source. GNN for the kinds it was trained on, analytical for the rest."""
     from ..kernels import parse_spec
     from ..surrogate.analytical import estimate
-    gnn_keys = [k for k, s in specs.items() if s["kind"] in GNN_KINDS]
+    model_name, trained = gnn_kinds()
+    gnn_keys = [k for k, s in specs.items() if s["kind"] in trained]
     out = {}
     if gnn_keys:
         from ..surrogate.predict import in_training_range, predict_specs
@@ -202,7 +209,7 @@ def predict_all(specs: dict) -> dict:
         for k, r in zip(gnn_keys, rows):
             outside = in_training_range(parse_spec(specs[k]))
             out[k] = {"res": {t: (float(v["mean"]), float(v["std"])) for t, v in r.items()},
-                      "source": "surrogate_v1 (GNN)" + (f", outside its training range: {', '.join(outside)}"
+                      "source": f"{model_name} (GNN)" + (f", outside its training range: {', '.join(outside)}"
                                                          if outside else "")}
     for k, s in specs.items():
         if k not in out:
@@ -540,7 +547,7 @@ def assemble(cfg, t, host, best, perf, cands, objective, context, prompt, budget
             "tie_word_embeddings")}},
         "target": t.name, "board": t.board, "context": context, "prompt": prompt, "objective": objective,
         "budget": budget, "pins": pins or {},
-        "budget_note": ("surrogate only: resources predicted (GNN for TLMM/attention, analytical for the rest), "
+        "budget_note": ("surrogate only: resources predicted (GNN for the kinds it was trained on, analytical for the rest), "
                         "no synthesis" if not synth_log else
                         f"{len(synth_log)} open-flow syntheses of the chosen engine's kernels (Yosys)"),
         "decode_tokens_per_s": perf["decode_tokens_per_s"],
