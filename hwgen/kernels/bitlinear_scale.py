@@ -246,7 +246,9 @@ class BitLinearScaleKernel(TokenKernel):
         y = g.node("stream_out", "y", width=m.lanes * m.out_bits)
         g.ports.update(acc=acc, s=s, ws=ws, y=y)
         ctrl_ff = index_bits(m.beats) + index_bits(m.ws_beats) + 2 + 2 * m.stages
-        ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff, "lut": 2.0 * ctrl_ff})
+        # the tlast delay line through the stages has no reset: Yosys maps it to one SRL16E (a LUTRAM site)
+        ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff - (m.stages - 1),
+                                                                "lut": 2.0 * ctrl_ff, "lutram": 1.0})
         # the weight scales: a register (per tensor) or a memory of beats x (lanes x ws_bits) words
         if m.per_channel:
             style = "lutram" if m.ws_beats <= 64 else "bram"

@@ -264,7 +264,9 @@ class GluActKernel(TokenKernel):
         fo = g.node("stream_out", "f", width=m.lanes * m.out_bits)
         g.ports.update(g=gi, u=ui, f=fo)
         ctrl_ff = index_bits(m.beats) + 2 * m.stages
-        ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff, "lut": 2.0 * ctrl_ff})
+        # the tlast delay line through the stages has no reset: Yosys maps it to one SRL16E (a LUTRAM site)
+        ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff - (m.stages - 1),
+                                                                "lut": 2.0 * ctrl_ff, "lutram": 1.0})
         sig_bits = m.V + 1
         rom = None
         if m.act == "silu":
