@@ -130,4 +130,5 @@ def build_layer_graph(kernel, spec):
             g.edges.append((s + base if sa == "g" else s, d + base if da == "g" else d, float(bits), "kernel_stream"))
     perf = kernel.performance(spec)
     g.cycles, g.ii, g.macs = float(perf.latency_cycles), float(perf.ii), float(perf.macs_per_cycle)
+    g.kinds = (kernel.kind,)        # one design kind (the unit of the formula fallback and of the reports)
     return g
