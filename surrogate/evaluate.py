@@ -168,8 +168,9 @@ def layer_composition(ex) -> str:
 
 
 def make_splits(examples, seed: int = 0, test_frac: float = 0.2, extrap_frac: float = 0.2,
-                train_compositions: int = 3, train_layers: int = 3) -> dict:
-    """-> {name: (train indices, test indices, description)}."""
+                train_compositions: int = 3, train_layers: int | None = None) -> dict:
+    """-> {name: (train indices, test indices, description)}. `train_layers`: layer tops in split (d)'s training
+    set (default 3; a third of them when there are fewer than 9)."""
     rng = np.random.default_rng(seed)
     single = [i for i, ex in enumerate(examples) if ex.kernels == 1]
     layers = [i for i, ex in enumerate(examples) if is_layer(ex)]
@@ -193,6 +194,8 @@ def make_splits(examples, seed: int = 0, test_frac: float = 0.2, extrap_frac: fl
                        f"composed: trained on {len(single)} single kernels + {k} compositions, "
                        f"{len(comp) - k} compositions ({min(examples[i].kernels for i in comp)}-"
                        f"{max(examples[i].kernels for i in comp)} kernels) held out")
+    if train_layers is None:
+        train_layers = min(3, max(1, len(layers) // 3))
     if len(layers) > train_layers:
         # (d) whole decoder layers: a few layer tops in training, the layers of other compositions held out
         lperm = np.random.default_rng(seed + 1).permutation(layers)
