@@ -78,7 +78,7 @@ def build_layer_graph(kernel, spec):
         glue.edge(buf_node[r["buf"]], n, r["w"] * (1 if r["sel"] else r["nb"]), "data")
     for w in ctx["writers"]:
         ag = _agen(w, tw)
-        data_lut = float(w["nb"] * w["w"]) if w["sel"] else 0.0     # per bank: mine ? data : 0
+        data_lut = float(w["nb"] * w["w"]) if w["sel"] and w["nb"] > 1 else 0.0     # per bank: mine ? data : 0
         est = {**A.zero(), "ff": ag["ff"] + w["pw"], "lut": ag["lut"] + 1.5 * w["pw"] + data_lut + w["nb"]}
         wr_node[w["name"]] = n = glue.node("buffer_writer", w["name"], est=est, width=w["iw"], count=w["nb"],
                                            leaves=w["P"], out_bits=w["w"])
