@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
+
+from .costs import TARGETS
 
 
 @click.group(name="surrogate")
@@ -50,6 +53,11 @@ def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
     cfg = ModelConfig(members=members, epochs=epochs, hidden=hidden, layers=layers, seed=seed)
     ens = train_ensemble(examples, cfg, log=lambda m: click.echo(m, err=True))
     ens.cfg.train_info["data"] = [str(d) for d in data]
+    layers = [ex for ex in examples if ex.spec.get("kind") == "bitnet_layer"]
+    if layers:      # the glue factor of whole layers predicted by parts (surrogate/layer.py)
+        from .layer import fit_glue
+        from .train import _targets_matrix
+        ens.cfg.train_info["layer_glue_factor"] = fit_glue(ens, [ex.spec for ex in layers], _targets_matrix(layers))
     ens.save(Path(out))
     size = sum(p.stat().st_size for p in Path(out).iterdir())
     click.echo(json.dumps({"model": str(out), "examples": len(examples), "members": members,
@@ -182,6 +190,14 @@ def predict(config, hls4ml_model, target, model) -> None:
     row = predict_specs([spec], model_dir)[0]
     out = row_of(spec, row, data.get("name") or data.get("kind"))
     out["target"] = data.get("target", "kv260")
+    if spec.kind == "bitnet_layer":     # also by parts: each member as its own design + the fitted glue
+        from .layer import predict_layers
+        from .model import outputs_from_log
+        from .predict import _load
+        ens = _load(str(model_dir))
+        mu, sigma = predict_layers(ens, [spec.model_dump(mode="json")], ens.cfg.train_info.get("layer_glue_factor"))
+        parts = outputs_from_log(mu, sigma, np.array([[row[t]["analytical"] for t in TARGETS]]))[0]
+        out["by_parts"] = {t: {k: v[k] for k in ("mean", "std", "lo", "hi")} for t, v in parts.items()}
     click.echo(json.dumps(out, indent=2))
 
 
