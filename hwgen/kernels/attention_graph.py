@@ -33,10 +33,10 @@ def build_attention(kernel, spec) -> HwGraph:
     # the dot product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
     tree_ff = sum(t["bits"] for t in ctx["tree"] if t.get("reg"))
     o2w = op_bits - m.sh_out + 1
-    # pipeline 1: one more V beat register stage (shared), and per unit the registered accumulator read row, its
-    # write-to-read bypass mux (a LUT per bit) and the delayed p, alpha, first flag and write address / valid
+    # pipeline 1, per unit: the registered accumulator read row, its write-to-read bypass mux (a LUT per bit), the
+    # p * v products registered once more, the delayed alpha, first flag and write address / valid
     rd_reg = m.rmw_stages == 3
-    ctrl_est = {**A.zero(), "ff": ctrl_ff + m.data_w + (2 + rd_reg) * m.kv_w + (2 + m.tree_stages) * cw,
+    ctrl_est = {**A.zero(), "ff": ctrl_ff + m.data_w + 2 * m.kv_w + (2 + m.tree_stages) * cw,
                 "lut": C_CONTROL * ctrl_ff + 2 * cw * cw}                                   # + the base divide
     if m.causal and m.reversed and not ctx["npe_pow2"]:
         # last block's base: (len - 1) * div_m >> div_s, then * N_pe (constant multiplies, DSPs when wide enough)
@@ -109,7 +109,7 @@ def build_attention(kernel, spec) -> HwGraph:
                     est=A.add(A.pieces(ctx["mul_av"], fam, ln), A.product(m.pv_bits, False, db, True, fam, ln),
                               A.adder(2.0 * m.acc_bits, ln),
                               A.registers(4 * m.pv_bits + ln * 2 * ctx["pvw"]),
-                              A.registers(rd_reg * (ln * m.acc_bits + 2 * m.pv_bits + bw + 2)),
+                              A.registers(rd_reg * (ln * (m.acc_bits + ctx["pvw"]) + m.pv_bits + bw + 2)),
                               {**A.zero(), "lut": rd_reg * (ln * m.acc_bits + bw)}))
         g.edge(fifo, sv, 2 * m.pv_bits, "data")
         g.edge(ports["v"], sv, ln * db, "stream")

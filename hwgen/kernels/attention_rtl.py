@@ -99,7 +99,7 @@ def render_context(spec, m: AttentionModel) -> dict:
         "acc_reg": m.beats == 1,                          # accumulators: a register row (else LUTRAM)
         "rmw2": m.rmw_stages >= 2,                        # S.V read-modify-write in two (or three) stages
         "acc_rd_reg": m.rmw_stages == 3,                  # pipeline 1: the accumulator read is registered, bypassed
-        "v_stages": m.rmw_stages,                         # V beat registers before the p * v product
+        "v_stages": 2 if m.rmw_stages >= 2 else 1,        # V beat registers before the p * v product
         "npe_sel": m.npe > 1,                             # output PE select
         "causal": int(m.causal), "reversed": int(m.reversed),
         "npe_pow2_int": int(m.npe & (m.npe - 1) == 0),
