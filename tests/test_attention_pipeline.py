@@ -81,3 +81,25 @@ def test_hls_twin_is_the_same_for_every_stage_count():
                                                                           if k.startswith("hls/")}
     rtl = [render_files(parse_spec({**DEC_B2, "pipeline": p}), "rtl")["rtl/att_dec_p.v"] for p in (0, 1)]
     assert "ar3" in rtl[1] and "ar3" not in rtl[0]
+
+
+def test_kernel_estimate_against_the_stored_yosys_records():
+    """The modelled accumulate path is in every netlist, so no stored (pipeline 0) xcup record is faster than the
+    kernel's estimate, and for most the estimate is the synthesized Fmax itself (that path is the slowest)."""
+    from pathlib import Path
+
+    from hwgen.datasets.store import load_records
+
+    root = Path(__file__).resolve().parents[1] / "datasets"
+    recs = [r for name in ("attention", "holdout_attention") for r in load_records(root / name, status="ok")]
+    equal = xcup = 0
+    for r in recs:
+        spec = parse_spec(r.extra["spec"])
+        est = kernels.get(spec.kind).fmax_estimate(spec)
+        if spec.target_info.yosys_family != "xcup":
+            assert est is None
+            continue
+        assert est >= r.fmax_mhz_est - 0.1, (r.params, est, r.fmax_mhz_est)
+        equal += abs(est - r.fmax_mhz_est) <= 0.1
+        xcup += 1
+    assert xcup >= 200 and equal >= 0.9 * xcup, (equal, xcup)

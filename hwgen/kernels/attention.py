@@ -167,6 +167,12 @@ def accumulate_path_ns(m: AttentionModel, family: str, stages: int) -> float:
     return timing.path_ns(family, depth=1, dsps=1)
 
 
+# families whose netlists keep the acc x alpha DSPs unregistered, as accumulate_path_ns models them (checked against
+# the stored Yosys records); on xc7 Yosys packs the product registers into the DSP48E1s, which the delay model
+# treats as path boundaries, so the accumulate path is not the slowest there and is not modelled
+MODELLED_FAMILIES = ("xcup",)
+
+
 def max_pipeline(m: AttentionModel) -> int:
     return MAX_PIPELINE if m.beats >= 2 else 0
 
@@ -178,8 +184,8 @@ def with_pipeline(spec, m: AttentionModel) -> AttentionModel:
     family = spec.target_info.yosys_family
     most = max_pipeline(m)
     if spec.pipeline == "auto":
-        stages = next((p for p in range(most + 1) if 1000.0 / accumulate_path_ns(m, family, p) >= spec.clock),
-                      most)
+        stages = 0 if family not in MODELLED_FAMILIES else next(
+            (p for p in range(most + 1) if 1000.0 / accumulate_path_ns(m, family, p) >= spec.clock), most)
     else:
         stages = spec.pipeline
         if stages > most:
@@ -260,9 +266,12 @@ class _AttentionKernel(Kernel):
 
     def fmax_estimate(self, spec):
         """The S.V accumulate path after the pipeline stages (accumulate_path_ns), capped like a design with the
-        block RAM exp ROM; the score path, the control and the output normaliser are not modelled."""
+        block RAM exp ROM; the score path, the control and the output normaliser are not modelled (None outside
+        MODELLED_FAMILIES)."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
+        if family not in MODELLED_FAMILIES:
+            return None
         from .attention_rtl import EXP_BRAM_MIN_E
         return round(min([1000.0 / accumulate_path_ns(m, family, m.pipeline),
                           *timing.ram_caps(family, m.E >= EXP_BRAM_MIN_E)]), 1)
