@@ -25,6 +25,10 @@ cosimulation): per block 1 setup cycle + nvalid*B q beats + (B + lat_k + sweep*B
 pipeline) + the divider + nvalid*B output issues; per call 1 length beat (+1 for the reversed prefill's
 last-block base) + per head group 1 parameter beat, and the output pipeline's lat_out cycles once at the end
 (back-to-back calls overlap it).
+
+`pipeline` (docs/timing.md, section 4b): with B >= 2, one stage registers the S.V accumulator read before the
+acc x alpha DSPs (a write-to-read bypass covers B = 2); no cycle is added. With B = 1 the update is a one-cycle loop
+with no bit-exact place for a register.
 """
 from __future__ import annotations
 
