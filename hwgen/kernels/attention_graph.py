@@ -33,8 +33,8 @@ def build_attention(kernel, spec) -> HwGraph:
     # the dot product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
     tree_ff = sum(t["bits"] for t in ctx["tree"] if t.get("reg"))
     o2w = op_bits - m.sh_out + 1
-    # pipeline 1, per unit: the registered accumulator read row, its write-to-read bypass mux (a LUT per bit), the
-    # p * v products registered once more, the delayed alpha, first flag and write address / valid
+    # pipeline 1, per unit: the registered accumulator read row, its write-to-read bypass mux (B = 2: a LUT per bit),
+    # the p * v products registered once more, the delayed alpha, first flag and write address / valid
     rd_reg = m.rmw_stages == 3
     ctrl_est = {**A.zero(), "ff": ctrl_ff + m.data_w + 2 * m.kv_w + (2 + m.tree_stages) * cw,
                 "lut": C_CONTROL * ctrl_ff + 2 * cw * cw}                                   # + the base divide
@@ -110,7 +110,7 @@ def build_attention(kernel, spec) -> HwGraph:
                               A.adder(2.0 * m.acc_bits, ln),
                               A.registers(4 * m.pv_bits + ln * 2 * ctx["pvw"]),
                               A.registers(rd_reg * (ln * (m.acc_bits + ctx["pvw"]) + m.pv_bits + bw + 2)),
-                              {**A.zero(), "lut": rd_reg * (ln * m.acc_bits + bw)}))
+                              {**A.zero(), "lut": ctx["acc_bypass"] * (ln * m.acc_bits + bw)}))
         g.edge(fifo, sv, 2 * m.pv_bits, "data")
         g.edge(ports["v"], sv, ln * db, "stream")
         acc = g.node("accumulator", f"acc{u}", style=mem_style, depth=B, width=ln * m.acc_bits,
