@@ -49,6 +49,10 @@ class TLMMSpec(TernaryMatmulSpec):
     T: int = Field(8, ge=1, le=128, description="tables in parallel")
     Q: int = Field(8, ge=1, le=128, description="lookups per table per cycle = output lanes")
     table_style: Literal["full", "mirror"] = "full"
+    adder: Literal["behavioral", "ternary"] = Field(
+        "behavioral", description="lane adder trees: behavioral (`+`, as the synthesis tool maps it) or ternary "
+                                  "(instantiated 3-input adders: one LUT6_2 per bit doing the 3:2 compression into a "
+                                  "CARRY8 chain on xcup, CARRY4 on xc7; kernels/tlmm_prims.py)")
     # stream: the weight words arrive on s_axis_w during every call (docs/tlmm_stream.md, tlmm_stream.py)
     weight_memory: Literal["auto", "uram", "bram", "lutram", "stream"] = "auto"
     w_beat_words: int = Field(0, ge=0, le=128, description="weight_memory=stream: weight words per s_axis_w beat "
