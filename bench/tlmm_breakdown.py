@@ -34,12 +34,13 @@ Q, K, N = 8, 768, 128
 PARTS = ("tables", "lookup", "table build", "lane trees", "accumulators", "weight banks", "control")
 
 
-def part_of(module: str, top: str) -> str:
-    name = module.split("\\")[-1] if "\\" in module else module
-    name = name.lstrip("\\$")
+def part_of(module: str, top: str, parent: str) -> str:
+    """The part a module's own cells belong to; the primitive adders count where they are instantiated."""
+    if "hwgen_add3" in module or "hwgen_carry_chain" in module:
+        return parent
     if "hwgen_tlmm_lookup" in module:
         return "lookup"
-    if "hwgen_tlmm_build" in module or module.endswith(f"{top}_walk") or "hwgen_add" in module and "build" in module:
+    if "hwgen_tlmm_build" in module or module.endswith(f"{top}_walk"):
         return "table build"
     if module.endswith(f"{top}_tree"):
         return "lane trees"
@@ -65,13 +66,16 @@ def hier_synth(project: Path, top: str, out: Path) -> dict:
     files = sorted(p for p in (project / "rtl").glob("*.v") if not p.name.startswith("tb_"))
     script = "".join(f'read_verilog -sv "{f.resolve()}"\n' for f in files)
     script += (f"synth_xilinx -family xcup -top {top} -noiopad -noclkbuf -nowidelut\n"
-               "tee -q -o stat_hier.json stat -json\n")
+               f"tee -q -o stat_hier.json stat -json -top {top}\n")
     (out / "hier.ys").write_text(script)
     res = run_tool([require("yosys"), "-s", "hier.ys"], out, 3600, out / "hier.log", tail_lines=30)
     if not res.ok:
         raise RuntimeError(f"yosys failed: {res.log_tail}")
     text = (out / "stat_hier.json").read_text()
-    return json.loads(text[text.index("{"):])
+    # Yosys 0.23 prints the hierarchy of a design with nested submodules as text inside the "design" object: read
+    # only the per-module object.
+    at = text.index("{", text.index('"modules"'))
+    return {"modules": json.JSONDecoder().raw_decode(text[at:])[0]}
 
 
 def attribute(stat: dict, top: str) -> dict:
@@ -80,13 +84,13 @@ def attribute(stat: dict, top: str) -> dict:
     top_name = next(m for m in mods if m.lstrip("\\") == top)
     totals = {p: {"lut": 0, "lutram": 0, "ff": 0, "carry": 0} for p in PARTS}
 
-    def walk(name: str, times: int):
+    def walk(name: str, times: int, parent: str = "control"):
         cells = mods[name].get("num_cells_by_type", {})
-        part = part_of(name, top)
+        part = part_of(name, top, parent)
         for ctype, n in cells.items():
             sub = next((m for m in mods if m == ctype or m.lstrip("\\") == ctype.lstrip("\\")), None)
             if sub is not None:
-                walk(sub, times * n)
+                walk(sub, times * n, part)
                 continue
             if ctype in LUT_CELLS:
                 totals[part]["lut"] += n * times
