@@ -9,10 +9,12 @@ banks (BRAM and their load/read logic) and control (the controller, the output p
 Kept hierarchy stops some cross-module optimisation, so the parts sum to a little more or less than the flattened
 build the benchmarks quote; both totals are in the table.
 
-    python bench/tlmm_breakdown.py [--sizes 768] [--clock 250] [--adder behavioral ternary]
+    python bench/tlmm_breakdown.py [--sizes 96 192 384 768] [--clocks 250 300] [--adder behavioral ternary]
+                                   [--breakdown-sizes 768]
 
-Designs: K=768, N=128, Q=8 lanes, 8-bit activations, BRAM weights, kv260 part (the shape of
-bench/tlmm_vs_naive.py), `pipeline: auto` at the clock. Cached per design in build/bench/tlmm_breakdown/.
+Designs: G=3 full and G=4 mirror tables, K=768, N=128, Q=8 lanes, 8-bit activations, BRAM weights, kv260 part (the
+shape of bench/tlmm_vs_naive.py), `pipeline: auto` at each clock, with each `adder`. Cached per RTL in
+build/bench/tlmm_breakdown/ (one Yosys run at a time).
 """
 from __future__ import annotations
 
@@ -105,26 +107,33 @@ def attribute(stat: dict, top: str) -> dict:
     return totals
 
 
-def measure(p: int, label: str, data: dict, clock: float, work: Path) -> dict:
+def measure(p: int, label: str, data: dict, clock: float, work: Path, hier: bool) -> dict:
+    """The flattened build (and with `hier` the per-part build) of one design at `pipeline: auto` for `clock`;
+    builds are cached per RTL, so a design with the same stages at two clocks is synthesized once."""
     spec = parse_spec({**data, "K": K, "N": N, "target": "kv260", "weight_memory": "bram", "clock_mhz": clock,
                        "pipeline": "auto"})
     rtl = "".join(text for path, text in sorted(render_files(spec, "rtl").items()) if path.startswith("rtl/"))
     folder = work / f"{spec.design_name}-{content_key(rtl)[:12]}"
     if not (folder / "project").exists():
         write_project(spec, folder / "project", "rtl")
-    cached = folder / "breakdown.json"
-    if cached.exists():
-        return json.loads(cached.read_text())
-    flat = run_open_synth(folder / "project", folder / "yosys", timeout_s=3600)
-    parts = attribute(hier_synth(folder / "project", spec.design_name, folder / "hier"), spec.design_name)
+    report = folder / "yosys" / "report.json"
+    flat = Report.read(report) if report.exists() else run_open_synth(folder / "project", folder / "yosys",
+                                                                        timeout_s=3600)
+    parts = None
+    if hier:
+        cached = folder / "parts.json"
+        if not cached.exists():
+            cached.write_text(json.dumps(attribute(hier_synth(folder / "project", spec.design_name, folder / "hier"),
+                                                   spec.design_name)))
+        parts = json.loads(cached.read_text())
     r = flat.resources
-    res = {"P": p, "design": label, "adder": data["adder"], "clock_mhz": clock,
-           "pipeline": kernels.get("tlmm").model(spec).pipeline, "flat": {"lut": r.lut, "lutram": r.lutram,
-                                                                           "ff": r.ff, "carry": r.carry},
-           "flat_lut_eq_per_mac": ((r.lut or 0) + (r.lutram or 0)) / p, "fmax": flat.fmax_mhz_est,
-           "meets": flat.fmax_mhz_est is not None and flat.fmax_mhz_est >= clock, "parts": parts}
-    cached.write_text(json.dumps(res, indent=1))
-    return res
+    kernel = kernels.get("tlmm")
+    return {"P": p, "design": label, "adder": data["adder"], "clock_mhz": clock, "status": flat.status,
+            "pipeline": kernel.model(spec).pipeline,
+            "flat": {"lut": r.lut, "lutram": r.lutram, "ff": r.ff, "carry": r.carry},
+            "flat_lut_eq_per_mac": ((r.lut or 0) + (r.lutram or 0)) / p, "ff_per_mac": (r.ff or 0) / p,
+            "fmax": flat.fmax_mhz_est, "lane_path_est": kernel.fmax_estimate(spec), "depth": flat.lut_depth,
+            "meets": flat.fmax_mhz_est is not None and flat.fmax_mhz_est >= clock, "parts": parts}
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -152,27 +161,60 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def summary(rows: list[dict]) -> list[str]:
+    """Behavioural vs ternary lane trees per size, design and clock."""
+    by = {(r["P"], r["design"], r["clock_mhz"], r["adder"]): r for r in rows}
+    lines = ["| MACs/cycle | design | clock MHz | adder | stages | LUT | LUTRAM | FF | LUT-eq/MAC | FF/MAC | LUT depth | "
+             "Fmax est. MHz | lane-path estimate MHz | meets | LUT-eq/MAC change vs behavioral |",
+             "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for r in rows:
+        base = by.get((r["P"], r["design"], r["clock_mhz"], "behavioral"))
+        change = (f"{100 * (r['flat_lut_eq_per_mac'] / base['flat_lut_eq_per_mac'] - 1):+.1f} %"
+                  if base and r["adder"] != "behavioral" else "")
+        f = r["flat"]
+        lines.append(f"| {r['P']} | {r['design']} | {r['clock_mhz']:g} | {r['adder']} | {r['pipeline']} | "
+                     f"{f['lut']:.0f} | {f['lutram']:.0f} | {f['ff']:.0f} | **{r['flat_lut_eq_per_mac']:.2f}** | "
+                     f"{r['ff_per_mac']:.2f} | {r['depth']} | {r['fmax']:.0f} | {r['lane_path_est']:.0f} | "
+                     f"{'yes' if r['meets'] else '**no**'} | {change} |")
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[768])
-    ap.add_argument("--clock", type=float, default=250.0)
-    ap.add_argument("--adder", nargs="+", default=["behavioral"])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[96, 192, 384, 768])
+    ap.add_argument("--clocks", type=float, nargs="+", default=[250.0, 300.0])
+    ap.add_argument("--adder", nargs="+", default=["behavioral", "ternary"])
+    ap.add_argument("--breakdown-sizes", type=int, nargs="+", default=[768],
+                    help="sizes whose parts are attributed (a second, hierarchy-kept build at the first clock)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tlmm_breakdown")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench" / "tlmm_breakdown")
     args = ap.parse_args()
-    rows = []
+    rows, parts = [], []
     for p, label, data in designs(args.sizes, args.adder):
-        rows.append(measure(p, label, data, args.clock, args.work))
-        r = rows[-1]
-        print(f"{p} {label} {data['adder']}: flat {r['flat_lut_eq_per_mac']:.2f} LUT-eq/MAC, Fmax {r['fmax']}",
-              file=sys.stderr, flush=True)
-    cmd = (f"python bench/tlmm_breakdown.py --sizes {' '.join(map(str, args.sizes))} --clock {args.clock:g} "
-           f"--adder {' '.join(args.adder)}")
-    lines = ["# Where a TLMM's LUTs go (Yosys 0.23 `synth_xilinx -family xcup`, hierarchy kept)", "",
-             f"Generated by `{cmd}` (K={K}, N={N}, Q={Q} lanes, 8-bit activations, BRAM weights, kv260 part, "
-             f"`pipeline: auto` for {args.clock:g} MHz). Parts: bench/tlmm_breakdown.py's docstring. LUT-eq = LUT + "
-             "LUTRAM sites. The per-part rows come from a build that keeps the module hierarchy; the flattened "
-             "build below them is the number bench/tlmm_vs_naive.py quotes.", ""] + table(rows) + [""]
+        for clock in args.clocks:
+            hier = p in args.breakdown_sizes and clock == args.clocks[0]
+            rows.append(measure(p, label, data, clock, args.work, hier))
+            r = rows[-1]
+            if hier:
+                parts.append(r)
+            print(f"{p} {label} {data['adder']} {clock:g} MHz: stages {r['pipeline']} {r['flat_lut_eq_per_mac']:.2f} "
+                  f"LUT-eq/MAC, Fmax {r['fmax']}", file=sys.stderr, flush=True)
+    rows.sort(key=lambda r: (r["clock_mhz"], r["P"], r["design"], r["adder"]))
+    cmd = (f"python bench/tlmm_breakdown.py --sizes {' '.join(map(str, args.sizes))} --clocks "
+           f"{' '.join(f'{c:g}' for c in args.clocks)} --adder {' '.join(args.adder)} --breakdown-sizes "
+           f"{' '.join(map(str, args.breakdown_sizes))}")
+    lines = ["# TLMM lane adder trees: behavioural vs ternary primitives, and where the LUTs go", "",
+             f"Generated by `{cmd}` (Yosys 0.23 `synth_xilinx -family xcup`; K={K}, N={N}, Q={Q} lanes, 8-bit "
+             "activations, BRAM weights, kv260 part, `pipeline: auto` for each clock). LUT-eq = LUT + LUTRAM sites "
+             "(LUT6_2 = one site). `adder: ternary` = lane trees of instantiated 3-input adders (one LUT6_2 per bit "
+             "+ CARRY8; templates/lib/rtl/hwgen_add3.v). Fmax est. = the open flow's delay model on the synthesized "
+             "netlist (docs/timing.md), not Vivado's; lane-path estimate = the pre-synthesis estimate `pipeline: "
+             "auto` places its stages with.", "", "## LUT-eq per MAC/cycle", ""] + summary(rows) + [
+             "", f"## Where the LUTs go (`pipeline: auto` for {args.clocks[0]:g} MHz)", "",
+             "Parts: bench/tlmm_breakdown.py's docstring. The per-part rows come from a second build that keeps the "
+             "module hierarchy; the flattened build below them is the number of the table above (for mirror tables "
+             "the flattened build folds the lookup's sign XOR into the behavioural tree's LUTs, which the kept "
+             "hierarchy cannot).", ""] + table(parts) + [""]
     args.out.with_suffix(".md").write_text("\n".join(lines))
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
     print("\n".join(lines))

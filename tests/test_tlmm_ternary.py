@@ -1,4 +1,5 @@
-"""TLMM `adder: ternary`: lane trees of instantiated ternary adders (LUT6_2 + CARRY8 / CARRY4, hwgen_add3.v).
+"""TLMM `adder: ternary`: lane trees of instantiated ternary adders (LUT6_2 + CARRY8 / CARRY4, hwgen_add3.v) and
+table builders whose add/subtract/zero is one LUT6_2 per bit on a carry chain (hwgen_tlmm_build_prim.v).
 
 Checked: the LUT6_2 INIT against integer addition, RTL cosim bit- and cycle-exact against the golden model with the
 primitives simulated from Yosys's own models (cells_sim.v) for G = 2/3/4, full and mirror tables, `pipeline: 0`
@@ -14,7 +15,7 @@ from hwgen import kernels
 from hwgen.errors import UserError
 from hwgen.kernels import parse_spec
 from hwgen.kernels.rtl_util import build_adder_tree
-from hwgen.kernels.tlmm_prims import TERNARY_INIT
+from hwgen.kernels.tlmm_prims import BUILD_INIT, TERNARY_INIT
 from hwgen.render import render_files, write_project
 
 from .conftest import needs_gxx
@@ -42,6 +43,21 @@ def test_ternary_init_adds_three_operands():
         w = int(rng.integers(2, 16))
         a, b, c = (int(v) for v in rng.integers(0, 1 << w, size=3))
         assert _slice_sum(a, b, c, w) == (a + b + c) % (1 << w)
+
+
+def test_build_init_adds_subtracts_and_zeroes():
+    """hwgen_tlmm_build_prim's slice: O6 = propagate, O5 = DI, carry-in op[1]."""
+    rng = np.random.default_rng(4)
+    for _ in range(1000):
+        w = int(rng.integers(2, 14))
+        run, a, op = int(rng.integers(0, 1 << w)), int(rng.integers(0, 1 << w)), int(rng.integers(0, 3))
+        carry, out = op >> 1, 0
+        for i in range(w):
+            k = (run >> i & 1) | (a >> i & 1) << 1 | (op & 1) << 2 | (op >> 1) << 3
+            p, di = BUILD_INIT >> (32 + k) & 1, BUILD_INIT >> k & 1
+            out |= (p ^ carry) << i
+            carry = carry if p else di
+        assert out == [0, run + a, run - a][op] % (1 << w)
 
 
 def test_ternary_tree_sums_triples_and_keeps_cuts_balanced():
@@ -127,7 +143,8 @@ def test_primitives_survive_synthesis_and_auto_meets_the_clock(tmp_path):
     cells = rep.extra["cells"]
     m = kernels.get("tlmm").model(spec)
     tree = [n for n in build_adder_tree([m.entry_bits] * m.T, m.lane_sum_bits, arity=3).nodes]
-    assert cells.get("LUT6_2", 0) == m.lanes * sum(n.bits for n in tree)      # one LUT6_2 per result bit
+    # one LUT6_2 per result bit of every lane-tree adder and table builder
+    assert cells.get("LUT6_2", 0) == m.lanes * sum(n.bits for n in tree) + m.T * m.entry_bits
     assert cells.get("CARRY8", 0) >= m.lanes * len(tree)    # the other adders stay Yosys-mapped (CARRY4)
     assert rep.resources.lut >= cells["LUT6_2"]                             # counted as LUT sites
     assert m.pipeline > 0 and rep.fmax_mhz_est >= spec.clock, (m.pipeline, rep.fmax_mhz_est)
@@ -138,7 +155,7 @@ def test_default_and_old_records_unchanged():
     spec = parse_spec(old)
     assert spec.adder == "behavioral" and "adder" not in spec.identity()
     files = render_files(spec, "rtl")
-    assert "rtl/hwgen_add3.v" not in files and "hwgen_add3" not in files["rtl/x.v"]
+    assert "rtl/hwgen_add3.v" not in files and "hwgen_add3" not in files["rtl/x.v"] and "rtl/hwgen_tlmm_build.v" in files
     assert parse_spec({**old, "adder": "ternary"}).identity()["adder"] == "ternary"
     with pytest.raises(Exception, match="adder"):
         parse_spec({**old, "adder": "wallace"})

@@ -14,7 +14,8 @@ from ..errors import UserError
 # The carry primitive per Yosys family and the bits one cell carries.
 CARRY_PRIMITIVE = {"xcup": "CARRY8", "xc7": "CARRY4"}
 CARRY_CELL_BITS = {"CARRY8": 8, "CARRY4": 4}
-LIB_MODULES = ("hwgen_carry_chain", "hwgen_add3")
+LIB_MODULES = ("hwgen_carry_chain", "hwgen_add3", "hwgen_tlmm_build_prim")
+REPLACED_MODULES = ("hwgen_tlmm_build",)    # the behavioural table builders hwgen_tlmm_build_prim replaces
 
 
 def lut6_2_init(o6: Callable[..., int], o5: Callable[..., int]) -> int:
@@ -38,6 +39,19 @@ def _propagate(x, y, z, m, _):
 
 # I0..I3 = a[i], b[i], c[i], m[i]; O5 = majority (the carry-save carry to bit i+1), O6 = the carry-chain propagate.
 TERNARY_INIT = lut6_2_init(_propagate, _majority)
+
+
+def _build_propagate(run, a, op0, op1, _):
+    return (op0 | op1) & (run ^ a ^ op1)
+
+
+def _build_generate(run, a, op0, op1, _):
+    return (op0 | op1) & run
+
+
+# The table builder's bit slice (hwgen_tlmm_build_prim.v): I0..I3 = run[i], a[i], op[0], op[1]; op 0 -> 0,
+# op 1 -> run + a, op 2 -> run + ~a + 1 (carry-in op[1]).
+BUILD_INIT = lut6_2_init(_build_propagate, _build_generate)
 
 
 def carry_primitive(family: str) -> str:

@@ -97,7 +97,9 @@ def render_context(kernel, spec, walk=None) -> dict:
         "leaf_bits": leaf_bits, "leaves_bits": sum(bus), "sign_tree": int(sign_tree(m)),
         "pipeline": m.pipeline,
         # adder: ternary: the lane tree's nodes instantiate hwgen_add3 (LUT6_2 + carry primitives)
+        # and the table builders' add/subtract is hwgen_tlmm_build_prim
         "carry": getattr(m, "carry", ""), "add3_init": tlmm_prims.init_hex(tlmm_prims.TERNARY_INIT),
+        "build_init": tlmm_prims.init_hex(tlmm_prims.BUILD_INIT) if tree_arity(m) == 3 else "",
     }
     if tlmm:
         rtl.update({
@@ -143,5 +145,7 @@ def outputs(kind: str, backend: str, adder: str = "behavioral") -> list[tuple[st
     `adder: ternary` also the primitive adder modules)."""
     if backend == "hls":
         return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), (_HLS_TEMPLATE[kind], "hls/{top}.cpp")]
-    lib = LIB_MODULES[kind] + (tlmm_prims.LIB_MODULES if adder == "ternary" else ())
+    lib = LIB_MODULES[kind]
+    if adder == "ternary":
+        lib = tuple(n for n in lib if n not in tlmm_prims.REPLACED_MODULES) + tlmm_prims.LIB_MODULES
     return [(_TOP_TEMPLATE[kind], "rtl/{top}.v"), *((f"lib/rtl/{name}.v", f"rtl/{name}.v") for name in lib)]

@@ -32,5 +32,5 @@ module hwgen_add3 #(
                                          .O6(p[i]), .O5(m[i + 1]));
         end
     endgenerate
-    hwgen_carry_chain #(.W(W), .CARRY(CARRY)) u_chain (.s(p), .di(m[W-1:0]), .o(s));
+    hwgen_carry_chain #(.W(W), .CARRY(CARRY)) u_chain (.s(p), .di(m[W-1:0]), .ci(1'b0), .o(s));
 endmodule

@@ -1,6 +1,6 @@
 // hwgen library: a W-bit carry chain of Xilinx carry primitives (CARRY8 on UltraScale+, CARRY4 on 7-series),
 // cascaded CO -> CI. Bit i: o[i] = s[i] ^ carry into i; the carry out of i is carry-in when s[i] (propagate), else
-// di[i] (generate). Carry into bit 0 is 0. The caller's LUTs compute s and di.
+// di[i] (generate). ci is the carry into bit 0. The caller's LUTs compute s and di.
 `timescale 1ns/1ps
 module hwgen_carry_chain #(
     parameter W = 1,
@@ -8,6 +8,7 @@ module hwgen_carry_chain #(
 ) (
     input  wire [W-1:0] s,
     input  wire [W-1:0] di,
+    input  wire         ci,
     output wire [W-1:0] o
 );
     localparam CB = (CARRY == "CARRY8") ? 8 : 4;     // bits per carry cell
@@ -18,18 +19,18 @@ module hwgen_carry_chain #(
     genvar k;
     generate
         for (k = 0; k < CELLS; k = k + 1) begin : g_cell
-            wire ci;
+            wire cin;
             if (k == 0) begin : g_first
-                assign ci = 1'b0;
+                assign cin = ci;
             end else begin : g_next
-                assign ci = co[k * CB - 1];
+                assign cin = co[k * CB - 1];
             end
             if (CARRY == "CARRY8") begin : g_c8
                 CARRY8 #(.CARRY_TYPE("SINGLE_CY8")) u_carry (
-                    .CI(ci), .CI_TOP(1'b0), .DI(dp[k * CB +: CB]), .S(sp[k * CB +: CB]),
+                    .CI(cin), .CI_TOP(1'b0), .DI(dp[k * CB +: CB]), .S(sp[k * CB +: CB]),
                     .O(op[k * CB +: CB]), .CO(co[k * CB +: CB]));
             end else begin : g_c4
-                CARRY4 u_carry (.CI(ci), .CYINIT(1'b0), .DI(dp[k * CB +: CB]), .S(sp[k * CB +: CB]),
+                CARRY4 u_carry (.CI(cin), .CYINIT(1'b0), .DI(dp[k * CB +: CB]), .S(sp[k * CB +: CB]),
                                 .O(op[k * CB +: CB]), .CO(co[k * CB +: CB]));
             end
         end
