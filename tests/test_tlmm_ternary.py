@@ -159,3 +159,10 @@ def test_default_and_old_records_unchanged():
     assert parse_spec({**old, "adder": "ternary"}).identity()["adder"] == "ternary"
     with pytest.raises(Exception, match="adder"):
         parse_spec({**old, "adder": "wallace"})
+
+
+def test_logic_depth_follows_each_lut6_2_output_through_its_own_inputs():
+    """The majority output (O5) ignores the carry-save input I3, so a chain of slices is no ripple of LUT levels."""
+    from hwgen.flows.synth_open import _lut6_2_support
+
+    assert _lut6_2_support(TERNARY_INIT) == {"O6": ["I0", "I1", "I2", "I3", "I5"], "O5": ["I0", "I1", "I2"]}
