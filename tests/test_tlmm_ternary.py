@@ -166,3 +166,13 @@ def test_logic_depth_follows_each_lut6_2_output_through_its_own_inputs():
     from hwgen.flows.synth_open import _lut6_2_support
 
     assert _lut6_2_support(TERNARY_INIT) == {"O6": ["I0", "I1", "I2", "I3", "I5"], "O5": ["I0", "I1", "I2"]}
+
+
+@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")
+def test_verilator_reads_the_primitive_models_too(tmp_path):
+    spec = parse_spec({"kind": "tlmm", **CASES[1], "name": "tt_vl", "adder": "ternary", "pipeline": 1})
+    write_project(spec, tmp_path / "prj", "rtl")
+    from hwgen.flows.cosim import run_cosim
+
+    s = run_cosim(tmp_path / "prj", vectors=2, seed=3, simulator="verilator")
+    assert s["pass"] and s["latency_cycles"] == kernels.get("tlmm").performance(spec).latency_cycles
