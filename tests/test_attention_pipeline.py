@@ -56,7 +56,8 @@ def test_one_beat_per_key_refuses_a_stage():
 
 @needs_iverilog
 @pytest.mark.parametrize("cfg,stall", [(DEC_B2, 0), (PRE_B3, 0), (PRE_B2, 30), (DEC_B2, 25), (PRE_B3, 20)],
-                         ids=["decode-b2", "prefill-b3", "prefill-b2-forward-stall", "decode-b2-stall", "prefill-b3-stall"])
+                         ids=["decode-b2", "prefill-b3", "prefill-b2-forward-stall", "decode-b2-stall",
+                              "prefill-b3-stall"])
 def test_pipelined_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
     from hwgen.flows.cosim import run_cosim
 
