@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     batch = 2048
     t_collate = t_forward = 0.0
     nodes = 0
-    for s in range(0, len(arrays), batch):
+    for s in range(0, len(graphs), batch):
         c0 = time.perf_counter()
         data = collate(graphs[s: s + batch])
         c1 = time.perf_counter()

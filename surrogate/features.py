@@ -46,6 +46,12 @@ _ETYPE_IX = {t: i for i, t in enumerate(EDGE_TYPES)}
 _STYLE_IX = {s: i for i, s in enumerate(MEM_STYLES)}
 
 
+@functools.lru_cache(maxsize=1)
+def _node_layout() -> tuple[dict, int]:
+    """(node type -> one-hot index, node feature count); like node_types, fixed once the registry is loaded."""
+    return {t: i for i, t in enumerate(node_types())}, len(node_features())
+
+
 def build_ir(spec) -> HwGraph:
     """A spec (pydantic kernel spec or spec dict) -> its hardware graph, built by the kernel itself."""
     from hwgen import kernels
@@ -65,18 +71,20 @@ def arrays(ir: HwGraph, expand: bool = False) -> "GraphArrays":
     expanded graph (expand=True materialises every copy, all weights 1), at a fraction of the cost."""
     n0 = len(ir.nodes)
     nn = len(NUM_FEATURES)
-    types = {t: i for i, t in enumerate(node_types())}
-    x = np.zeros((n0, len(node_features())), np.float32)
+    types, width = _node_layout()
     so, to = nn + len(RES), nn + len(RES) + len(MEM_STYLES)
-    for i, node in enumerate(ir.nodes):
-        f, est = node["f"], node["est"]
-        x[i, :nn] = [f.get(k) or 0.0 for k in NUM_FEATURES]
-        x[i, nn:so] = [est.get(r, 0.0) for r in RES]
-        x[i, so + _STYLE_IX[node["style"]]] = 1.0
-        if node["type"] not in types:
-            raise ValueError(f"node type {node['type']!r} is declared by no registered kernel (Kernel.node_types)")
-        x[i, to + types[node["type"]]] = 1.0
-    x[:, :so] = np.log1p(np.maximum(x[:, :so], 0.0))
+    x = np.zeros((n0, width), np.float32)
+    # one numpy call per feature block, not per node (the surrogate builds thousands of graphs a second)
+    numeric = np.array([[f.get(k) or 0.0 for k in NUM_FEATURES] + [est.get(r, 0.0) for r in RES]
+                        for f, est in ((node["f"], node["est"]) for node in ir.nodes)], np.float32).reshape(n0, so)
+    try:
+        type_ix = [types[node["type"]] for node in ir.nodes]
+    except KeyError as err:
+        raise ValueError(f"node type {err.args[0]!r} is declared by no registered kernel (Kernel.node_types)") from None
+    rows = np.arange(n0)
+    x[rows, so + np.array([_STYLE_IX[node["style"]] for node in ir.nodes], np.int64)] = 1.0
+    x[rows, to + np.array(type_ix, np.int64)] = 1.0
+    x[:, :so] = np.log1p(np.maximum(numeric, 0.0))
     x[:, :nn] *= 1.0 / math.log(2.0)          # log2(1 + v) for the numeric features, log1p for estimates
     src = np.array([e[0] for e in ir.edges], np.int64)
     dst = np.array([e[1] for e in ir.edges], np.int64)

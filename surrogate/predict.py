@@ -8,6 +8,12 @@
 Specs can be pydantic kernel specs, spec dicts (validated with hwgen.spec.parse_spec) or composition
 dicts (surrogate/compose.py). `mean` is rounded for discrete targets (DSP, URAM, latency, II to
 integers, BRAM36 to halves); [lo, hi] is the +/- 2 sigma band; std is the linear-scale std.
+
+Timing: `lut_depth` (integer) and `crit_ns` (the slowest path's arrival) are predicted like the other targets;
+`fmax_mhz_est` is derived from crit_ns through hwgen.timing.fmax_from_arrival with the design's family and the
+BRAM/URAM caps of the predicted memories (the formula synthesis reports use), its band from crit_ns' band:
+    rows[0]["fmax_mhz_est"] -> {"mean": 287.4, "lo": 262.0, "hi": 305.1, "std": 10.8, "analytical": 301.2}
+`lo` (2 sigma below the mean) is the conservative estimate the design search and the LLM plan use.
 """
 from __future__ import annotations
 
@@ -45,15 +51,49 @@ def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 2048, tar
     from .features import collate
     from .model import outputs_from_log
 
+    from .costs import TARGETS
+
     ens = _load(str(model_dir or default_model_dir()))
     rows: list[dict] = []
     for s in range(0, len(arrays), batch_size):
         data = collate(arrays[s: s + batch_size])
         mean, sigma, _ = ens.predict_log(data)
-        rows.extend(outputs_from_log(mean, sigma, data.ana.numpy(), ens.cfg.targets))
+        part = outputs_from_log(mean, sigma, data.ana.numpy(), TARGETS)
+        for t in ens.anchor_only():
+            for r in part:
+                r[t]["anchor_only"] = True
+        add_fmax(part, families(data.u.numpy()))
+        rows.extend(part)
     if targets:
         rows = [{t: r[t] for t in targets} for r in rows]
     return rows
+
+
+def families(u: np.ndarray) -> list[str]:
+    """Each design's Yosys family from its graph features (the family one-hot)."""
+    from .features import FAMILIES
+
+    return [FAMILIES[int(i)] for i in np.argmax(u[:, :len(FAMILIES)], axis=1)]
+
+
+def fmax_from_row(row: dict, family: str, key: str = "mean", crit_key: str | None = None) -> float:
+    """fmax_mhz_est of a predicted design: hwgen.timing.fmax_from_arrival of its crit_ns (`crit_key` of the crit_ns
+    entry; default: the one matching `key`, lo <-> hi), capped by the RAMs it is predicted to use."""
+    from hwgen import timing
+
+    crit_key = crit_key or {"mean": "raw", "lo": "hi", "hi": "lo", "analytical": "analytical"}[key]
+    mem = "analytical" if key == "analytical" else "mean"
+    return timing.fmax_from_arrival(row["crit_ns"][crit_key], family, row["bram36"][mem] > 0, row["uram"][mem] > 0)
+
+
+def add_fmax(rows: list[dict], fams: Sequence[str]) -> None:
+    """In place: rows[i]["fmax_mhz_est"] = {mean, lo, hi, std, analytical} derived from crit_ns (module doc)."""
+    for row, fam in zip(rows, fams):
+        f = {k: fmax_from_row(row, fam, k) for k in ("mean", "lo", "hi", "analytical")}
+        f["std"] = (f["hi"] - f["lo"]) / 4.0
+        if row["crit_ns"].get("anchor_only"):
+            f["anchor_only"] = True
+        row["fmax_mhz_est"] = f
 
 
 def in_training_range(spec, model_dir=None) -> dict:

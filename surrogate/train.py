@@ -36,7 +36,9 @@ class Example:
 def report_targets(report) -> dict:
     res = report.resources
     return {"lut": res.lut, "lutram": res.lutram, "ff": res.ff, "dsp": res.dsp, "bram36": res.bram36,
-            "uram": res.uram, "latency_cycles": report.latency_cycles, "ii": report.ii}
+            "uram": res.uram, "latency_cycles": report.latency_cycles, "ii": report.ii,
+            "lut_depth": report.lut_depth, "crit_ns": (report.extra.get("critical_path") or {}).get("crit_ns"),
+            "fmax_mhz_est": report.fmax_mhz_est}     # not a target: derived from crit_ns, kept for evaluation
 
 
 def load_reports(paths: Sequence) -> list:

@@ -38,7 +38,7 @@ from ..errors import UserError
 from ..spec import KernelSpec
 from .attention_numerics import (CM_BITS, T_BITS, exp_table, float_attention, golden_attention, quantize,
                                  score_multiplier)
-from .base import Kernel, Performance, Port
+from .base import Kernel, Performance, Port, spec_memo
 from ..bits import clog2, signed_bits_for_bound
 
 PAR_FIELD_BITS = 32   # one s_par field per head lane: [15:0] cm, [21:16] csh; length beat: field 0 = L/M
@@ -167,6 +167,7 @@ class _AttentionKernel(Kernel):
     def _len_max(self, spec) -> int:
         raise NotImplementedError
 
+    @spec_memo
     def model(self, spec) -> AttentionModel:
         n = self._len_max(spec)
         npe = getattr(spec, "N_pe", 1)

@@ -37,7 +37,8 @@ def build_matmul(kernel, spec) -> HwGraph:
     perf = kernel.performance(spec)
     fam = spec.target_info.yosys_family
     tlmm = bool(m.table_depth)
-    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,))
+    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,),
+                timing=kernel.timing_estimate(spec))
     a = m.act_bits
     rtl = kernel.render_context(spec)["rtl"]          # the counter widths the templates use
     aw, lw, cw, nw = rtl["aw"], rtl["lw"], rtl["cw"], rtl["nw"]

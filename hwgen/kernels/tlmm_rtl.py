@@ -60,7 +60,8 @@ def lane_tree(m) -> AdderTree:
 
 
 def unpiped_tree(m, signs_in_tree: bool) -> AdderTree:
-    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input)."""
+    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input;
+    tlmm._tree_level_widths builds the same tree from the same leaves)."""
     return build_adder_tree(lane_leaves(m, signs_in_tree)[1], m.lane_sum_bits)
 
 
