@@ -13,7 +13,8 @@ Timing: `lut_depth` (integer) and `crit_ns` (the slowest path's arrival) are pre
 `fmax_mhz_est` is derived from crit_ns through hwgen.timing.fmax_from_arrival with the design's family and the
 BRAM/URAM caps of the predicted memories (the formula synthesis reports use), its band from crit_ns' band:
     rows[0]["fmax_mhz_est"] -> {"mean": 287.4, "lo": 262.0, "hi": 305.1, "std": 10.8, "analytical": 301.2}
-`lo` (2 sigma below the mean) is the conservative estimate the design search and the LLM plan use.
+`conservative` is the Fmax at crit_ns FMAX_SIGMAS sigma above its mean (about 84 % one-sided): the estimate the design
+search and the LLM plan use before synthesis, so a design predicted to just make its clock is not credited with it.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 DEFAULT_MODEL_NAME = "surrogate_v1"
+FMAX_SIGMAS = 1.0   # the conservative Fmax: crit_ns this many sigma above its predicted mean
 
 
 @functools.lru_cache(maxsize=4)
@@ -87,9 +89,15 @@ def fmax_from_row(row: dict, family: str, key: str = "mean", crit_key: str | Non
 
 
 def add_fmax(rows: list[dict], fams: Sequence[str]) -> None:
-    """In place: rows[i]["fmax_mhz_est"] = {mean, lo, hi, std, analytical} derived from crit_ns (module doc)."""
+    """In place: rows[i]["fmax_mhz_est"] = {mean, lo, hi, std, conservative, analytical} derived from crit_ns
+    (module doc)."""
+    import math
+
     for row, fam in zip(rows, fams):
         f = {k: fmax_from_row(row, fam, k) for k in ("mean", "lo", "hi", "analytical")}
+        c = row["crit_ns"]
+        row["crit_ns"]["conservative"] = math.expm1(math.log1p(c["raw"]) + FMAX_SIGMAS * c["log_sigma"])
+        f["conservative"] = fmax_from_row(row, fam, "mean", crit_key="conservative")
         f["std"] = (f["hi"] - f["lo"]) / 4.0
         if row["crit_ns"].get("anchor_only"):
             f["anchor_only"] = True
