@@ -204,8 +204,8 @@ class GNN(nn.Module):
         ana = data.ana.index_select(1, self.ana_cols).float().clamp(min=0)
         base = torch.cat([torch.log1p(Y), torch.log1p(ana)], dim=1)
         mu = base + c
-        # corrections relative to the analytical model, for the training penalty
-        self.reg_term = (a.pow(2).mean() + (out[:, :self.n_t]).pow(2).mean())
+        if self.training:   # corrections relative to the analytical model, for the training penalty
+            self.reg_term = (a.pow(2).mean() + (out[:, :self.n_t]).pow(2).mean())
         return mu, log_var
 
 
@@ -216,7 +216,7 @@ class Ensemble:
         self.cfg = cfg
         self.members = members if members is not None else []
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_log(self, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """-> (mean [B, 10], sigma [B, 10], member means [M, B, 10]) in log1p space, columns TARGETS (a target the
         model lacks: its analytical anchor, sigma ANCHOR_ONLY_SIGMA)."""
