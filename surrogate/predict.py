@@ -42,23 +42,30 @@ def default_model_dir() -> Path:
     return Path(str(importlib.resources.files("hwgen.models") / DEFAULT_MODEL_NAME))
 
 
-def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
-    """Predict all 8 targets (mean and uncertainty) for many designs at once."""
-    from .features import arrays, build_ir
+def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
+    """Predict every target (mean and uncertainty) and the derived Fmax for many designs at once (graphs batched
+    by features.collate_graphs, the fast path)."""
+    from .features import build_ir, collate_graphs
 
-    return predict_graphs([arrays(build_ir(s)) for s in specs], model_dir, batch_size, targets)
+    irs = [build_ir(s) for s in specs]
+    return _predict_batches(irs, collate_graphs, model_dir, batch_size, targets)
 
 
-def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
+def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
+    """predict_specs for feature arrays already built (features.arrays)."""
     from .features import collate
-    from .model import outputs_from_log
 
+    return _predict_batches(list(arrays), collate, model_dir, batch_size, targets)
+
+
+def _predict_batches(items: list, collate, model_dir, batch_size: int, targets) -> list[dict]:
     from .costs import TARGETS
+    from .model import outputs_from_log
 
     ens = _load(str(model_dir or default_model_dir()))
     rows: list[dict] = []
-    for s in range(0, len(arrays), batch_size):
-        data = collate(arrays[s: s + batch_size])
+    for s in range(0, len(items), batch_size):
+        data = collate(items[s: s + batch_size])
         mean, sigma, _ = ens.predict_log(data)
         part = outputs_from_log(mean, sigma, data.ana.numpy(), TARGETS)
         for t in ens.anchor_only():

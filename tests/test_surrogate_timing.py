@@ -203,3 +203,27 @@ def test_fast_graph_path_matches_a_plain_reference():
         spec = parse_spec(d)
         k = kernels.get(spec.kind)
         assert k.model(spec) == type(k).model.__wrapped__(k, spec)
+
+
+def test_batched_features_and_fused_ensemble_match_the_per_graph_path(timed):
+    """collate_graphs (the whole batch at once) gives collate(arrays) per graph, and the fused ensemble forward
+    gives the member-by-member one, within float tolerance: predictions do not depend on the fast path."""
+    from hwgen.surrogate.features import collate, collate_graphs
+
+    _, ens, _ = timed
+    comp = {"kind": "composed", "target": "kv260", "streams": [{"from": "a", "to": "b"}],
+            "kernels": [{"kind": "tlmm", "name": "a", "K": 64, "N": 32, "T": 2, "Q": 4},
+                        {"kind": "tlmm_naive", "name": "b", "K": 32, "N": 16}]}
+    irs = [build_ir(d) for d in SPECS + [comp, {"kind": "attention_prefill", "H": 2, "d": 16, "lanes": 4,
+                                                "M_max": 16, "N_pe": 2, "head_par": 2}]]
+    old, new = collate([arrays(ir) for ir in irs]), collate_graphs(irs)
+    for k in ("x", "edge_index", "edge_attr", "nw", "ew", "u", "batch"):
+        np.testing.assert_array_equal(getattr(old, k).numpy(), getattr(new, k).numpy(), err_msg=k)
+    np.testing.assert_allclose(old.ana.numpy(), new.ana.numpy(), rtol=1e-12)
+    assert old.group == new.group
+    ens.fused = False
+    slow = ens.predict_log(old)
+    ens.fused = True
+    fast = ens.predict_log(new)
+    for a, b in zip(slow, fast):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
