@@ -126,6 +126,10 @@ def main(argv=None) -> int:
              f"torch {res['torch']} on {a.threads} CPU threads (1-minute load average before / after the run: "
              f"{res['load_before']:.2f} / {res['load_after']:.2f}; the machine is shared, so compare columns of runs "
              "made back to back).", ""]
+    if max(res["load_before"], res["load_after"]) > a.threads:
+        lines += [f"**The machine was oversubscribed during this run** (load above its {a.threads} threads): absolute "
+                  "rates are several times below a quiet machine's, and multi-threaded torch suffers most; only "
+                  "the ratio between columns measured back to back means something.", ""]
     if base:
         lines += [f"{a.baseline_label}: `{base.get('command', '')}` (hwgen from {base.get('hwgen', '?')}; load "
                   f"{base.get('load_before', float('nan')):.2f} / {base.get('load_after', float('nan')):.2f}, "
