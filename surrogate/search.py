@@ -476,7 +476,7 @@ def _resume(space: SearchSpace, out: Path) -> dict[int, Report]:
 def _fmax_source(log: list, predictor_name: str) -> str:
     from .predict import FMAX_SIGMAS
 
-    if any("fmax_mhz_est" in e.get("predicted", {}) for e in log) or (predictor_name == "gnn" and not log):
+    if any("fmax_mhz_est" in e.get("predicted", {}) for e in log):
         return (f"GNN-predicted crit_ns -> Fmax through hwgen.timing, {FMAX_SIGMAS:g} sigma below the mean, refined by "
                 "nearby synthesized designs")
     return "Kernel.fmax_estimate (hwgen/timing.py delay model)"
