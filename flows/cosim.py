@@ -3,6 +3,7 @@ vector files as C-simulation, compare bit-exactly with the golden model (flows/s
 performance contract as measured: latency_cycles of one unit and ii between units (hwgen/kernels/base.py)."""
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,12 +11,13 @@ from pathlib import Path
 from hwgen.errors import UserError
 
 from .simulate import FlowFailed, simulate
-from .tools import cache_dir as tool_cache, content_key, require, run_tool, tool_version
+from .tools import cache_dir as tool_cache, content_key, require, run_tool, tool_version, xilinx_sim_models
 from .vectors import rate_plusargs, read_stats, source_rates
 
 __all__ = ["run_cosim", "pick_simulator", "build_simulation", "FlowFailed", "SIMULATORS"]
 
 SIMULATORS = ("auto", "icarus", "verilator")
+_INSTANTIATES_PRIMITIVE = re.compile(r"^\s*(LUT6_2|CARRY8|CARRY4)\b", re.M)
 BUILD_TIMEOUT_S = 1200.0
 RUN_TIMEOUT_S = 1800.0
 
@@ -53,8 +55,12 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
     """Compile the test bench + design once per content hash; return the command that runs it."""
     design, tb = rtl_sources(project, top)
     files = [tb, *design]
+    # Xilinx primitives instantiated by the design (e.g. TLMM `adder: ternary`) simulate from Yosys's own models,
+    # read as a library (only the modules the design uses are elaborated).
+    prims = [xilinx_sim_models()] if any(_INSTANTIATES_PRIMITIVE.search(p.read_text()) for p in design) else []
     root = tool_cache("cosim", cache_dir)
-    key = content_key(simulator, simulator_version(simulator), *[f"{p.name}\n{p.read_text()}" for p in files])
+    key = content_key(simulator, simulator_version(simulator), *[f"{p.name}\n{p.read_text()}" for p in files],
+                      *[str(p) for p in prims])
     folder = root / key
     if simulator == "icarus":
         exe = folder / "sim.vvp"
@@ -67,10 +73,11 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
     staging = Path(tempfile.mkdtemp(prefix="build.", dir=root))
     try:
         if simulator == "icarus":
-            cmd = [require("iverilog"), "-g2012", "-s", f"tb_{top}", "-o", str(staging / "sim.vvp"), *map(str, files)]
+            cmd = [require("iverilog"), "-g2012", "-s", f"tb_{top}", "-o", str(staging / "sim.vvp"), *map(str, files),
+                   *(a for p in prims for a in ("-l", str(p)))]
         else:
             cmd = [require("verilator"), "--binary", "--timing", "-Wno-fatal", "-O2", "--top-module", f"tb_{top}",
-                   "-Mdir", str(staging / "obj"), "-o", "Vtb", *map(str, files)]
+                   "-Mdir", str(staging / "obj"), "-o", "Vtb", *map(str, files), *(a for p in prims for a in ("-v", str(p)))]
         res = run_tool(cmd, staging, timeout_s, staging / "build.log", tail_lines=40)
         if not res.ok:
             raise FlowFailed(f"{simulator} build failed (rc={res.rc}, timeout={res.timed_out}):\n{res.log_tail}")

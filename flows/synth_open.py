@@ -31,7 +31,7 @@ NETLIST_JSON = "netlist.json"
 
 # ----------------------------------------------------------------------------- cell -> resource
 
-LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV"}   # Yosys writes a LUT1 inverter as INV
+LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV", "LUT6_2"}   # Yosys writes a LUT1 inverter as INV; LUT6_2: one site
 MUXF_CELLS = {"MUXF7", "MUXF8", "MUXF9"}
 # LUT sites taken by each distributed-RAM / SRL primitive ("LUT as Memory" in Vivado).
 # 7-series: UG474 table "Distributed RAM Configuration" (primitives in UG953). The UltraScale-only
@@ -152,6 +152,14 @@ def _arc_kind(ctype: str, params: dict) -> str:
     return "wire"
 
 
+def _lut6_2_support(init: int) -> dict[str, list[str]]:
+    """The inputs each LUT6_2 output depends on: O6 = INIT[I5..I0], O5 = INIT[I4..I0] (e.g. a ternary adder's
+    majority output O5 ignores the carry-save input I3 that its propagate output O6 reads)."""
+    def depends(entries: int, j: int) -> bool:
+        return any((init >> k & 1) != (init >> (k ^ (1 << j)) & 1) for k in range(entries))
+    return {"O6": [f"I{j}" for j in range(6) if depends(64, j)], "O5": [f"I{j}" for j in range(5) if depends(32, j)]}
+
+
 def _delay(arrival: tuple) -> float:
     return arrival[0]
 
@@ -202,6 +210,13 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     for cell in mod.get("cells", {}).values():
         ctype, dirs, conns = cell["type"], cell.get("port_directions", {}), cell["connections"]
         kind = _arc_kind(ctype, cell.get("parameters", {}))
+        if ctype == "LUT6_2":   # two outputs, each through only the inputs its half of INIT depends on
+            init = _param_int(cell.get("parameters", {}).get("INIT", 0))
+            for out, ins in _lut6_2_support(init).items():
+                bits = [b for p in ins for b in conns.get(p, []) if isinstance(b, int)]
+                outs = [b for b in conns.get(out, []) if isinstance(b, int)]
+                cells.append(([(step[kind], bits)] if bits else [], outs, step[kind]))
+            continue
         outs = [b for p, bits in conns.items() if dirs.get(p) == "output" for b in bits if isinstance(b, int)]
         if kind == "seq":
             start = (d.ram_clk_to_q - d.clk_to_q, 0, 0, 0, True, 0, 0) if ctype.startswith(("RAMB", "URAM")) else zero

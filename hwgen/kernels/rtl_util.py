@@ -12,6 +12,8 @@ class TreeNode:
     a: str
     b: str | None = None   # None: a register node, name <= a
     reg: bool = False
+    c: str | None = None   # third operand (arity-3 trees; 1'b0 for a two-operand node there)
+    operand_bits: tuple = ()   # widths of a, b (, c) (arity-3 trees: the primitive adder's parameters)
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class AdderTree:
 
 
 def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf", stage_levels: int = 0,
-                     root_reg: str | None = None, node_prefix: str = "s", cut_levels=()) -> AdderTree:
+                     root_reg: str | None = None, node_prefix: str = "s", cut_levels=(), arity: int = 2) -> AdderTree:
     """Balanced binary adder tree over signed leaves `{leaf_prefix}_{i}` of the given widths.
 
     Each level adds neighbouring pairs (nodes {node_prefix}{level}_{i}); an odd last value passes to the next level.
@@ -36,12 +38,12 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
     level instead (0: the leaves themselves), as long as more than one value is left.
     """
     return _build_adder_tree(tuple(leaf_bits), max_bits, leaf_prefix, stage_levels, root_reg, node_prefix,
-                             tuple(cut_levels))
+                             tuple(cut_levels), arity)
 
 
 @lru_cache(maxsize=8192)
 def _build_adder_tree(leaf_bits: tuple, max_bits: int, leaf_prefix: str, stage_levels: int, root_reg, node_prefix: str,
-                      cut_levels: tuple) -> AdderTree:
+                      cut_levels: tuple, arity: int) -> AdderTree:
     """build_adder_tree, memoised: the surrogate builds the same lane trees for thousands of designs a second."""
     level = [(f"{leaf_prefix}_{i}", bits) for i, bits in enumerate(leaf_bits)]
     nodes: list[TreeNode] = []
@@ -54,13 +56,26 @@ def _build_adder_tree(leaf_bits: tuple, max_bits: int, leaf_prefix: str, stage_l
     while len(level) > 1:
         depth += 1
         nxt = []
-        for i in range(0, len(level) - 1, 2):
-            (a, wa), (b, wb) = level[i], level[i + 1]
-            node = TreeNode(f"{node_prefix}{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits), a, b)
-            nodes.append(node)
-            nxt.append((node.name, node.bits))
-        if len(level) % 2:
-            nxt.append(level[-1])
+        if arity == 3:
+            for j, i in enumerate(range(0, len(level) - 1, 3)):
+                ops = level[i:i + 3]
+                bits = min(max(w for _, w in ops) + len(ops) - 1, max_bits)
+                if len(ops) == 2:   # a pair: the same primitive adder with c = 0
+                    ops = [*ops, ("1'b0", 1)]
+                (a, wa), (b, wb), (c, wc) = ops
+                node = TreeNode(f"{node_prefix}{depth}_{j}", bits, a, b, c=c, operand_bits=(wa, wb, wc))
+                nodes.append(node)
+                nxt.append((node.name, node.bits))
+            if len(level) % 3 == 1:
+                nxt.append(level[-1])
+        else:
+            for i in range(0, len(level) - 1, 2):
+                (a, wa), (b, wb) = level[i], level[i + 1]
+                node = TreeNode(f"{node_prefix}{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits), a, b)
+                nodes.append(node)
+                nxt.append((node.name, node.bits))
+            if len(level) % 2:
+                nxt.append(level[-1])
         level = nxt
         if ((stage_levels and depth % stage_levels == 0) or depth in cut_levels) and len(level) > 1:
             stages += 1

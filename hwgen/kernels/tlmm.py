@@ -21,7 +21,7 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
-from . import tlmm_rtl, tlmm_stream
+from . import tlmm_prims, tlmm_rtl, tlmm_stream
 from .base import Kernel, Performance, Port, Scalar, spec_memo
 from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
@@ -49,6 +49,10 @@ class TLMMSpec(TernaryMatmulSpec):
     T: int = Field(8, ge=1, le=128, description="tables in parallel")
     Q: int = Field(8, ge=1, le=128, description="lookups per table per cycle = output lanes")
     table_style: Literal["full", "mirror"] = "full"
+    adder: Literal["behavioral", "ternary"] = Field(
+        "behavioral", description="lane adder trees: behavioral (`+`, as the synthesis tool maps it) or ternary "
+                                  "(instantiated 3-input adders: one LUT6_2 per bit doing the 3:2 compression into a "
+                                  "CARRY8 chain on xcup, CARRY4 on xc7; kernels/tlmm_prims.py)")
     # stream: the weight words arrive on s_axis_w during every call (docs/tlmm_stream.md, tlmm_stream.py)
     weight_memory: Literal["auto", "uram", "bram", "lutram", "stream"] = "auto"
     w_beat_words: int = Field(0, ge=0, le=128, description="weight_memory=stream: weight words per s_axis_w beat "
@@ -106,6 +110,9 @@ class MatmulModel:
     # after lane segment i (0: the table reads / selects, l: adder-tree level l; lane_path below).
     pipeline: int = 0
     pipe_cuts: tuple = ()
+    # TLMM `adder`: behavioral, or ternary (lane trees of hwgen_add3 on `carry`, the family's carry primitive)
+    adder: str = "behavioral"
+    carry: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -166,7 +173,11 @@ def lane_segments(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list
         chain = timing.Segment(depth=math.ceil(1.5 * math.log2(max(m.T, 2))))
         if timing.comb_ns(family, chain) > timing.comb_ns(family, first):
             first = chain
-    segs = [first] + [timing.adder_segment(widths[lv]) for lv in sorted(widths)]
+    if m.adder == "ternary":   # hwgen_add3: majority LUT -> propagate LUT -> the family's carry cells
+        level_seg = lambda bits: timing.ternary_segment(bits, tlmm_prims.CARRY_CELL_BITS[m.carry])  # noqa: E731
+    else:
+        level_seg = timing.adder_segment
+    segs = [first] + [level_seg(widths[lv]) for lv in sorted(widths)]
     style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
     d = timing.DELAYS[family]
     return segs, (d.ram_clk_to_q - d.clk_to_q) if style in ("bram", "uram") else 0.0
@@ -174,13 +185,13 @@ def lane_segments(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list
 
 def _tree_level_widths(m: MatmulModel, signs_in_tree: bool) -> dict:
     """The widest adder per level of the unpipelined lane tree (tlmm_rtl.unpiped_tree)."""
-    return _level_widths(tuple(tlmm_rtl.lane_leaves(m, signs_in_tree)[1]), m.lane_sum_bits)
+    return _level_widths(tuple(tlmm_rtl.lane_leaves(m, signs_in_tree)[1]), m.lane_sum_bits, tlmm_rtl.tree_arity(m))
 
 
 @lru_cache(maxsize=4096)
-def _level_widths(leaves: tuple, max_bits: int) -> dict:
+def _level_widths(leaves: tuple, max_bits: int, arity: int) -> dict:
     widths: dict[int, int] = {}
-    for node in build_adder_tree(leaves, max_bits).nodes:     # s{level}_{i}
+    for node in build_adder_tree(leaves, max_bits, arity=arity).nodes:     # s{level}_{i}
         level = int(node.name[1:].split("_")[0])
         widths[level] = max(widths.get(level, 0), node.bits)
     return widths
@@ -407,7 +418,8 @@ class TLMMKernel(_TernaryMatmulKernel):
             cycles_per_token=chunks * (build + nblocks), pipeline_cycles=4,
             x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits,
             G=G, T=T, table_style=spec.table_style, table_depth=depth,
-            entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits,
+            entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits, adder=spec.adder,
+            carry=tlmm_prims.carry_primitive(spec.target_info.yosys_family) if spec.adder == "ternary" else "",
         ))
 
     def weight_fields(self, spec, w):
@@ -448,7 +460,7 @@ class TLMMKernel(_TernaryMatmulKernel):
         from ..render import render_template
 
         ctx = self.render_context(spec)
-        outs = tlmm_rtl.outputs("tlmm_stream" if self.streaming(spec) else self.kind, backend)
+        outs = tlmm_rtl.outputs("tlmm_stream" if self.streaming(spec) else self.kind, backend, spec.adder)
         return {out.format(top=ctx["top"]): render_template(template, ctx) for template, out in outs}
 
     def ports(self, spec):
