@@ -160,6 +160,7 @@ def train_member(examples: Sequence[Example], cfg, seed: int, log=None, subset=N
         if log and (epoch % max(1, cfg.epochs // 5) == 0 or epoch == cfg.epochs - 1):
             log(f"  member seed {seed}: epoch {epoch + 1}/{cfg.epochs} mse(std units) {tot / n:.4f}")
     model.eval()
+    model.reg_term = None   # the last step's autograd graph: not part of the member (and not deep-copyable)
     return model
 
 
