@@ -19,7 +19,8 @@ import click
 
 @click.group(name="surrogate")
 def surrogate() -> None:
-    """GNN surrogate of synthesis results (LUT, LUTRAM, FF, DSP, BRAM36, URAM, latency cycles, II)."""
+    """GNN surrogate of synthesis results (LUT, LUTRAM, FF, DSP, BRAM36, URAM, latency cycles, II, LUT depth and the
+    critical path, hence Fmax)."""
 
 
 def _threads(n: int | None) -> None:
@@ -139,7 +140,8 @@ def report(data, out, members, epochs, seed, note) -> None:
 @click.option("--target", default=None, help="override the config's target board")
 @click.option("--model", "model", default=None, type=click.Path(file_okay=False), help="model folder (default: shipped model)")
 def predict(config, hls4ml_model, target, model) -> None:
-    """Print JSON: each target's mean and uncertainty (std, +/-2 sigma band) and the analytical estimate."""
+    """Print JSON: each target's mean and uncertainty (std, +/-2 sigma band) and the analytical estimate, and a
+    `timing` summary (Fmax and LUT depth with their sigma, the conservative Fmax against the clock)."""
     from hwgen.errors import UserError
     from hwgen.spec import read_yaml
 
@@ -154,8 +156,15 @@ def predict(config, hls4ml_model, target, model) -> None:
     from hwgen.kernels import parse_spec
 
     def row_of(spec, row, name):
+        f, d = row["fmax_mhz_est"], row["lut_depth"]
+        timing = {"clock_mhz": spec.clock, "fmax_mhz_est": f["mean"], "fmax_sigma_mhz": round(f["std"], 1),
+                  "fmax_conservative_mhz": f["conservative"], "meets_clock_conservative": f["conservative"] >= spec.clock,
+                  "lut_depth": d["mean"], "lut_depth_sigma": round(d["std"], 2)}
+        if f.get("anchor_only"):
+            timing["note"] = "this model has no timing heads: the kernel's structural estimate, sigma assumed"
+        keys = ("mean", "std", "lo", "hi", "analytical", "conservative", "anchor_only")
         return {"design": name, "kind": spec.kind, "target": spec.target, "model": str(model_dir),
-                "predictions": {t: {k: v[k] for k in ("mean", "std", "lo", "hi", "analytical")} for t, v in row.items()},
+                "predictions": {t: {k: v[k] for k in keys if k in v} for t, v in row.items()}, "timing": timing,
                 "outside_training_range": sorted(in_training_range(spec, model_dir))}
 
     if hls4ml_model is not None:

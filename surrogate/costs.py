@@ -20,7 +20,10 @@ from typing import Iterable
 from hwgen.bits import ceil_div
 
 RES = ("lut", "lutram", "ff", "dsp", "bram36", "uram")
-TARGETS = ("lut", "lutram", "ff", "dsp", "bram36", "uram", "latency_cycles", "ii")
+# Timing: lut_depth (LUT levels of the deepest path) and crit_ns (the slowest path's arrival, extra.critical_path),
+# from which hwgen.timing.fmax_from_arrival derives fmax_mhz_est with the family's RAM caps (surrogate/predict.py).
+TIMING_TARGETS = ("lut_depth", "crit_ns")
+TARGETS = ("lut", "lutram", "ff", "dsp", "bram36", "uram", "latency_cycles", "ii") + TIMING_TARGETS
 MEM_STYLES = ("none", "reg", "lutram", "bram", "uram", "rom")
 
 

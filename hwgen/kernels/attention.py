@@ -42,7 +42,7 @@ from ..errors import UserError
 from ..spec import KernelSpec
 from .attention_numerics import (CM_BITS, T_BITS, exp_table, float_attention, golden_attention, quantize,
                                  score_multiplier)
-from .base import Kernel, Performance, Port
+from .base import Kernel, Performance, Port, spec_memo
 from ..bits import clog2, signed_bits_for_bound
 from .. import timing
 
@@ -228,6 +228,7 @@ class _AttentionKernel(Kernel):
     def _len_max(self, spec) -> int:
         raise NotImplementedError
 
+    @spec_memo
     def model(self, spec) -> AttentionModel:
         n = self._len_max(spec)
         npe = getattr(spec, "N_pe", 1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class TreeNode:
 
 @dataclass(frozen=True)
 class AdderTree:
-    nodes: list[TreeNode]  # dependency order
+    nodes: tuple[TreeNode, ...]  # dependency order (shared between callers: memoised, never mutated)
     root: str
     width: int
     stages: int            # register stages on every leaf-to-root path
@@ -36,6 +37,14 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
     max_bits register for the root (one more stage). cut_levels: register every value alive after each listed
     level instead (0: the leaves themselves), as long as more than one value is left.
     """
+    return _build_adder_tree(tuple(leaf_bits), max_bits, leaf_prefix, stage_levels, root_reg, node_prefix,
+                             tuple(cut_levels), arity)
+
+
+@lru_cache(maxsize=8192)
+def _build_adder_tree(leaf_bits: tuple, max_bits: int, leaf_prefix: str, stage_levels: int, root_reg, node_prefix: str,
+                      cut_levels: tuple, arity: int) -> AdderTree:
+    """build_adder_tree, memoised: the surrogate builds the same lane trees for thousands of designs a second."""
     level = [(f"{leaf_prefix}_{i}", bits) for i, bits in enumerate(leaf_bits)]
     nodes: list[TreeNode] = []
     depth = stages = 0
@@ -77,13 +86,13 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
         stages += 1
         nodes.append(TreeNode(root_reg, max_bits, level[0][0], reg=True))
         level = [(root_reg, max_bits)]
-    return AdderTree(nodes, level[0][0], level[0][1], stages)
+    return AdderTree(tuple(nodes), level[0][0], level[0][1], stages)
 
 
 def adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf") -> tuple[list[TreeNode], str, int]:
     """The unregistered tree (build_adder_tree without stages): its nodes, root name and root width."""
     t = build_adder_tree(leaf_bits, max_bits, leaf_prefix)
-    return t.nodes, t.root, t.width
+    return list(t.nodes), t.root, t.width
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from pydantic import Field
 from ..errors import UserError
 from ..spec import KernelSpec
 from . import tlmm_prims, tlmm_rtl, tlmm_stream
-from .base import Kernel, Performance, Port, Scalar
-from .rtl_util import build_walk
+from .base import Kernel, Performance, Port, Scalar, spec_memo
+from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
 from .. import timing
 from .ternary import check_ternary, digit_table, group_indices, mirror_fold, pack_fields, to_signed, to_unsigned
@@ -152,32 +152,49 @@ def lane_path(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list[flo
     +a/0/-a selects (naive), adder-tree level 1, ..., level D], and the first segment's extra start delay (the
     weight memory's clock-to-out when it is block RAM / UltraRAM without an output register). Mirror tables'
     sign count: a balanced part of the tree (signs_in_tree, pipelined lanes) or a ripple chain beside the reads."""
+    segs, first_extra = lane_segments(m, family, signs_in_tree)
+    return [timing.comb_ns(family, seg) for seg in segs], first_extra
+
+
+def lane_segments(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list, float]:
+    """lane_path's segments as compositions (timing.Segment: levels, carry cells), for the levels a path
+    crosses as well as its delay; the first is the slower of the table read and the ripple sign count."""
     signs_in_tree = tlmm_rtl.sign_tree(m) if signs_in_tree is None else signs_in_tree
-    tree = tlmm_rtl.unpiped_tree(m, signs_in_tree)
-    widths: dict[int, int] = {}
-    for node in tree.nodes:                     # s{level}_{i}
-        level = int(node.name[1:].split("_")[0])
-        widths[level] = max(widths.get(level, 0), node.bits)
+    widths = _tree_level_widths(m, signs_in_tree)
     if m.table_depth:
         first = timing.lutram_read_segment(m.table_depth)
         if m.table_style == "mirror":
             first = first + timing.Segment(depth=1)
     else:   # -a is a carry chain, then the 3:1 select
         first = timing.adder_segment(m.act_bits + 1) + timing.Segment(depth=1)
-    first_ns = timing.comb_ns(family, first)
     if m.table_style == "mirror" and not signs_in_tree:
         # the ripple sign count; Yosys 0.23 maps a T-long chain of narrow increments to about 1.5 log2(T) levels
         # (measured: T = 4, 8, 16, 32 -> 2, 4, 5, 7 levels more than full tables; bench/results/tlmm_vs_naive.md)
         chain = timing.Segment(depth=math.ceil(1.5 * math.log2(max(m.T, 2))))
-        first_ns = max(first_ns, timing.comb_ns(family, chain))
+        if timing.comb_ns(family, chain) > timing.comb_ns(family, first):
+            first = chain
     if m.adder == "ternary":   # hwgen_add3: majority LUT -> propagate LUT -> the family's carry cells
         level_seg = lambda bits: timing.ternary_segment(bits, tlmm_prims.CARRY_CELL_BITS[m.carry])  # noqa: E731
     else:
         level_seg = timing.adder_segment
-    comb = [first_ns] + [timing.comb_ns(family, level_seg(widths[lv])) for lv in sorted(widths)]
+    segs = [first] + [level_seg(widths[lv]) for lv in sorted(widths)]
     style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
     d = timing.DELAYS[family]
-    return comb, (d.ram_clk_to_q - d.clk_to_q) if style in ("bram", "uram") else 0.0
+    return segs, (d.ram_clk_to_q - d.clk_to_q) if style in ("bram", "uram") else 0.0
+
+
+def _tree_level_widths(m: MatmulModel, signs_in_tree: bool) -> dict:
+    """The widest adder per level of the unpipelined lane tree (tlmm_rtl.unpiped_tree)."""
+    return _level_widths(tuple(tlmm_rtl.lane_leaves(m, signs_in_tree)[1]), m.lane_sum_bits, tlmm_rtl.tree_arity(m))
+
+
+@lru_cache(maxsize=4096)
+def _level_widths(leaves: tuple, max_bits: int, arity: int) -> dict:
+    widths: dict[int, int] = {}
+    for node in build_adder_tree(leaves, max_bits, arity=arity).nodes:     # s{level}_{i}
+        level = int(node.name[1:].split("_")[0])
+        widths[level] = max(widths.get(level, 0), node.bits)
+    return widths
 
 
 def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
@@ -228,6 +245,18 @@ class _TernaryMatmulKernel(Kernel):
         style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
         return round(min([1000.0 / (worst + timing.path_ns(family, 0)),
                           *timing.ram_caps(family, style == "bram", style == "uram")]), 1)
+
+    def timing_estimate(self, spec):
+        """The lane path after the pipeline registers (lane_segments): the slowest part's arrival (a block RAM
+        start included) and the most LUT levels of any part. The surrogate's timing anchor; the accumulator, table
+        build and control are left to the GNN's correction."""
+        m = self.model(spec)
+        family = spec.target_info.yosys_family
+        segs, first = lane_segments(m, family)
+        comb = [timing.comb_ns(family, seg) for seg in segs]
+        bounds = (-1, *m.pipe_cuts, len(segs) - 1)
+        levels = [sum(seg.depth for seg in segs[a + 1: b + 1]) for a, b in zip(bounds, bounds[1:])]
+        return {"lut_depth": float(max(levels)), "crit_ns": max(timing.parts_ns(comb, m.pipe_cuts, first))}
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
@@ -348,6 +377,7 @@ class TLMMKernel(_TernaryMatmulKernel):
     node_types = _TernaryMatmulKernel.node_types + ("stream_buffer",)   # weight_memory: stream
     description = "ternary table-lookup matmul (T tables of 3^G partial sums, Q lookups each per cycle)"
 
+    @spec_memo
     def model(self, spec: TLMMSpec) -> MatmulModel:
         G, T, Q = spec.G, spec.T, spec.Q
         full_depth = 3**G
@@ -531,6 +561,7 @@ class NaiveKernel(_TernaryMatmulKernel):
     spec_model = NaiveSpec
     description = "naive ternary matmul baseline (+a / 0 / -a select into adder trees, P_k*P_n MACs per cycle)"
 
+    @spec_memo
     def model(self, spec: NaiveSpec) -> MatmulModel:
         K_pad, N_pad = pad_to(spec.K, spec.P_k), pad_to(spec.N, spec.P_n)
         chunks, nblocks = K_pad // spec.P_k, N_pad // spec.P_n

@@ -37,9 +37,11 @@ def build_matmul(kernel, spec) -> HwGraph:
     perf = kernel.performance(spec)
     fam = spec.target_info.yosys_family
     tlmm = bool(m.table_depth)
-    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,))
+    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,),
+                timing=kernel.timing_estimate(spec))
     a = m.act_bits
-    rtl = kernel.render_context(spec)["rtl"]          # the counter widths the templates use
+    from .tlmm_rtl import index_widths
+    rtl = index_widths(m)                             # the counter widths the templates use
     aw, lw, cw, nw = rtl["aw"], rtl["lw"], rtl["cw"], rtl["nw"]
     # table-build ROM (templates/tlmm/rtl/tlmm.v.j2): per build step the entry index, the activation
     # select and the op; the step counter replaces the entry counter.

@@ -66,8 +66,22 @@ def lane_tree(m) -> AdderTree:
 
 
 def unpiped_tree(m, signs_in_tree: bool) -> AdderTree:
-    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input)."""
+    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input;
+    tlmm._tree_level_widths builds the same tree from the same leaves)."""
     return build_adder_tree(lane_leaves(m, signs_in_tree)[1], m.lane_sum_bits, arity=tree_arity(m))
+
+
+def index_widths(m) -> dict:
+    """Counter and address widths of the matmul tops: the render context's and the graph builder's (which needs
+    only these, not the whole context)."""
+    w = {"aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes), "cw": index_bits(m.chunks),
+         "nw": index_bits(m.nblocks)}
+    if m.table_depth:
+        w.update(ew=index_bits(m.table_depth), sw=index_bits(m.build_cycles), selw=index_bits(m.G))
+    if m.weight_memory == "stream":
+        from .tlmm_stream import index_widths as stream_widths
+        w.update(stream_widths(m))
+    return w
 
 
 def render_context(kernel, spec, walk=None) -> dict:
@@ -91,8 +105,7 @@ def render_context(kernel, spec, walk=None) -> dict:
         "fields": m.fields, "field_bits": m.field_bits, "word_bits": m.word_bits,
         "x_bits": m.x_beat_bits, "y_bits": m.y_beat_bits, "chunk": m.chunk, "lanes": m.lanes,
         "chunks": m.chunks, "nblocks": m.nblocks, "wbuf_depth": m.wbuf_depth,
-        "aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes),
-        "cw": index_bits(m.chunks), "nw": index_bits(m.nblocks),
+        **index_widths(m),
         "ram_style": RAM_STYLE[m.wbuf_style if stream else m.weight_memory],
         "leaf_bits": leaf_bits, "leaves_bits": sum(bus), "sign_tree": int(sign_tree(m)),
         "pipeline": m.pipeline,
@@ -104,17 +117,14 @@ def render_context(kernel, spec, walk=None) -> dict:
     if tlmm:
         rtl.update({
             "T": m.T, "G": m.G, "table_style": m.table_style, "entry_bits": m.entry_bits,
-            "table_depth": m.table_depth, "ew": index_bits(m.table_depth),
-            "build_steps": m.build_cycles, "sw": index_bits(m.build_cycles), "selw": index_bits(m.G),
+            "table_depth": m.table_depth, "build_steps": m.build_cycles,
             "mirror_bits": m.mirror_bits, "sign_bits": sign_bits,
         })
 
     if stream:
-        from .tlmm_stream import index_widths
         rtl.update({"M_max": m.M_max, "beat_words": m.beat_words, "chunk_beats": m.chunk_beats,
                     "call_beats": m.call_beats, "xbuf_depth": m.xbuf_depth, "acc_depth": m.acc_depth,
-                    "xbuf_ram_style": RAM_STYLE[m.xbuf_style], "acc_ram_style": RAM_STYLE[m.acc_style],
-                    **index_widths(m)})
+                    "xbuf_ram_style": RAM_STYLE[m.xbuf_style], "acc_ram_style": RAM_STYLE[m.acc_style]})
 
     ctx = {
         "stream": stream, "stream_groups": m.lanes // m.beat_words if stream else 0,
