@@ -9,9 +9,11 @@ plus the count of negations (the +1 of each two's-complement negation):
   pair level (hwgen_xsel_pair): per result bit one LUT6_2 reads a_2k[j], a_2k+1[j] and both codes and gives the
     propagate u0 ^ u1 (O6) and the generate operand u0 (O5) of a CARRY8 chain, so two MACs cost ACT_BITS LUTs;
     the chain's carry-in takes neg_2k.
-  tree (hwgen_xadd): every further adder is one LUT6_2 per result bit on a CARRY8 chain computing a + b + c0 + ci
-    (a carry-save step folds the 1-bit c0 in at bit 0), so each adder absorbs up to two pending negation bits
-    (neg_2k+1 of the pairs below it): the corrections cost no LUTs at all.
+  tree: ternary adders (hwgen_xadd3: a + b + c + y0 + ci, the carry-save carry of bit j computed in bit j's LUT
+    O5 and passed to bit j+1's LUT, as Vivado builds a + b + c on UltraScale+), and binary ones where a level
+    leaves two (hwgen_xadd: a + b + c0 + ci); both are one LUT6_2 per result bit on a CARRY8 chain and take two
+    pending negation bits (neg_2k+1 of the pairs below them) on inputs that are otherwise zero, so the corrections
+    cost no LUTs (a ternary root left with a third adds one more adder).
 
 The node widths come from the exact value ranges (a node over n selects that absorbed k corrections lies in
 [-2^(A-1) n, (2^(A-1) - 1) n + k]), so every adder is exact modulo its width. Pipeline registers (`pipeline`) sit
@@ -30,7 +32,7 @@ from .. import timing
 
 CARRY8_BITS = 8
 # Library modules the expert lane adds to the naive project (templates/lib/rtl/, copied verbatim)
-LIB_MODULES = ("hwgen_xsel_pair", "hwgen_xadd", "hwgen_carry8_chain")
+LIB_MODULES = ("hwgen_xsel_pair", "hwgen_xadd", "hwgen_xadd3", "hwgen_carry8_chain")
 
 
 def _init(o6, o5) -> str:
@@ -76,6 +78,15 @@ def add_inits() -> tuple[str, str, str]:
     return bit0, bit1, bitn
 
 
+def add3_init() -> str:
+    """Ternary-adder LUT (I5 = 1), s = a + b + c + y0 + ci as S + 2 CS (+ y0 at bit 0) on the carry chain:
+    I0..I2 = a_j, b_j, c_j, I3 = CS_j-1 (the bit below's O5; y0 at bit 0). O6 = a ^ b ^ c ^ I3 (propagate),
+    O5 = majority(a_j, b_j, c_j) = CS_j; the chain's generate operand is I3 itself."""
+    def maj(x, y, z):
+        return (x & y) | (x & z) | (y & z)
+    return _init(lambda i0, i1, i2, i3, *_: i0 ^ i1 ^ i2 ^ i3, lambda i0, i1, i2, *_: maj(i0, i1, i2))
+
+
 def chain_segment(bits: int) -> timing.Segment:
     """One primitive adder level: the LUT6_2, the chain entry and the cascaded CARRY8s above the first, each
     counted as two carry cells of the delay model (which is calibrated per CARRY4, 4 bits)."""
@@ -85,20 +96,22 @@ def chain_segment(bits: int) -> timing.Segment:
 
 @dataclass(frozen=True)
 class XNode:
-    """One value of the expert lane: a pair adder, a tree adder or a register (every port as a Verilog
-    expression, widths included)."""
+    """One value of the expert lane: a pair adder, a binary or ternary tree adder or a register (every port as a
+    Verilog expression, widths included)."""
     name: str
     bits: int
-    kind: str                 # pair | add | reg
+    kind: str                 # pair | add | add3 | reg
     level: int
     a: str = ""
     b: str = ""
+    c: str = ""               # add3: the third operand
     a_bits: int = 0
     b_bits: int = 0
+    c_bits: int = 0
     c_a: str = ""             # pair: the two weight codes
     c_b: str = ""
-    ci: str = "1'b0"
-    c0: str = "1'b0"
+    ci: str = "1'b0"          # carry-in: a pending negation bit
+    c0: str = "1'b0"          # add / add3: a second one, at bit 0 of the carry-save operand
 
 
 @dataclass
@@ -112,6 +125,15 @@ class _Value:
 
 def _bits_for(lo: int, hi: int) -> int:
     return max((-lo - 1).bit_length(), hi.bit_length()) + 1
+
+
+def _groups(m: int) -> list[int]:
+    """Operands per adder of one tree level over m values: ternary adders, a binary one for a remainder of two (or
+    two for four values), a remainder of one passes to the next level."""
+    if m == 4:
+        return [2, 2]
+    sizes = [3] * (m // 3)
+    return sizes + ([m % 3] if m % 3 else [])
 
 
 def build_tree(chunk: int, act_bits: int, lane_bits: int, cuts=()) -> tuple[list[XNode], str, int]:
@@ -135,6 +157,9 @@ def build_tree(chunk: int, act_bits: int, lane_bits: int, cuts=()) -> tuple[list
         level.append(_Value(node.name, node.bits, lo, hi, pend))
     depth = 1
 
+    def alive():      # values still to add: more than one, or one with a correction pending
+        return len(level) > 1 or bool(level[0].pending)
+
     def register(after: int):
         nonlocal level
         regs = []
@@ -149,60 +174,53 @@ def build_tree(chunk: int, act_bits: int, lane_bits: int, cuts=()) -> tuple[list
             regs.append(_Value(r.name, v.bits, v.lo, v.hi, pend))
         level = regs
 
-    def alive():      # values still to add: more than one, or one with a correction pending
-        return len(level) > 1 or bool(level[0].pending)
+    def add(name: str, vals: list, lvl: int) -> _Value:
+        """An adder over 2 or 3 values that absorbs up to two of their pending corrections; exact width."""
+        pend = [b for v in vals for b in v.pending]
+        take = pend[:2]
+        lo, hi = sum(v.lo for v in vals), sum(v.hi for v in vals) + len(take)
+        bits = min(_bits_for(lo, hi), lane_bits)
+        ops = dict(a=vals[0].name, b=vals[1].name, a_bits=vals[0].bits, b_bits=vals[1].bits,
+                   ci=take[0] if take else "1'b0", c0=take[1] if len(take) > 1 else "1'b0")
+        if len(vals) == 3:
+            ops.update(c=vals[2].name, c_bits=vals[2].bits)
+        nodes.append(XNode(name, bits, "add3" if len(vals) == 3 else "add", lvl, **ops))
+        return _Value(name, bits, lo, hi, pend[2:])
 
     if 0 in cuts and alive():
         register(1)
-    while len(level) > 1:
+    while alive():
         depth += 1
-        nxt = []
-        for i in range(0, len(level) - 1, 2):
-            x, y = level[i], level[i + 1]
-            pend = x.pending + y.pending
-            lo, hi = x.lo + y.lo, x.hi + y.hi
-            last = len(level) == 2
-            # width: one more than the wider operand, or what the exact range needs once all remaining corrections
-            # are in (the root absorbs every pending bit)
-            bits = min(max(x.bits, y.bits) + 1, lane_bits)
-            if last:    # the root takes every remaining correction, one bit wider if the range needs it
-                bits = min(max(bits, _bits_for(lo, hi + len(pend))), lane_bits)
-            take = 0
-            while take < min(2, len(pend)) and _bits_for(lo, hi + take + 1) <= bits:
-                take += 1
-            if last and take < len(pend):
-                raise AssertionError(f"expert tree: {len(pend) - take} corrections left at the root")
-            hi += take
-            absorbed = pend[:take]
-            node = XNode(f"s{depth}_{i // 2}", bits, "add", depth, a=x.name, b=y.name, a_bits=x.bits,
-                         b_bits=y.bits, ci=absorbed[0] if take > 0 else "1'b0",
-                         c0=absorbed[1] if take > 1 else "1'b0")
-            nodes.append(node)
-            nxt.append(_Value(node.name, bits, lo, hi, pend[take:]))
-        if len(level) % 2:
-            nxt.append(level[-1])
+        nxt, i = [], 0
+        if len(level) == 1:   # corrections left at the root (a ternary root had three): one more adder
+            zero = _Value("1'b0", 1, 0, 0, [])
+            nxt.append(add(f"s{depth}_0", [level[0], zero], depth))
+        else:
+            for g, size in enumerate(_groups(len(level))):
+                vals, i = level[i:i + size], i + size
+                nxt.append(vals[0] if size == 1 else add(f"s{depth}_{g}", vals, depth))
         level = nxt
         if depth - 1 in cuts and alive():
             register(depth)
     root = level[0]
-    if root.pending:      # chunk == 1 or 2: no tree adder, the correction needs one
-        depth += 1
-        bits = min(root.bits + 1, lane_bits)
-        node = XNode(f"s{depth}_0", bits, "add", depth, a=root.name, b="1'b0", a_bits=root.bits, b_bits=1,
-                     ci=root.pending[0])
-        nodes.append(node)
-        root = _Value(node.name, bits, root.lo, root.hi + 1, [])
     assert _bits_for(root.lo, root.hi) <= lane_bits, (root.lo, root.hi, lane_bits)
     return nodes, root.name, depth
+
+
+def _xadd3_segment(bits: int) -> timing.Segment:
+    """A ternary adder level: the carry-save LUT of the bit below (O5), the bit's LUT, the chain."""
+    return chain_segment(bits) + timing.Segment(depth=1)
 
 
 def lane_segments(m, family: str) -> list[float]:
     """The expert lane path as combinational delays per tree level (pair level first), for with_pipeline."""
     nodes, _, depth = build_tree(m.chunk, m.act_bits, m.lane_sum_bits)
-    widths: dict[int, int] = {}
+    worst = [0.0] * depth
     for n in nodes:
-        widths[n.level] = max(widths.get(n.level, 0), n.bits)
-    return [timing.comb_ns(family, chain_segment(widths[lv])) for lv in range(1, depth + 1)]
+        if n.kind != "reg":
+            seg = _xadd3_segment(n.bits) if n.kind == "add3" else chain_segment(n.bits)
+            worst[n.level - 1] = max(worst[n.level - 1], timing.comb_ns(family, seg))
+    return worst
 
 
 def render_context(m) -> dict:
@@ -211,4 +229,4 @@ def render_context(m) -> dict:
     assert stages == m.pipeline, (stages, m.pipeline)
     bit0, bit1, bitn = add_inits()
     return {"nodes": nodes, "root": root, "levels": depth, "init_pair": pair_init(), "init_add0": bit0,
-            "init_add1": bit1, "init_addn": bitn}
+            "init_add1": bit1, "init_addn": bitn, "init_add3": add3_init()}
