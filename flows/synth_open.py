@@ -160,6 +160,12 @@ def _delay(arrival: tuple) -> float:
 _LUTRAM_ADDR = re.compile(r"^(A|ADDR|DPRA)")   # async read: only the address pins reach the outputs
 
 
+def lut_support(init: int, inputs: int) -> list[int]:
+    """The inputs a LUT function of `inputs` inputs (truth table `init`) depends on."""
+    return [k for k in range(inputs)
+            if any((init >> i ^ init >> (i ^ 1 << k)) & 1 for i in range(1 << inputs))]
+
+
 def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     """Longest register-to-register path in a Yosys `write_json` netlist (flattened).
 
@@ -206,6 +212,16 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     for cell in mod.get("cells", {}).values():
         ctype, dirs, conns = cell["type"], cell.get("port_directions", {}), cell["connections"]
         kind = _arc_kind(ctype, cell.get("parameters", {}))
+        if ctype == "LUT6_2":
+            # two outputs with their own functions (O5 = INIT[31:0] of I0..I4): an input reaches an output only if
+            # the output depends on it, as in Vivado's equation-based LUT arcs (a ternary adder's carry-save
+            # carry, O5, does not ripple through the neighbouring LUTs' I3)
+            init = _param_int(cell.get("parameters", {}).get("INIT", 0))
+            for out, used in (("O6", lut_support(init, 6)), ("O5", lut_support(init & 0xFFFFFFFF, 5))):
+                bits = [b for k in used for b in conns.get(f"I{k}", []) if isinstance(b, int)]
+                outs = [b for b in conns.get(out, []) if isinstance(b, int)]
+                cells.append(([(step["lut"], bits)] if bits else [], outs, step["lut"]))
+            continue
         outs = [b for p, bits in conns.items() if dirs.get(p) == "output" for b in bits if isinstance(b, int)]
         if kind == "seq":
             start = (d.ram_clk_to_q - d.clk_to_q, 0, 0, 0, True, 0, 0) if ctype.startswith(("RAMB", "URAM")) else zero

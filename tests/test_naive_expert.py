@@ -133,3 +133,22 @@ def test_yosys_keeps_the_primitives_and_the_luts_drop(tmp_path):
             per_lane = sum(8 if n.kind == "pair" else n.bits for n in nodes if n.kind != "reg")
             assert cells["LUT6_2"] == 2 * per_lane and cells["CARRY8"] > 0
     assert lut["expert"] < 0.6 * lut["behavioral"], lut
+
+
+def test_lut6_2_arcs_follow_the_init():
+    """A ternary adder's carry-save carry (O5, independent of I3) does not ripple through the next LUTs' I3 in
+    the depth analysis; O6, which depends on I3, does pass it on."""
+    from hwgen.flows.synth_open import logic_depth, lut_support
+
+    init = int(naive_expert.add3_init()[4:], 16)
+    assert lut_support(init & 0xFFFFFFFF, 5) == [0, 1, 2] and lut_support(init, 6) == [0, 1, 2, 3, 5]
+    cells = {}
+    for j in range(3):      # LUT j: I0..I2 from the inputs, I3 = LUT j-1's O5 (net 10 + j - 1), I5 = 1
+        cells[f"l{j}"] = {"type": "LUT6_2", "parameters": {"INIT": format(init, "064b")},
+                          "port_directions": {**{f"I{k}": "input" for k in range(6)}, "O5": "output", "O6": "output"},
+                          "connections": {"I0": [2], "I1": [3], "I2": [4], "I3": [9 + j] if j else [5], "I4": ["0"],
+                                          "I5": ["1"], "O5": [10 + j], "O6": [20 + j]}}
+    netlist = {"modules": {"t": {"attributes": {"top": 1}, "cells": cells,
+                                 "ports": {"i": {"direction": "input", "bits": [2, 3, 4, 5]},
+                                           "o": {"direction": "output", "bits": [20, 21, 22]}}}}}
+    assert logic_depth(netlist, "xcup", "t")["depth"] == 2     # O5 of LUT 1, then O6 of LUT 2
