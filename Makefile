@@ -7,7 +7,7 @@ TARGET ?= u280
 DESIGN ?= designs/$(TARGET)_tlmm.yaml
 FLOW ?= auto
 OUT ?= build/synth/$(TARGET)
-EXTRAS ?= test,surrogate,cluster,search,sim,reference,frontend,yowasp
+EXTRAS ?= test,surrogate,cluster,search,sim,reference,frontend,yowasp,baselines
 
 .PHONY: setup setup-tools setup-python synth test test-fast bench clean help
 

@@ -17,7 +17,6 @@ from .vectors import rate_plusargs, read_stats, source_rates
 __all__ = ["run_cosim", "pick_simulator", "build_simulation", "FlowFailed", "SIMULATORS"]
 
 SIMULATORS = ("auto", "icarus", "verilator")
-_INSTANTIATES_PRIMITIVE = re.compile(r"^\s*(LUT6_2|CARRY8|CARRY4)\b", re.M)
 BUILD_TIMEOUT_S = 1200.0
 RUN_TIMEOUT_S = 1800.0
 
@@ -46,6 +45,16 @@ def rtl_sources(project: Path, top: str) -> tuple[list[Path], Path]:
     return design, tb
 
 
+# An instance of a Xilinx primitive (the expert naive adder writes LUT6_2 / CARRY8 by hand)
+_PRIMITIVE = re.compile(r"^\s*(?:LUT[1-6](?:_2)?|CARRY[48])\s*#\s*\(", re.M)
+
+
+def primitive_library(design: list[Path]) -> list[Path]:
+    """Yosys' Xilinx simulation models when the design instantiates primitives (a library: only the modules the
+    design uses are elaborated), else nothing."""
+    return [xilinx_sim_models()] if any(_PRIMITIVE.search(p.read_text()) for p in design) else []
+
+
 def simulator_version(simulator: str) -> str:
     return tool_version("verilator" if simulator == "verilator" else "iverilog")
 
@@ -55,12 +64,10 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
     """Compile the test bench + design once per content hash; return the command that runs it."""
     design, tb = rtl_sources(project, top)
     files = [tb, *design]
-    # Xilinx primitives instantiated by the design (e.g. TLMM `adder: ternary`) simulate from Yosys's own models,
-    # read as a library (only the modules the design uses are elaborated).
-    prims = [xilinx_sim_models()] if any(_INSTANTIATES_PRIMITIVE.search(p.read_text()) for p in design) else []
+    library = primitive_library(design)
     root = tool_cache("cosim", cache_dir)
-    key = content_key(simulator, simulator_version(simulator), *[f"{p.name}\n{p.read_text()}" for p in files],
-                      *[str(p) for p in prims])
+    key = content_key(simulator, simulator_version(simulator),
+                      *[f"{p.name}\n{p.read_text()}" for p in files + library])
     folder = root / key
     if simulator == "icarus":
         exe = folder / "sim.vvp"
@@ -74,10 +81,11 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
     try:
         if simulator == "icarus":
             cmd = [require("iverilog"), "-g2012", "-s", f"tb_{top}", "-o", str(staging / "sim.vvp"), *map(str, files),
-                   *(a for p in prims for a in ("-l", str(p)))]
+                   *(arg for lib in library for arg in ("-l", str(lib)))]
         else:
             cmd = [require("verilator"), "--binary", "--timing", "-Wno-fatal", "-O2", "--top-module", f"tb_{top}",
-                   "-Mdir", str(staging / "obj"), "-o", "Vtb", *map(str, files), *(a for p in prims for a in ("-v", str(p)))]
+                   "-Mdir", str(staging / "obj"), "-o", "Vtb", *map(str, files),
+                   *(arg for lib in library for arg in ("-v", str(lib)))]
         res = run_tool(cmd, staging, timeout_s, staging / "build.log", tail_lines=40)
         if not res.ok:
             raise FlowFailed(f"{simulator} build failed (rc={res.rc}, timeout={res.timed_out}):\n{res.log_tail}")

@@ -31,7 +31,8 @@ NETLIST_JSON = "netlist.json"
 
 # ----------------------------------------------------------------------------- cell -> resource
 
-LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV", "LUT6_2"}   # Yosys writes a LUT1 inverter as INV; LUT6_2: one site
+# Yosys writes a LUT1 inverter as INV; LUT6_2 (one LUT site, two outputs) only appears where the RTL instantiates it
+LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV", "LUT6_2"}
 MUXF_CELLS = {"MUXF7", "MUXF8", "MUXF9"}
 # LUT sites taken by each distributed-RAM / SRL primitive ("LUT as Memory" in Vivado).
 # 7-series: UG474 table "Distributed RAM Configuration" (primitives in UG953). The UltraScale-only
@@ -152,19 +153,17 @@ def _arc_kind(ctype: str, params: dict) -> str:
     return "wire"
 
 
-def _lut6_2_support(init: int) -> dict[str, list[str]]:
-    """The inputs each LUT6_2 output depends on: O6 = INIT[I5..I0], O5 = INIT[I4..I0] (e.g. a ternary adder's
-    majority output O5 ignores the carry-save input I3 that its propagate output O6 reads)."""
-    def depends(entries: int, j: int) -> bool:
-        return any((init >> k & 1) != (init >> (k ^ (1 << j)) & 1) for k in range(entries))
-    return {"O6": [f"I{j}" for j in range(6) if depends(64, j)], "O5": [f"I{j}" for j in range(5) if depends(32, j)]}
-
-
 def _delay(arrival: tuple) -> float:
     return arrival[0]
 
 
 _LUTRAM_ADDR = re.compile(r"^(A|ADDR|DPRA)")   # async read: only the address pins reach the outputs
+
+
+def lut_support(init: int, inputs: int) -> list[int]:
+    """The inputs a LUT function of `inputs` inputs (truth table `init`) depends on."""
+    return [k for k in range(inputs)
+            if any((init >> i ^ init >> (i ^ 1 << k)) & 1 for i in range(1 << inputs))]
 
 
 def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
@@ -206,16 +205,22 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
             "dsp": (d.dsp + d.net, 1, 0, 0, 1, 0), "carry": (d.carry_in, 1, 0, 0, 0, 1), "muxf": (d.muxf, 0, 0, 1, 0, 0),
             "wire": (0.0, 0, 0, 0, 0, 0)}
     cascade = (d.carry, 0, 1, 0, 0, 0)
+    # A CARRY8 (only where the RTL instantiates it: Yosys maps adders to CARRY4) spans 8 bits: two cells of the
+    # delay model, whose per-cell carry delay is calibrated per CARRY4
+    cascade8 = (2 * d.carry, 0, 2, 0, 0, 0)
     cells = []
     for cell in mod.get("cells", {}).values():
         ctype, dirs, conns = cell["type"], cell.get("port_directions", {}), cell["connections"]
         kind = _arc_kind(ctype, cell.get("parameters", {}))
-        if ctype == "LUT6_2":   # two outputs, each through only the inputs its half of INIT depends on
+        if ctype == "LUT6_2":
+            # two outputs with their own functions (O5 = INIT[31:0] of I0..I4): an input reaches an output only if
+            # the output depends on it, as in Vivado's equation-based LUT arcs (a ternary adder's carry-save
+            # carry, O5, does not ripple through the neighbouring LUTs' I3)
             init = _param_int(cell.get("parameters", {}).get("INIT", 0))
-            for out, ins in _lut6_2_support(init).items():
-                bits = [b for p in ins for b in conns.get(p, []) if isinstance(b, int)]
+            for out, used in (("O6", lut_support(init, 6)), ("O5", lut_support(init & 0xFFFFFFFF, 5))):
+                bits = [b for k in used for b in conns.get(f"I{k}", []) if isinstance(b, int)]
                 outs = [b for b in conns.get(out, []) if isinstance(b, int)]
-                cells.append(([(step[kind], bits)] if bits else [], outs, step[kind]))
+                cells.append(([(step["lut"], bits)] if bits else [], outs, step["lut"]))
             continue
         outs = [b for p, bits in conns.items() if dirs.get(p) == "output" for b in bits if isinstance(b, int)]
         if kind == "seq":
@@ -227,7 +232,7 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
         for p, bits in conns.items():
             if dirs.get(p, "input") != "input" or (kind == "lutram" and not _LUTRAM_ADDR.match(p)):
                 continue
-            inc = cascade if kind == "carry" and p == "CI" else step[kind]
+            inc = (cascade8 if ctype == "CARRY8" else cascade) if kind == "carry" and p == "CI" else step[kind]
             groups.setdefault(inc, []).extend(b for b in bits if isinstance(b, int))
         cells.append(([(inc, bits) for inc, bits in groups.items() if bits], outs, step[kind]))
     # Kahn's algorithm over cells: a cell is ready once all its comb input bits have arrivals.

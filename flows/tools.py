@@ -144,6 +144,7 @@ def first_version_number(text: str) -> str:
     return m.group(0) if m else text
 
 
+@lru_cache(maxsize=None)
 def xilinx_sim_models() -> Path:
     """Yosys's simulation models of the Xilinx primitives (share/xilinx/cells_sim.v): what a simulation of RTL that
     instantiates LUT6_2 / CARRY8 / CARRY4 compiles them from. Found with `yosys-config --datdir`, else beside the

@@ -163,9 +163,9 @@ def test_default_and_old_records_unchanged():
 
 def test_logic_depth_follows_each_lut6_2_output_through_its_own_inputs():
     """The majority output (O5) ignores the carry-save input I3, so a chain of slices is no ripple of LUT levels."""
-    from hwgen.flows.synth_open import _lut6_2_support
+    from hwgen.flows.synth_open import lut_support
 
-    assert _lut6_2_support(TERNARY_INIT) == {"O6": ["I0", "I1", "I2", "I3", "I5"], "O5": ["I0", "I1", "I2"]}
+    assert lut_support(TERNARY_INIT, 6) == [0, 1, 2, 3, 5] and lut_support(TERNARY_INIT & 0xFFFFFFFF, 5) == [0, 1, 2]
 
 
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not installed")

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
-from . import tlmm_prims, tlmm_rtl, tlmm_stream
+from . import naive_expert, tlmm_prims, tlmm_rtl, tlmm_stream
 from .base import Kernel, Performance, Port, Scalar, spec_memo
 from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
@@ -66,6 +66,12 @@ class NaiveSpec(TernaryMatmulSpec):
     kind: Literal["tlmm_naive"] = "tlmm_naive"
     P_k: int = Field(24, ge=1, le=1024, description="activations consumed per cycle (adder-tree width)")
     P_n: int = Field(8, ge=1, le=128, description="output lanes")
+    adder: Literal["behavioral", "expert"] = Field(
+        "behavioral", description="the lane's select-and-add RTL: behavioral = +a / 0 / -a selects into a behavioural "
+                                  "adder tree (what the synthesizer makes of it); expert = the selects fused into "
+                                  "the first carry-chain adder level, LUT6_2 + CARRY8 primitives, negation "
+                                  "corrections as carry-ins (hwgen/kernels/naive_expert.py; UltraScale+ targets "
+                                  "only). The HLS twin is behavioural either way")
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,8 @@ class MatmulModel:
     # after lane segment i (0: the table reads / selects, l: adder-tree level l; lane_path below).
     pipeline: int = 0
     pipe_cuts: tuple = ()
-    # TLMM `adder`: behavioral, or ternary (lane trees of hwgen_add3 on `carry`, the family's carry primitive)
+    # `adder`: TLMM behavioral | ternary (lane trees of hwgen_add3 on `carry`, the family's carry primitive);
+    # naive behavioral | expert (NaiveSpec.adder; expert cuts count tree levels from the fused pair level)
     adder: str = "behavioral"
     carry: str = ""
 
@@ -159,6 +166,10 @@ def lane_path(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list[flo
 def lane_segments(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list, float]:
     """lane_path's segments as compositions (timing.Segment: levels, carry cells), for the levels a path
     crosses as well as its delay; the first is the slower of the table read and the ripple sign count."""
+    if m.adder == "expert":   # no separate select segment: the selects sit in the first adder level's LUTs
+        d = timing.DELAYS[family]
+        extra = (d.ram_clk_to_q - d.clk_to_q) if m.weight_memory in ("bram", "uram") else 0.0
+        return naive_expert.lane_segments(m, family), extra
     signs_in_tree = tlmm_rtl.sign_tree(m) if signs_in_tree is None else signs_in_tree
     widths = _tree_level_widths(m, signs_in_tree)
     if m.table_depth:
@@ -575,8 +586,34 @@ class NaiveKernel(_TernaryMatmulKernel):
             field_bits=2, fields=spec.P_k, word_bits=2 * spec.P_k,
             wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
             build_cycles=0, macs_per_cycle=spec.P_k * spec.P_n, cycles_per_token=chunks * nblocks, pipeline_cycles=5,
-            x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits,
+            x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits, adder=spec.adder,
         ))
+
+    def check(self, spec) -> None:
+        if spec.adder == "expert" and spec.target_info.yosys_family != "xcup":
+            raise UserError("adder", f"expert needs an UltraScale+ target (CARRY8 primitives); {spec.target} is "
+                                     f"{spec.target_info.yosys_family}; allowed there: behavioral")
+        super().check(spec)
+
+    def render_context(self, spec):
+        ctx = super().render_context(spec)
+        m = self.model(spec)
+        ctx["xtree"] = naive_expert.render_context(m) if m.adder == "expert" else None
+        if m.adder == "expert":
+            ctx["tree_cuts"] = ", ".join(f"level {c + 1}" for c in m.pipe_cuts) or "none"
+        return ctx
+
+    def outputs(self, backend):
+        return tlmm_rtl.outputs(self.kind, backend)
+
+    def files(self, spec, backend):
+        from ..render import render_template
+
+        ctx = self.render_context(spec)
+        outs = tlmm_rtl.outputs(self.kind, backend)
+        if backend == "rtl" and ctx["xtree"]:
+            outs = outs + [(f"lib/rtl/{name}.v", f"rtl/{name}.v") for name in naive_expert.LIB_MODULES]
+        return {out.format(top=ctx["top"]): render_template(template, ctx) for template, out in outs}
 
     def weight_fields(self, spec, w):
         m = self.model(spec)
