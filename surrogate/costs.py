@@ -179,6 +179,25 @@ def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
                          reg_bits=p["bits"]) for p in parts))
 
 
+# Families where Yosys 0.23 folds the adders that sum DSP products into the DSPs (DSP48E1 post-adder and P cascade,
+# with its 17-bit shift for the pieces of a split multiply): on the attention xc7 records, the dot-product trees
+# and the partial-product sums cost no fabric LUTs, where the same sums on UltraScale+ do.
+DSP_ABSORBS_PRODUCT_SUMS = ("xc7",)
+DSP_CASCADE_SHIFT = 17
+
+
+def piece_sum_bits(parts: Iterable[dict], sum_bits: int, family: str) -> float:
+    """Fabric adder bits of the sum of a split multiply's registered pieces (split_mul parts with `shift`) into
+    sum_bits: the bits below the lowest non-zero shift pass through from the unshifted piece, so the adder is
+    sum_bits - that shift wide; none for one piece, or where the family cascades pieces at that shift."""
+    shifts = sorted({p["shift"] for p in parts if p["shift"] > 0})
+    if not shifts:
+        return 0.0
+    if family in DSP_ABSORBS_PRODUCT_SUMS and all(s == DSP_CASCADE_SHIFT for s in shifts):
+        return 0.0
+    return float(max(0, sum_bits - shifts[0]))
+
+
 def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
     """A product that Yosys folds with the adder it feeds into one $macc cell: built from LUTs, no DSP
     (e.g. a dot product written as a sum of products, or (x * c + r) in one expression)."""
