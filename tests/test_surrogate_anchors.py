@@ -73,3 +73,18 @@ def test_anchor_has_no_group_bias_on_the_shipped_records(dataset, key, every, li
     assert len(bias) >= (10 if dataset == "tlmm" else 4)
     off = {k: v for k, v in bias.items() if v[0] >= 10 and abs(v[1]) > limit}
     assert not off, off
+
+
+def test_shipped_tlmm_space_reproduces_its_dataset_keys():
+    """datasets/spaces/tlmm.yaml pins `pipeline: 0` like its (migrated) records, so a rerun of the shipped build
+    skips every stored point and a fresh sample of it (datasets/fresh_s4242_tlmm) is drawn from the same designs."""
+    import json
+
+    from hwgen.datasets import store
+    from hwgen.datasets.builder import key_spec
+    from hwgen.datasets.space import load_space, sample
+
+    tools = json.loads((ROOT / "datasets" / "fresh_s4242_tlmm" / "builds.jsonl").read_text().splitlines()[0])["tools"]
+    done = store.done_keys(ROOT / "datasets" / "tlmm")
+    points = sample(load_space(ROOT / "datasets" / "spaces" / "tlmm.yaml"), 100, seed=1)
+    assert all(store.record_key(key_spec(p), tools) in done for p in points)
