@@ -119,16 +119,24 @@ def eval_cmd(model, data, exclude, out) -> None:
 @click.option("--epochs", default=300, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--note", default="", help="free text for the report's data notes (provenance of the data)")
-def report(data, out, members, epochs, seed, note) -> None:
+@click.option("--splits", "only", default="abc", show_default=True,
+              help="the splits to run: a subset of abc ((a) random, (b) extrapolation, (c) compositions)")
+def report(data, out, members, epochs, seed, note, only) -> None:
     """Retrain per split ((a) random, (b) largest designs held out, (c) compositions) and write the report."""
+    from hwgen.errors import UserError
+
     from .evaluate import run_report
     from .model import ModelConfig
 
     cmd = "hwgen surrogate report " + " ".join(f"--data {d}" for d in data) + f" --out {out}"
     if members != 5 or epochs != 300 or seed != 0:
         cmd += f" --members {members} --epochs {epochs} --seed {seed}"
+    if not only or set(only) - set("abc"):
+        raise UserError("splits", f"must be a non-empty subset of abc, e.g. a or bc (got {only!r})")
+    if only != "abc":
+        cmd += f" --splits {only}"
     run_report(list(data), Path(out), ModelConfig(members=members, epochs=epochs, seed=seed), seed=seed,
-               log=lambda m: click.echo(m, err=True), command=cmd, note=note)
+               log=lambda m: click.echo(m, err=True), command=cmd, note=note, only=only)
     click.echo(f"wrote {out} and {Path(out).with_suffix('.json')}", err=True)
 
 
