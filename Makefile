@@ -7,15 +7,21 @@ TARGET ?= u280
 DESIGN ?= designs/$(TARGET)_tlmm.yaml
 FLOW ?= auto
 OUT ?= build/synth/$(TARGET)
-EXTRAS ?= test,surrogate,cluster,search,sim,reference,frontend,yowasp
+EXTRAS ?= test,surrogate,cluster,search,sim,reference,frontend,yowasp,baselines
 
-.PHONY: setup setup-tools setup-python synth test test-fast bench clean help
+.PHONY: setup setup-tools setup-python synth test test-fast bench clean help \
+	surrogate-model surrogate-eval surrogate-holdout surrogate-fresh surrogate-docs
 
 help:
 	@echo "make setup                      install EDA tools (apt) and the Python env ($(VENV))"
 	@echo "make synth TARGET=u280 [DESIGN=designs/x.yaml] [FLOW=auto|open|vendor]"
 	@echo "make test                       run the test suite"
 	@echo "make bench                      regenerate the quick benchmark tables in bench/results/"
+	@echo "make surrogate-model            retrain the shipped surrogate models/surrogate_v1 (~5 min, 1 thread)"
+	@echo "make surrogate-eval             docs/surrogate_eval.md: 3 splits of the shipped data (~15-20 min)"
+	@echo "make surrogate-holdout          docs/surrogate_holdout.md: the shipped model on datasets/holdout_*"
+	@echo "make surrogate-fresh            docs/surrogate_fresh.md: the shipped model on datasets/fresh_s4242_*"
+	@echo "make surrogate-docs             all three surrogate reports (not the model)"
 
 setup: setup-tools setup-python
 
@@ -51,6 +57,26 @@ bench:
 	$(BIN)/python bench/attention_accuracy.py
 	$(BIN)/python bench/attention_perf.py
 	$(BIN)/python bench/layer_perf.py
+
+# The surrogate: the shipped model and its reports, each one command over the data in the repo.
+SURROGATE_DATA := --data datasets/tlmm --data datasets/composed --data datasets/attention
+SURROGATE_SEEN := --exclude datasets/tlmm --exclude datasets/attention
+
+surrogate-model:
+	$(BIN)/hwgen surrogate train $(SURROGATE_DATA) --out models/surrogate_v1
+
+surrogate-eval:
+	$(BIN)/hwgen surrogate report $(SURROGATE_DATA) --out docs/surrogate_eval.md
+
+surrogate-holdout:
+	$(BIN)/hwgen surrogate eval --model models/surrogate_v1 --data datasets/holdout_tlmm --data datasets/holdout_attention \
+	    $(SURROGATE_SEEN) --out docs/surrogate_holdout.md
+
+surrogate-fresh:
+	$(BIN)/hwgen surrogate eval --model models/surrogate_v1 --data datasets/fresh_s4242_tlmm \
+	    --data datasets/fresh_s4242_attention $(SURROGATE_SEEN) --out docs/surrogate_fresh.md
+
+surrogate-docs: surrogate-eval surrogate-holdout surrogate-fresh
 
 clean:
 	rm -rf build .pytest_cache

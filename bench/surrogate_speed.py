@@ -4,6 +4,9 @@ against Yosys synthesis seconds per design (from a dataset's records).
     .venv/bin/python bench/surrogate_speed.py --model models/surrogate_v1 --data /path/records.jsonl
     -> bench/results/surrogate_speed.md (+ .json)
 
+--baseline JSON adds the stage times of an earlier run (e.g. this script run under another checkout's Python, whose
+hwgen it then imports) as a "before" column; run both back to back, the machine's load skews the timings.
+
 Timed separately: spec validation + graph construction (pure Python), tensor batching, and the GNN
 ensemble forward; "end to end" is their sum. The designs mix tlmm (60%), tlmm_naive (25%) and
 attention (15%) over the spec ranges the datasets use.
@@ -66,31 +69,38 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "surrogate_speed.md"))
+    ap.add_argument("--batch", type=int, default=4096, help="designs per forward batch")
+    ap.add_argument("--baseline", default=None, help="JSON of an earlier run, shown as the 'before' column")
+    ap.add_argument("--baseline-label", default="before")
     a = ap.parse_args(argv)
 
     import torch
 
     from hwgen.kernels import parse_spec
+    from hwgen.surrogate import features
     from hwgen.surrogate.features import arrays, build_ir, collate
     from hwgen.surrogate.model import Ensemble
+
+    # the batched feature path (surrogate v2) where this checkout has it, else per-graph arrays + collate
+    fast = hasattr(features, "collate_graphs")
 
     torch.set_num_threads(a.threads)
     ens = Ensemble.load(Path(a.model))
     import torch_geometric.data  # noqa: F401  (import outside the timed region)
-    collate([arrays(build_ir(d)) for d in random_specs(8, seed=99)])   # warm-up (caches, lazy imports)
+    collate([arrays(build_ir(d)) for d in random_specs(64, seed=99)])   # warm-up (caches, lazy imports)
     dicts = random_specs(a.n)
     load_before = os.getloadavg()[0]   # other jobs on the machine skew the timings
     t0 = time.perf_counter()
     specs = [parse_spec(d) for d in dicts]
     t1 = time.perf_counter()
-    graphs = [arrays(build_ir(s)) for s in specs]
+    graphs = [build_ir(s) for s in specs] if fast else [arrays(build_ir(s)) for s in specs]
     t2 = time.perf_counter()
-    batch = 2048
+    batch = a.batch
     t_collate = t_forward = 0.0
     nodes = 0
-    for s in range(0, len(arrays), batch):
+    for s in range(0, len(graphs), batch):
         c0 = time.perf_counter()
-        data = collate(graphs[s: s + batch])
+        data = features.collate_graphs(graphs[s: s + batch]) if fast else collate(graphs[s: s + batch])
         c1 = time.perf_counter()
         ens.predict_log(data)
         c2 = time.perf_counter()
@@ -99,23 +109,39 @@ def main(argv=None) -> int:
         nodes += data.x.shape[0]
     total = (t2 - t0) + t_collate + t_forward
     syn = synth_seconds(a.data) if a.data else {}
-    res = {"designs": a.n, "threads": a.threads, "members": len(ens.members), "hidden": ens.cfg.hidden,
+    res = {"designs": a.n, "feature_path": "build_ir, then collate_graphs per batch" if fast else
+           "arrays(build_ir) per design, then collate per batch", "threads": a.threads, "members": len(ens.members), "hidden": ens.cfg.hidden,
            "layers": ens.cfg.layers, "avg_nodes": nodes / a.n, "parse_s": t1 - t0, "graph_s": t2 - t1,
            "collate_s": t_collate, "forward_s": t_forward, "total_s": total, "pred_per_s": a.n / total,
            "forward_pred_per_s": a.n / t_forward, "synth_seconds": syn,
            "speedup_vs_synth": (syn.get("mean", 0) * a.n / total) if syn else None,
-           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "load_before": load_before}
+           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "load_before": load_before,
+           "load_after": os.getloadavg()[0], "batch": batch, "hwgen": str(Path(__import__("hwgen").__file__).parent)}
+    base = json.loads(Path(a.baseline).read_text()) if a.baseline else None
     lines = ["# Surrogate prediction speed", "",
              f"`{' '.join(['.venv/bin/python', 'bench/surrogate_speed.py'] + (argv if argv is not None else sys.argv[1:]))}`", "",
              f"{a.n} random designs (tlmm / tlmm_naive / attention mix, avg {res['avg_nodes']:.0f} graph nodes after "
              "merging identical lanes), "
              f"ensemble of {res['members']} GNNs (hidden {res['hidden']}, {res['layers']} layers), "
-             f"torch {res['torch']} on {a.threads} CPU threads (1-minute load average before the run: {res['load_before']:.2f}).", "",
-             "| stage | seconds | designs/s |", "|---|---|---|"]
-    for k, label in (("parse_s", "spec validation (pydantic)"), ("graph_s", "graph construction + features"),
-                     ("collate_s", "batching (2048 per batch)"), ("forward_s", "ensemble forward"),
+             f"torch {res['torch']} on {a.threads} CPU threads (1-minute load average before / after the run: "
+             f"{res['load_before']:.2f} / {res['load_after']:.2f}; the machine is shared, so compare columns of runs "
+             "made back to back).", ""]
+    if max(res["load_before"], res["load_after"]) > a.threads:
+        lines += [f"**The machine was oversubscribed during this run** (load above its {a.threads} threads): absolute "
+                  "rates are several times below a quiet machine's, and multi-threaded torch suffers most; only "
+                  "the ratio between columns measured back to back means something.", ""]
+    if base:
+        lines += [f"{a.baseline_label}: `{base.get('command', '')}` (hwgen from {base.get('hwgen', '?')}; load "
+                  f"{base.get('load_before', float('nan')):.2f} / {base.get('load_after', float('nan')):.2f}, "
+                  f"{base.get('batch', 2048)} designs per batch).", "",
+                  f"| stage | {a.baseline_label}: seconds | designs/s | now: seconds | designs/s |", "|---|---|---|---|---|"]
+    else:
+        lines += ["| stage | seconds | designs/s |", "|---|---|---|"]
+    for k, label in (("parse_s", "spec validation (pydantic)"), ("graph_s", "graph construction (+ features, old path)"),
+                     ("collate_s", f"batching ({batch} per batch; + features, batched path)"), ("forward_s", "ensemble forward"),
                      ("total_s", "**end to end**")):
-        lines.append(f"| {label} | {res[k]:.2f} | {a.n / res[k]:,.0f} |")
+        before = f"{base[k]:.2f} | {a.n / base[k]:,.0f} | " if base else ""
+        lines.append(f"| {label} | {before}{res[k]:.2f} | {a.n / res[k]:,.0f} |")
     lines.append("")
     if syn:
         lines += [f"Yosys synthesis of the dataset designs ({syn['n']} records): mean {syn['mean']:.1f} s, median "
@@ -127,6 +153,9 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
+    res["command"] = " ".join(["bench/surrogate_speed.py"] + (argv if argv is not None else sys.argv[1:]))
+    if base:
+        res["baseline"] = base
     out.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
     print("\n".join(lines))
     return 0

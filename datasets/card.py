@@ -69,8 +69,9 @@ def write_card(out_dir) -> Path:
              "the first and the second unit; the contract's own numbers are in `extra.performance`. Records built "
              "before 2026-12 measured latency in a separate one-unit run (the same quantity); attention records "
              "before 2026-11-26 take ii from the cycle model their cosim showed exact (`hwgen dataset migrate "
-             "attention-call-ii`). Matmul (tlmm, tlmm_naive) records built before the `pipeline` parameter "
-             "measured the unpipelined RTL; their specs say `pipeline: 0` (`hwgen dataset migrate pipeline-zero`). "
+             "attention-call-ii`). Matmul (tlmm, tlmm_naive) and attention records built before the kernel's "
+             "`pipeline` parameter measured the unpipelined RTL; their specs say `pipeline: 0` (`hwgen dataset "
+             "migrate pipeline-zero`). "
              "Cosim details in `extra.cosim`.", "",
              "## Tool versions", ""]
     lines += [f"- {k}: {', '.join(sorted(v))}" for k, v in sorted(tools.items())] or ["- (none)"]

@@ -152,7 +152,7 @@ def _pin_default(spec: dict, field: str, value) -> bool:
 
 def pipeline_zero(folder) -> dict:
     """The matmul kernels gained `pipeline` (register stages in the lane path; default auto = as many as the clock
-    needs). Every record built before measured the unpipelined RTL, so its spec (extra.spec, nested member specs
+    needs), and so did the attention kernels (the accumulator read register of the S.V path). Every record built before measured the unpipelined RTL, so its spec (extra.spec, nested member specs
     included) and params say `pipeline: 0` explicitly, extra.model gains pipeline 0, and extra.key is recomputed
     from the pinned spec (the design key of the hardware it measured). Records of other kernels are unchanged."""
     from .builder import key_spec

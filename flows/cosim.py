@@ -3,6 +3,7 @@ vector files as C-simulation, compare bit-exactly with the golden model (flows/s
 performance contract as measured: latency_cycles of one unit and ii between units (hwgen/kernels/base.py)."""
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from hwgen.errors import UserError
 
 from .simulate import FlowFailed, simulate
-from .tools import cache_dir as tool_cache, content_key, require, run_tool, tool_version
+from .tools import cache_dir as tool_cache, content_key, require, run_tool, tool_version, xilinx_sim_models
 from .vectors import rate_plusargs, read_stats, source_rates
 
 __all__ = ["run_cosim", "pick_simulator", "build_simulation", "FlowFailed", "SIMULATORS"]
@@ -44,6 +45,16 @@ def rtl_sources(project: Path, top: str) -> tuple[list[Path], Path]:
     return design, tb
 
 
+# An instance of a Xilinx primitive (the expert naive adder writes LUT6_2 / CARRY8 by hand)
+_PRIMITIVE = re.compile(r"^\s*(?:LUT[1-6](?:_2)?|CARRY[48])\s*#\s*\(", re.M)
+
+
+def primitive_library(design: list[Path]) -> list[Path]:
+    """Yosys' Xilinx simulation models when the design instantiates primitives (a library: only the modules the
+    design uses are elaborated), else nothing."""
+    return [xilinx_sim_models()] if any(_PRIMITIVE.search(p.read_text()) for p in design) else []
+
+
 def simulator_version(simulator: str) -> str:
     return tool_version("verilator" if simulator == "verilator" else "iverilog")
 
@@ -53,8 +64,10 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
     """Compile the test bench + design once per content hash; return the command that runs it."""
     design, tb = rtl_sources(project, top)
     files = [tb, *design]
+    library = primitive_library(design)
     root = tool_cache("cosim", cache_dir)
-    key = content_key(simulator, simulator_version(simulator), *[f"{p.name}\n{p.read_text()}" for p in files])
+    key = content_key(simulator, simulator_version(simulator),
+                      *[f"{p.name}\n{p.read_text()}" for p in files + library])
     folder = root / key
     if simulator == "icarus":
         exe = folder / "sim.vvp"
@@ -67,10 +80,12 @@ def build_simulation(project: Path, top: str, simulator: str, timeout_s: float =
     staging = Path(tempfile.mkdtemp(prefix="build.", dir=root))
     try:
         if simulator == "icarus":
-            cmd = [require("iverilog"), "-g2012", "-s", f"tb_{top}", "-o", str(staging / "sim.vvp"), *map(str, files)]
+            cmd = [require("iverilog"), "-g2012", "-s", f"tb_{top}", "-o", str(staging / "sim.vvp"), *map(str, files),
+                   *(arg for lib in library for arg in ("-l", str(lib)))]
         else:
             cmd = [require("verilator"), "--binary", "--timing", "-Wno-fatal", "-O2", "--top-module", f"tb_{top}",
-                   "-Mdir", str(staging / "obj"), "-o", "Vtb", *map(str, files)]
+                   "-Mdir", str(staging / "obj"), "-o", "Vtb", *map(str, files),
+                   *(arg for lib in library for arg in ("-v", str(lib)))]
         res = run_tool(cmd, staging, timeout_s, staging / "build.log", tail_lines=40)
         if not res.ok:
             raise FlowFailed(f"{simulator} build failed (rc={res.rc}, timeout={res.timed_out}):\n{res.log_tail}")

@@ -98,8 +98,9 @@ def timing_warning(report: Report) -> Optional[str]:
     if stages is None:
         fix = "choose a smaller fold (fewer adder levels per cycle)"
     elif stages == "auto":
-        fix = ("the lane path's `pipeline` stages already meet the clock under the delay model: the slowest path is "
-               "elsewhere (see extra.critical_path)")
+        fix = ("change the design: `pipeline: auto` already placed every stage its modelled path takes (matmul: the "
+               "lane path; attention: the accumulator read, none when lanes = d, so use lanes <= d/2); the slowest "
+               "path is elsewhere (extra.critical_path, docs/timing.md)")
     else:
         fix = f"raise `pipeline` (now {stages}; `auto` picks the stages the clock needs)"
     return (f"warning: {report.design}: Fmax estimate {report.fmax_mhz_est:.0f} MHz (LUT depth {report.lut_depth}) "

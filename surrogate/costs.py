@@ -6,10 +6,10 @@ Rules (Yosys 0.23 `synth_xilinx -nowidelut`, checked against the cell reports of
 - ripple adder of w bits: w LUTs (one LUT per bit into the carry chain), w/4 CARRY4;
 - simple-dual-port LUTRAM, one replica per read port: the cheaper of UltraScale+ RAM32M16 (8 LUTs,
   32 x 14 bits) and RAM64M8 (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M
-  (4 LUTs, 64 x 3); more than one bank adds a read mux;
+  (4 LUTs, 64 x 3), the deeper banks on a tie (fewer banks); more than one bank in depth adds a read mux;
 - BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
   ratios; URAM: 4096 x 72 blocks, with narrow memories folded into wide rows; a BRAM/URAM absorbs its
-  synchronous read register;
+  synchronous read register; blocks stacked in depth (or rows folded) add a LUT read mux;
 - registers: one FF per bit; multipliers: DSP48 tiles by Yosys' $mul mapping rule (`product`), except
   products Yosys merges with their adder into a $macc cell, which it builds from LUTs.
 """
@@ -20,7 +20,10 @@ from typing import Iterable
 from hwgen.bits import ceil_div
 
 RES = ("lut", "lutram", "ff", "dsp", "bram36", "uram")
-TARGETS = ("lut", "lutram", "ff", "dsp", "bram36", "uram", "latency_cycles", "ii")
+# Timing: lut_depth (LUT levels of the deepest path) and crit_ns (the slowest path's arrival, extra.critical_path),
+# from which hwgen.timing.fmax_from_arrival derives fmax_mhz_est with the family's RAM caps (surrogate/predict.py).
+TIMING_TARGETS = ("lut_depth", "crit_ns")
+TARGETS = ("lut", "lutram", "ff", "dsp", "bram36", "uram", "latency_cycles", "ii") + TIMING_TARGETS
 MEM_STYLES = ("none", "reg", "lutram", "bram", "uram", "rom")
 
 
@@ -56,15 +59,32 @@ def lutram(depth: int, width: int, family: str, replicas: int = 1) -> dict:
 
     Yosys picks the cheaper of banks of 32-deep (RAM32M16: 32 x 14 bits, RAM32M: 32 x 6) and 64-deep
     (RAM64M8: 64 x 7, RAM64M: 64 x 3) primitives (8 LUT sites each on UltraScale+, 4 on 7-series);
-    a memory deeper than one bank adds a read mux of ceil((banks - 1) / 3) LUTs per bit."""
+    a memory deeper than one bank adds a read mux (read_mux_luts). On a tie in LUT sites Yosys takes the
+    64-deep banks: a 41 x 8 table is one bank deep, not two (no mux), as the TLMM G=4 mirror records show."""
     if depth <= 0 or width <= 0:
         return zero()
     w32, w64, luts = (6, 3, 4) if family == "xc7" else (14, 7, 8)
     n32 = ceil_div(depth, 32) * ceil_div(width, w32)
     n64 = ceil_div(depth, 64) * ceil_div(width, w64)
-    banks = ceil_div(depth, 32) if n32 <= n64 else ceil_div(depth, 64)
-    mux = width * ceil_div(banks - 1, 3) if banks > 1 else 0
-    return {**zero(), "lutram": float(luts * min(n32, n64) * replicas), "lut": float(mux * replicas)}
+    banks = lutram_banks(depth, width, family)
+    return {**zero(), "lutram": float(luts * min(n32, n64) * replicas),
+            "lut": float(read_mux_luts(banks, width) * replicas)}
+
+
+def lutram_banks(depth: int, width: int, family: str) -> int:
+    """Banks in depth of a LUTRAM (lutram's choice): 32-deep only when strictly cheaper in LUT sites."""
+    if depth <= 0 or width <= 0:
+        return 0
+    w32, w64 = (6, 3) if family == "xc7" else (14, 7)
+    n32 = ceil_div(depth, 32) * ceil_div(width, w32)
+    n64 = ceil_div(depth, 64) * ceil_div(width, w64)
+    return ceil_div(depth, 32) if n32 < n64 else ceil_div(depth, 64)
+
+
+def read_mux_luts(banks: int, width: int) -> float:
+    """LUTs of the read mux over `banks` blocks stacked in depth: a tree of 4:1 muxes (one LUT6 each, no
+    MUXF7/F8 under -nowidelut), ceil((banks - 1) / 3) per bit."""
+    return float(width * ceil_div(banks - 1, 3)) if banks > 1 else 0.0
 
 
 _B18 = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
@@ -74,27 +94,44 @@ _B36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (5
 def bram36(depth: int, width: int, true_dual: bool = False) -> float:
     """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory, or of a true-dual-port one
     (two read ports, e.g. a ROM shared by two units), whose ports are at most 18 (RAMB18) / 36 bits wide."""
+    return _bram_choice(depth, width, true_dual)[0]
+
+
+def _bram_choice(depth: int, width: int, true_dual: bool = False) -> tuple[float, int]:
+    """(BRAM36 equivalents, blocks stacked in depth) of the cheapest aspect ratio (the deepest on a tie)."""
     if depth <= 0 or width <= 0:
-        return 0.0
-    n18 = min(ceil_div(depth, d) * ceil_div(width, w) for d, w in _B18 if not (true_dual and w > 18))
-    n36 = min(ceil_div(depth, d) * ceil_div(width, w) for d, w in _B36 if not (true_dual and w > 36))
-    return min(0.5 * n18, float(n36))
+        return 0.0, 0
+    opts = [(0.5 * ceil_div(depth, d) * ceil_div(width, w), -d, ceil_div(depth, d))
+            for d, w in _B18 if not (true_dual and w > 18)]
+    opts += [(float(ceil_div(depth, d) * ceil_div(width, w)), -d, ceil_div(depth, d))
+             for d, w in _B36 if not (true_dual and w > 36)]
+    cost, _, banks = min(opts)
+    return cost, banks
 
 
 def uram(depth: int, width: int) -> float:
     """URAM288 blocks (4096 x 72). Yosys folds f consecutive addresses of a narrow memory into one wide row
     (f a power of two), so a 12288 x 2 memory takes one block, not three."""
+    return _uram_choice(depth, width)[0]
+
+
+def _uram_choice(depth: int, width: int) -> tuple[float, int]:
+    """(URAM blocks, inputs of the read mux: blocks in depth x addresses folded per row) of the cheapest fold."""
     if depth <= 0 or width <= 0:
-        return 0.0
-    return float(min(ceil_div(depth, 4096 * f) * ceil_div(width * f, 72) for f in (1, 2, 4, 8, 16, 32, 64) if width * f <= 72 or f == 1))
+        return 0.0, 0
+    cost, f = min((ceil_div(depth, 4096 * f) * ceil_div(width * f, 72), f)
+                  for f in (1, 2, 4, 8, 16, 32, 64) if width * f <= 72 or f == 1)
+    return float(cost), ceil_div(depth, 4096 * f) * f
 
 
 def memory(depth: int, width: int, style: str, family: str, replicas: int = 1, sync_read: bool = True) -> dict:
     """A memory of `replicas` copies; sync_read adds the read register (absorbed by BRAM/URAM)."""
     if style == "uram":
-        return {**zero(), "uram": uram(depth, width) * replicas}
+        blocks, mux_in = _uram_choice(depth, width)
+        return {**zero(), "uram": blocks * replicas, "lut": read_mux_luts(mux_in, width) * replicas}
     if style == "bram":
-        return {**zero(), "bram36": bram36(depth, width) * replicas}
+        blocks, banks = _bram_choice(depth, width)
+        return {**zero(), "bram36": blocks * replicas, "lut": read_mux_luts(banks, width) * replicas}
     if style == "reg":
         return {**zero(), "ff": float(depth * width * replicas), "lut": float(width * max(depth - 1, 0) * replicas / 4)}
     if style == "rom":
@@ -143,6 +180,25 @@ def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
     {a: {w, signed}, b: ..., bits}: each piece registered at its declared width)."""
     return add(*(product(p["a"]["w"], p["a"]["signed"], p["b"]["w"], p["b"]["signed"], family, count,
                          reg_bits=p["bits"]) for p in parts))
+
+
+# Families where Yosys 0.23 folds the adders that sum DSP products into the DSPs (DSP48E1 post-adder and P cascade,
+# with its 17-bit shift for the pieces of a split multiply): on the attention xc7 records, the dot-product trees
+# and the partial-product sums cost no fabric LUTs, where the same sums on UltraScale+ do.
+DSP_ABSORBS_PRODUCT_SUMS = ("xc7",)
+DSP_CASCADE_SHIFT = 17
+
+
+def piece_sum_bits(parts: Iterable[dict], sum_bits: int, family: str) -> float:
+    """Fabric adder bits of the sum of a split multiply's registered pieces (split_mul parts with `shift`) into
+    sum_bits: the bits below the lowest non-zero shift pass through from the unshifted piece, so the adder is
+    sum_bits - that shift wide; none for one piece, or where the family cascades pieces at that shift."""
+    shifts = sorted({p["shift"] for p in parts if p["shift"] > 0})
+    if not shifts:
+        return 0.0
+    if family in DSP_ABSORBS_PRODUCT_SUMS and all(s == DSP_CASCADE_SHIFT for s in shifts):
+        return 0.0
+    return float(max(0, sum_bits - shifts[0]))
 
 
 def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:

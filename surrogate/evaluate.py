@@ -13,6 +13,9 @@ Metrics (y = measured, p = predicted, on the original scale):
     cover2s   share of designs inside the +/- 2 sigma band expm1(mu -/+ 2 sigma) (GNN only; calibration of the
               uncertainty; for discrete targets the band is widened to the rounding grid)
     sigma     mean predicted sigma in log1p space (GNN only)
+Timing: lut_depth and crit_ns are targets like the others; fmax_mhz_est is derived from the predicted crit_ns with
+hwgen.timing.fmax_from_arrival (family, predicted BRAM/URAM caps) and scored against the records' fmax_mhz_est
+(timing_metrics); "analytical" there is the kernels' structural estimate (Kernel.timing_estimate).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from .model import ROUNDING, ModelConfig, round_discrete
 GOALS = {"lut": {"a": 3.0, "b": 10.0}, "ff": {"a": 3.0, "b": 10.0}, "latency_cycles": {"a": 1.0, "b": 1.0}}
 EXACT_TARGETS = ("dsp", "bram36", "uram")
 EXACT_GOAL = 0.95     # share of split (a) predicted exactly for EXACT_TARGETS
+FMAX_SMAPE_GOAL, DEPTH_EXACT_GOAL = 5.0, 0.80   # issue 15, timing: on split (a)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -148,6 +152,60 @@ class GBMBaseline:
         return np.clip(out, 0, None)
 
 
+def fmax_of(examples, p: np.ndarray, crit: np.ndarray | None = None) -> np.ndarray:
+    """fmax_mhz_est of predictions p [n, T] (rounded; crit: another crit_ns column, e.g. a band edge)."""
+    from hwgen import timing
+
+    from .features import FAMILIES
+
+    jc, jb, ju = (TARGETS.index(t) for t in ("crit_ns", "bram36", "uram"))
+    crit = p[:, jc] if crit is None else crit
+    return np.array([timing.fmax_from_arrival(float(crit[i]), FAMILIES[int(np.argmax(ex.arrays[3][:len(FAMILIES)]))],
+                                              p[i, jb] > 0, p[i, ju] > 0) for i, ex in enumerate(examples)])
+
+
+def timing_metrics(examples, gnn: np.ndarray, ana: np.ndarray, mu=None, sigma=None) -> dict:
+    """Fmax SMAPE (derived from crit_ns), its +/- 2 sigma coverage, and lut_depth exact, for the GNN and the
+    structural anchor, overall and per kind, on the designs whose records carry timing."""
+    jd, jc = TARGETS.index("lut_depth"), TARGETS.index("crit_ns")
+    y_f = np.array([ex.y.get("fmax_mhz_est") or np.nan for ex in examples], float)
+    y_d = np.array([np.nan if ex.y.get("lut_depth") is None else ex.y["lut_depth"] for ex in examples], float)
+    f_g, f_a = fmax_of(examples, gnn), fmax_of(examples, ana)
+    cover = None
+    if mu is not None:
+        lo = fmax_of(examples, gnn, np.expm1(mu[:, jc] + 2 * sigma[:, jc]))
+        hi = fmax_of(examples, gnn, np.expm1(mu[:, jc] - 2 * sigma[:, jc]))
+        cover = (lo, hi)
+
+    def block(sel) -> dict:
+        okf, okd = sel & np.isfinite(y_f), sel & np.isfinite(y_d)
+        out = {"n": int(okf.sum()), "gnn_fmax_smape": smape(y_f[okf], f_g[okf]), "ana_fmax_smape": smape(y_f[okf], f_a[okf]),
+               "gnn_depth_exact": exact("lut_depth", y_d[okd], gnn[okd, jd]),
+               "ana_depth_exact": exact("lut_depth", y_d[okd], ana[okd, jd]),
+               "gnn_depth_within1": float(np.mean(np.abs(np.round(gnn[okd, jd]) - y_d[okd]) <= 1)) if okd.any() else float("nan")}
+        if cover is not None:
+            out["gnn_fmax_cover2s"] = float(np.mean((y_f[okf] >= cover[0][okf] - 0.05) & (y_f[okf] <= cover[1][okf] + 0.05))) if okf.any() else float("nan")
+        return out
+
+    every = np.ones(len(examples), bool)
+    kinds = np.array([ex.kind for ex in examples])
+    return {**block(every), "by_kind": {k: block(kinds == k) for k in sorted(set(kinds))}}
+
+
+def timing_lines(tm: dict | None) -> list[str]:
+    if not tm:
+        return []
+    lines = ["Timing (fmax_mhz_est derived from the predicted crit_ns through hwgen.timing; anchor = the kernels' "
+             "structural estimate, Kernel.timing_estimate, or a generic 7-level path where a kernel has none):", "",
+             "| kind | n | Fmax SMAPE % GNN / anchor | Fmax cover2s | lut_depth exact GNN / anchor | depth within 1 |",
+             "|---|---|---|---|---|---|"]
+    for kind, r in [("**all**", tm)] + list(tm["by_kind"].items()):
+        lines.append(f"| {kind} | {r['n']} | {_f(r['gnn_fmax_smape'])} / {_f(r['ana_fmax_smape'])} | "
+                     f"{_f(r.get('gnn_fmax_cover2s'), True)} | {_f(r['gnn_depth_exact'], True)} / "
+                     f"{_f(r['ana_depth_exact'], True)} | {_f(r['gnn_depth_within1'], True)} |")
+    return lines + [""]
+
+
 def rounded(p: np.ndarray) -> np.ndarray:
     out = p.copy()
     for j, t in enumerate(TARGETS):
@@ -260,6 +318,7 @@ def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
             "fallback": describe_fallback(ens.cfg.fallback), "sigma_scale": ens.cfg.sigma_scale, "by_kind": by_kind,
             "gnn": metrics(y_te, gnn, mu, sigma), "analytical": metrics(y_te, ana_r), "gbm": metrics(y_te, gbm),
             "gnn_train": metrics(y_tr, rounded(np.expm1(mu_tr)), mu_tr, sig_tr),
+            "timing": timing_metrics(test, gnn, ana_r, mu, sigma),
             "sigma_test_mean": float(np.mean(sigma[:, :6])), "sigma_train_mean": float(np.mean(sig_tr[:, :6]))}
 
 
@@ -287,6 +346,7 @@ def markdown(result: dict) -> str:
              "targets); sigma = mean predicted sigma in log1p space (0.05 ~ 5%). The uncertainty is the ensemble's "
              "(aleatoric + member disagreement), scaled per target on out-of-fold errors of the training designs.", "",
              f"Config: {result['config']}", ""] + ([f"Data notes: {result['note']}", ""] if result.get("note") else [])
+    lines += [f"Note: {result[k]}.", ""] if (k := "note_skipped") in result else []
     for name, sp in result["splits"].items():
         lines += [f"## Split ({name}): {sp['description']}", "",
                   f"train {sp['n_train']}, test {sp['n_test']}; GNN ensemble trained in {sp['train_seconds']} s "
@@ -303,7 +363,8 @@ def markdown(result: dict) -> str:
                          f"{_f(g['exact'], True)} | {_f(g['cover2s'], True)} | {_f(g['sigma'], digits=3)} | "
                          f"{_f(a['r2'], digits=3)} | {_f(a['smape'])} | {_f(a['exact'], True)} | "
                          f"{_f(b['r2'], digits=3)} | {_f(b['smape'])} | {_f(b['exact'], True)} |")
-        lines += ["", "SMAPE % by kind (GNN / analytical / GBM):", "",
+        lines += [""] + timing_lines(sp.get("timing"))
+        lines += ["SMAPE % by kind (GNN / analytical / GBM):", "",
                   "| kind | n | LUT | FF | DSP |", "|---|---|---|---|---|"]
         for kind, r in sp["by_kind"].items():
             lines.append(f"| {kind} | {r['n']} | " + " | ".join(
@@ -354,6 +415,12 @@ def _goals_and_verdict(splits: dict) -> tuple[list, list]:
             v = splits["a"]["gnn"][t]["exact"]
             goals.append(f"{t} exact on (a) >= {_f(EXACT_GOAL, True)}: {_f(v, True)} -> "
                          f"{'met' if v >= EXACT_GOAL else 'NOT met'}")
+    if "a" in splits and splits["a"].get("timing"):
+        tm = splits["a"]["timing"]
+        goals.append(f"fmax_mhz_est SMAPE on (a) <= {FMAX_SMAPE_GOAL:g}%: {_f(tm['gnn_fmax_smape'])}% -> "
+                     f"{'met' if tm['gnn_fmax_smape'] <= FMAX_SMAPE_GOAL else 'NOT met'}")
+        goals.append(f"lut_depth exact on (a) >= {_f(DEPTH_EXACT_GOAL, True)}: {_f(tm['gnn_depth_exact'], True)} -> "
+                     f"{'met' if tm['gnn_depth_exact'] >= DEPTH_EXACT_GOAL else 'NOT met'}")
     if "d" in splits:
         for label, d in (("GNN on the whole graph", splits["d"]["gnn"]), ("by parts", splits["d"].get("by_parts"))):
             if not d:
@@ -390,8 +457,8 @@ def _goals_and_verdict(splits: dict) -> tuple[list, list]:
 
 
 def run_report(data: Sequence, out_md: Path, cfg: ModelConfig | None = None, seed: int = 0, log=print,
-               command: str = "", note: str = "", only: Sequence[str] = ()) -> dict:
-    """`only`: run just these splits (e.g. ("d",) for the decoder-layer split alone)."""
+               command: str = "", note: str = "", only: str = "abcd") -> dict:
+    """`only`: the splits to run (a subset of "abcd"); the report lists the ones it skipped."""
     import datetime
 
     import torch
@@ -402,8 +469,8 @@ def run_report(data: Sequence, out_md: Path, cfg: ModelConfig | None = None, see
     cfg = cfg or ModelConfig(seed=seed)
     examples = load_examples(data)
     splits = make_splits(examples, seed=seed)
-    if only:
-        splits = {k: v for k, v in splits.items() if k in only}
+    skipped = sorted(set(splits) - set(only))
+    splits = {k: v for k, v in splits.items() if k in only}
     result = {"command": command or f"hwgen surrogate report --data {' '.join(map(str, data))} --out {out_md}",
               "date": datetime.date.today().isoformat(), "data": [str(d) for d in data],
               "n_examples": len(examples), "n_single": sum(ex.kernels == 1 for ex in examples),
@@ -420,7 +487,10 @@ def run_report(data: Sequence, out_md: Path, cfg: ModelConfig | None = None, see
         if log:
             log("  " + ", ".join(f"{t}: GNN {res['gnn'][t]['smape']:.2f} / ana {res['analytical'][t]['smape']:.2f} / "
                                  f"GBM {res['gbm'][t]['smape']:.2f}" for t in TARGETS))
-    if "c" not in splits and not only:
+    if skipped:
+        result["note_skipped"] = (f"split(s) {', '.join(f'({k})' for k in skipped)} not run in this report (--splits "
+                                  f"{only}); `hwgen surrogate report` without --splits runs every split the data allow")
+    elif "c" not in splits and "c" in only:
         result["note_c"] = "split (c) skipped: fewer than 4 composed designs in the data"
     result["goals"], result["verdict"] = _goals_and_verdict(result["splits"])
     out_md = Path(out_md)
@@ -460,10 +530,14 @@ def evaluate_model(model_dir, data: Sequence, exclude: Sequence = ()) -> dict:
     out = {"n": len(kept), "excluded_seen": len(examples) - len(kept), "data": [str(d) for d in data],
            "exclude": [str(d) for d in exclude], "model": str(model_dir),
            "gnn": metrics(y, gnn, mu, sigma), "analytical": metrics(y, ana_r), "by_kind": by_kind,
-           "by_size": by_size}
+           "by_size": by_size, "timing": timing_metrics(kept, gnn, ana_r, mu, sigma)}
     g = out["gnn"]
+    tm = out["timing"]
     out["goals"] = {**{f"{t}_smape<={GOALS[t]['a']}": bool(g[t]["smape"] <= GOALS[t]["a"]) for t in GOALS},
-                    **{f"{t}_exact>={_f(EXACT_GOAL, True)}": bool(g[t]["exact"] >= EXACT_GOAL) for t in EXACT_TARGETS}}
+                    **{f"{t}_exact>={_f(EXACT_GOAL, True)}": bool(g[t]["exact"] >= EXACT_GOAL) for t in EXACT_TARGETS},
+                    **({f"fmax_smape<={FMAX_SMAPE_GOAL:g}": bool(tm["gnn_fmax_smape"] <= FMAX_SMAPE_GOAL),
+                        f"lut_depth_exact>={_f(DEPTH_EXACT_GOAL, True)}": bool(tm["gnn_depth_exact"] >= DEPTH_EXACT_GOAL)}
+                       if tm["n"] else {})}
     return out
 
 
@@ -488,7 +562,8 @@ def eval_markdown(result: dict, command: str) -> str:
         cell = lambda t, pct=False: f"{_f(g[t]['exact' if pct else 'smape'], pct)} / {_f(a[t]['exact' if pct else 'smape'], pct)}"  # noqa: E731
         lines.append(f"| {kind} | {r['n']} | {cell('lut')} | {cell('ff')} | {cell('dsp', True)} | "
                      f"{cell('bram36', True)} | {cell('latency_cycles')} | {cell('ii')} |")
-    lines += ["", "LUT SMAPE % by design size (measured LUTs; GNN / analytical):", "",
+    lines += [""] + timing_lines(result.get("timing"))
+    lines += ["LUT SMAPE % by design size (measured LUTs; GNN / analytical):", "",
               "| size | n | LUT SMAPE % |", "|---|---|---|"]
     for name, r in result.get("by_size", {}).items():
         lines.append(f"| {name} | {r['n']} | {_f(r['gnn_lut_smape'])} / {_f(r['ana_lut_smape'])} |")

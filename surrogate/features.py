@@ -20,7 +20,7 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
-FEATURE_VERSION = 3   # 3: node types declared per kernel, composed adapters double-buffered, the hls4ml layers gone
+FEATURE_VERSION = 4   # 4: block estimates with memory read muxes and the refit TLMM table terms (3: node types per kernel)
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,6 +46,12 @@ _ETYPE_IX = {t: i for i, t in enumerate(EDGE_TYPES)}
 _STYLE_IX = {s: i for i, s in enumerate(MEM_STYLES)}
 
 
+@functools.lru_cache(maxsize=1)
+def _node_layout() -> tuple[dict, int]:
+    """(node type -> one-hot index, node feature count); like node_types, fixed once the registry is loaded."""
+    return {t: i for i, t in enumerate(node_types())}, len(node_features())
+
+
 def build_ir(spec) -> HwGraph:
     """A spec (pydantic kernel spec or spec dict) -> its hardware graph, built by the kernel itself."""
     from hwgen import kernels
@@ -65,18 +71,20 @@ def arrays(ir: HwGraph, expand: bool = False) -> "GraphArrays":
     expanded graph (expand=True materialises every copy, all weights 1), at a fraction of the cost."""
     n0 = len(ir.nodes)
     nn = len(NUM_FEATURES)
-    types = {t: i for i, t in enumerate(node_types())}
-    x = np.zeros((n0, len(node_features())), np.float32)
+    types, width = _node_layout()
     so, to = nn + len(RES), nn + len(RES) + len(MEM_STYLES)
-    for i, node in enumerate(ir.nodes):
-        f, est = node["f"], node["est"]
-        x[i, :nn] = [f.get(k) or 0.0 for k in NUM_FEATURES]
-        x[i, nn:so] = [est.get(r, 0.0) for r in RES]
-        x[i, so + _STYLE_IX[node["style"]]] = 1.0
-        if node["type"] not in types:
-            raise ValueError(f"node type {node['type']!r} is declared by no registered kernel (Kernel.node_types)")
-        x[i, to + types[node["type"]]] = 1.0
-    x[:, :so] = np.log1p(np.maximum(x[:, :so], 0.0))
+    x = np.zeros((n0, width), np.float32)
+    # one numpy call per feature block, not per node (the surrogate builds thousands of graphs a second)
+    numeric = np.array([[f.get(k) or 0.0 for k in NUM_FEATURES] + [est.get(r, 0.0) for r in RES]
+                        for f, est in ((node["f"], node["est"]) for node in ir.nodes)], np.float32).reshape(n0, so)
+    try:
+        type_ix = [types[node["type"]] for node in ir.nodes]
+    except KeyError as err:
+        raise ValueError(f"node type {err.args[0]!r} is declared by no registered kernel (Kernel.node_types)") from None
+    rows = np.arange(n0)
+    x[rows, so + np.array([_STYLE_IX[node["style"]] for node in ir.nodes], np.int64)] = 1.0
+    x[rows, to + np.array(type_ix, np.int64)] = 1.0
+    x[:, :so] = np.log1p(np.maximum(numeric, 0.0))
     x[:, :nn] *= 1.0 / math.log(2.0)          # log2(1 + v) for the numeric features, log1p for estimates
     src = np.array([e[0] for e in ir.edges], np.int64)
     dst = np.array([e[1] for e in ir.edges], np.int64)
@@ -183,3 +191,110 @@ def collate(irs, ys=None, single: bool = False):
                     yv[g, j] = float(v)
         data.y = torch.from_numpy(yv)
     return data
+
+
+def collate_graphs(irs, ys=None):
+    """collate([arrays(ir) for ir in irs]) in one pass over the whole batch: every node's features in one numpy call,
+    the edges of all graphs in a few vectorised ones, the analytical resource totals as segment sums. Same Data, the
+    same edge order, and values equal to the per-graph path up to float rounding of the resource totals (the
+    surrogate's fast path: graph construction and features dominated its end-to-end time)."""
+    import torch
+    from torch_geometric.data import Data
+
+    from .ir import timing_anchor
+
+    irs = list(irs)
+    types, width = _node_layout()
+    nn = len(NUM_FEATURES)
+    so, to = nn + len(RES), nn + len(RES) + len(MEM_STYLES)
+    sizes = np.array([len(ir.nodes) for ir in irs], np.int64)
+    offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    n = int(sizes.sum())
+    nodes = [node for ir in irs for node in ir.nodes]
+    numeric = np.array([[f.get(k) or 0.0 for k in NUM_FEATURES] + [est.get(r, 0.0) for r in RES]
+                        for f, est in ((node["f"], node["est"]) for node in nodes)], np.float64).reshape(n, so)
+    try:
+        type_ix = np.array([types[node["type"]] for node in nodes], np.int64)
+    except KeyError as err:
+        raise ValueError(f"node type {err.args[0]!r} is declared by no registered kernel (Kernel.node_types)") from None
+    x = np.zeros((n, width), np.float32)
+    rows = np.arange(n)
+    x[rows, so + np.array([_STYLE_IX[node["style"]] for node in nodes], np.int64)] = 1.0
+    x[rows, to + type_ix] = 1.0
+    x[:, :so] = np.log1p(np.maximum(numeric.astype(np.float32), 0.0))
+    x[:, :nn] *= 1.0 / math.log(2.0)
+    # repeated blocks: node weights and a batch-wide block id per repeat
+    nw = np.ones(n, np.float32)
+    blk = np.full(n, -1, np.int64)
+    n_full = sizes.astype(np.float64)
+    b = 0
+    for g, ir in enumerate(irs):
+        for first, size, copies in ir.repeats:
+            lo = offs[g] + first
+            nw[lo: lo + size] = copies
+            blk[lo: lo + size] = b
+            b += 1
+            n_full[g] += size * (copies - 1)
+    # edges: per graph the forward edges, then the same reversed (arrays' order), graphs one after the other
+    e_sizes = np.array([len(ir.edges) for ir in irs], np.int64)
+    edges = [e for ir in irs for e in ir.edges]
+    m = len(edges)
+    e_offs = np.repeat(np.concatenate([[0], np.cumsum(e_sizes)[:-1]]).astype(np.int64), e_sizes)
+    node_off = np.repeat(offs, e_sizes)
+    src = np.array([e[0] for e in edges], np.int64).reshape(m) + node_off
+    dst = np.array([e[1] for e in edges], np.int64).reshape(m) + node_off
+    ea1 = np.zeros((m, len(EDGE_FEATURES)), np.float32)
+    if m:
+        ea1[:, 0] = np.log2(1.0 + np.array([e[2] for e in edges]))
+        ea1[np.arange(m), 1 + np.array([_ETYPE_IX[e[3]] for e in edges])] = 1.0
+    if np.any((blk[src] >= 0) & (blk[dst] >= 0) & (blk[src] != blk[dst])):
+        raise ValueError("edges between two different repeated blocks are not supported")
+    same = blk[src] == blk[dst]
+    fwd = 2 * e_offs + (np.arange(m) - e_offs)
+    rev_pos = fwd + np.repeat(e_sizes, e_sizes)
+    ei = np.empty((2, 2 * m), np.int64)
+    ei[0, fwd], ei[1, fwd], ei[0, rev_pos], ei[1, rev_pos] = src, dst, dst, src
+    ea = np.empty((2 * m, len(EDGE_FEATURES)), np.float32)
+    ea[fwd] = ea1
+    ea1[:, -1] = 1.0
+    ea[rev_pos] = ea1
+    ew = np.empty(2 * m, np.float32)
+    ew[fwd] = np.where(same, 1.0, nw[src])
+    ew[rev_pos] = np.where(same, 1.0, nw[dst])
+    # graph features and the analytical estimate of every target
+    res = np.add.reduceat(numeric[:, nn:] * nw[:, None].astype(np.float64), offs, axis=0) if n else np.zeros((0, len(RES)))
+    anchors = [timing_anchor(ir) for ir in irs]
+    extra = {"latency_cycles": [float(ir.cycles) for ir in irs], "ii": [float(ir.ii) for ir in irs],
+             **{k: [a[k] for a in anchors] for k in ("lut_depth", "crit_ns")}}
+    ana = np.empty((len(irs), len(TARGETS)), np.float64)
+    for j, t in enumerate(TARGETS):
+        ana[:, j] = res[:, RES.index(t)] if t in RES else extra[t]
+    u = np.zeros((len(irs), len(GRAPH_FEATURES)), np.float32)
+    fam = np.array([FAMILIES.index(ir.family) if ir.family in FAMILIES else 0 for ir in irs], np.int64)
+    u[np.arange(len(irs)), fam] = 1.0
+    u[:, 2] = np.log2(1.0 + np.array(extra["latency_cycles"]))
+    u[:, 3] = np.log2(1.0 + np.array(extra["ii"]))
+    u[:, 4] = np.log2(1.0 + np.array([ir.macs for ir in irs], np.float64))
+    u[:, 5: 5 + len(RES)] = np.log1p(res)
+    u[:, 5 + len(RES)] = np.log2(np.maximum(1, np.array([ir.kernels for ir in irs], np.float64)))
+    u[:, 6 + len(RES)] = np.log2(1.0 + n_full)
+    data = Data(x=torch.from_numpy(x), edge_index=torch.from_numpy(ei), edge_attr=torch.from_numpy(ea))
+    data.nw = torch.from_numpy(nw)
+    data.ew = torch.from_numpy(ew)
+    data.u = torch.from_numpy(u)
+    data.ana = torch.from_numpy(ana)
+    data.group = [kernel_group(ir.kinds) for ir in irs]
+    data.batch = torch.from_numpy(np.repeat(np.arange(len(irs)), sizes))
+    if ys is not None:
+        data.y = torch.from_numpy(_y_matrix(ys, len(irs)))
+    return data
+
+
+def _y_matrix(ys, n: int) -> np.ndarray:
+    yv = np.full((n, len(TARGETS)), np.nan)
+    for g, y in enumerate(ys):
+        for j, t in enumerate(TARGETS):
+            v = None if y is None else y.get(t)
+            if v is not None:
+                yv[g, j] = float(v)
+    return yv

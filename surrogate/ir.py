@@ -46,6 +46,7 @@ class HwGraph:
     kernels: int = 1
     kinds: tuple = ()
     repeats: list = field(default_factory=list)       # (first node, block size, copies): identical lanes
+    timing: dict | None = None                         # Kernel.timing_estimate: {lut_depth, crit_ns} (anchors)
 
     def node(self, ntype: str, name: str = "", style: str = "none", est: dict | None = None, **f) -> int:
         """Add a block; `ntype` must be declared by some kernel (Kernel.node_types) or be a CORE_NODE_TYPE."""
@@ -81,7 +82,23 @@ class HwGraph:
                     out[k] += (copies - 1) * v
         out["latency_cycles"] = float(self.cycles)
         out["ii"] = float(self.ii)
+        out.update(timing_anchor(self))
         return out
+
+
+# Timing anchor of a graph whose kernel models no path (Kernel.timing_estimate None): a 7-level LUT path, the
+# most common depth of the shipped datasets' attention designs; the GNN's correction learns the rest.
+GENERIC_DEPTH = 7
+
+
+def timing_anchor(g: "HwGraph") -> dict:
+    """{lut_depth, crit_ns}: the kernel's structural estimate, or the generic anchor."""
+    if g.timing:
+        return {"lut_depth": float(g.timing["lut_depth"]), "crit_ns": float(g.timing["crit_ns"])}
+    from hwgen import timing
+
+    return {"lut_depth": float(GENERIC_DEPTH),
+            "crit_ns": timing.comb_ns(g.family, timing.Segment(depth=GENERIC_DEPTH))}
 
 
 def kernel_group(kinds) -> str:
@@ -132,4 +149,7 @@ def compose(graphs: list[HwGraph], stream_edges: list[dict]) -> HwGraph:
     out.macs = float(sum(g.macs for g in graphs))
     out.kernels = sum(g.kernels for g in graphs)
     out.kinds = tuple(k for g in graphs for k in g.kinds)
+    # the composition's deepest / slowest path is its slowest member's (the streams between them are registered)
+    anchors = [timing_anchor(g) for g in graphs]
+    out.timing = {k: max(a[k] for a in anchors) for k in ("lut_depth", "crit_ns")}
     return out

@@ -10,7 +10,8 @@ decomposition the union expresses can also be used directly:
 
 with g_r fitted on the layer tops in the training data (the measured layer minus its members' predictions, over
 the glue's estimate; 1 without any). Discrete targets (DSP, BRAM36, URAM) add the members' rounded predictions and
-the glue's formula unscaled (its memories are counted exactly); latency and II are the layer's cycle model.
+the glue's formula unscaled (its memories are counted exactly); latency and II are the layer's cycle model; timing
+targets (when the model has them) are the slowest member's.
 """
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ def _member_sums(ens, specs: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np
     for i, (mems, g, ana) in enumerate(parts):
         sums[i] = mean[o: o + len(mems)].sum(0)
         stds[i] = std[o: o + len(mems)].sum(0)
+        for t in TARGETS[TARGETS.index("ii") + 1:]:     # timing (depth, critical path): the slowest member's
+            j = TARGETS.index(t)
+            k = o + int(np.argmax(mean[o: o + len(mems), j]))
+            sums[i, j], stds[i, j] = mean[k, j], std[k, j]
         sums[i, TARGETS.index("latency_cycles")] = ana["latency_cycles"]
         sums[i, TARGETS.index("ii")] = ana["ii"]
         glue.append([g[r] for r in RES])

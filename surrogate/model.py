@@ -5,7 +5,8 @@ Prediction of one member for a design with nodes i and analytical block estimate
 
     resources r:   Y_r = sum_i [ est_{i,r} * exp(a_{i,r}) + s_r * softplus(b_{i,r}) ]      (per-block correction)
                    mu_r = log1p(Y_r) + c_r                                                 (graph correction)
-    latency, II:   mu_r = log1p(analytical_r) + c_r
+    latency, II,   mu_r = log1p(analytical_r) + c_r
+    lut_depth, crit_ns:   (analytical = the kernel's structural timing estimate, Kernel.timing_estimate)
 
 a, b come from each node's embedding after message passing, c and log sigma^2 from the graph head
 (sum and mean pooling + graph features). At initialisation a = c = 0 and b is very negative, so a
@@ -22,6 +23,10 @@ error (typically the memory counts and the cycle model), the ensemble returns th
 target (cfg.fallback, with a sigma from the formula's own errors).
 A small L2 penalty on the corrections keeps the model at the analytical estimate where the data do
 not say otherwise (memory counts, which the formulas get exactly, stay exact).
+
+A model predicts the targets in its config (cfg.targets). One saved before a target existed (the timing targets
+before surrogate v2) still loads: its missing targets are the analytical anchor with sigma ANCHOR_ONLY_SIGMA,
+flagged `anchor_only` in the outputs.
 """
 from __future__ import annotations
 
@@ -45,7 +50,10 @@ CONFIG_FILE = "config.json"
 # Unit size of the free per-node term s_r * softplus(b): roughly one LUT / LUTRAM slice / FF / DSP / 0.5 BRAM / URAM.
 FREE_SCALE = (4.0, 8.0, 4.0, 1.0, 0.5, 1.0)
 # Discrete targets and their grid (BRAM36 counts RAMB18 as 0.5).
-ROUNDING = {"dsp": 1.0, "bram36": 0.5, "uram": 1.0, "latency_cycles": 1.0, "ii": 1.0}
+ROUNDING = {"dsp": 1.0, "bram36": 0.5, "uram": 1.0, "latency_cycles": 1.0, "ii": 1.0, "lut_depth": 1.0}
+# Sigma (log1p space) of a target the model was not trained on, predicted by its analytical anchor alone: about the
+# spread of the timing anchor's error on the shipped datasets (docs/surrogate_eval.md, timing section).
+ANCHOR_ONLY_SIGMA = 0.3
 
 
 @dataclass
@@ -133,15 +141,21 @@ class GNN(nn.Module):
         for name, size in (("x", nx), ("e", ne), ("u", nu)):
             self.register_buffer(f"{name}_mean", torch.zeros(size))
             self.register_buffer(f"{name}_std", torch.ones(size))
-        self.register_buffer("r_std", torch.ones(N_T))
+        self.n_t = n_t = len(cfg.targets)
+        unknown = [t for t in cfg.targets if t not in TARGETS]
+        if unknown or tuple(cfg.targets[:N_RES]) != RES:
+            raise ValueError(f"model targets {list(cfg.targets)} are not known to this code ({list(TARGETS)})")
+        self.register_buffer("r_std", torch.ones(n_t))
+        # the analytical columns of the graph-level targets (latency, II, timing), by name
+        self.register_buffer("ana_cols", torch.tensor([TARGETS.index(t) for t in cfg.targets[N_RES:]]), persistent=False)
         self.register_buffer("free_scale", torch.tensor(FREE_SCALE), persistent=False)
         self.node_in = _mlp(nx, h, h)
         self.convs = nn.ModuleList(WeightedGINEConv(h, ne) for _ in range(cfg.layers))
         self.norms = nn.ModuleList(nn.LayerNorm(h) for _ in range(cfg.layers))
         self.node_out = _mlp(h + nu, h, 2 * N_RES)
-        self.head = _mlp(2 * h + nu, h, 2 * N_T)
+        self.head = _mlp(2 * h + nu, h, 2 * n_t)
         self.min_log_var = 2 * cfg.min_log_sigma
-        mask = torch.ones(N_T)
+        mask = torch.ones(n_t)
         if not cfg.graph_correction:
             mask[:N_RES] = 0.0
         self.register_buffer("c_mask", mask, persistent=False)
@@ -152,7 +166,7 @@ class GNN(nn.Module):
             last.bias[N_RES:] = -6.0
             self.head[-1].weight.mul_(0.01)
             self.head[-1].bias.zero_()
-            self.head[-1].bias[N_T:] = -4.0
+            self.head[-1].bias[n_t:] = -4.0
 
     def set_norm(self, cfg: ModelConfig) -> None:
         for name in ("x", "e", "u"):
@@ -161,7 +175,7 @@ class GNN(nn.Module):
         self.r_std.copy_(torch.tensor(cfg.r_std, dtype=torch.float32))
 
     def forward(self, data) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (mu [B, 8], log_var [B, 8]) in log1p space."""
+        """-> (mu [B, T], log_var [B, T]) in log1p space, T = len(cfg.targets)."""
         x_raw = data.x
         n = x_raw.shape[0]
         batch = data.batch if getattr(data, "batch", None) is not None else torch.zeros(n, dtype=torch.long)
@@ -185,32 +199,39 @@ class GNN(nn.Module):
         cnt = torch.zeros(nb).index_add_(0, batch, nw).clamp(min=1.0)
         pooled = torch.cat([hs / 32.0, hs / cnt.unsqueeze(1), u], dim=1)
         out = self.head(pooled)
-        c = out[:, :N_T] * self.r_std * self.c_mask
-        log_var = torch.clamp(out[:, N_T:] + 2 * torch.log(self.r_std), min=self.min_log_var, max=4.0)
-        base = torch.cat([torch.log1p(Y), torch.log1p(data.ana[:, N_RES:].float().clamp(min=0))], dim=1)
+        c = out[:, :self.n_t] * self.r_std * self.c_mask
+        log_var = torch.clamp(out[:, self.n_t:] + 2 * torch.log(self.r_std), min=self.min_log_var, max=4.0)
+        ana = data.ana.index_select(1, self.ana_cols).float().clamp(min=0)
+        base = torch.cat([torch.log1p(Y), torch.log1p(ana)], dim=1)
         mu = base + c
-        # corrections relative to the analytical model, for the training penalty
-        self.reg_term = (a.pow(2).mean() + (out[:, :N_T]).pow(2).mean())
+        if self.training:   # corrections relative to the analytical model, for the training penalty
+            self.reg_term = (a.pow(2).mean() + (out[:, :self.n_t]).pow(2).mean())
         return mu, log_var
 
 
 class Ensemble:
     """Deep ensemble of GNN members sharing one config."""
 
-    def __init__(self, cfg: ModelConfig, members: list[GNN] | None = None):
+    def __init__(self, cfg: ModelConfig, members: list[GNN] | None = None, fused: bool = True):
         self.cfg = cfg
         self.members = members if members is not None else []
+        self.fused = fused      # one batched pass over all members (fused_forward); False: member by member
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_log(self, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """-> (mean [B, 8], sigma [B, 8], member means [M, B, 8]) in log1p space."""
+        """-> (mean [B, 10], sigma [B, 10], member means [M, B, 10]) in log1p space, columns TARGETS (a target the
+        model lacks: its analytical anchor, sigma ANCHOR_ONLY_SIGMA)."""
         data = self.remap(data)
         mus, vars_ = [], []
-        for m in self.members:
-            m.eval()
-            mu, lv = m(data)
-            mus.append(mu.double())
-            vars_.append(torch.exp(lv.double()))
+        if len(self.members) > 1 and self.fused:
+            mu_all, lv_all = fused_forward(self.members, data)
+            mus, vars_ = list(mu_all.double()), list(torch.exp(lv_all.double()))
+        else:
+            for m in self.members:
+                m.eval()
+                mu, lv = m(data)
+                mus.append(mu.double())
+                vars_.append(torch.exp(lv.double()))
         mu = torch.stack(mus)
         mean = mu.mean(0)
         var = torch.stack(vars_).mean(0) + (mu.var(0, unbiased=False) if len(mus) > 1 else 0.0)
@@ -218,7 +239,9 @@ class Ensemble:
         if self.cfg.sigma_scale:
             sigma = sigma * torch.tensor(self.cfg.sigma_scale, dtype=sigma.dtype)
         epi = mu.var(0, unbiased=False).numpy() if len(mus) > 1 else np.zeros(tuple(mean.shape))
-        mean, sigma = mean.numpy(), sigma.numpy()
+        mean, sigma, mu = mean.numpy(), sigma.numpy(), mu.numpy()
+        if tuple(self.cfg.targets) != TARGETS:
+            mean, sigma, epi, mu = self._expand(data, mean, sigma, epi, mu)
         if self.cfg.fallback:
             # the formula's own error spread, plus the members' disagreement (grows off the training range)
             ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
@@ -232,7 +255,20 @@ class Ensemble:
         if self.cfg.adaptation:
             from .adapt import apply_adaptation
             apply_adaptation(self.cfg, mean, sigma, list(getattr(data, "group", None) or [""] * mean.shape[0]))
-        return mean, sigma, mu.numpy()
+        return mean, sigma, mu
+
+    def _expand(self, data, mean, sigma, epi, mu):
+        """Outputs over the model's targets -> over TARGETS; the missing ones from their analytical anchor."""
+        ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
+        cols = [TARGETS.index(t) for t in self.cfg.targets]
+        out_mean, out_sigma = ana.copy(), np.full(ana.shape, ANCHOR_ONLY_SIGMA)
+        out_epi, out_mu = np.zeros(ana.shape), np.broadcast_to(ana, mu.shape[:1] + ana.shape).copy()
+        out_mean[:, cols], out_sigma[:, cols], out_epi[:, cols], out_mu[..., cols] = mean, sigma, epi, mu
+        return out_mean, out_sigma, out_epi, out_mu
+
+    def anchor_only(self) -> tuple[str, ...]:
+        """Targets this model was not trained on (predicted by their analytical anchor)."""
+        return tuple(t for t in TARGETS if t not in self.cfg.targets)
 
     def remap(self, data):
         """Node feature columns in the order the model was trained on (by name; unknown columns dropped)."""
@@ -310,3 +346,66 @@ def outputs_from_log(mean: np.ndarray, sigma: np.ndarray, ana: np.ndarray, targe
                       "log_sigma": s, "analytical": float(ana[b, j])}
         rows.append(row)
     return rows
+
+
+def _stack(members, get) -> torch.Tensor:
+    return torch.stack([get(m) for m in members])
+
+
+def _mlp_stacked(members, get, x: torch.Tensor) -> torch.Tensor:
+    """The members' _mlp (Linear, SiLU, Linear) on x [M, N, in], one batched matmul per layer."""
+    l1, l2 = (_stack(members, lambda m, i=i: get(m)[i].weight) for i in (0, 2))
+    b1, b2 = (_stack(members, lambda m, i=i: get(m)[i].bias) for i in (0, 2))
+    h = torch.nn.functional.silu(torch.baddbmm(b1.unsqueeze(1), x, l1.transpose(1, 2)))
+    return torch.baddbmm(b2.unsqueeze(1), h, l2.transpose(1, 2))
+
+
+@torch.inference_mode()
+def fused_forward(members: list, data) -> tuple[torch.Tensor, torch.Tensor]:
+    """GNN.forward of every member at once (-> mu, log_var [M, B, T]): the members' weights stacked, every layer
+    one batched op over the member axis instead of M small ones. The same arithmetic as GNN.forward, so equal to
+    it up to float rounding (a test checks); inference only."""
+    ref = members[0]
+    x_raw = data.x
+    n = x_raw.shape[0]
+    batch = data.batch if getattr(data, "batch", None) is not None else torch.zeros(n, dtype=torch.long)
+    nw = data.nw if getattr(data, "nw", None) is not None else torch.ones(n)
+    ew = data.ew if getattr(data, "ew", None) is not None else torch.ones(data.edge_index.shape[1])
+    nb = data.u.shape[0]
+    norm = lambda v, name: (v.unsqueeze(0) - _stack(members, lambda m: getattr(m, f"{name}_mean")).unsqueeze(1)) \
+        / _stack(members, lambda m: getattr(m, f"{name}_std")).unsqueeze(1)  # noqa: E731
+    x, e, u = norm(x_raw, "x"), norm(data.edge_attr, "e"), norm(data.u, "u")
+    h = _mlp_stacked(members, lambda m: m.node_in, x)
+    src, dst = data.edge_index[0], data.edge_index[1]
+    for li in range(len(ref.convs)):
+        conv = lambda m, li=li: m.convs[li]  # noqa: E731
+        we = _stack(members, lambda m: conv(m).lin_e.weight)
+        be = _stack(members, lambda m: conv(m).lin_e.bias)
+        msg = torch.relu(h.index_select(1, src) + torch.baddbmm(be.unsqueeze(1), e, we.transpose(1, 2)))
+        agg = torch.zeros_like(h).index_add_(1, dst, msg * ew.view(1, -1, 1))
+        eps = _stack(members, lambda m: conv(m).eps).view(-1, 1, 1)
+        out = _mlp_stacked(members, lambda m: conv(m).mlp, (1 + eps) * h + agg)
+        ln = [m.norms[li] for m in members]
+        normed = torch.nn.functional.layer_norm(out, out.shape[-1:], eps=ln[0].eps)
+        normed = normed * torch.stack([x.weight for x in ln]).unsqueeze(1) + torch.stack([x.bias for x in ln]).unsqueeze(1)
+        h = h + torch.nn.functional.silu(normed)
+    n_res = N_RES
+    ub = u.index_select(1, batch)
+    ab = _mlp_stacked(members, lambda m: m.node_out, torch.cat([h, ub], dim=2))
+    a = 2.0 * torch.tanh(ab[..., :n_res] / 2.0)
+    b = ab[..., n_res:]
+    est = torch.expm1(x_raw[:, EST_SLICE]).unsqueeze(0)
+    contrib = (est * torch.exp(a) + torch.nn.functional.softplus(b) * ref.free_scale) * nw.view(1, -1, 1)
+    M = len(members)
+    Y = torch.zeros(M, nb, n_res).index_add_(1, batch, contrib)
+    hs = torch.zeros(M, nb, h.shape[2]).index_add_(1, batch, h * nw.view(1, -1, 1))
+    cnt = torch.zeros(nb).index_add_(0, batch, nw).clamp(min=1.0)
+    pooled = torch.cat([hs / 32.0, hs / cnt.view(1, -1, 1), u], dim=2)
+    out = _mlp_stacked(members, lambda m: m.head, pooled)
+    n_t = ref.n_t
+    r_std = _stack(members, lambda m: m.r_std).unsqueeze(1)
+    c = out[..., :n_t] * r_std * ref.c_mask
+    log_var = torch.clamp(out[..., n_t:] + 2 * torch.log(r_std), min=ref.min_log_var, max=4.0)
+    ana = data.ana.index_select(1, ref.ana_cols).float().clamp(min=0)
+    base = torch.cat([torch.log1p(Y), torch.log1p(ana).unsqueeze(0).expand(M, -1, -1)], dim=2)
+    return base + c, log_var

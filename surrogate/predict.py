@@ -8,6 +8,13 @@
 Specs can be pydantic kernel specs, spec dicts (validated with hwgen.spec.parse_spec) or composition
 dicts (surrogate/compose.py). `mean` is rounded for discrete targets (DSP, URAM, latency, II to
 integers, BRAM36 to halves); [lo, hi] is the +/- 2 sigma band; std is the linear-scale std.
+
+Timing: `lut_depth` (integer) and `crit_ns` (the slowest path's arrival) are predicted like the other targets;
+`fmax_mhz_est` is derived from crit_ns through hwgen.timing.fmax_from_arrival with the design's family and the
+BRAM/URAM caps of the predicted memories (the formula synthesis reports use), its band from crit_ns' band:
+    rows[0]["fmax_mhz_est"] -> {"mean": 287.4, "lo": 262.0, "hi": 305.1, "std": 10.8, "analytical": 301.2}
+`conservative` is the Fmax at crit_ns FMAX_SIGMAS sigma above its mean (about 84 % one-sided): the estimate the design
+search and the LLM plan use before synthesis, so a design predicted to just make its clock is not credited with it.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 DEFAULT_MODEL_NAME = "surrogate_v1"
+FMAX_SIGMAS = 1.0   # the conservative Fmax: crit_ns this many sigma above its predicted mean
 
 
 @functools.lru_cache(maxsize=4)
@@ -34,26 +42,73 @@ def default_model_dir() -> Path:
     return Path(str(importlib.resources.files("hwgen.models") / DEFAULT_MODEL_NAME))
 
 
-def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
-    """Predict all 8 targets (mean and uncertainty) for many designs at once."""
-    from .features import arrays, build_ir
+def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
+    """Predict every target (mean and uncertainty) and the derived Fmax for many designs at once (graphs batched
+    by features.collate_graphs, the fast path)."""
+    from .features import build_ir, collate_graphs
 
-    return predict_graphs([arrays(build_ir(s)) for s in specs], model_dir, batch_size, targets)
+    irs = [build_ir(s) for s in specs]
+    return _predict_batches(irs, collate_graphs, model_dir, batch_size, targets)
 
 
-def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 2048, targets: Sequence[str] | None = None) -> list[dict]:
+def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
+    """predict_specs for feature arrays already built (features.arrays)."""
     from .features import collate
+
+    return _predict_batches(list(arrays), collate, model_dir, batch_size, targets)
+
+
+def _predict_batches(items: list, collate, model_dir, batch_size: int, targets) -> list[dict]:
+    from .costs import TARGETS
     from .model import outputs_from_log
 
     ens = _load(str(model_dir or default_model_dir()))
     rows: list[dict] = []
-    for s in range(0, len(arrays), batch_size):
-        data = collate(arrays[s: s + batch_size])
+    for s in range(0, len(items), batch_size):
+        data = collate(items[s: s + batch_size])
         mean, sigma, _ = ens.predict_log(data)
-        rows.extend(outputs_from_log(mean, sigma, data.ana.numpy(), ens.cfg.targets))
+        part = outputs_from_log(mean, sigma, data.ana.numpy(), TARGETS)
+        for t in ens.anchor_only():
+            for r in part:
+                r[t]["anchor_only"] = True
+        add_fmax(part, families(data.u.numpy()))
+        rows.extend(part)
     if targets:
         rows = [{t: r[t] for t in targets} for r in rows]
     return rows
+
+
+def families(u: np.ndarray) -> list[str]:
+    """Each design's Yosys family from its graph features (the family one-hot)."""
+    from .features import FAMILIES
+
+    return [FAMILIES[int(i)] for i in np.argmax(u[:, :len(FAMILIES)], axis=1)]
+
+
+def fmax_from_row(row: dict, family: str, key: str = "mean", crit_key: str | None = None) -> float:
+    """fmax_mhz_est of a predicted design: hwgen.timing.fmax_from_arrival of its crit_ns (`crit_key` of the crit_ns
+    entry; default: the one matching `key`, lo <-> hi), capped by the RAMs it is predicted to use."""
+    from hwgen import timing
+
+    crit_key = crit_key or {"mean": "raw", "lo": "hi", "hi": "lo", "analytical": "analytical"}[key]
+    mem = "analytical" if key == "analytical" else "mean"
+    return timing.fmax_from_arrival(row["crit_ns"][crit_key], family, row["bram36"][mem] > 0, row["uram"][mem] > 0)
+
+
+def add_fmax(rows: list[dict], fams: Sequence[str]) -> None:
+    """In place: rows[i]["fmax_mhz_est"] = {mean, lo, hi, std, conservative, analytical} derived from crit_ns
+    (module doc)."""
+    import math
+
+    for row, fam in zip(rows, fams):
+        f = {k: fmax_from_row(row, fam, k) for k in ("mean", "lo", "hi", "analytical")}
+        c = row["crit_ns"]
+        row["crit_ns"]["conservative"] = math.expm1(math.log1p(c["raw"]) + FMAX_SIGMAS * c["log_sigma"])
+        f["conservative"] = fmax_from_row(row, fam, "mean", crit_key="conservative")
+        f["std"] = (f["hi"] - f["lo"]) / 4.0
+        if row["crit_ns"].get("anchor_only"):
+            f["anchor_only"] = True
+        row["fmax_mhz_est"] = f
 
 
 def in_training_range(spec, model_dir=None) -> dict:

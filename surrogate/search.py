@@ -114,9 +114,19 @@ class SurrogatePredictor:
         self.model_dir = model_dir
 
     def predict(self, specs) -> list[Prediction]:
+        """All targets, plus `fmax_mhz_est` as (the conservative Fmax, std) where the model predicts timing (a model
+        without timing heads leaves the kernels' own Fmax estimate in place: make_space)."""
         from .predict import predict_specs
         rows = predict_specs(list(specs), self.model_dir)
-        return [{t: (float(v["raw"] if "raw" in v else v["mean"]), float(v["std"])) for t, v in r.items()} for r in rows]
+        out = []
+        for r in rows:
+            p = {t: (float(v["raw"] if "raw" in v else v["mean"]), float(v["std"])) for t, v in r.items()
+                 if t != "fmax_mhz_est"}
+            f = r["fmax_mhz_est"]
+            if not f.get("anchor_only"):
+                p["fmax_mhz_est"] = (float(f["conservative"]), float(f["std"]))
+            out.append(p)
+        return out
 
 
 class AnalyticalPredictor:
@@ -177,8 +187,10 @@ def corrected(pred: list[Prediction], X: np.ndarray, observed: dict[int, Report]
 
 
 def _actual(rep: Report, target: str) -> float:
-    if target in ("latency_cycles", "ii"):
+    if target in ("latency_cycles", "ii", "lut_depth", "fmax_mhz_est"):
         v = getattr(rep, target)
+    elif target == "crit_ns":
+        v = (rep.extra.get("critical_path") or {}).get("crit_ns")
     else:
         v = getattr(rep.resources, target, None)
     return float("nan") if v is None else float(v)
@@ -195,8 +207,10 @@ class SearchSpace:
     z: float
     # Timing: None ignores Fmax (replays of ground-truth tables); "constraint": a design must reach its clock;
     # "achieved": throughput at min(clock, Fmax). fmax_mhz: per candidate, the kernel's pre-synthesis delay-model
-    # estimate (Kernel.fmax_estimate; None: the kernel models none, the clock is assumed), replaced by the
-    # synthesized fmax_mhz_est once a design is synthesized (the surrogate predicts no Fmax yet).
+    # estimate (Kernel.fmax_estimate; None: the kernel models none, the clock is assumed); replaced by the
+    # predictor's Fmax where it has one (the GNN's conservative estimate, predict.FMAX_SIGMAS below its mean, refined
+    # by nearby synthesized designs: use_predicted_fmax), and by the synthesized fmax_mhz_est once a design is
+    # synthesized.
     timing: Optional[str] = None
     fmax_mhz: list = field(default_factory=list)
 
@@ -206,6 +220,13 @@ class SearchSpace:
 
     def meets_clock(self, i: int) -> bool:
         return self.timing != "constraint" or self.achieved_clock(i) >= self.clock_mhz[i] - 1e-9
+
+    def use_predicted_fmax(self, pred: list[Prediction], observed) -> None:
+        if not self.timing:
+            return
+        for i, p in enumerate(pred):
+            if i not in observed and "fmax_mhz_est" in p and i < len(self.fmax_mhz):
+                self.fmax_mhz[i] = p["fmax_mhz_est"][0]
 
     def observe_timing(self, i: int, rep: Report) -> None:
         if self.timing and rep.fmax_mhz_est is not None and i < len(self.fmax_mhz):
@@ -293,12 +314,14 @@ def run_search(space: SearchSpace, objective: str, budget: int, predictor, synth
     base = predictor.predict(space.specs)
     X = param_vectors(space.specs, names or _free_names(space.specs))
     synth_count = len(res.observed)
+    space.use_predicted_fmax(base, res.observed)
     for i, rep in res.observed.items():
         space.observe_timing(i, rep)
     if not any(space.possibly_fits(p, i) for i, p in enumerate(base)):
         raise UserError("constraints", _infeasible_message(space, base))
     while True:
         pred = corrected(base, X, res.observed)
+        space.use_predicted_fmax(pred, res.observed)
         pool = [i for i in range(len(pred)) if i not in res.observed and space.possibly_fits(pred[i], i)]
         feasible_obs = [i for i, rep in res.observed.items() if rep.status == "ok" and space.p_fit(pred[i], i) == 1.0]
         acq = {}
@@ -450,6 +473,15 @@ def _resume(space: SearchSpace, out: Path) -> dict[int, Report]:
     return found
 
 
+def _fmax_source(log: list, predictor_name: str) -> str:
+    from .predict import FMAX_SIGMAS
+
+    if any("fmax_mhz_est" in e.get("predicted", {}) for e in log):
+        return (f"GNN-predicted crit_ns -> Fmax through hwgen.timing, {FMAX_SIGMAS:g} sigma below the mean, refined by "
+                "nearby synthesized designs")
+    return "Kernel.fmax_estimate (hwgen/timing.py delay model)"
+
+
 def write_outputs(out: Path, cfg: SearchConfig, space: SearchSpace, res: SearchResult, objective: str,
                   predictor_name: str, verify: Optional[dict]) -> dict:
     synth_s = [e["synth_s"] for e in res.log if e.get("synth_s")]
@@ -470,8 +502,8 @@ def write_outputs(out: Path, cfg: SearchConfig, space: SearchSpace, res: SearchR
 
     summary = {
         "objective": objective, "target": space.specs[0].target, "predictor": predictor_name,
-        # the surrogate predicts no Fmax yet: candidates carry the kernel's delay-model estimate until synthesized
-        "timing": {"mode": space.timing, "fmax_before_synthesis": "Kernel.fmax_estimate (hwgen/timing.py delay model)"},
+        # before synthesis a candidate carries the predicted Fmax (or the kernel's own estimate), then the synthesized one
+        "timing": {"mode": space.timing, "fmax_before_synthesis": _fmax_source(res.log, predictor_name)},
         "best": [row(i) for i in res.best], "pareto_front": [row(i) for i in res.front],
         "counts": res.counts,
         "synthesis_seconds_spent": round(float(sum(synth_s)), 1),

@@ -36,7 +36,9 @@ class Example:
 def report_targets(report) -> dict:
     res = report.resources
     return {"lut": res.lut, "lutram": res.lutram, "ff": res.ff, "dsp": res.dsp, "bram36": res.bram36,
-            "uram": res.uram, "latency_cycles": report.latency_cycles, "ii": report.ii}
+            "uram": res.uram, "latency_cycles": report.latency_cycles, "ii": report.ii,
+            "lut_depth": report.lut_depth, "crit_ns": (report.extra.get("critical_path") or {}).get("crit_ns"),
+            "fmax_mhz_est": report.fmax_mhz_est}     # not a target: derived from crit_ns, kept for evaluation
 
 
 def load_reports(paths: Sequence) -> list:
@@ -158,6 +160,7 @@ def train_member(examples: Sequence[Example], cfg, seed: int, log=None, subset=N
         if log and (epoch % max(1, cfg.epochs // 5) == 0 or epoch == cfg.epochs - 1):
             log(f"  member seed {seed}: epoch {epoch + 1}/{cfg.epochs} mse(std units) {tot / n:.4f}")
     model.eval()
+    model.reg_term = None   # the last step's autograd graph: not part of the member (and not deep-copyable)
     return model
 
 

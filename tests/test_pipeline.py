@@ -118,14 +118,14 @@ def test_too_many_stages_name_the_field(tmp_path, hwgen_cli):
 
 
 def test_pipeline_zero_migration_pins_old_records(tmp_path, hwgen_cli):
-    """Records built before `pipeline` measured the unpipelined RTL: the migration pins pipeline 0 (nested member
-    specs of compositions too) and their key to that hardware; idempotent."""
+    """Records built before `pipeline` (matmul and attention kernels) measured the unpipelined RTL: the migration pins
+    pipeline 0 (nested member specs of compositions too) and their key to that hardware; idempotent."""
     from hwgen.datasets.builder import key_spec
     from hwgen.datasets.store import record_key
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "datasets"
-    rows = [json.loads(line) for name in ("tlmm", "composed")
+    rows = [json.loads(line) for name in ("tlmm", "composed", "attention")
             for line in (root / name / "records.jsonl").read_text().splitlines()[:3]]
     for r in rows:   # back to the pre-migration form
         spec = r["extra"]["spec"]
@@ -137,7 +137,7 @@ def test_pipeline_zero_migration_pins_old_records(tmp_path, hwgen_cli):
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     code, err = hwgen_cli(["dataset", "migrate", "pipeline-zero", "--out", str(tmp_path / "ds")])
-    assert code == 0 and "pinned 6" in err, err
+    assert code == 0 and "pinned 9" in err, err
     done = [json.loads(line) for line in (tmp_path / "ds" / "records.jsonl").read_text().splitlines()]
     for r in done:
         spec = parse_spec(r["extra"]["spec"])

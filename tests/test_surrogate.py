@@ -61,7 +61,7 @@ def test_tlmm_graph(G, T, Q, style):
     assert d.edge_attr.shape == (d.edge_index.shape[1], len(EDGE_FEATURES))
     assert int(d.edge_index.max()) < x.shape[0]
     assert d.edge_attr[:, -1].sum() == d.edge_index.shape[1] // 2        # every edge also reversed
-    assert d.u.shape == (1, len(GRAPH_FEATURES)) and d.ana.shape == (1, 8)
+    assert d.u.shape == (1, len(GRAPH_FEATURES)) and d.ana.shape == (1, len(A.TARGETS))
     from hwgen import kernels
     m = kernels.get("tlmm").model(spec)
     tb = types.index("table_bank")
@@ -232,10 +232,10 @@ def test_predict_batch_and_cli(tiny, tmp_path):
     ex, cfg, ens = tiny
     ens.save(tmp_path / "m")
     rows = predict_specs([e.spec for e in ex[:4]], tmp_path / "m")
-    assert len(rows) == 4 and set(rows[0]) == set(A.TARGETS)
+    assert len(rows) == 4 and set(rows[0]) == set(A.TARGETS) | {"fmax_mhz_est"}   # Fmax: derived from crit_ns
     for r in rows:
         for t, v in r.items():
-            assert v["lo"] <= v["raw"] <= v["hi"] and v["std"] >= 0
+            assert v["lo"] <= v.get("raw", v["mean"]) <= v["hi"] and v["std"] >= 0
         assert r["latency_cycles"]["mean"] == r["latency_cycles"]["analytical"]    # cycle model, rounded
     comp = {"kind": "composed", "target": "kv260", "streams": [{"from": "a", "to": "b"}],
             "kernels": [{"kind": "tlmm", "name": "a", "K": 64, "N": 32, "T": 2, "Q": 4},
@@ -247,7 +247,8 @@ def test_predict_batch_and_cli(tiny, tmp_path):
     res = CliRunner().invoke(surrogate, ["predict", "--config", str(cfgf), "--target", "zcu104", "--model", str(tmp_path / "m")])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["target"] == "zcu104" and set(out["predictions"]) == set(A.TARGETS)
+    assert out["target"] == "zcu104" and set(out["predictions"]) == set(A.TARGETS) | {"fmax_mhz_est"}
+    assert out["timing"]["fmax_mhz_est"] == out["predictions"]["fmax_mhz_est"]["mean"] and "lut_depth" in out["timing"]
     assert all({"mean", "std", "lo", "hi", "analytical"} <= set(v) for v in out["predictions"].values())
 
 

@@ -25,11 +25,15 @@ cosimulation): per block 1 setup cycle + nvalid*B q beats + (B + lat_k + sweep*B
 pipeline) + the divider + nvalid*B output issues; per call 1 length beat (+1 for the reversed prefill's
 last-block base) + per head group 1 parameter beat, and the output pipeline's lat_out cycles once at the end
 (back-to-back calls overlap it).
+
+`pipeline` (docs/timing.md, section 4b): with B >= 2, one stage registers the S.V accumulator read before the
+acc x alpha DSPs (a write-to-read bypass covers B = 2); no cycle is added. With B = 1 the update is a one-cycle loop
+with no bit-exact place for a register.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal, Optional
+from dataclasses import asdict, dataclass, field, replace
+from typing import Annotated, Literal, Optional, Union
 
 import numpy as np
 from pydantic import Field
@@ -38,12 +42,14 @@ from ..errors import UserError
 from ..spec import KernelSpec
 from .attention_numerics import (CM_BITS, T_BITS, exp_table, float_attention, golden_attention, quantize,
                                  score_multiplier)
-from .base import Kernel, Performance, Port
+from .base import Kernel, Performance, Port, spec_memo
 from ..bits import clog2, signed_bits_for_bound
+from .. import timing
 
 PAR_FIELD_BITS = 32   # one s_par field per head lane: [15:0] cm, [21:16] csh; length beat: field 0 = L/M
 TREE_LEVELS = 3       # adder levels of the QK^T tree per register stage
 LAT_OUT = 4           # output pipeline: PE select + row register, x R (DSP pieces), sum, round/saturate
+MAX_PIPELINE = 1      # S.V accumulate path stages a design with B >= 2 beats per key can take
 
 
 class AttentionSpec(KernelSpec):
@@ -67,6 +73,11 @@ class AttentionSpec(KernelSpec):
     recip_bits: int = Field(16, ge=6, le=32, description="significant bits of the 1/l reciprocal (at least)")
     out_frac_bits: int = Field(8, ge=0, le=12, description="output = o / s_v * 2^out_frac_bits, signed integer")
     reciprocal: Literal["divider"] = Field("divider", description="1/l by a sequential restoring divider")
+    pipeline: Union[Literal["auto"], Annotated[int, Field(ge=0, le=16)]] = Field(
+        "auto", description="register stages in the S.V accumulate path: 1 registers the accumulator read (with a "
+                            "write-to-read bypass) so the DSP multiply starts at a flip-flop; auto = the fewest that "
+                            "meet the clock under the delay model (hwgen/timing.py), or a number (0: none; at most "
+                            "1, and 0 when lanes = d: that one-cycle loop has no place for a register)")
 
 
 class DecodeSpec(AttentionSpec):
@@ -124,7 +135,8 @@ class AttentionModel:
     lat_k: int            # cycle-model constants (validated against RTL cosim): last K beat of a key -> its
     lat_out: int          #   (p, alpha) FIFO push; output pipeline depth (issue -> m_o beat)
     div_cycles: int
-    rmw_stages: int       # S.V read-modify-write stages: 2 when B >= 2 (the product is registered), 1 when B = 1
+    rmw_stages: int       # S.V read-modify-write stages: 2 when B >= 2 (the product is registered), 1 when B = 1,
+                          #   3 with pipeline 1 (the accumulator read is registered too)
     exp_table: list = field(default_factory=list)
     quant: str = "per_head"
     data_frac: int = 0
@@ -132,11 +144,60 @@ class AttentionModel:
     kv_group: int = 1     # query heads per K/V head, H / kv_heads
     kv_par: int = 1       # K/V heads per s_k / s_v beat: head_par / kv_group, or 1 when head_par divides kv_group
     kv_w: int = 0         # K/V beat width
+    pipeline: int = 0     # register stages in the S.V accumulate path (spec `pipeline`, resolved)
 
     def as_dict(self) -> dict:
         d = asdict(self)
         d["exp_table"] = f"{len(self.exp_table)} entries"
         return d
+
+
+def accumulate_path_ns(m: AttentionModel, family: str, stages: int) -> float:
+    """The slowest path of the S.V accumulate loop under the delay model (hwgen/timing.py), clock-to-out and setup
+    included. The DSP pieces of acc x alpha and their sum are written as in templates/attention/rtl/unit.v.j2:
+      B = 1: acc register -> DSP -> compressor LUT -> adder (acc_bits on the carry chain) -> acc register, one cycle;
+      B >= 2, 0 stages: address mux (LUT) -> LUTRAM read -> DSP -> product register (the sum follows next cycle);
+      B >= 2, 1 stage: read register -> DSP -> product register (read and bypass mux end at the read register).
+    Calibrated on Yosys netlists of this RTL: 263 MHz (B = 1, acc 31 bits) and 307.7 MHz (B >= 2, 0 stages)."""
+    from .attention_rtl import split_mul
+    pieces = len(split_mul(m.acc_bits, True, m.pv_bits, False))
+    if m.beats == 1:
+        compress = 0 if pieces + 1 <= 2 else 1 if pieces + 1 <= 3 else 2   # LUT levels before the final adder
+        return timing.path_ns(family, depth=2 + compress + 1, dsps=1, carry_entries=1,
+                              carry_cascades=max(0, -(-m.acc_bits // timing.CARRY_BITS) - 1))
+    if stages == 0:
+        read = timing.lutram_read_segment(m.beats).depth
+        return timing.path_ns(family, depth=1 + read + 1, dsps=1)
+    return timing.path_ns(family, depth=1, dsps=1)
+
+
+# families whose netlists keep the acc x alpha DSPs unregistered, as accumulate_path_ns models them (checked against
+# the stored Yosys records); on xc7 Yosys packs the product registers into the DSP48E1s, which the delay model
+# treats as path boundaries, so the accumulate path is not the slowest there and is not modelled
+MODELLED_FAMILIES = ("xcup",)
+
+
+def max_pipeline(m: AttentionModel) -> int:
+    return MAX_PIPELINE if m.beats >= 2 else 0
+
+
+def with_pipeline(spec, m: AttentionModel) -> AttentionModel:
+    """Resolve `pipeline`: auto = the fewest stages whose accumulate path meets the spec's clock under the delay model
+    (all of them when none does). A stage moves the S.V read-modify-write from 2 to 3 cycles; the last write still
+    lands during the divider, so latency and II are unchanged (the cycle model holds, cosim checks it)."""
+    family = spec.target_info.yosys_family
+    most = max_pipeline(m)
+    if spec.pipeline == "auto":
+        stages = 0 if family not in MODELLED_FAMILIES else next(
+            (p for p in range(most + 1) if 1000.0 / accumulate_path_ns(m, family, p) >= spec.clock), most)
+    else:
+        stages = spec.pipeline
+        if stages > most:
+            why = ("lanes = d: one key per cycle, the accumulate loop is one cycle" if m.beats == 1
+                   else "the accumulator read register")
+            raise UserError("pipeline", f"{stages} register stages exceed the {most} place(s) of this design's "
+                                        f"accumulate path ({why}); allowed: auto, 0..{most}")
+    return replace(m, pipeline=stages, rmw_stages=3 if stages else m.rmw_stages)
 
 
 class _AttentionKernel(Kernel):
@@ -159,7 +220,7 @@ class _AttentionKernel(Kernel):
         if spec.head_par % group and group % spec.head_par:
             raise UserError("head_par", f"{spec.head_par} must divide, or be a multiple of, the GQA group "
                                         f"H/kv_heads={group}")
-        m = self.model(spec)
+        m = self.model(spec)      # names `pipeline` when it exceeds the accumulate path's places
         if m.acc_bits + m.pv_bits + 1 > 63:
             raise UserError("exp_bits", f"accumulator ({m.acc_bits} bits) x exp ({m.pv_bits} bits) exceeds 63 bits; "
                                         "lower exp_bits, data_bits or the max length")
@@ -167,6 +228,7 @@ class _AttentionKernel(Kernel):
     def _len_max(self, spec) -> int:
         raise NotImplementedError
 
+    @spec_memo
     def model(self, spec) -> AttentionModel:
         n = self._len_max(spec)
         npe = getattr(spec, "N_pe", 1)
@@ -188,7 +250,7 @@ class _AttentionKernel(Kernel):
         lat_k = 2 + tree_stages + 6
         # the FIFO must hold every key between its last K beat and its last V beat: 2 + (lat_k - 1) // B of them
         fifo_depth = max(4, 1 << clog2(3 + (lat_k - 1) // beats))
-        return AttentionModel(
+        m = AttentionModel(
             top=spec.design_name, kind=spec.kind, causal=self.causal,
             H=spec.H, d=spec.d, lanes=spec.lanes, head_par=hp, groups=spec.H // hp,
             beats=beats, len_max=n, npe=npe, reversed=bool(getattr(spec, "reversed", False)),
@@ -202,9 +264,22 @@ class _AttentionKernel(Kernel):
             exp_table=exp_table(E, P), quant=spec.quant, data_frac=spec.data_frac if spec.quant == "fixed" else 0,
             kv_heads=kvh, kv_group=group, kv_par=kv_par, kv_w=kv_par * spec.lanes * spec.data_bits,
         )
+        return with_pipeline(spec, m)
 
     def rtl_top(self, spec) -> str:
         return spec.design_name
+
+    def fmax_estimate(self, spec):
+        """The S.V accumulate path after the pipeline stages (accumulate_path_ns), capped like a design with the
+        block RAM exp ROM; the score path, the control and the output normaliser are not modelled (None outside
+        MODELLED_FAMILIES)."""
+        m = self.model(spec)
+        family = spec.target_info.yosys_family
+        if family not in MODELLED_FAMILIES:
+            return None
+        from .attention_rtl import EXP_BRAM_MIN_E
+        return round(min([1000.0 / accumulate_path_ns(m, family, m.pipeline),
+                          *timing.ram_caps(family, m.E >= EXP_BRAM_MIN_E)]), 1)
 
     def render_context(self, spec) -> dict:
         from .attention_rtl import render_context

@@ -9,6 +9,12 @@ from hwgen.surrogate.ir import HwGraph
 
 from .tlmm_graph import C_CONTROL   # LUTs per control register bit: one calibration for every kernel's control
 
+# LUTs per adder bit of the QK^T dot tree in fabric (adder + sign extension) and of the online-softmax compare /
+# difference / l-update adders: relative NNLS over the 266 UltraScale+ attention records (2026-12-07), once the
+# normaliser and S.V sums were counted at their live widths.
+C_DOT_TREE = 1.9
+C_SOFTMAX = 1.6
+
 
 def build_attention(kernel, spec) -> HwGraph:
     """Streaming attention (hwgen/kernels/attention.py, templates/attention/rtl/attention.v.j2).
@@ -33,6 +39,9 @@ def build_attention(kernel, spec) -> HwGraph:
     # the dot product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
     tree_ff = sum(t["bits"] for t in ctx["tree"] if t.get("reg"))
     o2w = op_bits - m.sh_out + 1
+    # pipeline 1, per unit: the registered accumulator read row, its write-to-read bypass mux (B = 2: a LUT per bit),
+    # the p * v products registered once more, the delayed alpha, first flag and write address / valid
+    rd_reg = m.rmw_stages == 3
     ctrl_est = {**A.zero(), "ff": ctrl_ff + m.data_w + 2 * m.kv_w + (2 + m.tree_stages) * cw,
                 "lut": C_CONTROL * ctrl_ff + 2 * cw * cw}                                   # + the base divide
     if m.causal and m.reversed and not ctx["npe_pow2"]:
@@ -57,7 +66,9 @@ def build_attention(kernel, spec) -> HwGraph:
     sel = max(0, m.npe - 1)
     norm = g.node("normalize", "normalize", count=norm_mults, leaves=m.npe, leaf_bits=m.acc_bits, out_bits=m.out_bits,
                   mult_bits=norm_mults * m.acc_bits * m.r_bits, width=m.out_w, adder_bits=norm_mults * op_bits,
-                  est=A.add(A.pieces(ctx["mul_or"], fam, norm_mults), A.adder(2.0 * op_bits, norm_mults),
+                  # the pieces' sum (op_bits, A.piece_sum_bits), then round + saturate of the o2w kept bits
+                  est=A.add(A.pieces(ctx["mul_or"], fam, norm_mults),
+                            A.adder(A.piece_sum_bits(ctx["mul_or"], op_bits, fam) + o2w, norm_mults),
                             A.registers(m.head_par * (ln * m.acc_bits + m.r_bits) + norm_mults * (o2w + m.out_bits)),
                             {**A.zero(), "lut": (norm_mults * m.acc_bits + m.head_par * m.r_bits) * math.ceil(sel / 3)}))
     g.edge(norm, ports["o"], m.out_w, "stream")
@@ -69,9 +80,12 @@ def build_attention(kernel, spec) -> HwGraph:
         g.edge(ports["q"], qb, ln * db, "stream")
         g.edge(ctrl, qb, bw + pw_, "address")
         dot_tree = A.tree_adder_bits(ln, 2 * db, m.s_bits)
+        dot_mul = A.product(db, True, db, True, fam, ln, reg_bits=2 * db)
+        # products in DSPs on a family that sums them there: the tree leaves the fabric
+        dot_adder = 0.0 if dot_mul["dsp"] and fam in A.DSP_ABSORBS_PRODUCT_SUMS else C_DOT_TREE * (dot_tree + 1.5 * m.s_bits)
         dot = g.node("dot_lane", f"dot{u}", count=ln, leaves=ln, leaf_bits=2 * db, out_bits=m.s_bits,
                      adder_bits=dot_tree + m.s_bits, mult_bits=ln * db * db, width=m.s_bits,
-                     est=A.add(A.product(db, True, db, True, fam, ln, reg_bits=2 * db), A.adder(dot_tree + 1.5 * m.s_bits),
+                     est=A.add(dot_mul, A.adder(dot_adder),
                                A.registers(2 * m.s_bits + ln * db + tree_ff)))
         g.edge(qb, dot, ln * db, "data")
         g.edge(ports["k"], dot, ln * db, "stream")
@@ -94,7 +108,7 @@ def build_attention(kernel, spec) -> HwGraph:
                               {**A.zero(), "lut": m.pv_bits * math.ceil(math.log2(m.P + 2)) / 2}))
         sm = g.node("softmax", f"softmax{u}", leaves=2, width=m.l_bits, out_bits=m.pv_bits,
                     adder_bits=2 * m.diff_bits + m.l_bits, mult_bits=m.l_bits * m.pv_bits,
-                    est=A.add(A.adder(2 * m.diff_bits + m.l_bits + 2 * m.pv_bits), A.pieces(ctx["mul_la"], fam),
+                    est=A.add(A.adder(C_SOFTMAX * (2 * m.diff_bits + m.l_bits + 2 * m.pv_bits)), A.pieces(ctx["mul_la"], fam),
                               A.registers(m.E + 3 * m.pv_bits + m.l_bits)))
         g.edge(sc, sm, m.t_bits, "data")
         g.edge(sm, ex, m.diff_bits, "data")
@@ -104,8 +118,11 @@ def build_attention(kernel, spec) -> HwGraph:
                     adder_bits=ln * m.acc_bits, mult_bits=ln * (m.acc_bits * m.pv_bits + db * m.pv_bits),
                     width=ln * m.acc_bits,
                     est=A.add(A.pieces(ctx["mul_av"], fam, ln), A.product(m.pv_bits, False, db, True, fam, ln),
-                              A.adder(2.0 * m.acc_bits, ln),
-                              A.registers(4 * m.pv_bits + ln * 2 * ctx["pvw"])))
+                              # the acc x alpha pieces' sum (A.piece_sum_bits), then + p x v (~acc_bits live)
+                              A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam) + m.acc_bits, ln),
+                              A.registers(4 * m.pv_bits + ln * 2 * ctx["pvw"]),
+                              A.registers(rd_reg * (ln * (m.acc_bits + ctx["pvw"]) + m.pv_bits + bw + 2)),
+                              {**A.zero(), "lut": ctx["acc_bypass"] * (ln * m.acc_bits + bw)}))
         g.edge(fifo, sv, 2 * m.pv_bits, "data")
         g.edge(ports["v"], sv, ln * db, "stream")
         acc = g.node("accumulator", f"acc{u}", style=mem_style, depth=B, width=ln * m.acc_bits,

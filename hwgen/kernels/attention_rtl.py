@@ -97,8 +97,10 @@ def render_context(spec, m: AttentionModel) -> dict:
         "roms": -(-m.units // 2),                         # exp ROMs, two read ports (units 2r, 2r+1) each
         "q_reg": m.beats == 1,                            # q buffer: a register (else LUTRAM)
         "acc_reg": m.beats == 1,                          # accumulators: a register row (else LUTRAM)
-        "rmw2": m.rmw_stages == 2,                        # S.V read-modify-write in two stages
-        "v_stages": 2 if m.rmw_stages == 2 else 1,        # V beat registers before the p * v product
+        "rmw2": m.rmw_stages >= 2,                        # S.V read-modify-write in two (or three) stages
+        "acc_rd_reg": m.rmw_stages == 3,                  # pipeline 1: the accumulator read is registered
+        "acc_bypass": m.rmw_stages == 3 and m.beats == 2,  # ... and a row's next read meets its write back
+        "v_stages": 2 if m.rmw_stages >= 2 else 1,        # V beat registers before the p * v product
         "npe_sel": m.npe > 1,                             # output PE select
         "causal": int(m.causal), "reversed": int(m.reversed),
         "npe_pow2_int": int(m.npe & (m.npe - 1) == 0),

@@ -15,6 +15,8 @@ generic C++ and Verilog test bench (templates/common/tb.*.j2) drives and records
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
@@ -67,6 +69,28 @@ class Performance:
     def as_dict(self) -> dict:
         return asdict(self)
 
+
+
+def spec_memo(method):
+    """Memoise a kernel method that is a pure function of the spec's field values (e.g. `model`): the surrogate and
+    the design search call it several times per design for thousands of designs. Specs with unhashable fields
+    (lists, nested specs) are not cached. The result is shared: memoise only methods returning immutable values."""
+    cache: dict = {}
+
+    @functools.wraps(method)
+    def wrapper(self, spec):
+        try:
+            key = (type(self), type(spec), *spec.__dict__.values())
+            hit = cache.get(key)
+        except TypeError:
+            return method(self, spec)
+        if hit is None:
+            if len(cache) >= 1 << 16:
+                cache.clear()
+            hit = cache[key] = method(self, spec)
+        return hit
+
+    return wrapper
 
 class Kernel:
     """Base class of kernel plugins."""
@@ -198,6 +222,13 @@ class Kernel:
     def fmax_estimate(self, spec: KernelSpec) -> Optional[float]:
         """Pre-synthesis Fmax estimate (MHz) of the paths the kernel models under the delay model (hwgen/timing.py),
         or None when it models none (the design search then assumes the clock until a synthesis says otherwise)."""
+        return None
+
+    def timing_estimate(self, spec: KernelSpec) -> Optional[dict]:
+        """Pre-synthesis structural timing of the paths the kernel models: {"lut_depth": LUT levels of its deepest
+        path, "crit_ns": arrival of its slowest path as flows/synth_open.py's logic_depth measures it (no clock-to-out
+        or setup)}, or None. The surrogate's timing anchor (its graph builder stores it in HwGraph.timing); kernels
+        without one get a generic anchor and the GNN learns the rest."""
         return None
 
     def space_params(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -11,18 +12,20 @@ class TreeNode:
     a: str
     b: str | None = None   # None: a register node, name <= a
     reg: bool = False
+    c: str | None = None   # third operand (arity-3 trees; 1'b0 for a two-operand node there)
+    operand_bits: tuple = ()   # widths of a, b (, c) (arity-3 trees: the primitive adder's parameters)
 
 
 @dataclass(frozen=True)
 class AdderTree:
-    nodes: list[TreeNode]  # dependency order
+    nodes: tuple[TreeNode, ...]  # dependency order (shared between callers: memoised, never mutated)
     root: str
     width: int
     stages: int            # register stages on every leaf-to-root path
 
 
 def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf", stage_levels: int = 0,
-                     root_reg: str | None = None, node_prefix: str = "s", cut_levels=()) -> AdderTree:
+                     root_reg: str | None = None, node_prefix: str = "s", cut_levels=(), arity: int = 2) -> AdderTree:
     """Balanced binary adder tree over signed leaves `{leaf_prefix}_{i}` of the given widths.
 
     Each level adds neighbouring pairs (nodes {node_prefix}{level}_{i}); an odd last value passes to the next level.
@@ -34,6 +37,14 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
     max_bits register for the root (one more stage). cut_levels: register every value alive after each listed
     level instead (0: the leaves themselves), as long as more than one value is left.
     """
+    return _build_adder_tree(tuple(leaf_bits), max_bits, leaf_prefix, stage_levels, root_reg, node_prefix,
+                             tuple(cut_levels), arity)
+
+
+@lru_cache(maxsize=8192)
+def _build_adder_tree(leaf_bits: tuple, max_bits: int, leaf_prefix: str, stage_levels: int, root_reg, node_prefix: str,
+                      cut_levels: tuple, arity: int) -> AdderTree:
+    """build_adder_tree, memoised: the surrogate builds the same lane trees for thousands of designs a second."""
     level = [(f"{leaf_prefix}_{i}", bits) for i, bits in enumerate(leaf_bits)]
     nodes: list[TreeNode] = []
     depth = stages = 0
@@ -45,13 +56,26 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
     while len(level) > 1:
         depth += 1
         nxt = []
-        for i in range(0, len(level) - 1, 2):
-            (a, wa), (b, wb) = level[i], level[i + 1]
-            node = TreeNode(f"{node_prefix}{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits), a, b)
-            nodes.append(node)
-            nxt.append((node.name, node.bits))
-        if len(level) % 2:
-            nxt.append(level[-1])
+        if arity == 3:
+            for j, i in enumerate(range(0, len(level) - 1, 3)):
+                ops = level[i:i + 3]
+                bits = min(max(w for _, w in ops) + len(ops) - 1, max_bits)
+                if len(ops) == 2:   # a pair: the same primitive adder with c = 0
+                    ops = [*ops, ("1'b0", 1)]
+                (a, wa), (b, wb), (c, wc) = ops
+                node = TreeNode(f"{node_prefix}{depth}_{j}", bits, a, b, c=c, operand_bits=(wa, wb, wc))
+                nodes.append(node)
+                nxt.append((node.name, node.bits))
+            if len(level) % 3 == 1:
+                nxt.append(level[-1])
+        else:
+            for i in range(0, len(level) - 1, 2):
+                (a, wa), (b, wb) = level[i], level[i + 1]
+                node = TreeNode(f"{node_prefix}{depth}_{i // 2}", min(max(wa, wb) + 1, max_bits), a, b)
+                nodes.append(node)
+                nxt.append((node.name, node.bits))
+            if len(level) % 2:
+                nxt.append(level[-1])
         level = nxt
         if ((stage_levels and depth % stage_levels == 0) or depth in cut_levels) and len(level) > 1:
             stages += 1
@@ -62,13 +86,13 @@ def build_adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf
         stages += 1
         nodes.append(TreeNode(root_reg, max_bits, level[0][0], reg=True))
         level = [(root_reg, max_bits)]
-    return AdderTree(nodes, level[0][0], level[0][1], stages)
+    return AdderTree(tuple(nodes), level[0][0], level[0][1], stages)
 
 
 def adder_tree(leaf_bits: list[int], max_bits: int, leaf_prefix: str = "lf") -> tuple[list[TreeNode], str, int]:
     """The unregistered tree (build_adder_tree without stages): its nodes, root name and root width."""
     t = build_adder_tree(leaf_bits, max_bits, leaf_prefix)
-    return t.nodes, t.root, t.width
+    return list(t.nodes), t.root, t.width
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
-from . import tlmm_rtl, tlmm_stream
-from .base import Kernel, Performance, Port, Scalar
-from .rtl_util import build_walk
+from . import naive_expert, tlmm_prims, tlmm_rtl, tlmm_stream
+from .base import Kernel, Performance, Port, Scalar, spec_memo
+from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
 from .. import timing
 from .ternary import check_ternary, digit_table, group_indices, mirror_fold, pack_fields, to_signed, to_unsigned
@@ -49,6 +49,10 @@ class TLMMSpec(TernaryMatmulSpec):
     T: int = Field(8, ge=1, le=128, description="tables in parallel")
     Q: int = Field(8, ge=1, le=128, description="lookups per table per cycle = output lanes")
     table_style: Literal["full", "mirror"] = "full"
+    adder: Literal["behavioral", "ternary"] = Field(
+        "behavioral", description="lane adder trees: behavioral (`+`, as the synthesis tool maps it) or ternary "
+                                  "(instantiated 3-input adders: one LUT6_2 per bit doing the 3:2 compression into a "
+                                  "CARRY8 chain on xcup, CARRY4 on xc7; kernels/tlmm_prims.py)")
     # stream: the weight words arrive on s_axis_w during every call (docs/tlmm_stream.md, tlmm_stream.py)
     weight_memory: Literal["auto", "uram", "bram", "lutram", "stream"] = "auto"
     w_beat_words: int = Field(0, ge=0, le=128, description="weight_memory=stream: weight words per s_axis_w beat "
@@ -62,6 +66,12 @@ class NaiveSpec(TernaryMatmulSpec):
     kind: Literal["tlmm_naive"] = "tlmm_naive"
     P_k: int = Field(24, ge=1, le=1024, description="activations consumed per cycle (adder-tree width)")
     P_n: int = Field(8, ge=1, le=128, description="output lanes")
+    adder: Literal["behavioral", "expert"] = Field(
+        "behavioral", description="the lane's select-and-add RTL: behavioral = +a / 0 / -a selects into a behavioural "
+                                  "adder tree (what the synthesizer makes of it); expert = the selects fused into "
+                                  "the first carry-chain adder level, LUT6_2 + CARRY8 primitives, negation "
+                                  "corrections as carry-ins (hwgen/kernels/naive_expert.py; UltraScale+ targets "
+                                  "only). The HLS twin is behavioural either way")
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,10 @@ class MatmulModel:
     # after lane segment i (0: the table reads / selects, l: adder-tree level l; lane_path below).
     pipeline: int = 0
     pipe_cuts: tuple = ()
+    # `adder`: TLMM behavioral | ternary (lane trees of hwgen_add3 on `carry`, the family's carry primitive);
+    # naive behavioral | expert (NaiveSpec.adder; expert cuts count tree levels from the fused pair level)
+    adder: str = "behavioral"
+    carry: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -145,28 +159,53 @@ def lane_path(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list[flo
     +a/0/-a selects (naive), adder-tree level 1, ..., level D], and the first segment's extra start delay (the
     weight memory's clock-to-out when it is block RAM / UltraRAM without an output register). Mirror tables'
     sign count: a balanced part of the tree (signs_in_tree, pipelined lanes) or a ripple chain beside the reads."""
+    segs, first_extra = lane_segments(m, family, signs_in_tree)
+    return [timing.comb_ns(family, seg) for seg in segs], first_extra
+
+
+def lane_segments(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list, float]:
+    """lane_path's segments as compositions (timing.Segment: levels, carry cells), for the levels a path
+    crosses as well as its delay; the first is the slower of the table read and the ripple sign count."""
+    if m.adder == "expert":   # no separate select segment: the selects sit in the first adder level's LUTs
+        d = timing.DELAYS[family]
+        extra = (d.ram_clk_to_q - d.clk_to_q) if m.weight_memory in ("bram", "uram") else 0.0
+        return naive_expert.lane_segments(m, family), extra
     signs_in_tree = tlmm_rtl.sign_tree(m) if signs_in_tree is None else signs_in_tree
-    tree = tlmm_rtl.unpiped_tree(m, signs_in_tree)
-    widths: dict[int, int] = {}
-    for node in tree.nodes:                     # s{level}_{i}
-        level = int(node.name[1:].split("_")[0])
-        widths[level] = max(widths.get(level, 0), node.bits)
+    widths = _tree_level_widths(m, signs_in_tree)
     if m.table_depth:
         first = timing.lutram_read_segment(m.table_depth)
         if m.table_style == "mirror":
             first = first + timing.Segment(depth=1)
     else:   # -a is a carry chain, then the 3:1 select
         first = timing.adder_segment(m.act_bits + 1) + timing.Segment(depth=1)
-    first_ns = timing.comb_ns(family, first)
     if m.table_style == "mirror" and not signs_in_tree:
         # the ripple sign count; Yosys 0.23 maps a T-long chain of narrow increments to about 1.5 log2(T) levels
         # (measured: T = 4, 8, 16, 32 -> 2, 4, 5, 7 levels more than full tables; bench/results/tlmm_vs_naive.md)
         chain = timing.Segment(depth=math.ceil(1.5 * math.log2(max(m.T, 2))))
-        first_ns = max(first_ns, timing.comb_ns(family, chain))
-    comb = [first_ns] + [timing.comb_ns(family, timing.adder_segment(widths[lv])) for lv in sorted(widths)]
+        if timing.comb_ns(family, chain) > timing.comb_ns(family, first):
+            first = chain
+    if m.adder == "ternary":   # hwgen_add3: majority LUT -> propagate LUT -> the family's carry cells
+        level_seg = lambda bits: timing.ternary_segment(bits, tlmm_prims.CARRY_CELL_BITS[m.carry])  # noqa: E731
+    else:
+        level_seg = timing.adder_segment
+    segs = [first] + [level_seg(widths[lv]) for lv in sorted(widths)]
     style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
     d = timing.DELAYS[family]
-    return comb, (d.ram_clk_to_q - d.clk_to_q) if style in ("bram", "uram") else 0.0
+    return segs, (d.ram_clk_to_q - d.clk_to_q) if style in ("bram", "uram") else 0.0
+
+
+def _tree_level_widths(m: MatmulModel, signs_in_tree: bool) -> dict:
+    """The widest adder per level of the unpipelined lane tree (tlmm_rtl.unpiped_tree)."""
+    return _level_widths(tuple(tlmm_rtl.lane_leaves(m, signs_in_tree)[1]), m.lane_sum_bits, tlmm_rtl.tree_arity(m))
+
+
+@lru_cache(maxsize=4096)
+def _level_widths(leaves: tuple, max_bits: int, arity: int) -> dict:
+    widths: dict[int, int] = {}
+    for node in build_adder_tree(leaves, max_bits, arity=arity).nodes:     # s{level}_{i}
+        level = int(node.name[1:].split("_")[0])
+        widths[level] = max(widths.get(level, 0), node.bits)
+    return widths
 
 
 def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
@@ -217,6 +256,18 @@ class _TernaryMatmulKernel(Kernel):
         style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
         return round(min([1000.0 / (worst + timing.path_ns(family, 0)),
                           *timing.ram_caps(family, style == "bram", style == "uram")]), 1)
+
+    def timing_estimate(self, spec):
+        """The lane path after the pipeline registers (lane_segments): the slowest part's arrival (a block RAM
+        start included) and the most LUT levels of any part. The surrogate's timing anchor; the accumulator, table
+        build and control are left to the GNN's correction."""
+        m = self.model(spec)
+        family = spec.target_info.yosys_family
+        segs, first = lane_segments(m, family)
+        comb = [timing.comb_ns(family, seg) for seg in segs]
+        bounds = (-1, *m.pipe_cuts, len(segs) - 1)
+        levels = [sum(seg.depth for seg in segs[a + 1: b + 1]) for a, b in zip(bounds, bounds[1:])]
+        return {"lut_depth": float(max(levels)), "crit_ns": max(timing.parts_ns(comb, m.pipe_cuts, first))}
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
@@ -337,6 +388,7 @@ class TLMMKernel(_TernaryMatmulKernel):
     node_types = _TernaryMatmulKernel.node_types + ("stream_buffer",)   # weight_memory: stream
     description = "ternary table-lookup matmul (T tables of 3^G partial sums, Q lookups each per cycle)"
 
+    @spec_memo
     def model(self, spec: TLMMSpec) -> MatmulModel:
         G, T, Q = spec.G, spec.T, spec.Q
         full_depth = 3**G
@@ -377,7 +429,8 @@ class TLMMKernel(_TernaryMatmulKernel):
             cycles_per_token=chunks * (build + nblocks), pipeline_cycles=4,
             x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits,
             G=G, T=T, table_style=spec.table_style, table_depth=depth,
-            entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits,
+            entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits, adder=spec.adder,
+            carry=tlmm_prims.carry_primitive(spec.target_info.yosys_family) if spec.adder == "ternary" else "",
         ))
 
     def weight_fields(self, spec, w):
@@ -418,7 +471,7 @@ class TLMMKernel(_TernaryMatmulKernel):
         from ..render import render_template
 
         ctx = self.render_context(spec)
-        outs = tlmm_rtl.outputs("tlmm_stream" if self.streaming(spec) else self.kind, backend)
+        outs = tlmm_rtl.outputs("tlmm_stream" if self.streaming(spec) else self.kind, backend, spec.adder)
         return {out.format(top=ctx["top"]): render_template(template, ctx) for template, out in outs}
 
     def ports(self, spec):
@@ -519,6 +572,7 @@ class NaiveKernel(_TernaryMatmulKernel):
     spec_model = NaiveSpec
     description = "naive ternary matmul baseline (+a / 0 / -a select into adder trees, P_k*P_n MACs per cycle)"
 
+    @spec_memo
     def model(self, spec: NaiveSpec) -> MatmulModel:
         K_pad, N_pad = pad_to(spec.K, spec.P_k), pad_to(spec.N, spec.P_n)
         chunks, nblocks = K_pad // spec.P_k, N_pad // spec.P_n
@@ -532,8 +586,34 @@ class NaiveKernel(_TernaryMatmulKernel):
             field_bits=2, fields=spec.P_k, word_bits=2 * spec.P_k,
             wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
             build_cycles=0, macs_per_cycle=spec.P_k * spec.P_n, cycles_per_token=chunks * nblocks, pipeline_cycles=5,
-            x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits,
+            x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits, adder=spec.adder,
         ))
+
+    def check(self, spec) -> None:
+        if spec.adder == "expert" and spec.target_info.yosys_family != "xcup":
+            raise UserError("adder", f"expert needs an UltraScale+ target (CARRY8 primitives); {spec.target} is "
+                                     f"{spec.target_info.yosys_family}; allowed there: behavioral")
+        super().check(spec)
+
+    def render_context(self, spec):
+        ctx = super().render_context(spec)
+        m = self.model(spec)
+        ctx["xtree"] = naive_expert.render_context(m) if m.adder == "expert" else None
+        if m.adder == "expert":
+            ctx["tree_cuts"] = ", ".join(f"level {c + 1}" for c in m.pipe_cuts) or "none"
+        return ctx
+
+    def outputs(self, backend):
+        return tlmm_rtl.outputs(self.kind, backend)
+
+    def files(self, spec, backend):
+        from ..render import render_template
+
+        ctx = self.render_context(spec)
+        outs = tlmm_rtl.outputs(self.kind, backend)
+        if backend == "rtl" and ctx["xtree"]:
+            outs = outs + [(f"lib/rtl/{name}.v", f"rtl/{name}.v") for name in naive_expert.LIB_MODULES]
+        return {out.format(top=ctx["top"]): render_template(template, ctx) for template, out in outs}
 
     def weight_fields(self, spec, w):
         m = self.model(spec)

@@ -8,6 +8,7 @@ Python computes per design: the adder tree (`{top}_tree`) and, for TLMM, the bui
 from __future__ import annotations
 
 from ..bits import clog2, index_bits
+from . import tlmm_prims
 from .rtl_util import AdderTree, build_adder_tree
 
 RAM_STYLE = {"uram": "ultra", "bram": "block", "lutram": "distributed"}
@@ -54,14 +55,33 @@ def lane_leaves(m, signs_in_tree=None) -> tuple[int, list[int], list[int]]:
     return leaf_bits, widths, bus
 
 
+def tree_arity(m) -> int:
+    """adder: ternary -> three operands per adder (hwgen_add3), else the behavioural binary tree."""
+    return 3 if getattr(m, "adder", "behavioral") == "ternary" else 2
+
+
 def lane_tree(m) -> AdderTree:
     """The lane's adder tree with the model's pipeline registers (cut 0: the leaves, cut l: after level l)."""
-    return build_adder_tree(lane_leaves(m)[1], m.lane_sum_bits, cut_levels=m.pipe_cuts)
+    return build_adder_tree(lane_leaves(m)[1], m.lane_sum_bits, cut_levels=m.pipe_cuts, arity=tree_arity(m))
 
 
 def unpiped_tree(m, signs_in_tree: bool) -> AdderTree:
-    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input)."""
-    return build_adder_tree(lane_leaves(m, signs_in_tree)[1], m.lane_sum_bits)
+    """The lane tree without registers, with the sign bits as leaves or not (the pipeline placement's input;
+    tlmm._tree_level_widths builds the same tree from the same leaves)."""
+    return build_adder_tree(lane_leaves(m, signs_in_tree)[1], m.lane_sum_bits, arity=tree_arity(m))
+
+
+def index_widths(m) -> dict:
+    """Counter and address widths of the matmul tops: the render context's and the graph builder's (which needs
+    only these, not the whole context)."""
+    w = {"aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes), "cw": index_bits(m.chunks),
+         "nw": index_bits(m.nblocks)}
+    if m.table_depth:
+        w.update(ew=index_bits(m.table_depth), sw=index_bits(m.build_cycles), selw=index_bits(m.G))
+    if m.weight_memory == "stream":
+        from .tlmm_stream import index_widths as stream_widths
+        w.update(stream_widths(m))
+    return w
 
 
 def render_context(kernel, spec, walk=None) -> dict:
@@ -85,32 +105,32 @@ def render_context(kernel, spec, walk=None) -> dict:
         "fields": m.fields, "field_bits": m.field_bits, "word_bits": m.word_bits,
         "x_bits": m.x_beat_bits, "y_bits": m.y_beat_bits, "chunk": m.chunk, "lanes": m.lanes,
         "chunks": m.chunks, "nblocks": m.nblocks, "wbuf_depth": m.wbuf_depth,
-        "aw": index_bits(m.wbuf_depth), "lw": index_bits(m.lanes),
-        "cw": index_bits(m.chunks), "nw": index_bits(m.nblocks),
+        **index_widths(m),
         "ram_style": RAM_STYLE[m.wbuf_style if stream else m.weight_memory],
         "leaf_bits": leaf_bits, "leaves_bits": sum(bus), "sign_tree": int(sign_tree(m)),
         "pipeline": m.pipeline,
+        # adder: ternary: the lane tree's nodes instantiate hwgen_add3 (LUT6_2 + carry primitives)
+        # and the table builders' add/subtract is hwgen_tlmm_build_prim
+        "carry": getattr(m, "carry", ""), "add3_init": tlmm_prims.init_hex(tlmm_prims.TERNARY_INIT),
+        "build_init": tlmm_prims.init_hex(tlmm_prims.BUILD_INIT) if tree_arity(m) == 3 else "",
     }
     if tlmm:
         rtl.update({
             "T": m.T, "G": m.G, "table_style": m.table_style, "entry_bits": m.entry_bits,
-            "table_depth": m.table_depth, "ew": index_bits(m.table_depth),
-            "build_steps": m.build_cycles, "sw": index_bits(m.build_cycles), "selw": index_bits(m.G),
+            "table_depth": m.table_depth, "build_steps": m.build_cycles,
             "mirror_bits": m.mirror_bits, "sign_bits": sign_bits,
         })
 
     if stream:
-        from .tlmm_stream import index_widths
         rtl.update({"M_max": m.M_max, "beat_words": m.beat_words, "chunk_beats": m.chunk_beats,
                     "call_beats": m.call_beats, "xbuf_depth": m.xbuf_depth, "acc_depth": m.acc_depth,
-                    "xbuf_ram_style": RAM_STYLE[m.xbuf_style], "acc_ram_style": RAM_STYLE[m.acc_style],
-                    **index_widths(m)})
+                    "xbuf_ram_style": RAM_STYLE[m.xbuf_style], "acc_ram_style": RAM_STYLE[m.acc_style]})
 
     ctx = {
         "stream": stream, "stream_groups": m.lanes // m.beat_words if stream else 0,
         "m": m, "spec": spec, "top": m.top, "description": kernel.description, "rtl": rtl,
         "n_weight_words": m.wbuf_depth * m.lanes, "leaves": leaves,
-        "tree": tree, "tree_root": root, "tree_depth": clog2(len(widths)),
+        "tree": tree, "tree_root": root, "tree_depth": len({n.name.split("_")[0] for n in tree if not n.reg}),
         "tree_cuts": ", ".join("table reads" if c == 0 else f"level {c}" for c in m.pipe_cuts) or "none",
         # Keys of the former single template, kept for readers outside the templates.
         "addr_w": rtl["aw"], "lane_w": rtl["lw"], "chunk_w": rtl["cw"], "nb_w": rtl["nw"],
@@ -130,8 +150,12 @@ def render_context(kernel, spec, walk=None) -> dict:
     return ctx
 
 
-def outputs(kind: str, backend: str) -> list[tuple[str, str]]:
-    """(template relative to templates/, project path) pairs; the library modules are copied verbatim."""
+def outputs(kind: str, backend: str, adder: str = "behavioral") -> list[tuple[str, str]]:
+    """(template relative to templates/, project path) pairs; the library modules are copied verbatim (with
+    `adder: ternary` also the primitive adder modules)."""
     if backend == "hls":
         return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), (_HLS_TEMPLATE[kind], "hls/{top}.cpp")]
-    return [(_TOP_TEMPLATE[kind], "rtl/{top}.v"), *((f"lib/rtl/{name}.v", f"rtl/{name}.v") for name in LIB_MODULES[kind])]
+    lib = LIB_MODULES[kind]
+    if adder == "ternary":
+        lib = tuple(n for n in lib if n not in tlmm_prims.REPLACED_MODULES) + tlmm_prims.LIB_MODULES
+    return [(_TOP_TEMPLATE[kind], "rtl/{top}.v"), *((f"lib/rtl/{name}.v", f"rtl/{name}.v") for name in lib)]

@@ -6,8 +6,10 @@ What is planned (every number traceable to a model in this repository, docs/llm_
   parameters (TLMM T and Q, the prefill chunk M_max, where the M_max-deep buffers live) are enumerated; each
   candidate's resources come from the GNN surrogate (kinds it was trained on) or the kernels' analytical graph
   estimate (the others), each with its uncertainty; candidates that cannot fit FIT_LIMIT of every resource with
-  a FIT_Z sigma margin are dropped; the best by the objective is kept; `budget` kernels of it are synthesized
-  with the open flow (0 = surrogate only), and their reports replace the predictions and give the Fmax estimate;
+  a FIT_Z sigma margin are dropped; each is ranked at its achieved clock, min(target clock, the GNN's
+  conservative Fmax prediction of its GNN-predicted kernels); the best by the objective is kept; `budget` kernels
+  of it are synthesized with the open flow (0 = surrogate only), and their reports replace the predictions,
+  Fmax estimate included;
 - the schedule: sequential (one kernel at a time; weight and K/V streams overlap each kernel's own compute), as
   the generated layer runs; cycles from the kernels' cycle models (hwgen/llm/perf.py);
 - off-chip memory: the packed TLMM index streams of every layer (the exact bytes `hwgen llm generate` writes),
@@ -208,15 +210,39 @@ def predict_all(specs: dict) -> dict:
         rows = predict_specs([parse_spec(specs[k]) for k in gnn_keys])
         for k, r in zip(gnn_keys, rows):
             outside = in_training_range(parse_spec(specs[k]))
-            out[k] = {"res": {t: (float(v["mean"]), float(v["std"])) for t, v in r.items()},
+            out[k] = {"res": {t: (float(v["mean"]), float(v["std"])) for t, v in r.items() if t != "fmax_mhz_est"},
                       "source": f"{model_name} (GNN)" + (f", outside its training range: {', '.join(outside)}"
                                                          if outside else "")}
+            if not r["fmax_mhz_est"].get("anchor_only"):
+                # the conservative predicted Fmax (surrogate/predict.py: FMAX_SIGMAS above the mean crit_ns)
+                out[k]["fmax"] = float(r["fmax_mhz_est"]["conservative"])
     for k, s in specs.items():
         if k not in out:
             est = estimate(parse_spec(s))
             out[k] = {"res": {t: (float(v), ANALYTICAL_REL_STD * abs(float(v))) for t, v in est.items()},
                       "source": "analytical (Kernel.graph cost terms)"}
     return out
+
+
+def engine_fmax(cand: "Candidate", preds: dict, observed: dict) -> tuple[list, list]:
+    """The Fmax estimates of a candidate's engine kernels: (synthesized, GNN-predicted). A synthesized report wins
+    over a prediction of the same kernel; kernels with neither (analytical kinds) assume the clock."""
+    synth, predicted = [], []
+    for specs in cand.engine.values():
+        for s in specs:
+            key = canonical_json(s)
+            rep = observed.get(key)
+            if rep is not None and rep.status == "ok" and rep.fmax_mhz_est:
+                synth.append(rep.fmax_mhz_est)
+            elif preds.get(key, {}).get("fmax"):
+                predicted.append(preds[key]["fmax"])
+    return synth, predicted
+
+
+def achieved_clock(clock: float, cand: "Candidate", preds: dict, observed: dict) -> float:
+    """min(target clock, the lowest Fmax estimate of the candidate's engine kernels), to 0.1 MHz."""
+    synth, predicted = engine_fmax(cand, preds, observed)
+    return round(min([clock, *synth, *predicted]), 1)
 
 
 def _lut_sites(res: dict) -> tuple[float, float]:
@@ -433,13 +459,14 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
                                        prompt, c.M_max, clk, lm_head_bits)
         return perf_cache[key]
 
+    # every candidate is ranked at its own achieved clock (predicted Fmax of its GNN kernels, then synthesized)
+    synth_log, observed = [], {}
     for c in cands:
         if c.fits:
-            c.perf = perf_of(c, clock)
+            c.perf = perf_of(c, achieved_clock(clock, c, preds, observed))
 
     # synthesis budget: the chosen design's engine kernels, largest predicted LUT first; observed reports replace
     # the predictions (a design that stops fitting hands the rest of the budget to the next best)
-    synth_log, observed = [], {}
     left = budget
     while left > 0:
         best = choose(cands, objective)
@@ -464,25 +491,26 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
             for c in cands:
                 engine_usage(c, preds)
                 c.fits = fits(c.usage, cap)
-                if c.fits and c.perf is None:
-                    c.perf = perf_of(c, clock)
+                if c.fits:
+                    c.perf = perf_of(c, achieved_clock(clock, c, preds, observed))
             if not any(c.fits for c in cands):
                 least = min(cands, key=lambda c: _worst(c.usage, cap))
                 raise UserError("target", f"{target} is too small for any layer design of this model after synthesis: "
                                           f"{'; '.join(shortfall(least.usage, cap))}")
     best = choose(cands, objective)
-    fmax = [observed[canonical_json(s)].fmax_mhz_est for specs in best.engine.values() for s in specs
-            if canonical_json(s) in observed and observed[canonical_json(s)].status == "ok"
-            and observed[canonical_json(s)].fmax_mhz_est]
+    synth_f, pred_f = engine_fmax(best, preds, observed)
     n_engine = sum(len(v) for v in best.engine.values())
-    if fmax:
-        clock = min(t.default_clock_mhz, min(fmax))
-        clock_source = (f"min(target clock {t.default_clock_mhz:g}, lowest Fmax estimate {min(fmax):.0f} of the "
-                        f"{len(fmax)} of {n_engine} engine kernels synthesized) MHz")
+    if synth_f or pred_f:
+        clock = achieved_clock(t.default_clock_mhz, best, preds, observed)
+        parts = ([f"{len(synth_f)} synthesized"] if synth_f else []) + (
+            [f"{len(pred_f)} GNN-predicted (conservative: crit_ns 1 sigma above its mean)"] if pred_f else [])
+        clock_source = (f"min(target clock {t.default_clock_mhz:g}, lowest Fmax estimate {min(synth_f + pred_f):.0f} "
+                        f"of the engine kernels' estimates: {' + '.join(parts)} of {n_engine}; a synthesized "
+                        f"kernel's report replaces its prediction) MHz")
     else:
-        clock_source = (f"target clock {t.default_clock_mhz:g} MHz: no Fmax estimate without synthesis (budget "
-                        f"{budget}{', none of the chosen kernels synthesized' if budget else ''}); the surrogate "
-                        "predicts resources and cycles, not timing")
+        clock_source = (f"target clock {t.default_clock_mhz:g} MHz: no Fmax estimate for the chosen kernels (budget "
+                        f"{budget}{', none of the chosen kernels synthesized' if budget else ''}; the surrogate "
+                        "model has no timing heads or the kinds are not GNN-predicted)")
     perf = perf_of(best, clock)
     memory = check_memory(cfg, t, host, context, kv_bits, perf["decode"]["weight_bytes"], lm_head_bits)
     generated = generated_usage(progs_of[(best.T, best.Q, best.M_max, best.buffer_memory, best.dec_lanes,
