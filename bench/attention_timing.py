@@ -14,11 +14,11 @@ Reports are cached in build/bench/attention_timing/<design>-<RTL hash>/ (identic
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from hwgen import kernels
+from hwgen.flows.report import write_bench_results
 from hwgen.flows.synth import run_open_synth_cached
 from hwgen.kernels import parse_spec
 from hwgen.kernels.attention import max_pipeline
@@ -90,9 +90,7 @@ def main() -> int:
                          f"{a['lut']:,.0f} -> {b['lut']:,.0f}, latency and II unchanged "
                          f"({b['latency_cycles'] - a['latency_cycles']:+d} cycles).")
     lines.append("")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    write_bench_results(args.out, lines, rows)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -10,11 +10,11 @@ Reports are cached in build/bench/timing_defaults/<design>-<RTL hash>/ (identica
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from hwgen import kernels
+from hwgen.flows.report import write_bench_results
 from hwgen.flows.synth import run_open_synth_cached
 from hwgen.kernels import parse_spec
 from hwgen.spec import read_yaml
@@ -61,9 +61,7 @@ def main() -> int:
                   f"{after['lut'] + after['lutram']:,.0f}, FF {before['ff']:,.0f} -> {after['ff']:,.0f} "
                   f"(+{(after['ff'] - before['ff']) / after['macs_per_cycle']:.2f} FF per MAC/cycle), latency "
                   f"+{after['latency_cycles'] - before['latency_cycles']:.0f} cycle(s), II unchanged.", ""]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    write_bench_results(args.out, lines, rows)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
