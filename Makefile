@@ -10,7 +10,7 @@ OUT ?= build/synth/$(TARGET)
 EXTRAS ?= test,surrogate,cluster,search,sim,reference,frontend,yowasp,baselines
 
 .PHONY: setup setup-tools setup-python synth test test-fast bench clean help \
-	surrogate-model surrogate-eval surrogate-holdout surrogate-fresh surrogate-docs
+	surrogate-model surrogate-eval surrogate-holdout surrogate-fresh surrogate-layers surrogate-docs
 
 help:
 	@echo "make setup                      install EDA tools (apt) and the Python env ($(VENV))"
@@ -21,7 +21,8 @@ help:
 	@echo "make surrogate-eval             docs/surrogate_eval.md: 3 splits of the shipped data (~15-20 min)"
 	@echo "make surrogate-holdout          docs/surrogate_holdout.md: the shipped model on datasets/holdout_*"
 	@echo "make surrogate-fresh            docs/surrogate_fresh.md: the shipped model on datasets/fresh_s4242_*"
-	@echo "make surrogate-docs             all three surrogate reports (not the model)"
+	@echo "make surrogate-layers           docs/surrogate_layers.md: layer kernels, held-out decoder layers (split d)"
+	@echo "make surrogate-docs             all four surrogate reports (not the model)"
 
 setup: setup-tools setup-python
 
@@ -60,10 +61,12 @@ bench:
 
 # The surrogate: the shipped model and its reports, each one command over the data in the repo.
 SURROGATE_DATA := --data datasets/tlmm --data datasets/composed --data datasets/attention
+# the shipped model also learns the decoder layer's kernels and whole-layer tops
+SURROGATE_LAYER_DATA := --data datasets/layer_kernels --data datasets/bitnet_layer
 SURROGATE_SEEN := --exclude datasets/tlmm --exclude datasets/attention
 
 surrogate-model:
-	$(BIN)/hwgen surrogate train $(SURROGATE_DATA) --out models/surrogate_v1
+	$(BIN)/hwgen surrogate train $(SURROGATE_DATA) $(SURROGATE_LAYER_DATA) --out models/surrogate_v1
 
 surrogate-eval:
 	$(BIN)/hwgen surrogate report $(SURROGATE_DATA) --out docs/surrogate_eval.md
@@ -76,7 +79,10 @@ surrogate-fresh:
 	$(BIN)/hwgen surrogate eval --model models/surrogate_v1 --data datasets/fresh_s4242_tlmm \
 	    --data datasets/fresh_s4242_attention $(SURROGATE_SEEN) --out docs/surrogate_fresh.md
 
-surrogate-docs: surrogate-eval surrogate-holdout surrogate-fresh
+surrogate-layers:
+	$(BIN)/hwgen surrogate report $(SURROGATE_LAYER_DATA) --splits ad --out docs/surrogate_layers.md
+
+surrogate-docs: surrogate-eval surrogate-holdout surrogate-fresh surrogate-layers
 
 clean:
 	rm -rf build .pytest_cache
