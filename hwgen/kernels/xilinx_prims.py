@@ -93,8 +93,7 @@ def chain_adder_segment(bits: int, carry: str, lut_levels: int = 1) -> timing.Se
     """One instantiated carry-chain adder of `bits` result bits on `carry` cells: `lut_levels` LUT levels before
     the chain (2 for hwgen_add3: bit i-1's majority LUT feeds bit i's propagate LUT), the chain entry and the
     cascaded cells above the first, each one carry cell of the delay model. logic_depth charges a synthesized
-    CARRY8 cascade as two cells; here one, because a level's segment already takes its widest adder and the
-    level's worst LUT path together: measured, the two-cell charge placed a stage the netlist did not need
-    (expert P_k 24/48/192, TLMM G=4 P=192; docs/timing.md), the one-cell one none."""
+    CARRY8 cascade as two cells; here one, because a level's segment already pairs its widest adder with its worst
+    LUT path: with two, `pipeline: auto` added stages the netlist did not need (docs/timing.md)."""
     cascades = max(0, math.ceil(bits / CARRY_CELL_BITS[carry]) - 1)
     return timing.Segment(depth=lut_levels + 1, carry=cascades, carry_entries=1)
