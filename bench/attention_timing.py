@@ -14,17 +14,14 @@ Reports are cached in build/bench/attention_timing/<design>-<RTL hash>/ (identic
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from hwgen import kernels
-from hwgen.flows.report import Report
-from hwgen.flows.synth import run_synth
-from hwgen.flows.tools import content_key
+from hwgen.flows.report import write_bench_results
+from hwgen.flows.synth import run_open_synth_cached
 from hwgen.kernels import parse_spec
 from hwgen.kernels.attention import max_pipeline
-from hwgen.render import render_files
 from hwgen.spec import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +33,6 @@ SMALL = [   # target kv260 (xcup); B = d / lanes beats per key
     ("prefill B=3, N_pe 5", {"kind": "attention_prefill", "name": "at_pre_b3", "H": 2, "d": 24, "lanes": 8,
                              "M_max": 20, "N_pe": 5}),
 ]
-
-
-def synth(spec, work: Path) -> Report:
-    rtl = "".join(text for path, text in sorted(render_files(spec, "rtl").items()) if path.startswith("rtl/"))
-    folder = work / f"{spec.design_name}-{spec.target}-{content_key(rtl)[:12]}"
-    if (folder / "report.json").exists():
-        return Report.read(folder / "report.json")
-    return run_synth(spec, folder, "open", timeout_s=3600)
 
 
 def main() -> int:
@@ -63,7 +52,7 @@ def main() -> int:
         auto = {c: k.model(parse_spec({**cfg, "clock_mhz": c, "pipeline": "auto"})).pipeline for c in CLOCKS}
         for stages in range(max_pipeline(k.model(base)) + 1):
             spec = parse_spec({**cfg, "pipeline": stages})
-            rep = synth(spec, args.work)
+            rep = run_open_synth_cached(spec, args.work, tag=spec.target)
             r = rep.resources
             perf = k.performance(spec)
             m = k.model(spec)
@@ -101,9 +90,7 @@ def main() -> int:
                          f"{a['lut']:,.0f} -> {b['lut']:,.0f}, latency and II unchanged "
                          f"({b['latency_cycles'] - a['latency_cycles']:+d} cycles).")
     lines.append("")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    write_bench_results(args.out, lines, rows)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -10,28 +10,17 @@ Reports are cached in build/bench/timing_defaults/<design>-<RTL hash>/ (identica
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from hwgen import kernels
-from hwgen.flows.report import Report
-from hwgen.flows.synth import run_synth
-from hwgen.flows.tools import content_key
+from hwgen.flows.report import write_bench_results
+from hwgen.flows.synth import run_open_synth_cached
 from hwgen.kernels import parse_spec
-from hwgen.render import render_files
 from hwgen.spec import read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGNS = ["u280_tlmm", "kv260_tlmm", "kv260_naive", "zcu104_tlmm", "zcu102_tlmm", "u250_tlmm", "pynq-z2_tlmm"]
-
-
-def synth(spec, work: Path) -> Report:
-    rtl = "".join(text for path, text in sorted(render_files(spec, "rtl").items()) if path.startswith("rtl/"))
-    folder = work / f"{spec.design_name}-{content_key(rtl)[:12]}"
-    if (folder / "report.json").exists():
-        return Report.read(folder / "report.json")
-    return run_synth(spec, folder, "open", timeout_s=3600)
 
 
 def main() -> int:
@@ -44,7 +33,7 @@ def main() -> int:
     rows = []
     for label, data in runs:
         spec = parse_spec(data)
-        rep = synth(spec, args.work)
+        rep = run_open_synth_cached(spec, args.work)
         r = rep.resources
         m = kernels.get(spec.kind).model(spec)
         rows.append({"design": label, "target": spec.target, "clock_mhz": spec.clock, "pipeline": m.pipeline,
@@ -72,9 +61,7 @@ def main() -> int:
                   f"{after['lut'] + after['lutram']:,.0f}, FF {before['ff']:,.0f} -> {after['ff']:,.0f} "
                   f"(+{(after['ff'] - before['ff']) / after['macs_per_cycle']:.2f} FF per MAC/cycle), latency "
                   f"+{after['latency_cycles'] - before['latency_cycles']:.0f} cycle(s), II unchanged.", ""]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    write_bench_results(args.out, lines, rows)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -38,7 +38,7 @@ import yaml
 
 from hwgen import kernels, timing
 from hwgen.baselines import da4ml
-from hwgen.flows.report import Report
+from hwgen.flows.report import Report, write_bench_results
 from hwgen.flows.synth_open import run_open_synth
 from hwgen.flows.tools import content_key
 from hwgen.kernels import parse_spec
@@ -234,9 +234,7 @@ def main() -> int:
     ]
     for title, _, _ in configs:
         lines += table(results[title], base, title)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    write_bench_results(args.out, lines, results)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -131,3 +131,11 @@ def apply_capacity(report: Report, capacity: dict[str, int]) -> Report:
     report.utilization = util
     report.fits = bool(fits)
     return report
+
+
+def write_bench_results(out: Path, lines: list[str], data: Any) -> None:
+    """A benchmark's result files: the markdown table at `out` and its numbers beside it as .json."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    out.with_suffix(".json").write_text(json.dumps(data, indent=1))

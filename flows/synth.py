@@ -8,10 +8,11 @@ from pathlib import Path
 
 from hwgen import kernels
 from hwgen.errors import UserError
-from hwgen.render import write_project
+from hwgen.render import render_files, write_project
 from hwgen.spec import KernelSpec
 
 from .report import Report, apply_capacity, apply_performance, apply_timing
+from .tools import content_key
 from .vendor.vendor_flow import run_vitis_hls, run_vivado, vendor_tools_available, write_vivado_tcl
 
 FLOWS = ("auto", "open", "vendor")
@@ -53,6 +54,16 @@ def run_synth(spec: KernelSpec, out: Path, flow: str = "auto", timeout_s: float 
     apply_capacity(report, spec.target_info.capacity())
     report.write(out / "report.json")
     return report
+
+
+def run_open_synth_cached(spec: KernelSpec, work: Path, tag: str = "", timeout_s: float = 3600) -> Report:
+    """run_synth's open flow into work/<design>[-tag]-<hash of the generated RTL>/, reusing the report there: a
+    changed generator re-synthesizes, an unchanged one does not (the benchmarks' build cache)."""
+    rtl = "".join(text for path, text in sorted(render_files(spec, "rtl").items()) if path.startswith("rtl/"))
+    folder = Path(work) / "-".join(filter(None, (spec.design_name, tag, content_key(rtl)[:12])))
+    if (folder / "report.json").exists():
+        return Report.read(folder / "report.json")
+    return run_synth(spec, folder, "open", timeout_s=timeout_s)
 
 
 def _vendor(spec: KernelSpec, kernel, project: Path, workdir: Path, timeout_s: float) -> Report:

@@ -115,12 +115,6 @@ def adder_segment(bits: int) -> Segment:
     return Segment(depth=2, carry=max(0, math.ceil(bits / CARRY_BITS) - 1), carry_entries=1)
 
 
-def ternary_segment(bits: int, carry_bits: int) -> Segment:
-    """One instantiated ternary adder (templates/lib/rtl/hwgen_add3.v) of `bits` result bits: bit i-1's majority
-    LUT feeds bit i's propagate LUT, which enters the carry chain of `carry_bits`-bit cells (CARRY8 / CARRY4)."""
-    return Segment(depth=3, carry=max(0, math.ceil(bits / carry_bits) - 1), carry_entries=1)
-
-
 def lutram_read_segment(depth: int) -> Segment:
     """An asynchronous LUTRAM read: one level up to 64 entries. Deeper tables are 64-deep pieces joined by LUT
     multiplexers (the open flow maps with -nowidelut, no MUXF7/8): one LUT6 (a 4:1 mux) per two address bits

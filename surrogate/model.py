@@ -131,6 +131,16 @@ class WeightedGINEConv(nn.Module):
         return self.mlp((1 + self.eps) * x + agg)
 
 
+def _graph_inputs(data):
+    """(node features, graph index per node, node weights, edge weights, graphs) of a batch; a single graph
+    without batch / nw / ew gets graph 0 and unit weights."""
+    n = data.x.shape[0]
+    batch = data.batch if getattr(data, "batch", None) is not None else torch.zeros(n, dtype=torch.long)
+    nw = data.nw if getattr(data, "nw", None) is not None else torch.ones(n)
+    ew = data.ew if getattr(data, "ew", None) is not None else torch.ones(data.edge_index.shape[1])
+    return data.x, batch, nw, ew, data.u.shape[0]
+
+
 class GNN(nn.Module):
     """One ensemble member."""
 
@@ -176,12 +186,7 @@ class GNN(nn.Module):
 
     def forward(self, data) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (mu [B, T], log_var [B, T]) in log1p space, T = len(cfg.targets)."""
-        x_raw = data.x
-        n = x_raw.shape[0]
-        batch = data.batch if getattr(data, "batch", None) is not None else torch.zeros(n, dtype=torch.long)
-        nw = data.nw if getattr(data, "nw", None) is not None else torch.ones(n)
-        ew = data.ew if getattr(data, "ew", None) is not None else torch.ones(data.edge_index.shape[1])
-        nb = data.u.shape[0]
+        x_raw, batch, nw, ew, nb = _graph_inputs(data)
         x = (x_raw - self.x_mean) / self.x_std
         e = (data.edge_attr - self.e_mean) / self.e_std
         u = (data.u - self.u_mean) / self.u_std
@@ -366,12 +371,7 @@ def fused_forward(members: list, data) -> tuple[torch.Tensor, torch.Tensor]:
     one batched op over the member axis instead of M small ones. The same arithmetic as GNN.forward, so equal to
     it up to float rounding (a test checks); inference only."""
     ref = members[0]
-    x_raw = data.x
-    n = x_raw.shape[0]
-    batch = data.batch if getattr(data, "batch", None) is not None else torch.zeros(n, dtype=torch.long)
-    nw = data.nw if getattr(data, "nw", None) is not None else torch.ones(n)
-    ew = data.ew if getattr(data, "ew", None) is not None else torch.ones(data.edge_index.shape[1])
-    nb = data.u.shape[0]
+    x_raw, batch, nw, ew, nb = _graph_inputs(data)
     norm = lambda v, name: (v.unsqueeze(0) - _stack(members, lambda m: getattr(m, f"{name}_mean")).unsqueeze(1)) \
         / _stack(members, lambda m: getattr(m, f"{name}_std")).unsqueeze(1)  # noqa: E731
     x, e, u = norm(x_raw, "x"), norm(data.edge_attr, "e"), norm(data.u, "u")

@@ -54,3 +54,21 @@ def check_token_kernel_csim_cosim(spec, prj):
     assert (co["latency_cycles"], co["ii"]) == (perf.latency_cycles, perf.ii) == (beats + 5, beats)
     st = run_cosim(prj, vectors=6, seed=3, stall=40, simulator="icarus")
     assert st["pass"], st
+
+
+def check_rtl_cosim_against_contract(spec, prj, vectors, seed, stall):
+    """Write the RTL project and cosimulate it bit-exactly in Icarus: without stalls at exactly the performance
+    contract's latency and II, with `stall` % random stalls slower than both. Returns the cosim summary."""
+    from hwgen import kernels
+    from hwgen.flows.cosim import run_cosim
+    from hwgen.render import write_project
+
+    write_project(spec, prj, "rtl")
+    summary = run_cosim(prj, vectors=vectors, seed=seed, stall=stall, simulator="icarus")
+    assert summary["pass"], summary
+    perf = kernels.get(spec.kind).performance(spec)
+    if stall == 0:
+        assert (summary["latency_cycles"], summary["ii"]) == (perf.latency_cycles, perf.ii)
+    else:
+        assert summary["latency_cycles"] > perf.latency_cycles and summary["ii"] > perf.ii
+    return summary

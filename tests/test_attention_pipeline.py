@@ -9,7 +9,8 @@ import pytest
 from hwgen import kernels
 from hwgen.errors import UserError
 from hwgen.kernels import parse_spec
-from hwgen.render import write_project
+
+from .conftest import check_rtl_cosim_against_contract
 
 needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None or shutil.which("vvp") is None,
                                     reason="iverilog not installed; run make setup")
@@ -59,17 +60,7 @@ def test_one_beat_per_key_refuses_a_stage():
                          ids=["decode-b2", "prefill-b3", "prefill-b2-forward-stall", "decode-b2-stall",
                               "prefill-b3-stall"])
 def test_pipelined_cosim_bit_exact_and_cycle_model(cfg, stall, tmp_path):
-    from hwgen.flows.cosim import run_cosim
-
-    spec = parse_spec({**cfg, "pipeline": 1})
-    write_project(spec, tmp_path / "prj", "rtl")
-    summary = run_cosim(tmp_path / "prj", vectors=3, seed=5, stall=stall, simulator="icarus")
-    assert summary["pass"], summary
-    perf = kernels.get(spec.kind).performance(spec)
-    if stall == 0:
-        assert (summary["latency_cycles"], summary["ii"]) == (perf.latency_cycles, perf.ii)
-    else:
-        assert summary["latency_cycles"] > perf.latency_cycles and summary["ii"] > perf.ii
+    check_rtl_cosim_against_contract(parse_spec({**cfg, "pipeline": 1}), tmp_path / "prj", 3, 5, stall)
 
 
 def test_hls_twin_is_the_same_for_every_stage_count():

@@ -1,4 +1,4 @@
-"""`tlmm_naive` with `adder: expert` (hwgen/kernels/naive_expert.py): the selects fused into LUT6_2 + CARRY8 adders.
+"""`tlmm_naive` with `adder: expert` (hwgen/kernels/naive_expert.py): the selects fused into LUT6_2 + CARRY8/4 adders.
 Bit-exact against numpy's x @ w and the golden model in csim and cosim (Yosys' Xilinx primitive models), cycle-exact
 against the performance contract, pipelined by the delay model, and cheaper than the behavioural naive in Yosys."""
 import shutil
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from hwgen import kernels
-from hwgen.errors import UserError
 from hwgen.kernels import naive_expert, parse_spec
+from hwgen.kernels.xilinx_prims import PAIR_INIT, TERNARY_INIT
 from hwgen.bits import signed_bits_for_bound
 from hwgen.render import write_project
 
@@ -49,7 +49,7 @@ def test_tree_absorbs_every_negation_and_stays_in_range(P_k):
 
 def test_luts_compute_the_fused_select():
     """The LUT6_2 INITs, evaluated bit by bit, give the two's-complement sums they stand for."""
-    pair = int(naive_expert.pair_init()[4:], 16)
+    pair = PAIR_INIT
     codes = {0: (0, 0), 1: (1, 0), -1: (1, 1)}            # weight -> (nz, neg) = (code[0], code[1])
     for w0 in (-1, 0, 1):
         for w1 in (-1, 0, 1):
@@ -67,10 +67,12 @@ def test_luts_compute_the_fused_select():
                 assert u0 + u1 + ng0 + ng1 == w0 * a0 + w1 * a1
 
 
-def test_expert_is_ultrascale_only_and_keeps_old_identities():
-    with pytest.raises(UserError) as err:
-        kernels.get("tlmm_naive").check(parse_spec({**BASE, "target": "pynq-z2", "K": 8, "N": 2, "P_k": 4, "P_n": 1}))
-    assert err.value.field == "adder"
+def test_expert_carry_per_family_and_old_identities():
+    k = kernels.get("tlmm_naive")
+    for target, carry in (("kv260", "CARRY8"), ("pynq-z2", "CARRY4")):
+        spec = parse_spec({**BASE, "target": target, "K": 8, "N": 2, "P_k": 4, "P_n": 1})
+        k.check(spec)
+        assert k.model(spec).carry == carry
     old = parse_spec({"kind": "tlmm_naive", "K": 8, "N": 2, "P_k": 4, "P_n": 1})
     assert "adder" not in old.identity()          # records made before the field keep their keys
 
@@ -91,7 +93,8 @@ def test_same_contract_as_behavioral_and_auto_meets_the_clock():
     {"K": 40, "N": 12, "P_k": 7, "P_n": 3, "pipeline": 0},
     {"K": 37, "N": 5, "P_k": 6, "P_n": 2, "pipeline": 2, "act_bits": 5},   # ternary root + one more adder
     {"K": 24, "N": 6, "P_k": 12, "P_n": 3, "pipeline": "auto", "clock_mhz": 600},
-], ids=["p0", "p2_act5", "auto"])
+    {"K": 40, "N": 12, "P_k": 7, "P_n": 3, "pipeline": 1, "target": "pynq-z2"},   # 7-series: CARRY4 chains
+], ids=["p0", "p2_act5", "auto", "xc7"])
 def test_cosim_and_csim_bit_and_cycle_exact(cfg, tmp_path):
     from hwgen.flows.cosim import run_cosim
     from hwgen.flows.csim import run_csim
@@ -102,6 +105,7 @@ def test_cosim_and_csim_bit_and_cycle_exact(cfg, tmp_path):
         assert k.model(spec).pipeline > 0
     write_project(spec, tmp_path / "prj", "both")
     assert "LUT6_2" in (tmp_path / "prj" / "rtl" / "hwgen_xsel_pair.v").read_text()
+    assert f'CARRY("{k.model(spec).carry}")' in (tmp_path / "prj" / "rtl" / f"{spec.design_name}.v").read_text()
     perf = k.performance(spec)
     s = run_cosim(tmp_path / "prj", vectors=3, seed=5, simulator="icarus")
     assert s["pass"] and s["tlast_errors"] == 0, s
@@ -140,7 +144,7 @@ def test_lut6_2_arcs_follow_the_init():
     the depth analysis; O6, which depends on I3, does pass it on."""
     from hwgen.flows.synth_open import logic_depth, lut_support
 
-    init = int(naive_expert.add3_init()[4:], 16)
+    init = TERNARY_INIT
     assert lut_support(init & 0xFFFFFFFF, 5) == [0, 1, 2] and lut_support(init, 6) == [0, 1, 2, 3, 5]
     cells = {}
     for j in range(3):      # LUT j: I0..I2 from the inputs, I3 = LUT j-1's O5 (net 10 + j - 1), I5 = 1

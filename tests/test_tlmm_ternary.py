@@ -15,7 +15,7 @@ from hwgen import kernels
 from hwgen.errors import UserError
 from hwgen.kernels import parse_spec
 from hwgen.kernels.rtl_util import build_adder_tree
-from hwgen.kernels.tlmm_prims import BUILD_INIT, TERNARY_INIT
+from hwgen.kernels.xilinx_prims import BUILD_INIT, TERNARY_INIT
 from hwgen.render import render_files, write_project
 
 from .conftest import needs_gxx

@@ -7,11 +7,11 @@ writes 10) are summed as ones' complement selects u_i = nz_i ? a_i ^ {neg_i} : 0
 plus the count of negations (the +1 of each two's-complement negation):
 
   pair level (hwgen_xsel_pair): per result bit one LUT6_2 reads a_2k[j], a_2k+1[j] and both codes and gives the
-    propagate u0 ^ u1 (O6) and the generate operand u0 (O5) of a CARRY8 chain, so two MACs cost ACT_BITS LUTs;
+    propagate u0 ^ u1 (O6) and the generate operand u0 (O5) of a carry chain, so two MACs cost ACT_BITS LUTs;
     the chain's carry-in takes neg_2k.
-  tree: ternary adders (hwgen_xadd3: a + b + c + y0 + ci, the carry-save carry of bit j computed in bit j's LUT
+  tree: ternary adders (hwgen_add3, shared with the TLMM's `adder: ternary`: a + b + c + y0 + ci, the carry-save carry of bit j computed in bit j's LUT
     O5 and passed to bit j+1's LUT, as Vivado builds a + b + c on UltraScale+), and binary ones where a level
-    leaves two (hwgen_xadd: a + b + c0 + ci); both are one LUT6_2 per result bit on a CARRY8 chain and take two
+    leaves two (hwgen_add2: a + b + c0 + ci); both are one LUT6_2 per result bit on a carry chain and take two
     pending negation bits (neg_2k+1 of the pairs below them) on inputs that are otherwise zero, so the corrections
     cost no LUTs (a ternary root left with a third adds one more adder).
 
@@ -21,77 +21,22 @@ after tree levels (cut i: after level i + 1; level 1 is the pair level) and hold
 pending correction bits included. This is RTL only: the HLS twin stays the behavioural select-and-add, because
 Vitis/Vivado fold the select into the carry-chain LUTs themselves.
 
-UltraScale+ only (CARRY8); 7-series targets get a UserError naming `adder`.
+The chains are CARRY8 on UltraScale+ and CARRY4 on 7-series (hwgen_carry_chain.v); INITs, carry primitive and the
+delay-model segment of each adder come from hwgen/kernels/xilinx_prims.py.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from .. import timing
+from . import xilinx_prims
 
-CARRY8_BITS = 8
 # Library modules the expert lane adds to the naive project (templates/lib/rtl/, copied verbatim)
-LIB_MODULES = ("hwgen_xsel_pair", "hwgen_xadd", "hwgen_xadd3", "hwgen_carry8_chain")
+LIB_MODULES = ("hwgen_xsel_pair", "hwgen_add2", "hwgen_add3", "hwgen_carry_chain")
 
-
-def _init(o6, o5) -> str:
-    """A LUT6_2 INIT as Verilog hex: O6 = INIT[I5..I0] (I5 = 1 when the upper half is used on its own), O5 =
-    INIT[31:0] indexed by I4..I0. o6/o5 take the six input bits (i0..i5) and return 0/1."""
-    value = 0
-    for idx in range(64):
-        bits = [(idx >> k) & 1 for k in range(6)]
-        if o6(*bits) if idx >= 32 else o5(*bits):
-            value |= 1 << idx
-    return f"64'h{value:016X}"
-
-
-def pair_init() -> str:
-    """Pair-level LUT: I0 = a0[j], I1 = nz0, I2 = neg0, I3 = a1[j], I4 = neg1, I5 = nz1. O6 = u0 ^ u1 needs all six
-    inputs, O5 = u0; LUT6_2 gives O5 = O6 at I5 = 0, which holds because nz1 = 0 makes u1 = 0."""
-    def u0(i0, i1, i2, i3, i4, i5):
-        return i1 & (i0 ^ i2)
-
-    def o6(i0, i1, i2, i3, i4, i5):
-        return u0(i0, i1, i2, i3, i4, i5) ^ (i5 & (i3 ^ i4))
-    value = 0
-    for idx in range(64):
-        bits = [(idx >> k) & 1 for k in range(6)]
-        if o6(*bits):
-            value |= 1 << idx
-        if idx < 32:
-            assert o6(*bits) == u0(*bits)      # O5 (INIT[31:0]) is the generate operand u0
-    return f"64'h{value:016X}"
-
-
-def add_inits() -> tuple[str, str, str]:
-    """Tree-adder LUTs (I5 = 1: O6 and O5 are independent functions of I0..I4) for s = a + b + c0 + ci as the
-    carry-save sum S + 2 C + ci (S = a ^ b ^ c0, C = majority, c0 at bit 0 only) on the carry chain:
-    propagate S_j ^ C_{j-1} (O6), generate operand S_j (O5).
-      bit 0: I0 = a0, I1 = b0, I2 = c0;  bit 1: I0 = a1, I1 = b1, I2 = a0, I3 = b0, I4 = c0;
-      bit j >= 2: I0 = a_j, I1 = b_j, I2 = a_j-1, I3 = b_j-1."""
-    def maj(x, y, z):
-        return (x & y) | (x & z) | (y & z)
-    bit0 = _init(lambda i0, i1, i2, *_: i0 ^ i1 ^ i2, lambda i0, i1, i2, *_: i0 ^ i1 ^ i2)
-    bit1 = _init(lambda i0, i1, i2, i3, i4, _: i0 ^ i1 ^ maj(i2, i3, i4), lambda i0, i1, *_: i0 ^ i1)
-    bitn = _init(lambda i0, i1, i2, i3, *_: i0 ^ i1 ^ (i2 & i3), lambda i0, i1, *_: i0 ^ i1)
-    return bit0, bit1, bitn
-
-
-def add3_init() -> str:
-    """Ternary-adder LUT (I5 = 1), s = a + b + c + y0 + ci as S + 2 CS (+ y0 at bit 0) on the carry chain:
-    I0..I2 = a_j, b_j, c_j, I3 = CS_j-1 (the bit below's O5; y0 at bit 0). O6 = a ^ b ^ c ^ I3 (propagate),
-    O5 = majority(a_j, b_j, c_j) = CS_j; the chain's generate operand is I3 itself."""
-    def maj(x, y, z):
-        return (x & y) | (x & z) | (y & z)
-    return _init(lambda i0, i1, i2, i3, *_: i0 ^ i1 ^ i2 ^ i3, lambda i0, i1, i2, *_: maj(i0, i1, i2))
-
-
-def chain_segment(bits: int) -> timing.Segment:
-    """One primitive adder level: the LUT6_2, the chain entry and the cascaded CARRY8s above the first, each
-    counted as two carry cells of the delay model (which is calibrated per CARRY4, 4 bits)."""
-    cascades = max(0, math.ceil(bits / CARRY8_BITS) - 1)
-    return timing.Segment(depth=2, carry=2 * cascades, carry_entries=1)
+# LUT levels in front of the carry chain per node kind: the ternary adder's bit LUT reads the carry-save carry of
+# the LUT below it (xilinx_prims.chain_adder_segment)
+_LUT_LEVELS = {"pair": 1, "add": 1, "add3": 2}
 
 
 @dataclass(frozen=True)
@@ -207,18 +152,13 @@ def build_tree(chunk: int, act_bits: int, lane_bits: int, cuts=()) -> tuple[list
     return nodes, root.name, depth
 
 
-def _xadd3_segment(bits: int) -> timing.Segment:
-    """A ternary adder level: the carry-save LUT of the bit below (O5), the bit's LUT, the chain."""
-    return chain_segment(bits) + timing.Segment(depth=1)
-
-
 def lane_segments(m, family: str) -> list:
     """The expert lane path as the slowest segment (timing.Segment) per tree level, pair level first."""
     nodes, _, depth = build_tree(m.chunk, m.act_bits, m.lane_sum_bits)
     worst: list = [None] * depth
     for n in nodes:
         if n.kind != "reg":
-            seg = _xadd3_segment(n.bits) if n.kind == "add3" else chain_segment(n.bits)
+            seg = xilinx_prims.chain_adder_segment(n.bits, m.carry, _LUT_LEVELS[n.kind])
             cur = worst[n.level - 1]
             if cur is None or timing.comb_ns(family, seg) > timing.comb_ns(family, cur):
                 worst[n.level - 1] = seg
@@ -229,6 +169,7 @@ def render_context(m) -> dict:
     nodes, root, depth = build_tree(m.chunk, m.act_bits, m.lane_sum_bits, m.pipe_cuts)
     stages = len({n.level for n in nodes if n.kind == "reg"})
     assert stages == m.pipeline, (stages, m.pipeline)
-    bit0, bit1, bitn = add_inits()
-    return {"nodes": nodes, "root": root, "levels": depth, "init_pair": pair_init(), "init_add0": bit0,
-            "init_add1": bit1, "init_addn": bitn, "init_add3": add3_init()}
+    bit0, bit1, bitn = (xilinx_prims.init_hex(i) for i in xilinx_prims.ADD2_INITS)
+    return {"nodes": nodes, "root": root, "levels": depth, "carry": m.carry,
+            "init_pair": xilinx_prims.init_hex(xilinx_prims.PAIR_INIT), "init_add0": bit0, "init_add1": bit1,
+            "init_addn": bitn, "init_add3": xilinx_prims.init_hex(xilinx_prims.TERNARY_INIT)}

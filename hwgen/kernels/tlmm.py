@@ -21,7 +21,7 @@ from pydantic import Field
 
 from ..errors import UserError
 from ..spec import KernelSpec
-from . import naive_expert, tlmm_prims, tlmm_rtl, tlmm_stream
+from . import naive_expert, tlmm_rtl, tlmm_stream, xilinx_prims
 from .base import Kernel, Performance, Port, Scalar, spec_memo
 from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
@@ -52,7 +52,7 @@ class TLMMSpec(TernaryMatmulSpec):
     adder: Literal["behavioral", "ternary"] = Field(
         "behavioral", description="lane adder trees: behavioral (`+`, as the synthesis tool maps it) or ternary "
                                   "(instantiated 3-input adders: one LUT6_2 per bit doing the 3:2 compression into a "
-                                  "CARRY8 chain on xcup, CARRY4 on xc7; kernels/tlmm_prims.py)")
+                                  "CARRY8 chain on xcup, CARRY4 on xc7; kernels/xilinx_prims.py)")
     # stream: the weight words arrive on s_axis_w during every call (docs/tlmm_stream.md, tlmm_stream.py)
     weight_memory: Literal["auto", "uram", "bram", "lutram", "stream"] = "auto"
     w_beat_words: int = Field(0, ge=0, le=128, description="weight_memory=stream: weight words per s_axis_w beat "
@@ -69,9 +69,9 @@ class NaiveSpec(TernaryMatmulSpec):
     adder: Literal["behavioral", "expert"] = Field(
         "behavioral", description="the lane's select-and-add RTL: behavioral = +a / 0 / -a selects into a behavioural "
                                   "adder tree (what the synthesizer makes of it); expert = the selects fused into "
-                                  "the first carry-chain adder level, LUT6_2 + CARRY8 primitives, negation "
-                                  "corrections as carry-ins (hwgen/kernels/naive_expert.py; UltraScale+ targets "
-                                  "only). The HLS twin is behavioural either way")
+                                  "the first carry-chain adder level, LUT6_2 + CARRY8 (xcup) / CARRY4 (xc7) "
+                                  "primitives, negation corrections as carry-ins (hwgen/kernels/naive_expert.py). "
+                                  "The HLS twin is behavioural either way")
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def lane_segments(m: MatmulModel, family: str, signs_in_tree=None) -> tuple[list
         if timing.comb_ns(family, chain) > timing.comb_ns(family, first):
             first = chain
     if m.adder == "ternary":   # hwgen_add3: majority LUT -> propagate LUT -> the family's carry cells
-        level_seg = lambda bits: timing.ternary_segment(bits, tlmm_prims.CARRY_CELL_BITS[m.carry])  # noqa: E731
+        level_seg = lambda bits: xilinx_prims.chain_adder_segment(bits, m.carry, lut_levels=2)  # noqa: E731
     else:
         level_seg = timing.adder_segment
     segs = [first] + [level_seg(widths[lv]) for lv in sorted(widths)]
@@ -430,7 +430,7 @@ class TLMMKernel(_TernaryMatmulKernel):
             x_beat_bits=chunk * spec.act_bits, y_beat_bits=Q * acc_bits,
             G=G, T=T, table_style=spec.table_style, table_depth=depth,
             entry_bits=signed_bits_for_bound(G * amax), mirror_bits=mirror_bits, adder=spec.adder,
-            carry=tlmm_prims.carry_primitive(spec.target_info.yosys_family) if spec.adder == "ternary" else "",
+            carry=xilinx_prims.carry_primitive(spec.target_info.yosys_family) if spec.adder == "ternary" else "",
         ))
 
     def weight_fields(self, spec, w):
@@ -587,13 +587,8 @@ class NaiveKernel(_TernaryMatmulKernel):
             wbuf_depth=chunks * nblocks, weight_memory=_weight_memory(spec),
             build_cycles=0, macs_per_cycle=spec.P_k * spec.P_n, cycles_per_token=chunks * nblocks, pipeline_cycles=5,
             x_beat_bits=spec.P_k * spec.act_bits, y_beat_bits=spec.P_n * acc_bits, adder=spec.adder,
+            carry=xilinx_prims.carry_primitive(spec.target_info.yosys_family) if spec.adder == "expert" else "",
         ))
-
-    def check(self, spec) -> None:
-        if spec.adder == "expert" and spec.target_info.yosys_family != "xcup":
-            raise UserError("adder", f"expert needs an UltraScale+ target (CARRY8 primitives); {spec.target} is "
-                                     f"{spec.target_info.yosys_family}; allowed there: behavioral")
-        super().check(spec)
 
     def render_context(self, spec):
         ctx = super().render_context(spec)

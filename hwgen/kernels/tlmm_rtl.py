@@ -8,7 +8,7 @@ Python computes per design: the adder tree (`{top}_tree`) and, for TLMM, the bui
 from __future__ import annotations
 
 from ..bits import clog2, index_bits
-from . import tlmm_prims
+from . import xilinx_prims
 from .rtl_util import AdderTree, build_adder_tree
 
 RAM_STYLE = {"uram": "ultra", "bram": "block", "lutram": "distributed"}
@@ -21,6 +21,9 @@ LIB_MODULES = {
     "tlmm_stream": ("hwgen_ws_ctrl", "hwgen_ws_chunk_buf", "hwgen_sdp_ram", "hwgen_mm_pipe", "hwgen_lane_acc_sync",
                     "hwgen_tlmm_build", "hwgen_tlmm_lookup"),
 }
+# adder: ternary: the primitive adders (templates/lib/rtl/) and the behavioural table builders they replace
+TERNARY_LIB_MODULES = ("hwgen_carry_chain", "hwgen_add3", "hwgen_tlmm_build_prim")
+TERNARY_REPLACED = ("hwgen_tlmm_build",)
 _TOP_TEMPLATE = {"tlmm": "tlmm/rtl/tlmm.v.j2", "tlmm_naive": "tlmm/rtl/naive.v.j2",
                  "tlmm_stream": "tlmm/rtl/tlmm_stream.v.j2"}
 _HLS_TEMPLATE = {"tlmm": "tlmm/hls/tlmm.cpp.j2", "tlmm_naive": "tlmm/hls/tlmm_naive.cpp.j2",
@@ -111,8 +114,8 @@ def render_context(kernel, spec, walk=None) -> dict:
         "pipeline": m.pipeline,
         # adder: ternary: the lane tree's nodes instantiate hwgen_add3 (LUT6_2 + carry primitives)
         # and the table builders' add/subtract is hwgen_tlmm_build_prim
-        "carry": getattr(m, "carry", ""), "add3_init": tlmm_prims.init_hex(tlmm_prims.TERNARY_INIT),
-        "build_init": tlmm_prims.init_hex(tlmm_prims.BUILD_INIT) if tree_arity(m) == 3 else "",
+        "carry": getattr(m, "carry", ""), "add3_init": xilinx_prims.init_hex(xilinx_prims.TERNARY_INIT),
+        "build_init": xilinx_prims.init_hex(xilinx_prims.BUILD_INIT) if tree_arity(m) == 3 else "",
     }
     if tlmm:
         rtl.update({
@@ -157,5 +160,5 @@ def outputs(kind: str, backend: str, adder: str = "behavioral") -> list[tuple[st
         return [("tlmm/hls/defs.h.j2", "hls/{top}.h"), (_HLS_TEMPLATE[kind], "hls/{top}.cpp")]
     lib = LIB_MODULES[kind]
     if adder == "ternary":
-        lib = tuple(n for n in lib if n not in tlmm_prims.REPLACED_MODULES) + tlmm_prims.LIB_MODULES
+        lib = tuple(n for n in lib if n not in TERNARY_REPLACED) + TERNARY_LIB_MODULES
     return [(_TOP_TEMPLATE[kind], "rtl/{top}.v"), *((f"lib/rtl/{name}.v", f"rtl/{name}.v") for name in lib)]

@@ -4,7 +4,7 @@
 //   O6 = (op != 0) & (run[i] ^ a[i] ^ op[1])     (carry-chain propagate; 0 for op 0)
 //   O5 = (op != 0) & run[i]                      (carry-chain DI)
 // with the chain's carry-in op[1] (subtracting adds the complement plus one), so op 0 writes 0, op 1 run + a and
-// op 2 run - a. INIT is computed in Python (hwgen/kernels/tlmm_prims.py); the G:1 activation mux stays behavioural.
+// op 2 run - a. INIT is computed in Python (hwgen/kernels/xilinx_prims.py: BUILD_INIT); the G:1 activation mux stays behavioural.
 `timescale 1ns/1ps
 module hwgen_tlmm_build_prim #(
     parameter T = 1,

@@ -6,7 +6,8 @@
 `timescale 1ns/1ps
 module hwgen_xsel_pair #(
     parameter ACT_BITS = 8,
-    parameter [63:0] INIT = 64'h0        // pair LUT function, computed in Python (naive_expert.pair_init)
+    parameter CARRY = "CARRY8",          // CARRY8 | CARRY4
+    parameter [63:0] INIT = 64'h0        // pair LUT function, computed in Python (xilinx_prims.PAIR_INIT)
 ) (
     input  wire [ACT_BITS-1:0] a0,
     input  wire [1:0]          c0,
@@ -23,5 +24,5 @@ module hwgen_xsel_pair #(
                                          .O6(p[j]), .O5(g[j]));
         end
     endgenerate
-    hwgen_carry8_chain #(.W(ACT_BITS + 1)) u_chain (.s({p[ACT_BITS-1], p}), .di({g[ACT_BITS-1], g}), .ci(ci), .o(s));
+    hwgen_carry_chain #(.W(ACT_BITS + 1), .CARRY(CARRY)) u_chain (.s({p[ACT_BITS-1], p}), .di({g[ACT_BITS-1], g}), .ci(ci), .o(s));
 endmodule

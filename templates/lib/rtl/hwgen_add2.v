@@ -1,18 +1,20 @@
-// hwgen library: the expert naive adder's tree adder (hwgen/kernels/naive_expert.py): s = a + b + c0 + ci
-// modulo 2^W (operands sign-extended), one LUT6_2 per result bit on a CARRY8 chain. The LUTs add the
-// carry-save form S + 2C (S = a ^ b ^ c0, C = majority; c0 only at bit 0): O6 = S_j ^ C_j-1 (propagate),
-// O5 = S_j (generate operand); the two 1-bit inputs carry negation corrections from the selects below.
+// hwgen library: binary adder s = a + b + c0 + ci modulo 2^W (operands sign-extended), one LUT6_2 per result bit
+// on one carry chain (the expert naive's tree, hwgen/kernels/naive_expert.py). The LUTs add the carry-save form
+// S + 2C (S = a ^ b ^ c0, C = majority; c0 only at bit 0): O6 = S_j ^ C_j-1 (propagate), O5 = S_j (generate
+// operand); each bit's LUT computes the carry of the bit below itself, so the path is one LUT deep (hwgen_add3
+// with c = 0 would chain two). c0 and ci add two 1-bit operands for free. INITs: hwgen/kernels/xilinx_prims.py.
 `timescale 1ns/1ps
-module hwgen_xadd #(
-    parameter WA = 8,
-    parameter WB = 8,
+module hwgen_add2 #(
+    parameter AW = 8,
+    parameter BW = 8,
     parameter W = 9,
-    parameter [63:0] INIT0 = 64'h0,      // bit 0, bit 1, bits >= 2 (naive_expert.add_inits)
+    parameter CARRY = "CARRY8",          // CARRY8 | CARRY4
+    parameter [63:0] INIT0 = 64'h0,      // bit 0, bit 1, bits >= 2 (xilinx_prims.ADD2_INITS)
     parameter [63:0] INIT1 = 64'h0,
     parameter [63:0] INITN = 64'h0
 ) (
-    input  wire [WA-1:0] a,
-    input  wire [WB-1:0] b,
+    input  wire [AW-1:0] a,
+    input  wire [BW-1:0] b,
     input  wire          c0,
     input  wire          ci,
     output wire [W-1:0]  s
@@ -31,5 +33,5 @@ module hwgen_xadd #(
                                           .O6(p[j]), .O5(g[j]));
         end
     endgenerate
-    hwgen_carry8_chain #(.W(W)) u_chain (.s(p), .di(g), .ci(ci), .o(s));
+    hwgen_carry_chain #(.W(W), .CARRY(CARRY)) u_chain (.s(p), .di(g), .ci(ci), .o(s));
 endmodule
