@@ -54,7 +54,8 @@ def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
     cfg = ModelConfig(members=members, epochs=epochs, hidden=hidden, layers=layers, seed=seed)
     ens = train_ensemble(examples, cfg, log=lambda m: click.echo(m, err=True))
     ens.cfg.train_info["data"] = [str(d) for d in data]
-    layers = [ex for ex in examples if ex.spec.get("kind") == "bitnet_layer"]
+    from .layer import by_parts
+    layers = [ex for ex in examples if by_parts(ex.spec)]
     if layers:      # the glue factor of whole layers predicted by parts (surrogate/layer.py)
         from .layer import fit_glue
         from .train import _targets_matrix
@@ -205,7 +206,8 @@ def predict(config, hls4ml_model, target, model) -> None:
     row = predict_specs([spec], model_dir)[0]
     out = row_of(spec, row, data.get("name") or data.get("kind"))
     out["target"] = data.get("target", "kv260")
-    if spec.kind == "bitnet_layer":     # also by parts: each member as its own design + the fitted glue
+    from hwgen.kernels import get as get_kernel
+    if get_kernel(spec.kind).by_parts:     # also by parts: each member as its own design + the fitted glue
         from .layer import predict_layers
         from .model import outputs_from_log
         from .predict import _load

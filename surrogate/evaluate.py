@@ -217,7 +217,8 @@ def rounded(p: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- splits
 
 def is_layer(ex) -> bool:
-    return ex.spec.get("kind") == "bitnet_layer"
+    from .layer import by_parts
+    return by_parts(ex.spec)
 
 
 def layer_composition(ex) -> str:

@@ -26,12 +26,19 @@ EXACT = ("dsp", "bram36", "uram")
 GLUE_FACTOR_RANGE = (0.25, 4.0)
 
 
+def by_parts(spec: dict) -> bool:
+    """Whether the design is a top over member instances plus glue (Kernel.by_parts, e.g. a decoder layer)."""
+    from hwgen import kernels
+
+    return kernels.get(spec.get("kind")).by_parts
+
+
 def layer_parts(spec: dict) -> tuple[list, dict, dict]:
     """(member instance specs, the glue's analytical estimate, the layer's analytical totals) of a layer spec."""
     from hwgen import kernels
 
     sp = kernels.parse_spec(spec)
-    k = kernels.get("bitnet_layer")
+    k = kernels.get(sp.kind)
     members = k.members(sp)
     m = k.model(sp)
     g = k.graph(sp)

@@ -100,6 +100,9 @@ class Kernel:
     description: ClassVar[str] = ""
     unit: ClassVar[str] = "token"
     node_types: ClassVar[tuple[str, ...]] = ()   # hardware-graph node types its graph builder uses
+    # A top over member-kernel instances plus glue nodes named "glue.*" (members(spec), model(spec).instances):
+    # the surrogate can also predict it by parts (surrogate/layer.py)
+    by_parts: ClassVar[bool] = False
 
     # --- spec -> kernel model -------------------------------------------------
     def normalize(self, data: dict) -> dict:

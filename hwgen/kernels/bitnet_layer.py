@@ -158,6 +158,7 @@ class BitNetLayerKernel(Kernel):
     unit = "call"
     description = "one BitNet decoder layer: the member kernels run as stages over tensor buffers (one top)"
     node_types = GLUE_NODE_TYPES
+    by_parts = True
 
     def __init__(self, registry: dict):
         self.registry = registry
