@@ -3,7 +3,7 @@ its analytical cost terms of the rope kernel (hwgen/kernels/rope.py, templates/r
 from __future__ import annotations
 
 from ..bits import index_bits
-from .rope import rope_split_tables, rope_tables
+from .rope import ROM_BRAM_MIN_BITS, rope_split_tables, rope_tables
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
 CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
@@ -111,6 +111,10 @@ def build_graph(kernel, spec):
     g.edge(ctrl, buf, 2 * (m.j_bits + 1), "address")
 
     def rom_node(name, rows, bram, addr_bits, fabric_reg):
+        # Yosys 0.23 turns the registered case table of `rom_style: lut` into a memory and maps it to block RAM
+        # like `auto` from ROM_BRAM_MIN_BITS (measured: every such record in datasets/layer_kernels), so the
+        # estimate follows the tool, not the hint
+        bram = bram or rows * m.rom_width >= ROM_BRAM_MIN_BITS
         if bram:
             est = {**A.zero(), "bram36": A.bram36(rows, m.rom_width)}
         else:
