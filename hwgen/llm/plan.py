@@ -7,7 +7,8 @@ What is planned (every number traceable to a model in this repository, docs/llm_
   candidate's resources come from the GNN surrogate (kinds it was trained on) or the kernels' analytical graph
   estimate (the others), each with its uncertainty; candidates that cannot fit FIT_LIMIT of every resource with
   a FIT_Z sigma margin are dropped; each is ranked at its achieved clock, min(target clock, the GNN's
-  conservative Fmax prediction of its GNN-predicted kernels); the best by the objective is kept; `budget` kernels
+  conservative Fmax prediction of its GNN-predicted kernels, or a kernel's structural delay-model estimate where
+  the kernel lies outside the GNN's training range); the best by the objective is kept; `budget` kernels
   of it are synthesized with the open flow (0 = surrogate only), and their reports replace the predictions,
   Fmax estimate included;
 - the schedule: sequential (one kernel at a time; weight and K/V streams overlap each kernel's own compute), as
@@ -200,7 +201,7 @@ def engine_specs(progs: dict, target: str) -> dict:
 
 def predict_all(specs: dict) -> dict:
     """key -> {resource: (mean, std)}, source. GNN for the kinds it was trained on, analytical for the rest."""
-    from ..kernels import parse_spec
+    from ..kernels import get as get_kernel, parse_spec
     from ..surrogate.analytical import estimate
     model_name, trained = gnn_kinds()
     gnn_keys = [k for k, s in specs.items() if s["kind"] in trained]
@@ -213,9 +214,15 @@ def predict_all(specs: dict) -> dict:
             out[k] = {"res": {t: (float(v["mean"]), float(v["std"])) for t, v in r.items() if t != "fmax_mhz_est"},
                       "source": f"{model_name} (GNN)" + (f", outside its training range: {', '.join(outside)}"
                                                          if outside else "")}
-            if not r["fmax_mhz_est"].get("anchor_only"):
+            structural = get_kernel(specs[k]["kind"]).fmax_estimate(parse_spec(specs[k])) if outside else None
+            if structural is not None:
+                # outside the model's training range its ensemble disagrees widely (a 1-sigma margin can halve the
+                # clock); the kernel's own delay-model estimate of the paths it places `pipeline: auto` stages on
+                # (docs/timing.md: 0.68-1.04x the synthesized Fmax on the matmul benchmark) stands in
+                out[k]["fmax"], out[k]["fmax_source"] = float(structural), "structural"
+            elif not r["fmax_mhz_est"].get("anchor_only"):
                 # the conservative predicted Fmax (surrogate/predict.py: FMAX_SIGMAS above the mean crit_ns)
-                out[k]["fmax"] = float(r["fmax_mhz_est"]["conservative"])
+                out[k]["fmax"], out[k]["fmax_source"] = float(r["fmax_mhz_est"]["conservative"]), "gnn"
     for k, s in specs.items():
         if k not in out:
             est = estimate(parse_spec(s))
@@ -225,8 +232,9 @@ def predict_all(specs: dict) -> dict:
 
 
 def engine_fmax(cand: "Candidate", preds: dict, observed: dict) -> tuple[list, list]:
-    """The Fmax estimates of a candidate's engine kernels: (synthesized, GNN-predicted). A synthesized report wins
-    over a prediction of the same kernel; kernels with neither (analytical kinds) assume the clock."""
+    """The Fmax estimates of a candidate's engine kernels: (synthesized, predicted: the GNN's, or the kernel's
+    structural estimate outside the GNN's training range). A synthesized report wins over a prediction of the same
+    kernel; kernels with neither (analytical kinds) assume the clock."""
     synth, predicted = [], []
     for specs in cand.engine.values():
         for s in specs:
@@ -503,7 +511,8 @@ def make_plan(cfg: BitNetConfig, target: str, *, context: int = 1024, prompt: in
     if synth_f or pred_f:
         clock = achieved_clock(t.default_clock_mhz, best, preds, observed)
         parts = ([f"{len(synth_f)} synthesized"] if synth_f else []) + (
-            [f"{len(pred_f)} GNN-predicted (conservative: crit_ns 1 sigma above its mean)"] if pred_f else [])
+            [f"{len(pred_f)} predicted (GNN, conservative: crit_ns 1 sigma above its mean; the kernel's structural "
+             "delay-model estimate for kernels outside the GNN's training range)"] if pred_f else [])
         clock_source = (f"min(target clock {t.default_clock_mhz:g}, lowest Fmax estimate {min(synth_f + pred_f):.0f} "
                         f"of the engine kernels' estimates: {' + '.join(parts)} of {n_engine}; a synthesized "
                         f"kernel's report replaces its prediction) MHz")
