@@ -208,21 +208,22 @@ def predict_all(specs: dict) -> dict:
     out = {}
     if gnn_keys:
         from ..surrogate.predict import in_training_range, predict_specs
-        rows = predict_specs([parse_spec(specs[k]) for k in gnn_keys])
+        parsed = {k: parse_spec(specs[k]) for k in gnn_keys}
+        rows = predict_specs(list(parsed.values()))
         for k, r in zip(gnn_keys, rows):
-            outside = in_training_range(parse_spec(specs[k]))
+            outside = in_training_range(parsed[k])
             out[k] = {"res": {t: (float(v["mean"]), float(v["std"])) for t, v in r.items() if t != "fmax_mhz_est"},
                       "source": f"{model_name} (GNN)" + (f", outside its training range: {', '.join(outside)}"
                                                          if outside else "")}
-            structural = get_kernel(specs[k]["kind"]).fmax_estimate(parse_spec(specs[k])) if outside else None
+            structural = get_kernel(parsed[k].kind).fmax_estimate(parsed[k]) if outside else None
             if structural is not None:
                 # outside the model's training range its ensemble disagrees widely (a 1-sigma margin can halve the
                 # clock); the kernel's own delay-model estimate of the paths it places `pipeline: auto` stages on
                 # (docs/timing.md: 0.68-1.04x the synthesized Fmax on the matmul benchmark) stands in
-                out[k]["fmax"], out[k]["fmax_source"] = float(structural), "structural"
+                out[k]["fmax"] = float(structural)
             elif not r["fmax_mhz_est"].get("anchor_only"):
                 # the conservative predicted Fmax (surrogate/predict.py: FMAX_SIGMAS above the mean crit_ns)
-                out[k]["fmax"], out[k]["fmax_source"] = float(r["fmax_mhz_est"]["conservative"]), "gnn"
+                out[k]["fmax"] = float(r["fmax_mhz_est"]["conservative"])
     for k, s in specs.items():
         if k not in out:
             est = estimate(parse_spec(s))
