@@ -13,6 +13,20 @@ def pytest_configure(config):
 needs_gxx = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ not installed; run make setup")
 
 
+def write_decode_inputs(folder):
+    """Inputs of one decode step of the hidden-256, 2-K/V-head test layers (--l-max 32): in.npz, token at pos 5
+    against a random 5-row int16 K/V cache, and bad.npz, the same cache at pos 40 (past L_max). Returns both."""
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    kc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
+    vc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
+    good, bad = folder / "in.npz", folder / "bad.npz"
+    np.savez(good, x=rng.standard_normal((1, 256)).astype(np.float32), pos=np.int64(5), k_cache=kc, v_cache=vc)
+    np.savez(bad, x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)
+    return good, bad
+
+
 @pytest.fixture
 def hwgen_cli(capsys):
     """Run the `hwgen` command line in-process: hwgen_cli([...]) -> (exit code, stderr)."""

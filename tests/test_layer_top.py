@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from .conftest import write_decode_inputs
 
 from hwgen.llm.testing import make_checkpoint
 
@@ -77,7 +78,7 @@ def test_layer_top_plan_and_errors(top_project, tmp_path):
                 for p in (get(x.kind).performance(x) for x in members))
     assert perf.latency_cycles == total + 4 * m.x_beats - 1
     np.savez(tmp_path / "bad.npz", x=np.zeros((5, 256), np.float32))
-    r = _hwgen("cosim", prj, "--inputs", tmp_path / "bad.npz")
+    r = _hwgen("cosim", prj, "--inputs", bad)
     assert r.returncode == 2 and "M_max" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
@@ -89,19 +90,14 @@ def test_layer_top_decode_cosim(top_project, tmp_path):
     r = _hwgen("llm", "layer", "--model", root / "ck", "--layer", 1, "--out", prj, "--mode", "decode", "--l-max", 32,
                "--top")
     assert r.returncode == 0, r.stderr
-    rng = np.random.default_rng(9)
-    kc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
-    vc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
-    np.savez(tmp_path / "in.npz", x=rng.standard_normal((1, 256)).astype(np.float32), pos=np.int64(5),
-             k_cache=kc, v_cache=vc)
-    r = _hwgen("cosim", prj, "--inputs", tmp_path / "in.npz", "--output", tmp_path / "y.npy")
+    inputs, bad = write_decode_inputs(tmp_path)
+    r = _hwgen("cosim", prj, "--inputs", inputs, "--output", tmp_path / "y.npy")
     summary = json.loads(r.stdout)
     assert r.returncode == 0 and summary["pass"] and summary["mode"] == "decode", (r.stdout[-2000:], r.stderr[-2000:])
     assert summary["cycles"] == summary["model_cycles"] > 0 and summary["rel_update_error_vs_float64"] < 0.02
     cache = np.load(tmp_path / "y_cache.npz")
     assert cache["k_cache"].shape == (1, 2, 64)
-    np.savez(tmp_path / "bad.npz", x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)
-    r = _hwgen("cosim", prj, "--inputs", tmp_path / "bad.npz")
+    r = _hwgen("cosim", prj, "--inputs", bad)
     assert r.returncode == 2 and "pos" in r.stderr
 
 

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from .conftest import write_decode_inputs
 
 from hwgen.errors import UserError
 from hwgen.llm.checkpoint import absmean_ternarize, load_layer, unpack_ternary
@@ -236,19 +237,14 @@ def test_layer_decode_project_cosim(ckpt_relu2, tmp_path):
     prj = tmp_path / "dec"
     r = _hwgen("llm", "layer", "--model", ckpt_relu2, "--layer", 1, "--out", prj, "--mode", "decode", "--l-max", 32)
     assert r.returncode == 0, r.stderr
-    rng = np.random.default_rng(9)
-    kc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
-    vc = np.rint(rng.standard_normal((5, 2, 64)) * 256).astype(np.int16)
-    np.savez(tmp_path / "in.npz", x=rng.standard_normal((1, 256)).astype(np.float32), pos=np.int64(5),
-             k_cache=kc, v_cache=vc)
-    r = _hwgen("cosim", prj, "--inputs", tmp_path / "in.npz", "--output", tmp_path / "y.npy")
+    inputs, bad = write_decode_inputs(tmp_path)
+    r = _hwgen("cosim", prj, "--inputs", inputs, "--output", tmp_path / "y.npy")
     summary = json.loads(r.stdout)
     assert r.returncode == 0 and summary["pass"] and summary["mode"] == "decode", r.stdout[-2000:]
     assert summary["rel_update_error_vs_float64"] < 0.02
     cache = np.load(tmp_path / "y_cache.npz")
     assert cache["k_cache"].shape == (1, 2, 64)
-    np.savez(tmp_path / "bad.npz", x=np.zeros((1, 256), np.float32), pos=np.int64(40), k_cache=kc, v_cache=vc)
-    r = _hwgen("csim", prj, "--inputs", tmp_path / "bad.npz")
+    r = _hwgen("csim", prj, "--inputs", bad)
     assert r.returncode == 2 and "pos" in r.stderr
 
 
