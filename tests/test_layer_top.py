@@ -78,7 +78,7 @@ def test_layer_top_plan_and_errors(top_project, tmp_path):
                 for p in (get(x.kind).performance(x) for x in members))
     assert perf.latency_cycles == total + 4 * m.x_beats - 1
     np.savez(tmp_path / "bad.npz", x=np.zeros((5, 256), np.float32))
-    r = _hwgen("cosim", prj, "--inputs", bad)
+    r = _hwgen("cosim", prj, "--inputs", tmp_path / "bad.npz")
     assert r.returncode == 2 and "M_max" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
