@@ -7,7 +7,8 @@ against Yosys synthesis seconds per design (from a dataset's records).
 --baseline JSON adds the stage times of an earlier run (e.g. this script run under another checkout's Python, whose
 hwgen it then imports) as a "before" column; run both back to back, the machine's load skews the timings.
 
-Timed separately: spec validation + graph construction (pure Python), tensor batching, and the GNN
+Timed separately: spec validation, graph construction + features (pure Python; with FeatureCache, a fresh one, so
+only designs repeated within the 10,000 are reused), tensor batching (slicing the forward batches), and the GNN
 ensemble forward; "end to end" is their sum. The designs mix tlmm (60%), tlmm_naive (25%) and
 attention (15%) over the spec ranges the datasets use.
 """
@@ -69,7 +70,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "surrogate_speed.md"))
-    ap.add_argument("--batch", type=int, default=4096, help="designs per forward batch")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="designs per forward batch (default: predict.FORWARD_BATCH where it exists, else 4096)")
     ap.add_argument("--baseline", default=None, help="JSON of an earlier run, shown as the 'before' column")
     ap.add_argument("--baseline-label", default="before")
     a = ap.parse_args(argv)
@@ -81,26 +83,41 @@ def main(argv=None) -> int:
     from hwgen.surrogate.features import arrays, build_ir, collate
     from hwgen.surrogate.model import Ensemble
 
-    # the batched feature path (surrogate v2) where this checkout has it, else per-graph arrays + collate
+    # the cached whole-request feature path where this checkout has it, else the batched one (collate_graphs per
+    # forward batch), else per-graph arrays + collate
+    cached = hasattr(features, "FeatureCache")
     fast = hasattr(features, "collate_graphs")
+    if a.batch is None:
+        from hwgen.surrogate import predict
+        a.batch = getattr(predict, "FORWARD_BATCH", 4096)
 
     torch.set_num_threads(a.threads)
     ens = Ensemble.load(Path(a.model))
     import torch_geometric.data  # noqa: F401  (import outside the timed region)
     collate([arrays(build_ir(d)) for d in random_specs(64, seed=99)])   # warm-up (caches, lazy imports)
+    if cached:   # warm-up of the new path on its own cache; the timed run starts from an empty one
+        warm = features.FeatureCache().batch(random_specs(64, seed=99))
+        ens.predict_log(features.slice_batch(warm, 0, 32))
     dicts = random_specs(a.n)
     load_before = os.getloadavg()[0]   # other jobs on the machine skew the timings
     t0 = time.perf_counter()
     specs = [parse_spec(d) for d in dicts]
     t1 = time.perf_counter()
-    graphs = [build_ir(s) for s in specs] if fast else [arrays(build_ir(s)) for s in specs]
+    if cached:
+        whole = features.FeatureCache().batch(specs)
+        graphs = specs
+    else:
+        graphs = [build_ir(s) for s in specs] if fast else [arrays(build_ir(s)) for s in specs]
     t2 = time.perf_counter()
     batch = a.batch
     t_collate = t_forward = 0.0
     nodes = 0
     for s in range(0, len(graphs), batch):
         c0 = time.perf_counter()
-        data = features.collate_graphs(graphs[s: s + batch]) if fast else collate(graphs[s: s + batch])
+        if cached:
+            data = features.slice_batch(whole, s, min(len(graphs), s + batch))
+        else:
+            data = features.collate_graphs(graphs[s: s + batch]) if fast else collate(graphs[s: s + batch])
         c1 = time.perf_counter()
         ens.predict_log(data)
         c2 = time.perf_counter()
@@ -109,8 +126,10 @@ def main(argv=None) -> int:
         nodes += data.x.shape[0]
     total = (t2 - t0) + t_collate + t_forward
     syn = synth_seconds(a.data) if a.data else {}
-    res = {"designs": a.n, "feature_path": "build_ir, then collate_graphs per batch" if fast else
-           "arrays(build_ir) per design, then collate per batch", "threads": a.threads, "members": len(ens.members), "hidden": ens.cfg.hidden,
+    res = {"designs": a.n, "feature_path": "FeatureCache.batch (build_ir + collate_graphs of the distinct designs), "
+           "slice_batch per forward batch" if cached else "build_ir, then collate_graphs per batch" if fast else
+           "arrays(build_ir) per design, then collate per batch",
+           "forward": "PackedEnsemble" if hasattr(ens, "packed") else "fused_forward", "threads": a.threads, "members": len(ens.members), "hidden": ens.cfg.hidden,
            "layers": ens.cfg.layers, "avg_nodes": nodes / a.n, "parse_s": t1 - t0, "graph_s": t2 - t1,
            "collate_s": t_collate, "forward_s": t_forward, "total_s": total, "pred_per_s": a.n / total,
            "forward_pred_per_s": a.n / t_forward, "synth_seconds": syn,
@@ -133,12 +152,15 @@ def main(argv=None) -> int:
     if base:
         lines += [f"{a.baseline_label}: `{base.get('command', '')}` (hwgen from {base.get('hwgen', '?')}; load "
                   f"{base.get('load_before', float('nan')):.2f} / {base.get('load_after', float('nan')):.2f}, "
-                  f"{base.get('batch', 2048)} designs per batch).", "",
+                  f"{base.get('batch', 2048)} designs per batch; features: {base.get('feature_path', '?')}; forward: "
+                  f"{base.get('forward', 'fused_forward')}).", "",
+                  f"now: hwgen from {res['hwgen']}, {batch} designs per batch; features: {res['feature_path']}; "
+                  f"forward: {res['forward']}.", "",
                   f"| stage | {a.baseline_label}: seconds | designs/s | now: seconds | designs/s |", "|---|---|---|---|---|"]
     else:
         lines += ["| stage | seconds | designs/s |", "|---|---|---|"]
-    for k, label in (("parse_s", "spec validation (pydantic)"), ("graph_s", "graph construction (+ features, old path)"),
-                     ("collate_s", f"batching ({batch} per batch; + features, batched path)"), ("forward_s", "ensemble forward"),
+    for k, label in (("parse_s", "spec validation (pydantic)"), ("graph_s", "graph construction (+ features: cached path)"),
+                     ("collate_s", "batching (+ features: collate_graphs path)"), ("forward_s", "ensemble forward"),
                      ("total_s", "**end to end**")):
         before = f"{base[k]:.2f} | {a.n / base[k]:,.0f} | " if base else ""
         lines.append(f"| {label} | {before}{res[k]:.2f} | {a.n / res[k]:,.0f} |")

@@ -298,3 +298,138 @@ def _y_matrix(ys, n: int) -> np.ndarray:
             if v is not None:
                 yv[g, j] = float(v)
     return yv
+
+
+def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """concatenate(arange(s, s + n) for s, n in zip(starts, lens)) without a Python loop."""
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(lens)
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
+
+
+class FeatureCache:
+    """The batched features of designs already seen (collate_graphs' output, one row range per design), keyed by the
+    spec's field values like kernels.base.spec_memo: a design asked for again (the search re-scores its frontier,
+    `hwgen llm plan` its defaults, a batch with repeated designs) costs a gather instead of its graph builder and
+    feature encoding. Values are whatever build_ir + collate_graphs produce, so a feature or graph-builder change
+    flows through (the cache lives in memory only). Specs with unhashable fields (compositions) are built every time.
+    """
+
+    def __init__(self, max_designs: int = 1 << 15):
+        self.max_designs = max_designs
+        self.clear()
+
+    def clear(self) -> None:
+        self._slot: dict = {}          # spec key -> design index in the pool
+        self._pool: dict | None = None
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    @staticmethod
+    def key(spec):
+        try:
+            k = (type(spec), *spec.__dict__.values())
+            hash(k)
+            return k
+        except TypeError:
+            return None
+
+    def batch(self, specs, ys=None):
+        """collate_graphs([build_ir(s) for s in specs], ys), equal to it value for value (a test checks)."""
+        from hwgen import kernels
+
+        specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
+        keys = [self.key(s) for s in specs]
+        if any(k is None for k in keys):
+            return collate_graphs([build_ir(s) for s in specs], ys)
+        new = self._new(specs, keys)
+        if len(self._slot) + len(new) > self.max_designs:
+            self.clear()
+            new = self._new(specs, keys)
+        if len(new) == len(specs):          # all new and distinct: this batch is the answer, kept for later
+            data = collate_graphs([build_ir(s) for s in specs], ys)
+            self._store(data, keys)
+            return data
+        if new:
+            self._store(collate_graphs([build_ir(s) for s in new.values()]), list(new))
+        return self._gather(np.array([self._slot[k] for k in keys], np.int64), ys)
+
+    def _new(self, specs, keys) -> dict:
+        new: dict = {}
+        for s, k in zip(specs, keys):
+            if k not in self._slot and k not in new:
+                new[k] = s
+        return new
+
+    def _store(self, data, keys) -> None:
+        """Append a collate_graphs batch to the pool (edge_index kept per design, relative to its first node)."""
+        batch = data.batch.numpy()
+        sizes = np.bincount(batch, minlength=data.u.shape[0]).astype(np.int64)
+        offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        ei = data.edge_index.numpy()
+        graph_of_edge = batch[ei[0]]
+        e_sizes = np.bincount(graph_of_edge, minlength=len(sizes)).astype(np.int64)
+        part = {"x": data.x.numpy(), "nw": data.nw.numpy(), "ea": data.edge_attr.numpy(), "ew": data.ew.numpy(),
+                "ei": ei - offs[graph_of_edge], "u": data.u.numpy(), "ana": data.ana.numpy(),
+                "group": np.array(data.group + [None], dtype=object)[:-1], "n": sizes, "e": e_sizes}
+        n_total = int(self._pool["n"].sum()) if self._pool else 0
+        e_total = int(self._pool["e"].sum()) if self._pool else 0
+        part["n_off"] = offs + n_total
+        part["e_off"] = np.concatenate([[0], np.cumsum(e_sizes)[:-1]]).astype(np.int64) + e_total
+        if self._pool is None:   # copies: the caller owns (and may modify) the batch it was handed
+            self._pool = {k: v.copy() for k, v in part.items()}
+        else:
+            self._pool = {k: np.concatenate([self._pool[k], v], axis=1 if k == "ei" else 0) for k, v in part.items()}
+        base = len(self._slot)
+        for i, k in enumerate(keys):
+            self._slot[k] = base + i
+
+    def _gather(self, slots: np.ndarray, ys=None):
+        import torch
+        from torch_geometric.data import Data
+
+        p = self._pool
+        lens, elens = p["n"][slots], p["e"][slots]
+        nodes, edges = _ranges(p["n_off"][slots], lens), _ranges(p["e_off"][slots], elens)
+        new_off = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        ei = p["ei"][:, edges] + np.repeat(new_off, elens)
+        data = Data(x=torch.from_numpy(p["x"][nodes]), edge_index=torch.from_numpy(ei),
+                    edge_attr=torch.from_numpy(p["ea"][edges]))
+        data.nw = torch.from_numpy(p["nw"][nodes])
+        data.ew = torch.from_numpy(p["ew"][edges])
+        data.u = torch.from_numpy(p["u"][slots])
+        data.ana = torch.from_numpy(p["ana"][slots])
+        data.group = list(p["group"][slots])
+        data.batch = torch.from_numpy(np.repeat(np.arange(len(slots)), lens))
+        if ys is not None:
+            data.y = torch.from_numpy(_y_matrix(ys, len(slots)))
+        return data
+
+
+def slice_batch(data, start: int, stop: int):
+    """Designs start..stop-1 of a batch made by collate_graphs / FeatureCache.batch, as a batch of their own (their
+    nodes and edges are contiguous: one view per field)."""
+    from torch_geometric.data import Data
+
+    b = data.batch
+    n0, n1 = (int(v) for v in torch_searchsorted(b, start, stop))
+    ei = data.edge_index
+    src_graph = b.index_select(0, ei[0]) if ei.shape[1] else b[:0]
+    e0, e1 = (int(v) for v in torch_searchsorted(src_graph, start, stop))
+    out = Data(x=data.x[n0:n1], edge_index=ei[:, e0:e1] - n0, edge_attr=data.edge_attr[e0:e1])
+    out.nw, out.ew = data.nw[n0:n1], data.ew[e0:e1]
+    out.u, out.ana = data.u[start:stop], data.ana[start:stop]
+    out.group = data.group[start:stop]
+    out.batch = b[n0:n1] - start
+    if getattr(data, "y", None) is not None:
+        out.y = data.y[start:stop]
+    return out
+
+
+def torch_searchsorted(sorted_ids, start: int, stop: int):
+    import torch
+
+    return torch.searchsorted(sorted_ids, torch.tensor([start, stop], dtype=sorted_ids.dtype))

@@ -30,6 +30,7 @@ CORE_NODE_TYPES = ("stream_in", "stream_out", "control", "act_buffer", "stream_a
 EDGE_TYPES = ("stream", "data", "table_write", "address", "control", "weight_load", "kernel_stream")
 NUM_FEATURES = ("count", "depth", "width", "leaves", "leaf_bits", "out_bits", "adder_bits", "storage_bits",
                 "ports", "neg_bits", "mult_bits")
+_NUM_FEATURE_SET = frozenset(NUM_FEATURES)
 
 
 @dataclass
@@ -52,9 +53,8 @@ class HwGraph:
         """Add a block; `ntype` must be declared by some kernel (Kernel.node_types) or be a CORE_NODE_TYPE."""
         if style not in MEM_STYLES:
             raise ValueError(f"unknown memory style {style!r}")
-        bad = set(f) - set(NUM_FEATURES)
-        if bad:
-            raise ValueError(f"unknown node features {sorted(bad)}")
+        if not f.keys() <= _NUM_FEATURE_SET:
+            raise ValueError(f"unknown node features {sorted(set(f) - _NUM_FEATURE_SET)}")
         self.nodes.append({"type": ntype, "name": name, "style": style, "f": f, "est": est or A.zero()})
         return len(self.nodes) - 1
 

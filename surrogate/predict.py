@@ -42,30 +42,53 @@ def default_model_dir() -> Path:
     return Path(str(importlib.resources.files("hwgen.models") / DEFAULT_MODEL_NAME))
 
 
-def predict_specs(specs: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
-    """Predict every target (mean and uncertainty) and the derived Fmax for many designs at once (graphs batched
-    by features.collate_graphs, the fast path)."""
-    from .features import build_ir, collate_graphs
+# Designs per ensemble forward: a few hundred keep the edge tensors ([edges, members * hidden]) in cache; on 2 threads
+# 256-512 ran fastest (bench/surrogate_speed.py --batch).
+FORWARD_BATCH = 512
+_FEATURES = None
 
-    irs = [build_ir(s) for s in specs]
-    return _predict_batches(irs, collate_graphs, model_dir, batch_size, targets)
+
+def feature_cache():
+    """The process's FeatureCache: designs predicted before skip their graph builder and feature encoding."""
+    global _FEATURES
+    if _FEATURES is None:
+        from .features import FeatureCache
+
+        _FEATURES = FeatureCache()
+    return _FEATURES
+
+
+def predict_specs(specs: Sequence, model_dir=None, batch_size: int = FORWARD_BATCH,
+                  targets: Sequence[str] | None = None) -> list[dict]:
+    """Predict every target (mean and uncertainty) and the derived Fmax for many designs at once: the features of all
+    of them in one batch (features.FeatureCache.batch: collate_graphs, designs seen before reused), then the ensemble
+    over slices of batch_size designs."""
+    from .features import slice_batch
+
+    if not specs:
+        return []
+    data = feature_cache().batch(list(specs))
+    n = data.u.shape[0]
+    return _predict_batches((slice_batch(data, s, min(n, s + batch_size)) for s in range(0, n, batch_size)),
+                            model_dir, targets)
 
 
 def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
     """predict_specs for feature arrays already built (features.arrays)."""
     from .features import collate
 
-    return _predict_batches(list(arrays), collate, model_dir, batch_size, targets)
+    arrays = list(arrays)
+    return _predict_batches((collate(arrays[s: s + batch_size]) for s in range(0, len(arrays), batch_size)),
+                            model_dir, targets)
 
 
-def _predict_batches(items: list, collate, model_dir, batch_size: int, targets) -> list[dict]:
+def _predict_batches(batches, model_dir, targets) -> list[dict]:
     from .costs import TARGETS
     from .model import outputs_from_log
 
     ens = _load(str(model_dir or default_model_dir()))
     rows: list[dict] = []
-    for s in range(0, len(items), batch_size):
-        data = collate(items[s: s + batch_size])
+    for data in batches:
         mean, sigma, _ = ens.predict_log(data)
         part = outputs_from_log(mean, sigma, data.ana.numpy(), TARGETS)
         for t in ens.anchor_only():
