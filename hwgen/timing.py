@@ -7,6 +7,7 @@ datasets, search and benchmarks read that field.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from itertools import combinations
@@ -109,12 +110,14 @@ class Segment:
                        self.carry_entries + other.carry_entries)
 
 
+@functools.lru_cache(maxsize=4096)   # pure and hot: the surrogate builds thousands of designs a second
 def adder_segment(bits: int) -> Segment:
     """One adder of `bits` result bits as Yosys maps it: a LUT per bit into a carry chain (two levels: the LUT and
     the chain entry) and the cascaded carry cells above the first."""
     return Segment(depth=2, carry=max(0, math.ceil(bits / CARRY_BITS) - 1), carry_entries=1)
 
 
+@functools.lru_cache(maxsize=4096)   # pure and hot: the surrogate builds thousands of designs a second
 def lutram_read_segment(depth: int) -> Segment:
     """An asynchronous LUTRAM read: one level up to 64 entries. Deeper tables are 64-deep pieces joined by LUT
     multiplexers (the open flow maps with -nowidelut, no MUXF7/8): one LUT6 (a 4:1 mux) per two address bits
@@ -122,6 +125,7 @@ def lutram_read_segment(depth: int) -> Segment:
     return Segment(depth=1 + max(0, math.ceil((math.ceil(math.log2(max(depth, 1))) - 6) / 2)))
 
 
+@functools.lru_cache(maxsize=4096)   # pure and hot: the surrogate builds thousands of designs a second
 def comb_ns(family: str, seg: Segment) -> float:
     """The combinational part of a segment (no clock-to-out, no setup)."""
     return path_ns(family, seg.depth, seg.carry, seg.muxf, carry_entries=seg.carry_entries) - path_ns(family, 0)
@@ -132,9 +136,14 @@ def place_stages(comb: Sequence[float], stages: int, first_extra: float = 0.0) -
     registers the value after segment i (i < len - 1; the chain's end is already registered). `first_extra`: the
     first part's extra start delay (a block RAM's clock-to-out over a flip-flop's). Minimises the slowest part,
     ties broken towards the earliest cuts. Returns the sorted cut positions."""
-    n = len(comb)
     if stages <= 0:
         return ()
+    return _place_stages(tuple(comb), stages, first_extra)
+
+
+@functools.lru_cache(maxsize=4096)
+def _place_stages(comb: tuple, stages: int, first_extra: float) -> tuple[int, ...]:
+    n = len(comb)
     if stages > n - 1:
         raise ValueError(f"{stages} stages, only {n - 1} cut positions")
     best, best_cuts = None, ()
