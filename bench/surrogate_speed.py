@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     if cached:
         whole = features.FeatureCache().batch(specs)
         graphs = specs
+        slices = features.batch_slices(whole, a.batch)
     else:
         graphs = [build_ir(s) for s in specs] if fast else [arrays(build_ir(s)) for s in specs]
     t2 = time.perf_counter()
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
     for s in range(0, len(graphs), batch):
         c0 = time.perf_counter()
         if cached:
-            data = features.slice_batch(whole, s, min(len(graphs), s + batch))
+            data = next(slices)
         else:
             data = features.collate_graphs(graphs[s: s + batch]) if fast else collate(graphs[s: s + batch])
         c1 = time.perf_counter()
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
     total = (t2 - t0) + t_collate + t_forward
     syn = synth_seconds(a.data) if a.data else {}
     res = {"designs": a.n, "feature_path": "FeatureCache.batch (build_ir + collate_graphs of the distinct designs), "
-           "slice_batch per forward batch" if cached else "build_ir, then collate_graphs per batch" if fast else
+           "batch_slices per forward batch" if cached else "build_ir, then collate_graphs per batch" if fast else
            "arrays(build_ir) per design, then collate per batch",
            "forward": "PackedEnsemble" if hasattr(ens, "packed") else "fused_forward", "threads": a.threads, "members": len(ens.members), "hidden": ens.cfg.hidden,
            "layers": ens.cfg.layers, "avg_nodes": nodes / a.n, "parse_s": t1 - t0, "graph_s": t2 - t1,

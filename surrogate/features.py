@@ -421,27 +421,44 @@ class FeatureCache:
         return data
 
 
+def batch_slices(data, size: int):
+    """slice_batch(data, s, s + size) for s = 0, size, 2 size, ...: the node and edge boundaries of every design
+    found once (designs' nodes and edges are contiguous and in order in collate_graphs / FeatureCache batches)."""
+    import torch
+
+    nb = data.u.shape[0]
+    node_ptr = torch.searchsorted(data.batch, torch.arange(nb + 1, dtype=data.batch.dtype))
+    edge_graph = data.batch.index_select(0, data.edge_index[0])
+    edge_ptr = torch.searchsorted(edge_graph, torch.arange(nb + 1, dtype=edge_graph.dtype))
+    for s in range(0, nb, size):
+        e = min(nb, s + size)
+        yield _slice(data, s, e, int(node_ptr[s]), int(node_ptr[e]), int(edge_ptr[s]), int(edge_ptr[e]))
+
+
 def slice_batch(data, start: int, stop: int):
     """Designs start..stop-1 of a batch made by collate_graphs / FeatureCache.batch, as a batch of their own (their
     nodes and edges are contiguous: one view per field)."""
+    return _slice(data, start, stop, *_bounds(data, start, stop))
+
+
+def _bounds(data, start: int, stop: int) -> tuple[int, int, int, int]:
+    import torch
+
+    ends = torch.tensor([start, stop], dtype=data.batch.dtype)
+    n0, n1 = (int(v) for v in torch.searchsorted(data.batch, ends))
+    edge_graph = data.batch.index_select(0, data.edge_index[0])
+    e0, e1 = (int(v) for v in torch.searchsorted(edge_graph, ends))
+    return n0, n1, e0, e1
+
+
+def _slice(data, start: int, stop: int, n0: int, n1: int, e0: int, e1: int):
     from torch_geometric.data import Data
 
-    b = data.batch
-    n0, n1 = (int(v) for v in torch_searchsorted(b, start, stop))
-    ei = data.edge_index
-    src_graph = b.index_select(0, ei[0]) if ei.shape[1] else b[:0]
-    e0, e1 = (int(v) for v in torch_searchsorted(src_graph, start, stop))
-    out = Data(x=data.x[n0:n1], edge_index=ei[:, e0:e1] - n0, edge_attr=data.edge_attr[e0:e1])
+    out = Data(x=data.x[n0:n1], edge_index=data.edge_index[:, e0:e1] - n0, edge_attr=data.edge_attr[e0:e1])
     out.nw, out.ew = data.nw[n0:n1], data.ew[e0:e1]
     out.u, out.ana = data.u[start:stop], data.ana[start:stop]
     out.group = data.group[start:stop]
-    out.batch = b[n0:n1] - start
+    out.batch = data.batch[n0:n1] - start
     if getattr(data, "y", None) is not None:
         out.y = data.y[start:stop]
     return out
-
-
-def torch_searchsorted(sorted_ids, start: int, stop: int):
-    import torch
-
-    return torch.searchsorted(sorted_ids, torch.tensor([start, stop], dtype=sorted_ids.dtype))

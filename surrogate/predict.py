@@ -63,14 +63,11 @@ def predict_specs(specs: Sequence, model_dir=None, batch_size: int = FORWARD_BAT
     """Predict every target (mean and uncertainty) and the derived Fmax for many designs at once: the features of all
     of them in one batch (features.FeatureCache.batch: collate_graphs, designs seen before reused), then the ensemble
     over slices of batch_size designs."""
-    from .features import slice_batch
+    from .features import batch_slices
 
     if not specs:
         return []
-    data = feature_cache().batch(list(specs))
-    n = data.u.shape[0]
-    return _predict_batches((slice_batch(data, s, min(n, s + batch_size)) for s in range(0, n, batch_size)),
-                            model_dir, targets)
+    return _predict_batches(batch_slices(feature_cache().batch(list(specs)), batch_size), model_dir, targets)
 
 
 def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:

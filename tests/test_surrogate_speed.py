@@ -13,7 +13,7 @@ import torch
 
 from hwgen import kernels
 from hwgen.datasets.space import load_space, sample
-from hwgen.surrogate.features import FeatureCache, build_ir, collate_graphs, slice_batch
+from hwgen.surrogate.features import FeatureCache, batch_slices, build_ir, collate_graphs, slice_batch
 from hwgen.surrogate.model import Ensemble, GNN, ModelConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +77,9 @@ def test_slice_batch_is_the_batch_of_the_slice(specs_by_space):
     whole = collate_graphs([build_ir(d) for d in specs])
     for a, b in ((0, 7), (5, 150), (140, len(specs))):
         assert_same_batch(slice_batch(whole, a, b), collate_graphs([build_ir(d) for d in specs[a:b]]))
+    for i, part in enumerate(batch_slices(whole, 64)):
+        assert_same_batch(part, collate_graphs([build_ir(d) for d in specs[64 * i: 64 * (i + 1)]]))
+    assert i == (len(specs) - 1) // 64
 
 
 def _random_ensemble(members: int = 3) -> Ensemble:
