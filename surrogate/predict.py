@@ -42,9 +42,20 @@ def default_model_dir() -> Path:
     return Path(str(importlib.resources.files("hwgen.models") / DEFAULT_MODEL_NAME))
 
 
-# Designs per ensemble forward: a few hundred keep the edge tensors ([edges, members * hidden]) in cache; on 2 threads
-# 256-512 ran fastest (bench/surrogate_speed.py --batch).
-FORWARD_BATCH = 512
+# Designs per ensemble forward (bench/surrogate_speed.py --batch, on this repository's shared 2-core machine): on one
+# torch thread ~512 ran fastest (the edge tensors, [edges, members * hidden], stay in cache; 1.8 s vs 2.1 s at 4096
+# per 6,000 designs); on two threads the largest, 4096 (every op ends in a barrier, and a core shared with other
+# processes makes each one wait; 5.3 s at 4096 vs 10.8 s at 512).
+FORWARD_BATCH_ONE_THREAD = 512
+FORWARD_BATCH_THREADS = 4096
+
+
+def forward_batch() -> int:
+    import torch
+
+    return FORWARD_BATCH_ONE_THREAD if torch.get_num_threads() == 1 else FORWARD_BATCH_THREADS
+
+
 _FEATURES = None
 
 
@@ -58,16 +69,17 @@ def feature_cache():
     return _FEATURES
 
 
-def predict_specs(specs: Sequence, model_dir=None, batch_size: int = FORWARD_BATCH,
+def predict_specs(specs: Sequence, model_dir=None, batch_size: int | None = None,
                   targets: Sequence[str] | None = None) -> list[dict]:
     """Predict every target (mean and uncertainty) and the derived Fmax for many designs at once: the features of all
     of them in one batch (features.FeatureCache.batch: collate_graphs, designs seen before reused), then the ensemble
-    over slices of batch_size designs."""
+    over slices of batch_size designs (default: forward_batch())."""
     from .features import batch_slices
 
     if not specs:
         return []
-    return _predict_batches(batch_slices(feature_cache().batch(list(specs)), batch_size), model_dir, targets)
+    data = feature_cache().batch(list(specs))
+    return _predict_batches(batch_slices(data, batch_size or forward_batch()), model_dir, targets)
 
 
 def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
