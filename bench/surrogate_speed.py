@@ -105,7 +105,8 @@ def main(argv=None) -> int:
     specs = [parse_spec(d) for d in dicts]
     t1 = time.perf_counter()
     if cached:
-        whole = features.FeatureCache().batch(specs)
+        cache = features.FeatureCache()
+        whole = cache.batch(specs)
         graphs = specs
         slices = features.batch_slices(whole, a.batch)
     else:
@@ -137,7 +138,10 @@ def main(argv=None) -> int:
            "forward_pred_per_s": a.n / t_forward, "synth_seconds": syn,
            "speedup_vs_synth": (syn.get("mean", 0) * a.n / total) if syn else None,
            "cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "load_before": load_before,
-           "load_after": os.getloadavg()[0], "batch": batch, "hwgen": str(Path(__import__("hwgen").__file__).parent)}
+           "load_after": os.getloadavg()[0], "batch": batch,
+           "feature_split": ({**cache.seconds, "graphs_built": cache.built,
+                              "by_kind": {k: {"built": n, "seconds": sec} for k, (n, sec) in sorted(cache.by_kind.items())}}
+                             if cached else None), "hwgen": str(Path(__import__("hwgen").__file__).parent)}
     base = json.loads(Path(a.baseline).read_text()) if a.baseline else None
     lines = ["# Surrogate prediction speed", "",
              f"`{' '.join(['.venv/bin/python', 'bench/surrogate_speed.py'] + (argv if argv is not None else sys.argv[1:]))}`", "",
@@ -167,6 +171,23 @@ def main(argv=None) -> int:
         before = f"{base[k]:.2f} | {a.n / base[k]:,.0f} | " if base else ""
         lines.append(f"| {label} | {before}{res[k]:.2f} | {a.n / res[k]:,.0f} |")
     lines.append("")
+    split = res["feature_split"]
+    if split:
+        us = lambda sec: 1e6 * sec / a.n  # noqa: E731  (microseconds per design of the 10,000)
+        lines += ["Where the time goes (now; microseconds per design of the request, against the 100 us a design may "
+                  "take in all at 10,000 predictions/s):", "",
+                  "| part | seconds | us / design |", "|---|---|---|",
+                  f"| spec validation | {res['parse_s']:.2f} | {us(res['parse_s']):.0f} |"]
+        for kind, v in split["by_kind"].items():
+            lines.append(f"| graph builder: {kind} ({v['built']} distinct designs built, "
+                         f"{1e6 * v['seconds'] / max(1, v['built']):.0f} us each) | {v['seconds']:.2f} | {us(v['seconds']):.0f} |")
+        lines += [f"| feature encoding (collate_graphs of the {split['graphs_built']} distinct designs) | "
+                  f"{split['encode']:.2f} | {us(split['encode']):.0f} |",
+                  f"| gather of the request from the cache (designs repeated within it) | {split['gather']:.2f} | "
+                  f"{us(split['gather']):.0f} |",
+                  f"| forward batches ({batch} designs each) | {res['collate_s']:.2f} | {us(res['collate_s']):.0f} |",
+                  f"| ensemble forward | {res['forward_s']:.2f} | {us(res['forward_s']):.0f} |",
+                  f"| **end to end** | {total:.2f} | {us(total):.0f} |", ""]
     if syn:
         lines += [f"Yosys synthesis of the dataset designs ({syn['n']} records): mean {syn['mean']:.1f} s, median "
                   f"{syn['median']:.1f} s, max {syn['max']:.1f} s per design (one design at a time on this machine).", "",

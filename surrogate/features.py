@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -325,6 +326,10 @@ class FeatureCache:
     def clear(self) -> None:
         self._slot: dict = {}          # spec key -> design index in the pool
         self._pool: dict | None = None
+        # where the time went (bench/surrogate_speed.py reports it): graph builders, feature encoding, gathers
+        self.seconds = {"build": 0.0, "encode": 0.0, "gather": 0.0}
+        self.built = 0
+        self.by_kind: dict = {}        # kind -> (graphs built, seconds)
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -356,18 +361,38 @@ class FeatureCache:
         specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
         keys = [self.key(s) for s in specs]
         if any(k is None for k in keys):
-            return collate_graphs([build_ir(s) for s in specs], ys)
+            return self._encode([self._build(s) for s in specs], ys)
         new = self._new(specs, keys)
         if len(self._slot) + len(new) > self.max_designs:
             self.clear()
             new = self._new(specs, keys)
         if len(new) == len(specs):          # all new and distinct: this batch is the answer, kept for later
-            data = collate_graphs([build_ir(s) for s in specs], ys)
+            data = self._encode([self._build(s) for s in specs], ys)
             self._store(data, keys)
             return data
         if new:
-            self._store(collate_graphs([build_ir(s) for s in new.values()]), list(new))
-        return self._gather(np.array([self._slot[k] for k in keys], np.int64), ys)
+            self._store(self._encode([self._build(s) for s in new.values()]), list(new))
+        t0 = time.perf_counter()
+        data = self._gather(np.array([self._slot[k] for k in keys], np.int64), ys)
+        self.seconds["gather"] += time.perf_counter() - t0
+        return data
+
+    def _build(self, spec):
+        t0 = time.perf_counter()
+        ir = build_ir(spec)
+        dt = time.perf_counter() - t0
+        self.seconds["build"] += dt
+        self.built += 1
+        kind = getattr(spec, "kind", "?")
+        n, sec = self.by_kind.get(kind, (0, 0.0))
+        self.by_kind[kind] = (n + 1, sec + dt)
+        return ir
+
+    def _encode(self, irs, ys=None):
+        t0 = time.perf_counter()
+        data = collate_graphs(irs, ys)
+        self.seconds["encode"] += time.perf_counter() - t0
+        return data
 
     def _new(self, specs, keys) -> dict:
         new: dict = {}
