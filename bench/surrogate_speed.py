@@ -188,6 +188,14 @@ def main(argv=None) -> int:
                   f"| forward batches ({batch} designs each) | {res['collate_s']:.2f} | {us(res['collate_s']):.0f} |",
                   f"| ensemble forward | {res['forward_s']:.2f} | {us(res['forward_s']):.0f} |",
                   f"| **end to end** | {total:.2f} | {us(total):.0f} |", ""]
+        parts = {"graph builders": split["build"], "feature encoding": split["encode"], "ensemble forward": res["forward_s"],
+                 "spec validation": res["parse_s"], "gather + forward batches": split["gather"] + res["collate_s"]}
+        top = sorted(parts.items(), key=lambda kv: -kv[1])
+        verdict = "meets" if res["pred_per_s"] >= 10000 else "misses"
+        lines += [f"This run {verdict} 10,000 predictions/s ({us(total):.0f} us per design against 100): "
+                  + ", ".join(f"{name} {us(sec):.0f} us ({100 * sec / total:.0f} %)" for name, sec in top) + ". "
+                  "The graph builders are per-design Python (each kernel's model, timing estimate and cost terms); "
+                  "the forward is bound by memory traffic over the edge tensors.", ""]
     if syn:
         lines += [f"Yosys synthesis of the dataset designs ({syn['n']} records): mean {syn['mean']:.1f} s, median "
                   f"{syn['median']:.1f} s, max {syn['max']:.1f} s per design (one design at a time on this machine).", "",

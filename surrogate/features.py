@@ -319,7 +319,7 @@ class FeatureCache:
     flows through (the cache lives in memory only). Specs with unhashable fields (compositions) are built every time.
     """
 
-    def __init__(self, max_designs: int = 1 << 15):
+    def __init__(self, max_designs: int = 1 << 14):   # ~4.5 kB a design: ~75 MB when full
         self.max_designs = max_designs
         self.clear()
 
