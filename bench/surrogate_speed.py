@@ -76,6 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-label", default="before")
     a = ap.parse_args(argv)
 
+    import hwgen.surrogate  # noqa: F401  (first: it picks torch's OpenMP wait policy where this checkout does)
     import torch
 
     from hwgen.kernels import parse_spec
@@ -89,7 +90,6 @@ def main(argv=None) -> int:
     fast = hasattr(features, "collate_graphs")
     if a.batch is None:
         from hwgen.surrogate import predict
-        torch.set_num_threads(a.threads)
         a.batch = predict.forward_batch() if hasattr(predict, "forward_batch") else 4096
 
     torch.set_num_threads(a.threads)
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
            "forward_pred_per_s": a.n / t_forward, "synth_seconds": syn,
            "speedup_vs_synth": (syn.get("mean", 0) * a.n / total) if syn else None,
            "cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "load_before": load_before,
-           "load_after": os.getloadavg()[0], "batch": batch,
+           "load_after": os.getloadavg()[0], "batch": batch, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
            "feature_split": ({**cache.seconds, "graphs_built": cache.built,
                               "by_kind": {k: {"built": n, "seconds": sec} for k, (n, sec) in sorted(cache.by_kind.items())}}
                              if cached else None), "hwgen": str(Path(__import__("hwgen").__file__).parent)}
@@ -162,6 +162,8 @@ def main(argv=None) -> int:
                   f"{base.get('forward', 'fused_forward')}).", "",
                   f"now: hwgen from {res['hwgen']}, {batch} designs per batch; features: {res['feature_path']}; "
                   f"forward: {res['forward']}.", "",
+                  f"OpenMP wait policy: {base.get('omp_wait_policy', '(unset)')} ({a.baseline_label}), "
+                  f"{res['omp_wait_policy']} (now).", "",
                   f"| stage | {a.baseline_label}: seconds | designs/s | now: seconds | designs/s |", "|---|---|---|---|---|"]
     else:
         lines += ["| stage | seconds | designs/s |", "|---|---|---|"]

@@ -42,18 +42,14 @@ def default_model_dir() -> Path:
     return Path(str(importlib.resources.files("hwgen.models") / DEFAULT_MODEL_NAME))
 
 
-# Designs per ensemble forward (bench/surrogate_speed.py --batch, on this repository's shared 2-core machine): on one
-# torch thread ~512 ran fastest (the edge tensors, [edges, members * hidden], stay in cache; 1.8 s vs 2.1 s at 4096
-# per 6,000 designs); on two threads the largest, 4096 (every op ends in a barrier, and a core shared with other
-# processes makes each one wait; 5.3 s at 4096 vs 10.8 s at 512).
-FORWARD_BATCH_ONE_THREAD = 512
-FORWARD_BATCH_THREADS = 4096
+# Designs per ensemble forward (bench/surrogate_speed.py --batch, on this repository's shared 2-core machine): ~512 keep
+# the edge tensors ([edges, members * hidden]) in cache: 6,000 designs on one torch thread 1.8 s vs 2.1 s at 4096, on
+# two (passive OpenMP waiting, hwgen.surrogate's default) 2.1 s vs 2.4 s.
+FORWARD_BATCH = 512
 
 
 def forward_batch() -> int:
-    import torch
-
-    return FORWARD_BATCH_ONE_THREAD if torch.get_num_threads() == 1 else FORWARD_BATCH_THREADS
+    return FORWARD_BATCH
 
 
 _FEATURES = None
