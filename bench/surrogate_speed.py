@@ -7,6 +7,12 @@ against Yosys synthesis seconds per design (from a dataset's records).
 --baseline JSON adds the stage times of an earlier run (e.g. this script run under another checkout's Python, whose
 hwgen it then imports) as a "before" column; run both back to back, the machine's load skews the timings.
 
+    (cd ../main && .venv/bin/python ../speed/bench/surrogate_speed.py --out /tmp/base.md)   # main's hwgen
+    .venv/bin/python bench/surrogate_speed.py --baseline /tmp/base.json --baseline-label main --data ...
+
+The OpenMP wait policy is part of the result (hwgen.surrogate sets PASSIVE where torch is not loaded yet; a checkout
+without that runs spinning unless OMP_WAIT_POLICY is set): on a shared machine it changes the 2-thread forward 2-5x.
+
 Timed separately: spec validation, graph construction + features (pure Python; with FeatureCache, a fresh one, so
 only designs repeated within the 10,000 are reused), tensor batching (slicing the forward batches), and the GNN
 ensemble forward; "end to end" is their sum. The designs mix tlmm (60%), tlmm_naive (25%) and
