@@ -265,7 +265,7 @@ class Ensemble:
     def packed(self) -> "PackedEnsemble":
         """The members' weights packed for the fused inference forward; rebuilt when a weight changes (training,
         load_state_dict), so it never serves stale weights."""
-        key = tuple((id(t), t._version) for m in self.members for t in m.state_dict().values())
+        key = tuple((id(t), t._version) for m in self.members for t in m.state_dict(keep_vars=True).values())
         if getattr(self, "_packed_key", None) != key:
             self._packed, self._packed_key = PackedEnsemble(self.members), key
         return self._packed

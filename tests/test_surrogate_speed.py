@@ -127,6 +127,7 @@ def test_packed_forward_matches_each_member(specs_by_space):
 def test_packed_weights_follow_a_weight_change(specs_by_space):
     ens = _random_ensemble(2)
     data = collate_graphs([build_ir(d) for d in specs_by_space["tlmm"][:10]])
+    assert ens.packed() is ens.packed()             # packed once, not per batch
     before = ens.predict_log(data)[0]
     with torch.no_grad():
         ens.members[0].head[-1].bias.add_(0.5)     # in place, as an optimiser step does
