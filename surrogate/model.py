@@ -478,11 +478,10 @@ class PackedEnsemble:
         e = data.edge_attr
         ew_col = ew.unsqueeze(1)
         for w_fold, b_fold, one_eps, mlp, (ln_w, ln_b, ln_eps) in self.layers:
-            rows = h.transpose(0, 1).reshape(n, M * H)                        # [N, M*H]: a node's members together
-            msg = rows.index_select(0, src)
-            msg.addmm_(e, w_fold).add_(b_fold)
-            torch.relu_(msg).mul_(ew_col)
-            agg = torch.zeros(n, M * H).index_add_(0, dst, msg)
+            # [N, M*H]: a node's members side by side, the edge linear's bias added per node (not per edge)
+            rows = h.transpose(0, 1).reshape(n, M * H) + b_fold   # (reshape may be a view of h: not in place)
+            msg = rows.index_select(0, src).addmm_(e, w_fold)
+            agg = torch.zeros(n, M * H).index_add_(0, dst, torch.relu_(msg).mul_(ew_col))
             z = (h * one_eps).add_(agg.view(n, M, H).transpose(0, 1))          # (1 + eps) h + agg, [M, N, H]
             out = self._mlp(mlp, z)
             out = torch.nn.functional.layer_norm(out, (H,), eps=ln_eps).mul_(ln_w).add_(ln_b)
