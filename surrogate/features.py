@@ -316,7 +316,7 @@ class FeatureCache:
     spec's field values like kernels.base.spec_memo: a design asked for again (the search re-scores its frontier,
     `hwgen llm plan` its defaults, a batch with repeated designs) costs a gather instead of its graph builder and
     feature encoding. Values are whatever build_ir + collate_graphs produce, so a feature or graph-builder change
-    flows through (the cache lives in memory only). Specs with unhashable fields (compositions) are built every time.
+    flows through (the cache lives in memory only).
     """
 
     def __init__(self, max_designs: int = 1 << 14):   # ~4.5 kB a design: ~75 MB when full
@@ -336,11 +336,16 @@ class FeatureCache:
 
     @staticmethod
     def key(spec):
+        """The spec's field values; a spec with list / nested fields (compositions, decoder layers) by its JSON."""
         try:
             k = (type(spec), *spec.__dict__.values())
             hash(k)
             return k
         except TypeError:
+            pass
+        try:
+            return (type(spec), spec.model_dump_json())
+        except Exception:     # not a pydantic spec: built every time
             return None
 
     def batch(self, specs, ys=None):

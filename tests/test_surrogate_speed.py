@@ -24,7 +24,7 @@ FIELDS = ("x", "edge_index", "edge_attr", "nw", "ew", "u", "ana", "batch")
 def _specs_by_space() -> dict[str, list[dict]]:
     out = {}
     for path in SPACES:
-        n = 30 if path.stem == "bitnet_layer" else 150    # whole decoder layers build ~20 ms each
+        n = 30 if path.stem == "bitnet_layer" else 200    # whole decoder layers build ~20 ms each
         out[path.stem] = sample(load_space(path), n, seed=7)
     return out
 
