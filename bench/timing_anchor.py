@@ -21,13 +21,16 @@ DATASETS = ["tlmm", "attention", "layer_kernels", "holdout_tlmm", "holdout_atten
             "fresh_s4242_attention"]
 
 
-def group(spec) -> str:
-    g = spec.kind
+def groups(spec) -> list[str]:
+    """The design's rows: its kernel group, for TLMM also its table style over all G, and "all"."""
     if spec.kind == "tlmm":
-        g += f" {spec.table_style}" + (" stream" if spec.weight_memory == "stream" else f" G={spec.G}")
+        style = f"tlmm {spec.table_style}" + (" stream" if spec.weight_memory == "stream" else "")
+        if spec.weight_memory == "stream":
+            return [style, "all"]
+        return [f"{style} G={spec.G}", f"{style} (all)", "all"]
     if spec.kind == "attention_prefill":
-        g += " reversed" if spec.reversed else " forward"
-    return g
+        return [spec.kind + (" reversed" if spec.reversed else " forward"), "all"]
+    return [spec.kind, "all"]
 
 
 def main() -> int:
@@ -48,7 +51,7 @@ def main() -> int:
             crit = (r.extra.get("critical_path") or {}).get("crit_ns")
             if est is None or r.lut_depth is None or not crit:
                 continue
-            for g in (group(spec), "all"):
+            for g in groups(spec):
                 s = stats[g]
                 s[0] += 1
                 s[1] += est["lut_depth"] == r.lut_depth
