@@ -82,45 +82,59 @@ def fit_correction(mu: np.ndarray, y: np.ndarray, tags: Sequence, desc: np.ndarr
 
     The whole correction is one Gaussian process in noise units: the linear terms are ridge priors (strength p, in
     records' worth; the per-tag offsets d shrunk to 0, so toward the common shift a), plus c * k(length l). Its
-    exact leave-one-out residuals rank the candidates: no change; shift; shift + slope; each at every prior
-    strength in PRIORS (strongest first); then, with desc, each of those plus the kernel at every (c, l) of
-    KERNEL_SIGNAL x KERNEL_LENGTH (smoothest first). The one-standard-error rule picks the simplest candidate within
-    one standard error of the best, so a few noisy records leave a right model as it was and the kernel is taken
-    only where it beats every global correction out of sample; the pick's leave-one-out MSE is never above no
-    change's. Returns {a, b, m, d, s, form, prior[, kernel]}, s the pick's leave-one-out RMS (added to sigma)."""
+    exact leave-one-out residuals rank the candidates, and the one-standard-error rule picks the simplest within one
+    standard error of the best, so a few noisy records leave a right model as it was. Stage 1: no change; shift;
+    shift + slope; each at every prior strength in PRIORS (strongest first). Stage 2, with desc: stage 1's pick,
+    then the same plus the kernel at every (l, c) of KERNEL_LENGTH x KERNEL_SIGNAL (smoothest first), so the kernel
+    is taken only where it beats the global correction out of sample. Each stage's pick has a leave-one-out MSE no
+    larger than the one before, hence never above no change's. Returns {a, b, m, d, s, form, prior[, kernel]}, s the
+    pick's leave-one-out RMS (added to sigma)."""
     n = len(mu)
     m = float(mu.mean()) if n else 0.0
     r = y - mu
     tags = [(t,) if isinstance(t, str) else tuple(t) for t in tags]
     names = sorted({t for ts in tags for t in ts})
     T = np.array([[name in ts for name in names] for ts in tags], float).reshape(n, len(names))
+    spread = max(float(np.var(mu)), 1e-3) if n else 1.0
+
+    def candidate(form: str, p, kern):
+        """(correction, leave-one-out residuals, kernel state) of one candidate."""
+        cols = [] if form == "none" else [np.ones(n)] + ([mu - m] if form == "line" else []) + [T[:, i] for i in range(len(names))]
+        S = np.eye(n)
+        if cols:
+            X = np.stack(cols, 1)
+            reg = np.array([p] + ([p * spread] if form == "line" else []) + [p] * len(names))
+            S = S + (X / reg) @ X.T
+        if kern is not None:
+            S = S + kern[0] * grams[kern[1]]
+        w, loo = _gp_loo(S, r)
+        coef = (X / reg).T @ w if cols else np.zeros(1)      # the linear terms' posterior mean (the ridge fit)
+        k = 2 if form == "line" else 1
+        c = {"a": float(coef[0]), "b": float(coef[1]) if form == "line" else 0.0, "m": m,
+             "d": {name: float(v) for name, v in zip(names, coef[k:])} if cols else {}, "form": form,
+             "prior": p if cols else None}
+        return c, loo, None if kern is None else (kern, w, S)
+
+    def one_se(cands):
+        sq = [loo ** 2 for _, loo, _ in cands]
+        best = int(np.argmin([e.mean() for e in sq]))
+        limit = sq[best].mean() + (sq[best].std() / math.sqrt(n) if n > 1 else 0.0)
+        return cands[next(i for i, e in enumerate(sq) if e.mean() <= limit)]
+
+    # stage 1, the global corrections (method calibrate)
     cands = [({"a": 0.0, "b": 0.0, "m": m, "d": {}, "form": "none", "prior": None}, r, None)]
-    kernels = [None]
-    if desc is not None and 3 <= n <= KERNEL_MAX_RECORDS:
-        kernels += [(c, l) for l in KERNEL_LENGTH for c in KERNEL_SIGNAL]
-        grams = {l: _additive_rbf(desc, desc, l) for l in KERNEL_LENGTH}
     if n >= 2:
-        spread = max(float(np.var(mu)), 1e-3)
-        for kern in kernels:
-            K = np.zeros((n, n)) if kern is None else kern[0] * grams[kern[1]]
-            for form in ("shift", "line"):
-                X = np.stack([np.ones(n)] + ([mu - m] if form == "line" else []) + [T[:, i] for i in range(len(names))], 1)
-                k = 2 if form == "line" else 1
-                for p in sorted(PRIORS, reverse=True):
-                    reg = np.array([p] + ([p * spread] if form == "line" else []) + [p] * len(names))
-                    S = (X / reg) @ X.T + K + np.eye(n)
-                    w, loo = _gp_loo(S, r)
-                    coef = (X / reg).T @ w                      # the linear terms' posterior mean (the ridge fit)
-                    c = {"a": float(coef[0]), "b": float(coef[1]) if form == "line" else 0.0, "m": m,
-                         "d": {name: float(v) for name, v in zip(names, coef[k:])}, "form": form, "prior": p}
-                    cands.append((c, loo, None if kern is None else (kern, w, S)))
-    sq = [loo ** 2 for _, loo, _ in cands]
-    best = int(np.argmin([e.mean() for e in sq]))
-    limit = sq[best].mean() + (sq[best].std() / math.sqrt(n) if n > 1 else 0.0)
-    pick = next(i for i, e in enumerate(sq) if e.mean() <= limit)
-    out = {**cands[pick][0], "s": float(np.sqrt(sq[pick].mean())) if n else 0.0}
-    if cands[pick][2] is not None:
-        (c, l), w, S = cands[pick][2]
+        cands += [candidate(form, p, None) for form in ("shift", "line") for p in sorted(PRIORS, reverse=True)]
+    pick = one_se(cands)
+    # stage 2 (method residual): the picked global correction with and without the kernel; few candidates, so the
+    # best of them is not an optimistic pick among many that happened to fit the noise
+    if desc is not None and 3 <= n <= KERNEL_MAX_RECORDS:
+        grams = {l: _additive_rbf(desc, desc, l) for l in KERNEL_LENGTH}
+        form, p = pick[0]["form"], pick[0]["prior"]
+        pick = one_se([pick] + [candidate(form, p, (c, l)) for l in KERNEL_LENGTH for c in KERNEL_SIGNAL])
+    out = {**pick[0], "s": float(np.sqrt(np.mean(pick[1] ** 2))) if n else 0.0}
+    if pick[2] is not None:
+        (c, l), w, S = pick[2]
         # f(x) = c k(x)^T Sigma^-1 r; its posterior variance c - c^2 k^T Sigma^-1 k (noise units) widens sigma
         out["kernel"] = {"type": "additive_rbf", "signal": c, "length": l, "desc": desc.tolist(),
                          "w": (c * w).tolist(), "sigma_inv": np.linalg.inv(S).tolist()}
