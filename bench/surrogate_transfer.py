@@ -12,7 +12,7 @@ lut_depth exact. Every method (calibrate, residual, finetune) sees the same draw
 
 Writes docs/surrogate_transfer.md, docs/surrogate_transfer.json and docs/surrogate_transfer.png. Usage:
     python bench/surrogate_transfer.py [--parts tool family] [--counts 0 5 10 20] [--repeats 10] [--family-epochs 150]
-About 2 min on 2 shared cores with --repeats 10, plus ~1.5 min once for the family part's UltraScale+-only model
+About 1.5 min on 2 shared cores with --repeats 10; ~4 min the first time, which trains the family part's UltraScale+-only model
 (cached in build/surrogate_transfer/). `--parts tool` reruns only the tool part (e.g. against a retrained shipped
 model) and keeps the family part of the existing docs/surrogate_transfer.json.
 """
