@@ -1,20 +1,27 @@
 """Few-shot adaptation of a trained surrogate to another synthesis tool or device (`hwgen surrogate adapt`).
 
-A user's Yosys (or Vivado, through `hwgen dataset import`) maps the same RTL to other LUT counts; the graph
-structure the GNN learned still holds, so a handful of the user's own runs should suffice to move the
-predictions. Two methods (compared in docs/surrogate_transfer.md, bench/surrogate_transfer.py):
+A user's Yosys (or Vivado, through `hwgen dataset import`) maps the same RTL to other LUT counts and other logic
+depths; the graph structure the GNN learned still holds, so a handful of the user's own runs should suffice to
+move the predictions. Adapted: the resources and the timing targets (lut_depth, crit_ns, hence Fmax) wherever the
+records carry them. Latency and II are the kernels' cycle contract, the same under any tool: never adapted.
+Three methods (compared in docs/surrogate_transfer.md, bench/surrogate_transfer.py):
 
-- `calibrate` (default): keep every weight; learn per resource target a correction of the ensemble's log-scale
-  output, y' = mu + a + b (mu - m) + d[kernel group], fitted to the new records by ridge regression whose prior
-  pulls the coefficients to 0 (and each kernel family's offset d toward the common shift a). The form (none, shift,
+- `calibrate` (default): keep every weight; learn per target a correction of the ensemble's log-scale output,
+  y' = mu + a + b (mu - m) + d[kernel group] + d[device family], fitted to the new records as a Gaussian process
+  (ridge priors pulling every coefficient to 0, the offsets d toward the common shift a). The form (none, shift,
   shift + slope) and the prior strength are chosen by exact leave-one-out error with the one-standard-error rule,
-  so records that show nothing systematic leave the model as it was. The leave-one-out spread of the fit is added to the model's sigma.
+  so records that show nothing systematic leave the model as it was. The pick's leave-one-out RMS is added to
+  the model's sigma.
+- `residual`: calibrate's candidates plus a design-dependent residual f(descriptors), a zero-mean Gaussian process
+  with an RBF kernel over the design's graph features (fit_correction), in the same leave-one-out selection: the
+  kernel is taken only where it beats every global correction out of sample, so it can never be picked over
+  leaving the model as it was unless it predicts held-out records better. Sigma adds the pick's leave-one-out
+  RMS, widened by the residual's posterior variance away from the records.
 - `finetune`: continue training every member's readouts (per-block correction and graph head) on the new records
   for a few epochs, message passing frozen, with an L2 pull toward the source weights (L2-SP) so that few samples
   cannot drag it far; the residual spread is added to sigma as above. The source model's formula fallback for
-  resources (surrogate/train.py `_calibrate`) is dropped: the tuned GNN answers.
-
-Latency and II are the kernels' cycle contract, the same under any tool: they are never adapted.
+  resources (surrogate/train.py `_calibrate`) is dropped: the tuned GNN answers. Timing, which the shipped model
+  answers with its structural anchor, gets calibrate's correction.
 """
 from __future__ import annotations
 
@@ -27,9 +34,10 @@ import numpy as np
 
 from hwgen.errors import UserError
 
-from .costs import RES, TARGETS
+from .costs import RES, TARGETS, TIMING_TARGETS
 
-METHODS = ("calibrate", "finetune")
+METHODS = ("calibrate", "residual", "finetune")
+DEFAULT_METHOD = "calibrate"
 FINETUNE_EPOCHS = 60
 FINETUNE_LR = 1e-3
 FINETUNE_SP = 1.0          # L2-SP strength (per parameter, mean squared distance from the source weights)
@@ -42,51 +50,179 @@ def _targets_log(examples) -> np.ndarray:
     return np.log1p(np.clip(_targets_matrix(examples), 0, None))
 
 
-PRIORS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)   # candidate prior strengths, in records' worth
+PRIORS = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)   # candidate prior strengths of the linear terms, in records' worth
+# The residual kernel's candidates (method `residual`): signal variance in noise units (simplest first) and
+# length scale in the descriptors' standardised units (smoothest first). The kernel is additive, the mean over
+# descriptors of a 1-D RBF: a residual that follows a few descriptors is learnable from tens of records, where an
+# isotropic RBF over all of them would need far more.
+KERNEL_SIGNAL = (1.0, 4.0, 16.0, 64.0)
+KERNEL_LENGTH = (1.0, 0.5)
+KERNEL_MAX_RECORDS = 300      # the kernel stores its records' descriptors and an n x n matrix: cap n
 
 
-def _fit_ridge(X: np.ndarray, r: np.ndarray, reg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge fit of r on X with penalty diag(reg); returns (coef, the exact leave-one-out residuals)."""
-    A = X.T @ X + np.diag(reg)
-    coef = np.linalg.solve(A, X.T @ r)
-    H = X @ np.linalg.solve(A, X.T)
-    return coef, (r - X @ coef) / np.clip(1.0 - np.diag(H), 1e-6, None)
+def _gp_loo(S: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Sigma^-1 r, the exact leave-one-out residuals) of a zero-mean Gaussian process with covariance S (noise units)."""
+    Si = np.linalg.inv(S)
+    w = Si @ r
+    return w, w / np.diag(Si)
 
 
-def fit_correction(mu: np.ndarray, y: np.ndarray, groups: Sequence[str]) -> dict:
-    """The log-space correction y - mu ~ a + b (mu - m) + d[group] that predicts held-out records best.
+def _additive_rbf(A: np.ndarray, B: np.ndarray, length: float) -> np.ndarray:
+    """k(a, b) = mean over descriptors d of exp(-(a_d - b_d)^2 / (2 length^2)), [len(A), len(B)]."""
+    return np.mean(np.exp(-(A[:, None, :] - B[None, :, :]) ** 2 / (2.0 * length * length)), axis=2)
 
-    Candidates, simplest first: no change; a shift (a, plus per kernel-group offsets d shrunk toward the common
-    shift); a shift plus slope b; each at every prior strength in PRIORS (strongest first). Exact leave-one-out
-    errors rank them, and the one-standard-error rule picks the simplest candidate within one standard error of
-    the best: a few noisy records must not move a model that was right. Returns {a, b, m, d, s, form, prior}, s
-    the pick's leave-one-out RMS (added to the model's sigma)."""
+
+def fit_correction(mu: np.ndarray, y: np.ndarray, tags: Sequence, desc: np.ndarray | None = None) -> dict:
+    """The log-space correction y - mu ~ a + b (mu - m) + sum d[tag] (+ f(descriptors)) that predicts held-out
+    records best.
+
+    tags: per record, the categories it belongs to (its kernel group and device family; a bare string is one tag).
+    desc: per record, design descriptors [n, D]; given, a zero-mean Gaussian-process residual f over them with an
+    additive RBF kernel joins the candidates (method `residual`).
+
+    The whole correction is one Gaussian process in noise units: the linear terms are ridge priors (strength p, in
+    records' worth; the per-tag offsets d shrunk to 0, so toward the common shift a), plus c * k(length l). Its
+    exact leave-one-out residuals rank the candidates, and the one-standard-error rule picks the simplest within one
+    standard error of the best, so a few noisy records leave a right model as it was. Stage 1: no change; shift;
+    shift + slope; each at every prior strength in PRIORS (strongest first). Stage 2, with desc: stage 1's pick,
+    then the same plus the kernel at every (l, c) of KERNEL_LENGTH x KERNEL_SIGNAL (smoothest first), so the kernel
+    is taken only where it beats the global correction out of sample. Each stage's pick has a leave-one-out MSE no
+    larger than the one before, hence never above no change's. Returns {a, b, m, d, s, form, prior[, kernel]}, s the
+    pick's leave-one-out RMS (added to sigma)."""
     n = len(mu)
-    m = float(mu.mean())
+    m = float(mu.mean()) if n else 0.0
     r = y - mu
-    names = sorted(set(groups))
-    G = np.array([[g == name for name in names] for g in groups], float).reshape(n, len(names))
-    cands = [({"a": 0.0, "b": 0.0, "m": m, "d": {}, "form": "none", "prior": None}, r)]
+    tags = [(t,) if isinstance(t, str) else tuple(t) for t in tags]
+    names = sorted({t for ts in tags for t in ts})
+    T = np.array([[name in ts for name in names] for ts in tags], float).reshape(n, len(names))
+    spread = max(float(np.var(mu)), 1e-3) if n else 1.0
+
+    def candidate(form: str, p, kern):
+        """(correction, leave-one-out residuals, kernel state) of one candidate."""
+        cols = [] if form == "none" else [np.ones(n)] + ([mu - m] if form == "line" else []) + [T[:, i] for i in range(len(names))]
+        S = np.eye(n)
+        if cols:
+            X = np.stack(cols, 1)
+            reg = np.array([p] + ([p * spread] if form == "line" else []) + [p] * len(names))
+            S = S + (X / reg) @ X.T
+        if kern is not None:
+            S = S + kern[0] * grams[kern[1]]
+        w, loo = _gp_loo(S, r)
+        coef = (X / reg).T @ w if cols else np.zeros(1)      # the linear terms' posterior mean (the ridge fit)
+        k = 2 if form == "line" else 1
+        c = {"a": float(coef[0]), "b": float(coef[1]) if form == "line" else 0.0, "m": m,
+             "d": {name: float(v) for name, v in zip(names, coef[k:])} if cols else {}, "form": form,
+             "prior": p if cols else None}
+        return c, loo, None if kern is None else (kern, w, S)
+
+    def one_se(cands):
+        sq = [loo ** 2 for _, loo, _ in cands]
+        best = int(np.argmin([e.mean() for e in sq]))
+        limit = sq[best].mean() + (sq[best].std() / math.sqrt(n) if n > 1 else 0.0)
+        return cands[next(i for i, e in enumerate(sq) if e.mean() <= limit)]
+
+    # stage 1, the global corrections (method calibrate)
+    cands = [({"a": 0.0, "b": 0.0, "m": m, "d": {}, "form": "none", "prior": None}, r, None)]
     if n >= 2:
-        spread = max(float(np.var(mu)), 1e-3)
-        for form in ("shift", "line"):
-            cols = [np.ones(n)] + ([mu - m] if form == "line" else []) + [G[:, i] for i in range(len(names))]
-            X = np.stack(cols, axis=1)
-            k = 2 if form == "line" else 1
-            for p in sorted(PRIORS, reverse=True):
-                reg = np.array([p] + ([p * spread] if form == "line" else []) + [p] * len(names))
-                coef, loo = _fit_ridge(X, r, reg)
-                cands.append(({"a": float(coef[0]), "b": float(coef[1]) if form == "line" else 0.0, "m": m,
-                               "d": {name: float(c) for name, c in zip(names, coef[k:])}, "form": form, "prior": p}, loo))
-    sq = [loo ** 2 for _, loo in cands]
-    best = int(np.argmin([e.mean() for e in sq]))
-    limit = sq[best].mean() + (sq[best].std() / math.sqrt(n) if n > 1 else 0.0)
-    pick = next(i for i, e in enumerate(sq) if e.mean() <= limit)
-    return {**cands[pick][0], "s": float(np.sqrt(sq[pick].mean()))}
+        cands += [candidate(form, p, None) for form in ("shift", "line") for p in sorted(PRIORS, reverse=True)]
+    pick = one_se(cands)
+    # stage 2 (method residual): the picked global correction with and without the kernel; few candidates, so the
+    # best of them is not an optimistic pick among many that happened to fit the noise
+    if desc is not None and 3 <= n <= KERNEL_MAX_RECORDS:
+        grams = {l: _additive_rbf(desc, desc, l) for l in KERNEL_LENGTH}
+        form, p = pick[0]["form"], pick[0]["prior"]
+        pick = one_se([pick] + [candidate(form, p, (c, l)) for l in KERNEL_LENGTH for c in KERNEL_SIGNAL])
+    out = {**pick[0], "s": float(np.sqrt(np.mean(pick[1] ** 2))) if n else 0.0}
+    if pick[2] is not None:
+        (c, l), w, S = pick[2]
+        # f(x) = c k(x)^T Sigma^-1 r; its posterior variance c - c^2 k^T Sigma^-1 k (noise units) widens sigma
+        out["kernel"] = {"type": "additive_rbf", "signal": c, "length": l, "desc": desc.tolist(),
+                         "w": (c * w).tolist(), "sigma_inv": np.linalg.inv(S).tolist()}
+    return out
 
 
-def calibrate(ens, examples: Sequence):
-    """A copy of `ens` with a per-target output correction fitted to `examples` (see the module docstring)."""
+def correction_terms(c: dict, mu: np.ndarray, tags: Sequence, desc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(shift, added variance) of a stored correction c at designs with log predictions mu, tags and descriptors."""
+    tags = [(t,) if isinstance(t, str) else tuple(t) for t in tags]
+    d = c.get("d", {})
+    shift = c["a"] + c["b"] * (mu - c["m"]) + np.array([sum(d.get(t, 0.0) for t in ts) for ts in tags])
+    var = np.full(len(mu), c["s"] ** 2)
+    kern = c.get("kernel")
+    if kern and len(mu):
+        k = _additive_rbf(desc, np.array(kern["desc"]), kern["length"])
+        shift = shift + k @ np.array(kern["w"])
+        cs = kern["signal"]
+        post = cs - cs * cs * np.einsum("ij,jk,ik->i", k, np.array(kern["sigma_inv"]), k)
+        var = var * (1.0 + np.clip(post, 0, None))
+    return shift, var
+
+
+ADAPTED = RES + TIMING_TARGETS      # what a tool or device changes; latency and II are the kernels' contract
+
+
+def design_tags(data) -> list[tuple[str, ...]]:
+    """Per design of a batch, the categories a correction may offset: its kernel group and its device family
+    (a tool change can differ by family: Yosys 0.70 maps no CARRY8 on UltraScale+, so depth shifts there only)."""
+    from .features import FAMILIES
+
+    groups = list(getattr(data, "group", None) or [""] * data.u.shape[0])
+    fams = [FAMILIES[int(i)] for i in np.argmax(data.u.numpy()[:, :len(FAMILIES)], axis=1)]
+    return [(g, f"family:{f}") for g, f in zip(groups, fams)]
+
+
+DESCRIPTORS = "graph"        # "graph": the graph features; "graph+embedding": also the GNN's pooled node embedding
+
+
+def _embedding(ens, data) -> np.ndarray:
+    """The members' mean-pooled node embedding after message passing, averaged over the members [B, hidden]."""
+    import torch
+
+    from .model import _graph_inputs
+
+    data = ens.remap(data)
+    out = []
+    with torch.inference_mode():
+        for m in ens.members:
+            x_raw, batch, nw, ew, nb = _graph_inputs(data)
+            h = m.node_in((x_raw - m.x_mean) / m.x_std)
+            e = (data.edge_attr - m.e_mean) / m.e_std
+            for conv, norm in zip(m.convs, m.norms):
+                h = h + torch.nn.functional.silu(norm(conv(h, data.edge_index, e, ew)))
+            hs = torch.zeros(nb, h.shape[1]).index_add_(0, batch, h * nw.unsqueeze(1))
+            cnt = torch.zeros(nb).index_add_(0, batch, nw).clamp(min=1.0)
+            out.append((hs / cnt.unsqueeze(1)).double())
+    return torch.stack(out).mean(0).numpy()
+
+
+def design_descriptors(ens, data) -> np.ndarray:
+    """The residual kernel's inputs: the design's graph features (device family, log cycles / II / MACs, the
+    log analytical resource anchors, log kernel and node counts), standardised by the source model's training
+    statistics so that a few records give a stable distance."""
+    cfg = ens.cfg
+    u = data.u.numpy().astype(float)
+    mean, std = np.array(cfg.u_mean, float), np.array(cfg.u_std, float)
+    u = (u - mean) / np.where(std < 1e-6, 1.0, std)
+    if DESCRIPTORS == "graph+embedding":
+        e = _embedding(ens, data)
+        u = np.concatenate([u, e / max(float(e.std()), 1e-6)], axis=1)
+    return u
+
+
+def _fit_all(mean: np.ndarray, y: np.ndarray, tags, desc, targets=ADAPTED) -> dict:
+    corr = {}
+    for t in targets:
+        j = TARGETS.index(t)
+        ok = np.isfinite(y[:, j])
+        if ok.sum() == 0:
+            continue
+        corr[t] = fit_correction(mean[ok, j], y[ok, j], [g for g, o in zip(tags, ok) if o],
+                                 None if desc is None else desc[ok])
+    return corr
+
+
+def calibrate(ens, examples: Sequence, residual: bool = False):
+    """A copy of `ens` with a per-target output correction fitted to `examples` (see the module docstring);
+    residual: also a design-dependent Gaussian-process residual over the design descriptors (method `residual`)."""
     from .train import _batch
 
     out = copy.deepcopy(ens)
@@ -95,17 +231,9 @@ def calibrate(ens, examples: Sequence):
         return out
     data = _batch(examples, range(len(examples)))
     mean, _, _ = ens.predict_log(data)
-    groups = list(data.group)
-    y = _targets_log(examples)
-    corr = {}
-    for j, t in enumerate(TARGETS):
-        if t not in RES:
-            continue
-        ok = np.isfinite(y[:, j])
-        if ok.sum() == 0:
-            continue
-        corr[t] = fit_correction(mean[ok, j], y[ok, j], [g for g, o in zip(groups, ok) if o])
-    out.cfg.adaptation = {"method": "calibrate", "records": len(examples), "correction": corr}
+    desc = design_descriptors(ens, data) if residual else None
+    corr = _fit_all(mean, _targets_log(examples), design_tags(data), desc)
+    out.cfg.adaptation = {"method": "residual" if residual else "calibrate", "records": len(examples), "correction": corr}
     return out
 
 
@@ -158,29 +286,38 @@ def finetune(ens, examples: Sequence, epochs: int = FINETUNE_EPOCHS, lr: float =
             n = int(ok.sum())
             spread[t] = {"a": 0.0, "b": 0.0, "m": 0.0,
                          "s": float(np.sqrt(np.mean((yl[ok, j] - mean[ok, j]) ** 2) * n / max(n - 2, 1)))}
+    # timing is predicted by the anchor (the formula fallback) in the shipped model, not by the readouts tuned
+    # above: it gets calibrate's correction
+    spread.update(_fit_all(mean, yl, design_tags(data), None, TIMING_TARGETS))
     out.cfg.adaptation = {"method": "finetune", "records": len(examples), "epochs": epochs, "lr": lr, "sp": sp,
                           "correction": spread}
     return out
 
 
-def adapt(ens, examples: Sequence, method: str = "calibrate", **kw):
+def adapt(ens, examples: Sequence, method: str = DEFAULT_METHOD, **kw):
     if method not in METHODS:
         raise UserError("method", f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
     if ens.cfg.adaptation:
         raise UserError("model", "is itself an adapted model; adapt its source model "
                                  f"({ens.cfg.adaptation.get('source_model', 'see its config.json')}) with all the records")
-    return calibrate(ens, examples, **kw) if method == "calibrate" else finetune(ens, examples, **kw)
+    if method == "finetune":
+        return finetune(ens, examples, **kw)
+    return calibrate(ens, examples, residual=method == "residual", **kw)
 
 
-def apply_adaptation(cfg, mean: np.ndarray, sigma: np.ndarray, groups: Sequence[str]) -> None:
-    """In place: the stored output correction and its added spread (Ensemble.predict_log calls this). A kernel
-    group the adaptation records did not contain gets the common shift only."""
-    corr = (getattr(cfg, "adaptation", None) or {}).get("correction") or {}
+def apply_adaptation(ens, data, mean: np.ndarray, sigma: np.ndarray) -> None:
+    """In place: the stored output corrections and their added spread (Ensemble.predict_log calls this). A kernel
+    group or family the adaptation records did not contain gets the common shift only."""
+    corr = (getattr(ens.cfg, "adaptation", None) or {}).get("correction") or {}
+    if not corr:
+        return
+    tags = design_tags(data)
+    desc = design_descriptors(ens, data) if any("kernel" in c for c in corr.values()) else None
     for t, c in corr.items():
         j = TARGETS.index(t)
-        d = np.array([c.get("d", {}).get(g, 0.0) for g in groups])
-        mean[:, j] = mean[:, j] + c["a"] + c["b"] * (mean[:, j] - c["m"]) + d
-        sigma[:, j] = np.sqrt(sigma[:, j] ** 2 + c["s"] ** 2)
+        shift, var = correction_terms(c, mean[:, j], tags, desc)
+        mean[:, j] = mean[:, j] + shift
+        sigma[:, j] = np.sqrt(sigma[:, j] ** 2 + var)
 
 
 def adapt_command(model_dir, data: Sequence, out_dir, method: str, n: int | None, seed: int, log=print) -> dict:

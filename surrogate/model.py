@@ -259,7 +259,7 @@ class Ensemble:
                 sigma[use, j] = np.sqrt(s[use] ** 2 + epi[use, j])
         if self.cfg.adaptation:
             from .adapt import apply_adaptation
-            apply_adaptation(self.cfg, mean, sigma, list(getattr(data, "group", None) or [""] * mean.shape[0]))
+            apply_adaptation(self, data, mean, sigma)
         return mean, sigma, mu
 
     def packed(self) -> "PackedEnsemble":

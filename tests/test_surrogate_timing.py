@@ -20,6 +20,8 @@ SPECS = [{"kind": "tlmm", "K": 96, "N": 64, "G": 3, "T": 8, "Q": 4, "target": "k
          {"kind": "tlmm", "K": 256, "N": 64, "G": 3, "T": 16, "Q": 4, "pipeline": 0, "target": "u280"},
          {"kind": "tlmm_naive", "K": 128, "N": 32, "P_k": 16, "P_n": 4, "target": "pynq-z2"},
          {"kind": "attention_decode", "H": 2, "d": 16, "lanes": 8, "L_max": 64, "target": "kv260"}]
+RESIDUAL = {"kind": "residual_add", "D": 64, "lanes": 4, "M_max": 4, "a_bits": 16, "b_bits": 16, "out_bits": 16,
+            "target": "kv260"}
 
 
 def test_matmul_timing_anchor_is_the_lane_path_of_fmax_estimate():
@@ -39,7 +41,24 @@ def test_matmul_timing_anchor_is_the_lane_path_of_fmax_estimate():
     k = kernels.get("tlmm")
     assert k.timing_estimate(piped)["crit_ns"] < k.timing_estimate(flat)["crit_ns"]
     assert k.timing_estimate(piped)["lut_depth"] < k.timing_estimate(flat)["lut_depth"]
-    assert kernels.get("attention_decode").timing_estimate(parse_spec(SPECS[4])) is None
+    assert kernels.get("residual_add").timing_estimate(parse_spec(RESIDUAL)) is None
+
+
+def test_attention_timing_anchor_is_the_accumulate_path_of_fmax_estimate():
+    """Attention's crit_ns anchor is the accumulate path that fmax_estimate reads (xcup), a generic 7-level path where
+    that path is not modelled (xc7); the reversed prefill schedule's sweep arithmetic adds a level."""
+    spec = parse_spec(SPECS[4])
+    k = kernels.get(spec.kind)
+    est = k.timing_estimate(spec)
+    assert est["lut_depth"] == 7
+    assert timing.fmax_from_arrival(est["crit_ns"], "xcup", True) == pytest.approx(k.fmax_estimate(spec), abs=0.11)
+    xc7 = parse_spec({**SPECS[4], "target": "pynq-z2"})
+    assert k.fmax_estimate(xc7) is None
+    assert k.timing_estimate(xc7)["crit_ns"] == pytest.approx(timing.comb_ns("xc7", timing.Segment(depth=7)))
+    pre = {"kind": "attention_prefill", "H": 2, "d": 16, "lanes": 8, "M_max": 64, "N_pe": 4, "target": "kv260"}
+    kp = kernels.get("attention_prefill")
+    assert kp.timing_estimate(parse_spec({**pre, "reversed": True}))["lut_depth"] == 8
+    assert kp.timing_estimate(parse_spec({**pre, "reversed": False}))["lut_depth"] == 7
 
 
 def test_timing_anchor_in_graphs_and_compositions():
@@ -57,8 +76,10 @@ def test_timing_anchor_in_graphs_and_compositions():
     parts = [build_ir({**SPECS[0], "N": 32}).analytical(), build_ir({**SPECS[3], "K": 32, "target": "kv260"}).analytical()]
     assert ana["crit_ns"] == max(p["crit_ns"] for p in parts) and ana["lut_depth"] == max(p["lut_depth"] for p in parts)
     att = build_ir(SPECS[4]).analytical()
-    assert att["lut_depth"] == GENERIC_DEPTH
-    assert att["crit_ns"] == pytest.approx(timing.comb_ns("xcup", timing.Segment(depth=GENERIC_DEPTH)))
+    assert att["lut_depth"] == kernels.get("attention_decode").timing_estimate(parse_spec(SPECS[4]))["lut_depth"]
+    res = build_ir(RESIDUAL).analytical()
+    assert res["lut_depth"] == GENERIC_DEPTH
+    assert res["crit_ns"] == pytest.approx(timing.comb_ns("xcup", timing.Segment(depth=GENERIC_DEPTH)))
 
 
 def _examples(n, seed=0):

@@ -30,7 +30,8 @@ def build_attention(kernel, spec) -> HwGraph:
     fam = spec.target_info.yosys_family
     ctx = kernel.render_context(spec)["rtl"]
     perf = kernel.performance(spec)
-    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=2 * m.units * m.lanes, kinds=(spec.kind,))
+    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=2 * m.units * m.lanes, kinds=(spec.kind,),
+                timing=kernel.timing_estimate(spec))
     db, ln, B = m.data_bits, m.lanes, m.beats
     sp_bits, op_bits = ctx["sp_bits"], ctx["op_bits"]
     cw, bw, pw_, gw, dw = ctx["cw"], ctx["bw"], ctx["pw"], ctx["gw"], ctx["dw"]

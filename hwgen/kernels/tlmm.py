@@ -208,6 +208,65 @@ def _level_widths(leaves: tuple, max_bits: int, arity: int) -> dict:
     return widths
 
 
+# LUT levels of the lane path as the open flow measures them (flows/synth_open.py logic_depth on Yosys 0.23 netlists).
+# Yosys' alumacc merges an unregistered behavioural adder tree into one $macc, which it maps to a compressor of full
+# adders and one final carry chain, so a part of n operands is not 2 levels per binary tree level but
+# 1 + (number of MACC_OPERAND_CAPS below n): cap k is the most operands that k + 1 levels take. The caps are what the
+# 434 naive designs of datasets/tlmm show (every one with n >= 5 exact but 45; from 19 on they grow by 3/2 per level,
+# the full-adder reduction, below that ABC packs two reduction steps into one LUT6 where the columns are short).
+MACC_OPERAND_CAPS = (1, 2, 4, 8, 12, 19, 28, 42, 63, 94, 141, 211, 316, 474, 711)
+# Unpipelined mirror tables count the T lookup signs in a ripple of narrow increments beside the reads
+# (hwgen_tlmm_lookup). Yosys 0.23 merges that ripple into the lane $macc unevenly, and the depth follows T with no
+# simple law (T = 8 is two levels deeper than T = 9). Levels of the whole lane path per T: the most common lut_depth
+# of the `pipeline: 0` mirror designs of datasets/tlmm with that T (tests/test_timing_depth.py rederives it); beyond
+# T = 32, half a level more per T.
+MIRROR_RIPPLE_LANE_LEVELS = (5, 5, 6, 6, 7, 6, 7, 9, 7, 9, 10, 11, 9, 11, 10, 11, 12, 13, 11, 13, 13, 10, 13, 13,
+                             13, 14, 13, 12, 16, 15, 15, 16)
+# The paths beside the lane tree (table build: the G:1 activation select, the add/sub, the write into the replicas;
+# the accumulator; control), LUT levels per (table style, G): the lut_depth of the T = 1 designs of datasets/tlmm,
+# whose lane path is the table read alone. Naive designs: 3 (their T = 1 analogue, one activation per lane).
+SIDE_PATH_LEVELS = {("full", 1): 4, ("full", 2): 4, ("full", 3): 4, ("full", 4): 6, ("full", 5): 6,
+                    ("mirror", 1): 4, ("mirror", 2): 5, ("mirror", 3): 5, ("mirror", 4): 5, ("mirror", 5): 5}
+NAIVE_SIDE_PATH_LEVELS = 3
+# Weight streaming (tlmm_stream): the call's beat and address counters, 6 levels in all 12 streamed designs of
+# datasets/layer_kernels (a carry path of 7 cascades on the critical path).
+STREAM_SIDE_PATH_LEVELS = 6
+
+
+def macc_levels(operands: int) -> int:
+    """LUT levels (the final carry-chain entry included) of `operands` summed by one merged Yosys $macc."""
+    if operands <= 1:
+        return 0
+    return 1 + sum(cap < operands for cap in MACC_OPERAND_CAPS)
+
+
+def lane_levels(m: MatmulModel, family: str) -> int:
+    """LUT levels of the deepest path a design's lane tree and its side paths take between registers, as the open
+    flow counts them (a carry-chain entry is a level, cascades are not). Instantiated adders (`adder: ternary`,
+    naive `adder: expert`) keep their primitives' levels (lane_segments); Yosys' own adders merge between the
+    pipeline registers (MACC_OPERAND_CAPS)."""
+    segs, _ = lane_segments(m, family)
+    side = SIDE_PATH_LEVELS.get((m.table_style, m.G), 5) if m.table_depth else NAIVE_SIDE_PATH_LEVELS
+    if m.weight_memory == "stream":
+        side = max(side, STREAM_SIDE_PATH_LEVELS)
+    bounds = (-1, *m.pipe_cuts, len(segs) - 1)
+    if m.adder in ("ternary", "expert"):
+        return max(side, *(sum(seg.depth for seg in segs[a + 1: b + 1]) for a, b in zip(bounds, bounds[1:])))
+    if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
+        table = MIRROR_RIPPLE_LANE_LEVELS
+        lane = table[m.T - 1] if m.T <= len(table) else table[-1] + math.ceil((m.T - len(table)) / 2)
+        return max(side, lane)             # sign_tree is False only without pipeline registers: one part
+    n = len(tlmm_rtl.lane_leaves(m)[1])
+    # a 3-entry table (G = 1, full) reads one level deeper than the 9- and 27-entry ones (datasets/tlmm: 49 designs)
+    first = segs[0].depth + (1 if m.table_depth == 3 else 0)
+    parts = []
+    for a, b in zip(bounds, bounds[1:]):
+        lo = max(a, 0)                        # adder levels lo+1..b of the tree lie in this part
+        operands = min(2 ** (b - lo), math.ceil(n / 2 ** lo))
+        parts.append((first if a < 0 else 0) + macc_levels(operands))
+    return max(side, *parts)
+
+
 def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
     """Resolve `pipeline` into register stages and their places. auto: the fewest stages whose slowest lane-path
     part meets the spec's clock under the delay model (all of them when none does)."""
@@ -259,15 +318,14 @@ class _TernaryMatmulKernel(Kernel):
 
     def timing_estimate(self, spec):
         """The lane path after the pipeline registers (lane_segments): the slowest part's arrival (a block RAM
-        start included) and the most LUT levels of any part. The surrogate's timing anchor; the accumulator, table
-        build and control are left to the GNN's correction."""
+        start included; the delay model `pipeline: auto` places its stages with) and the LUT levels of the deepest
+        path as the open flow's netlist walk counts them (lane_levels: the lane parts as Yosys 0.23 maps them, at
+        least the table build / accumulator paths). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
         segs, first = lane_segments(m, family)
         comb = [timing.comb_ns(family, seg) for seg in segs]
-        bounds = (-1, *m.pipe_cuts, len(segs) - 1)
-        levels = [sum(seg.depth for seg in segs[a + 1: b + 1]) for a, b in zip(bounds, bounds[1:])]
-        return {"lut_depth": float(max(levels)), "crit_ns": max(timing.parts_ns(comb, m.pipe_cuts, first))}
+        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": max(timing.parts_ns(comb, m.pipe_cuts, first))}
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
