@@ -350,12 +350,21 @@ class FeatureCache:
 
     def batch(self, specs, ys=None):
         """collate_graphs([build_ir(s) for s in specs], ys), equal to it value for value (a test checks)."""
+        return self._gc_paused(self._batch, specs, ys)
+
+    def batch_distinct(self, specs):
+        """(data, inverse): the batch of the distinct designs among specs (first appearance order) and, per spec, its
+        row in it; a design repeated within the request is encoded (and predict_specs predicts it) once."""
+        return self._gc_paused(self._batch_distinct, specs)
+
+    @staticmethod
+    def _gc_paused(fn, *args):
         # The graph builders allocate ~100 small dicts per design, and no cycles: the cyclic garbage collector's
         # passes over the process' (large, long-lived) heap cost about a third of the build; refcounting frees it all.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._batch(specs, ys)
+            return fn(*args)
         finally:
             if was_enabled:
                 gc.enable()
@@ -381,6 +390,22 @@ class FeatureCache:
         data = self._gather(np.array([self._slot[k] for k in keys], np.int64), ys)
         self.seconds["gather"] += time.perf_counter() - t0
         return data
+
+    def _batch_distinct(self, specs):
+        from hwgen import kernels
+
+        specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
+        keys = [self.key(s) for s in specs]
+        if any(k is None for k in keys):
+            return self._batch(specs, None), np.arange(len(specs))
+        row: dict = {}
+        distinct = []
+        for s, k in zip(specs, keys):
+            if k not in row:
+                row[k] = len(distinct)
+                distinct.append(s)
+        inverse = np.array([row[k] for k in keys], np.int64)
+        return self._batch(distinct, None), inverse
 
     def _build(self, spec):
         t0 = time.perf_counter()

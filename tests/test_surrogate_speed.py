@@ -63,6 +63,17 @@ def test_feature_cache_equals_collate_graphs_for_every_kind(specs_by_space):
         assert_same_batch(cache.batch(again), collate_graphs([build_ir(d) for d in again]))
 
 
+def test_batch_distinct_encodes_each_design_once(specs_by_space):
+    dicts = specs_by_space["tlmm"][:40] + specs_by_space["composed"][:10]
+    req = dicts + dicts[5:25] + dicts[:3]
+    cache = FeatureCache()
+    cache.batch(dicts[30:45])                                         # some seen before
+    data, inverse = cache.batch_distinct(req)
+    assert data.u.shape[0] == len(dicts)
+    assert_same_batch(data, collate_graphs([build_ir(d) for d in dicts]))
+    assert inverse.tolist() == list(range(len(dicts))) + list(range(5, 25)) + [0, 1, 2]
+
+
 def test_feature_cache_starts_over_when_full(specs_by_space):
     specs = [kernels.parse_spec(d) for d in specs_by_space["tlmm"]]
     cache = FeatureCache(max_designs=40)
