@@ -247,9 +247,9 @@ class BitLinearScaleKernel(TokenKernel):
         g.ports.update(acc=acc, s=s, ws=ws, y=y)
         ctrl_ff = index_bits(m.beats) + index_bits(m.ws_beats) + 2 + 2 * m.stages
         # the tlast delay line through the stages has no reset: Yosys maps it to one SRL16E (a LUTRAM site)
+        ctrl_lut = control_luts(index_bits(m.beats), index_bits(m.ws_beats))
         ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff - (m.stages - 1),
-                                                                "lut": control_luts(index_bits(m.beats), index_bits(m.ws_beats)),
-                                                                "lutram": 1.0})
+                                                                "lut": ctrl_lut, "lutram": 1.0})
         # the weight scales: a register (per tensor) or a memory of beats x (lanes x ws_bits) words
         if m.per_channel:
             style = "lutram" if m.ws_beats <= 64 else "bram"

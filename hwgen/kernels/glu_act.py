@@ -265,9 +265,9 @@ class GluActKernel(TokenKernel):
         g.ports.update(g=gi, u=ui, f=fo)
         ctrl_ff = index_bits(m.beats) + 2 * m.stages
         # the tlast delay line through the stages has no reset: Yosys maps it to one SRL16E (a LUTRAM site)
+        ctrl_lut = control_luts(index_bits(m.beats))
         ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff - (m.stages - 1),
-                                                                "lut": control_luts(index_bits(m.beats)),
-                                                                "lutram": 1.0})
+                                                                "lut": ctrl_lut, "lutram": 1.0})
         sig_bits = m.V + 1
         rom = None
         if m.act == "silu":
