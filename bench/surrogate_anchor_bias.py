@@ -28,7 +28,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ["datasets/tlmm", "datasets/holdout_tlmm", "datasets/transfer_yosys023", "datasets/fresh_s4242_tlmm",
-                "datasets/attention", "datasets/holdout_attention", "datasets/layer_kernels"]
+                "datasets/attention", "datasets/holdout_attention", "datasets/layer_kernels", "datasets/composed",
+                "datasets/bitnet_layer"]
 MATMUL = ("tlmm", "tlmm_naive")
 
 

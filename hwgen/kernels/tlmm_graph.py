@@ -42,9 +42,10 @@ C_NEG = 0.7           # per activation bit (act_bits + 1), once per design
 # overcount hid: one-leaf lanes showed it, +15-20 %), and the last 2:1 of its LUTRAM read mux folds into that
 # adder's LUTs (costs.read_mux_luts over half the banks).
 C_ACC = 1.0
-# Naive lanes whose weight bank is stacked in depth (BRAM/URAM read mux): the measured LUTs exceed the mux estimate
-# by this factor (fit, 2.6; the cause is not modelled: Yosys' BRAM aspect choice differs from costs._bram_choice on
-# some of these, and the mux output feeds each select's code decode).
+# Naive lanes whose weight bank is a BRAM/URAM stacked in depth (read mux): the measured LUTs exceed the mux estimate
+# by this factor (fit on those records, 2.6; the cause is not modelled: Yosys' BRAM aspect choice differs from
+# costs._bram_choice on some of these, and the mux output feeds each select's code decode). Not applied to LUTRAM
+# banks, which the naive records do not sample (only datasets/composed does, where 2.6 overcounts).
 C_NAIVE_BANK_MUX = 2.6
 # Per table replica: the read mux over its LUTRAM banks (costs.read_mux_luts, scaled by C_TABLE_MUX: the bank
 # decode rides along), the write-enable / address logic of the table (C_TABLE_PORT) and, for mirror tables, the
@@ -182,9 +183,8 @@ def build_matmul(kernel, spec) -> HwGraph:
         else:
             src = g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
                          out_bits=leaf_bits, est={**A.zero(), "lut": select_rate * m.chunk * leaf_bits})
-            if behavioral:
-                wb_est = g.nodes[wb]["est"]
-                wb_est["lut"] *= C_NAIVE_BANK_MUX
+            if behavioral and wstyle in ("bram", "uram"):
+                g.nodes[wb]["est"]["lut"] *= C_NAIVE_BANK_MUX
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
         tree = g.node("lane_tree", f"tree{q}", leaves=n_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
