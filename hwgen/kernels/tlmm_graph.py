@@ -10,6 +10,7 @@ accumulator M_max * nblocks partial sums per lane (both sync-read memories; BRAM
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from hwgen.surrogate import costs as A
@@ -68,6 +69,17 @@ C_WALK_ROM = 2.6
 # FFs of the control besides its counters (FSM state, handshake flags, the stage valid/first/last/tlast flags of
 # hwgen_mm_pipe, the skid-buffer flag of the naive top), counted from the same designs and frozen with the above
 CTRL_FLAGS_TLMM, CTRL_FLAGS_NAIVE = 27, 15
+
+
+@functools.lru_cache(maxsize=8192)
+def _merged_tree_luts(widths: tuple, max_bits: int, cuts: tuple, c_csa: float) -> float:
+    """LUTs of a behavioural lane tree (tlmm_rtl.lane_tree's) as the multi-operand adders Yosys merges it into;
+    memoised like the tree itself (the surrogate builds thousands of graphs a second)."""
+    from .rtl_util import build_adder_tree
+
+    tree = build_adder_tree(list(widths), max_bits, cut_levels=cuts)
+    maccs = A.merged_adders(tree.nodes, {f"lf_{i}": w for i, w in enumerate(widths)})
+    return sum(c_csa * A.compressor_bits(ops) + C_MACC_FINAL * bits for ops, bits in maccs)
 
 
 def build_matmul(kernel, spec) -> HwGraph:
@@ -146,10 +158,8 @@ def build_matmul(kernel, spec) -> HwGraph:
     tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
     pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
     if behavioral:
-        widths = lane_leaves(m)[1]
-        maccs = A.merged_adders(lane.nodes, {f"lf_{i}": w for i, w in enumerate(widths)})
-        c_csa = C_CSA_LOOKUP if tlmm else C_CSA_SELECT
-        tree_lut = sum(c_csa * A.compressor_bits(ops) + C_MACC_FINAL * bits for ops, bits in maccs)
+        tree_lut = _merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
+                                     C_CSA_LOOKUP if tlmm else C_CSA_SELECT)
         select_rate = C_SELECT
     else:
         tree_lut, select_rate = C_TREE * tree_bits, C_SELECT_TREE
