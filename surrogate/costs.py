@@ -210,6 +210,42 @@ def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
 C_MACC = 0.6   # LUTs per partial-product bit of a LUT multiplier
 
 
+def lutram_write_decode(depth: int, width: int, family: str, replicas: int = 1) -> dict:
+    """LUTs of the write enables of a LUTRAM deeper than one bank: one decode of the bank address (and write
+    enable) per bank, shared by the bank's primitives across the width. lutram() counts only the read side; on the
+    TLMM records with `weight_memory: lutram` (narrow words, up to ~120 banks) this term is what was missing."""
+    banks = lutram_banks(depth, width, family)
+    return {**zero(), "lut": float(banks * replicas)} if banks > 1 else zero()
+
+
+def merged_adders(nodes, leaf_bits: dict) -> list[tuple[list[int], int]]:
+    """The multi-operand adders Yosys makes of an adder tree (rtl_util.AdderTree nodes): `alumacc` merges every
+    unregistered chain of two-operand `+` into one $macc cell, cut only at registers. Returns per merged adder its
+    operand widths (leaves or registers) and its result width."""
+    by_name = {n.name: n for n in nodes}
+    consumed = {x for n in nodes for x in (n.a, n.b) if x in by_name and not by_name[x].reg and not n.reg}
+    out = []
+    for n in nodes:
+        if n.reg or n.b is None or n.name in consumed:
+            continue
+        ops, stack = [], [n.a, n.b]
+        while stack:
+            x = stack.pop()
+            src = by_name.get(x)
+            if src is not None and not src.reg and src.b is not None:
+                stack += [src.a, src.b]
+            else:
+                ops.append(src.bits if src is not None else leaf_bits[x])
+        out.append((ops, n.bits))
+    return out
+
+
+def compressor_bits(operands: list[int]) -> float:
+    """Bits a multi-operand adder reduces with full adders before its final carry-propagate adder (Yosys'
+    maccmap: 3:2 compressors, 2 LUTs per bit): every operand but the two widest."""
+    return float(sum(sorted(operands, reverse=True)[2:]))
+
+
 def tree_adder_bits(n_leaves: int, leaf_bits: int, max_bits: int, extra_leaves: Iterable[int] = ()) -> int:
     """Sum of the adder widths of the balanced tree the renderers emit (hwgen.kernels.rtl_util.adder_tree)
     over n_leaves leaves of leaf_bits plus `extra_leaves` (their widths), each sum capped at max_bits."""

@@ -22,7 +22,9 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
-FEATURE_VERSION = 4   # 4: block estimates with memory read muxes and the refit TLMM table terms (3: node types per kernel)
+# 5: matmul lane trees as merged multi-operand adders, shared naive negations, accumulator and LUTRAM write terms
+# (4: memory read muxes, refit TLMM table terms; 3: node types per kernel)
+FEATURE_VERSION = 5
 
 
 @functools.lru_cache(maxsize=1)

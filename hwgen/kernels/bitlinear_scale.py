@@ -25,8 +25,8 @@ from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Performance, Port, TokenKernel
-from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_cost,
-                          out_ctx, round_shift, saturate, signed_range, to_beats)
+from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, control_luts, from_lane_beats, mul_cost, mul_ctx,
+                          out_cost, out_ctx, round_shift, saturate, signed_range, to_beats)
 
 C_BITS_DEFAULT = 34        # two 17-bit unsigned pieces on a DSP's 18-bit port: acc x c in 2 DSPs per lane
 
@@ -247,8 +247,9 @@ class BitLinearScaleKernel(TokenKernel):
         g.ports.update(acc=acc, s=s, ws=ws, y=y)
         ctrl_ff = index_bits(m.beats) + index_bits(m.ws_beats) + 2 + 2 * m.stages
         # the tlast delay line through the stages has no reset: Yosys maps it to one SRL16E (a LUTRAM site)
+        ctrl_lut = control_luts(index_bits(m.beats), index_bits(m.ws_beats))
         ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff - (m.stages - 1),
-                                                                "lut": 2.0 * ctrl_ff, "lutram": 1.0})
+                                                                "lut": ctrl_lut, "lutram": 1.0})
         # the weight scales: a register (per tensor) or a memory of beats x (lanes x ws_bits) words
         if m.per_channel:
             style = "lutram" if m.ws_beats <= 64 else "bram"
@@ -262,8 +263,10 @@ class BitLinearScaleKernel(TokenKernel):
         g.edge(s, ctrl, m.s_bits, "stream")
 
         def c_node(name):   # s register, s x ws pieces, the rounded c register
+            # the rounding constant joins the pieces' sum in one adder (alumacc; Yosys 0.23 maps s x ws + half with
+            # the same LUTs as s x ws): its own adder only when s x ws is one piece
             est = A.add(mul_cost(mul_c, fam), A.registers(m.s_bits + m.c_bits),
-                        A.adder(m.c_bits + 1) if m.c_drop else A.zero())
+                        A.adder(m.c_bits + 1) if m.c_drop and mul_c["n"] == 1 else A.zero())
             return g.node("scale_product", name, leaves=mul_c["n"], leaf_bits=m.s_bits, out_bits=m.c_bits,
                           width=m.c_bits, mult_bits=m.s_bits * m.ws_bits, est=est)
 

@@ -89,6 +89,18 @@ def beat_ctx(beats: int) -> dict:
     return {"beat_w": index_bits(beats), "last_beat": beats - 1}
 
 
+# LUTs per bit of a wrapping beat counter (increment and last-value compare) and of the stream handshakes; the
+# valid / tlast flags that travel with the stages are plain delay FFs. Before: 2 LUTs per control FF, flags
+# included, which put the one-lane glu_act / bitlinear_scale anchors 60-130 % high (bench/surrogate_anchor_bias.py).
+C_COUNTER = 1.5
+HANDSHAKE_LUTS = 4
+
+
+def control_luts(*counter_bits: int) -> float:
+    """Analytical LUTs of an elementwise kernel's control: its counters and handshakes."""
+    return C_COUNTER * sum(counter_bits) + HANDSHAKE_LUTS
+
+
 def mul_cost(mul: dict, family: str, count: float = 1.0) -> dict:
     """Analytical cost of one registered split multiply and the adder that sums its pieces."""
     from hwgen.surrogate import costs as A   # the cost primitives (a leaf module; kernels import it lazily)

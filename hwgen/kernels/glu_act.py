@@ -26,8 +26,8 @@ from ..bits import index_bits, pad_to
 from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Performance, Port, TokenKernel
-from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, from_lane_beats, mul_cost, mul_ctx, out_cost,
-                          out_ctx, round_shift, saturate, signed_range, to_beats)
+from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, control_luts, from_lane_beats, mul_cost, mul_ctx,
+                          out_cost, out_ctx, round_shift, saturate, signed_range, to_beats)
 
 ROM_BRAM_MIN_E = 9    # sigmoid tables of 2^E >= 512 entries go to block-RAM ROMs (one per two lanes), smaller
                       # ones are case ROMs in LUTs
@@ -265,8 +265,9 @@ class GluActKernel(TokenKernel):
         g.ports.update(g=gi, u=ui, f=fo)
         ctrl_ff = index_bits(m.beats) + 2 * m.stages
         # the tlast delay line through the stages has no reset: Yosys maps it to one SRL16E (a LUTRAM site)
+        ctrl_lut = control_luts(index_bits(m.beats))
         ctrl = g.node("control", "control", width=ctrl_ff, est={**A.zero(), "ff": ctrl_ff - (m.stages - 1),
-                                                                "lut": 2.0 * ctrl_ff, "lutram": 1.0})
+                                                                "lut": ctrl_lut, "lutram": 1.0})
         sig_bits = m.V + 1
         rom = None
         if m.act == "silu":
