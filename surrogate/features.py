@@ -20,7 +20,7 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
-FEATURE_VERSION = 4   # 4: block estimates with memory read muxes and the refit TLMM table terms (3: node types per kernel)
+FEATURE_VERSION = 5   # 5: adder arity / instantiated-primitive bits (TLMM adder: ternary, naive adder: expert); 4: block estimates with memory read muxes and the refit TLMM table terms (3: node types per kernel)
 
 
 @functools.lru_cache(maxsize=1)

@@ -36,6 +36,17 @@ C_MIRROR = 0.26
 # FFs of the control besides its counters (FSM state, handshake flags, the stage valid/first/last/tlast flags of
 # hwgen_mm_pipe, the skid-buffer flag of the naive top), counted from the same designs and frozen with the above
 CTRL_FLAGS_TLMM, CTRL_FLAGS_NAIVE = 27, 15
+# Instantiated adders (TLMM `adder: ternary`, naive `adder: expert`; hwgen/kernels/xilinx_prims.py): one LUT6_2 site
+# per result bit of every lane-tree adder, expert select pair and primitive table-build add/sub; Yosys keeps them as
+# written, so nothing of the behavioural fits above (which absorb what Yosys merges across blocks) applies.
+# Per table replica with primitive trees: the port / write-enable logic (C_TABLE_PORT_PRIM) and, for mirror
+# tables, the sign XOR per entry bit (C_MIRROR_PRIM: a LUT of its own, as the primitive tree cannot fold it in).
+# Fit (relative NNLS, read mux / port / XOR) on the 24 unpipelined `adder: ternary` designs of
+# bench/results/tlmm_vs_naive.md (96-768 MACs/cycle, G=2-4): those anchors within -11 .. +6 % (before: -20 .. +55 %);
+# the expert naive anchor within -2 .. +6 % there (before: +198 .. +269 %).
+C_PRIM = 1.0
+C_TABLE_PORT_PRIM = 0.7
+C_MIRROR_PRIM = 1.1
 
 
 def build_matmul(kernel, spec) -> HwGraph:
@@ -43,6 +54,7 @@ def build_matmul(kernel, spec) -> HwGraph:
     perf = kernel.performance(spec)
     fam = spec.target_info.yosys_family
     tlmm = bool(m.table_depth)
+    prim = m.adder in ("ternary", "expert")   # instantiated LUT6_2 + carry-chain adders (C_PRIM per bit)
     g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,),
                 timing=kernel.timing_estimate(spec))
     a = m.act_bits
@@ -87,11 +99,13 @@ def build_matmul(kernel, spec) -> HwGraph:
     g.edge(ctrl, xbuf, 2, "control")
     if tlmm:
         # Serial build: per table a G:1 activation mux, one add/sub of entry_bits and the running-sum register.
+        # adder: ternary builds with primitive add/sub/zero cells (hwgen_tlmm_build_prim.v), one LUT6_2 per bit
         mux_lut = a * math.ceil((m.G - 1) / 3) if m.G > 1 else 0
-        build_est = {**A.zero(), "lut": m.T * (C_BUILD * m.entry_bits + mux_lut), "ff": m.T * m.entry_bits}
+        build_est = {**A.zero(), "lut": m.T * ((C_PRIM if prim else C_BUILD) * m.entry_bits + mux_lut),
+                     "ff": m.T * m.entry_bits}
         build = g.node("table_build", "build", count=m.T, depth=steps, leaves=m.G, leaf_bits=a,
-                       out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits,
-                       storage_bits=m.T * m.entry_bits, est=build_est)
+                       out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits, arity=2,
+                       prim_bits=m.T * m.entry_bits if prim else 0, storage_bits=m.T * m.entry_bits, est=build_est)
         g.edge(xbuf, build, m.x_beat_bits, "data")
         g.edge(ctrl, build, sel_w + 2, "control")
         leaf_bits, n_leaves = m.entry_bits, m.T
@@ -102,10 +116,22 @@ def build_matmul(kernel, spec) -> HwGraph:
     # lane adds the count of sign bits as one more leaf.
     # the renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there); `pipeline` registers:
     # every value alive at a cut, per lane
-    from .tlmm_rtl import lane_tree
-    lane = lane_tree(m)
-    tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
-    pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
+    from .tlmm_rtl import lane_tree, tree_arity
+    pair_bits = 0
+    if m.adder == "expert":
+        # expert naive (naive_expert.py): the selects fused pairwise into the first carry-chain level (the select
+        # node below), ternary adders above; the renderer's own tree, registers included
+        from .naive_expert import build_tree
+        xnodes = build_tree(m.chunk, a, m.lane_sum_bits, m.pipe_cuts)[0]
+        pair_bits = sum(n.bits for n in xnodes if n.kind == "pair")
+        tree_bits = sum(n.bits for n in xnodes if n.kind in ("add", "add3"))
+        pipe_bits = sum(n.bits for n in xnodes if n.kind == "reg")
+        arity = 3
+    else:
+        lane = lane_tree(m)
+        tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
+        pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
+        arity = tree_arity(m)
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
@@ -123,8 +149,8 @@ def build_matmul(kernel, spec) -> HwGraph:
         if tlmm:
             neg = m.T * m.entry_bits if mirror else 0
             est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
-            est["lut"] = (C_TABLE_MUX * est["lut"] + C_TABLE_PORT * m.T
-                          + (C_MIRROR * m.T * m.entry_bits if mirror else 0.0))
+            port, xor = (C_TABLE_PORT_PRIM, C_MIRROR_PRIM) if prim else (C_TABLE_PORT, C_MIRROR)
+            est["lut"] = C_TABLE_MUX * est["lut"] + port * m.T + (xor * m.T * m.entry_bits if mirror else 0.0)
             src = g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
                          width=m.entry_bits, ports=1, neg_bits=neg,
                          storage_bits=m.T * m.table_depth * m.entry_bits, est=est)
@@ -132,13 +158,18 @@ def build_matmul(kernel, spec) -> HwGraph:
             g.edge(wb, src, m.word_bits, "address")
             g.edge(ctrl, src, ew, "address")
         else:
+            # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
+            sel_lut = C_PRIM * pair_bits if pair_bits else C_SELECT * m.chunk * leaf_bits
             src = g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
-                         out_bits=leaf_bits, est={**A.zero(), "lut": C_SELECT * m.chunk * leaf_bits})
+                         out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
+                         est={**A.zero(), "lut": sel_lut})
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
-        tree = g.node("lane_tree", f"tree{q}", leaves=n_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
-                      adder_bits=tree_bits, width=m.lane_sum_bits,
-                      est=A.add(A.adder(C_TREE * tree_bits), A.registers(m.lane_sum_bits + pipe_bits)))
+        tree_leaves = (m.chunk + 1) // 2 if pair_bits else n_leaves
+        tree = g.node("lane_tree", f"tree{q}", leaves=tree_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
+                      adder_bits=tree_bits, width=m.lane_sum_bits, arity=arity, prim_bits=tree_bits if prim else 0,
+                      est=A.add(A.adder((C_PRIM if prim else C_TREE) * tree_bits),
+                                A.registers(m.lane_sum_bits + pipe_bits)))
         g.edge(src, tree, n_leaves * leaf_bits, "data")
         # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
         live = m.chunks > 1
