@@ -36,16 +36,16 @@ C_MIRROR = 0.26
 # FFs of the control besides its counters (FSM state, handshake flags, the stage valid/first/last/tlast flags of
 # hwgen_mm_pipe, the skid-buffer flag of the naive top), counted from the same designs and frozen with the above
 CTRL_FLAGS_TLMM, CTRL_FLAGS_NAIVE = 27, 15
-# Instantiated adders (TLMM `adder: ternary`, naive `adder: expert`; hwgen/kernels/xilinx_prims.py): one LUT6_2 site
-# per result bit of every lane-tree adder, expert select pair and primitive table-build add/sub; Yosys keeps them as
-# written, so nothing of the behavioural fits above (which absorb what Yosys merges across blocks) applies.
-# Per table replica with primitive trees: the port / write-enable logic (C_TABLE_PORT_PRIM) and, for mirror
-# tables, the sign XOR per entry bit (C_MIRROR_PRIM: a LUT of its own, as the primitive tree cannot fold it in).
-# Fit (relative NNLS, read mux / port / XOR) on the 24 unpipelined `adder: ternary` designs of
-# bench/results/tlmm_vs_naive.md (96-768 MACs/cycle, G=2-4): those anchors within -11 .. +6 % (before: -20 .. +55 %);
-# the expert naive anchor within -2 .. +6 % there (before: +198 .. +269 %).
+# Instantiated adders (TLMM `adder: ternary`, naive `adder: expert`; hwgen/kernels/xilinx_prims.py): Yosys keeps
+# them as written, one LUT6_2 site per result bit of every hwgen_add2/add3 and primitive table-build bit, one per
+# activation bit of an expert select pair (hwgen_xsel_pair: its top result bit is the carry out). Nothing of the
+# behavioural fits above applies, as they absorb what Yosys merges across blocks: the (behavioural) accumulator
+# adder no longer merges with the tree root (C_ACC_PRIM per bit), the table port logic folds away, and a mirror
+# table's sign XOR takes a LUT per entry bit of its own (C_MIRROR_PRIM), except where it fits into the last LUT of
+# a 2-3 bank read mux (banks + select bits + the sign: one LUT6). Fit (relative NNLS) on the 24 unpipelined
+# `adder: ternary` and 4 expert designs of bench/results/tlmm_vs_naive.md and the first datasets/tlmm_adder records.
 C_PRIM = 1.0
-C_TABLE_PORT_PRIM = 0.7
+C_ACC_PRIM = 1.1
 C_MIRROR_PRIM = 1.1
 
 
@@ -117,13 +117,14 @@ def build_matmul(kernel, spec) -> HwGraph:
     # the renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there); `pipeline` registers:
     # every value alive at a cut, per lane
     from .tlmm_rtl import lane_tree, tree_arity
-    pair_bits = 0
+    pair_bits = pair_luts = 0
     if m.adder == "expert":
         # expert naive (naive_expert.py): the selects fused pairwise into the first carry-chain level (the select
         # node below), ternary adders above; the renderer's own tree, registers included
         from .naive_expert import build_tree
         xnodes = build_tree(m.chunk, a, m.lane_sum_bits, m.pipe_cuts)[0]
         pair_bits = sum(n.bits for n in xnodes if n.kind == "pair")
+        pair_luts = a * sum(1 for n in xnodes if n.kind == "pair")     # the top bit is the chain's carry out
         tree_bits = sum(n.bits for n in xnodes if n.kind in ("add", "add3"))
         pipe_bits = sum(n.bits for n in xnodes if n.kind == "reg")
         arity = 3
@@ -149,7 +150,11 @@ def build_matmul(kernel, spec) -> HwGraph:
         if tlmm:
             neg = m.T * m.entry_bits if mirror else 0
             est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
-            port, xor = (C_TABLE_PORT_PRIM, C_MIRROR_PRIM) if prim else (C_TABLE_PORT, C_MIRROR)
+            if prim:
+                xor_in_mux = A.lutram_banks(m.table_depth, m.entry_bits, fam) in (2, 3)
+                port, xor = 0.0, 0.0 if xor_in_mux else C_MIRROR_PRIM
+            else:
+                port, xor = C_TABLE_PORT, C_MIRROR
             est["lut"] = C_TABLE_MUX * est["lut"] + port * m.T + (xor * m.T * m.entry_bits if mirror else 0.0)
             src = g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
                          width=m.entry_bits, ports=1, neg_bits=neg,
@@ -159,7 +164,7 @@ def build_matmul(kernel, spec) -> HwGraph:
             g.edge(ctrl, src, ew, "address")
         else:
             # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
-            sel_lut = C_PRIM * pair_bits if pair_bits else C_SELECT * m.chunk * leaf_bits
+            sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
             src = g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
                          out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
                          est={**A.zero(), "lut": sel_lut})
@@ -179,7 +184,8 @@ def build_matmul(kernel, spec) -> HwGraph:
                      out_bits=m.acc_bits, adder_bits=m.acc_bits if live else 0,
                      storage_bits=depth * m.acc_bits if live else 0,
                      est=A.add(A.memory(depth, m.acc_bits, astyle, fam, sync_read=stream) if live else A.zero(),
-                               A.adder(C_ACC * m.acc_bits if live else 0), A.registers(m.acc_bits)))
+                               A.adder((C_ACC_PRIM if prim else C_ACC) * m.acc_bits if live else 0),
+                               A.registers(m.acc_bits)))
         g.edge(tree, acc, m.lane_sum_bits, "data")
         g.edge(ctrl, acc, nw, "address")
         g.edge(acc, yout, m.acc_bits, "stream")
