@@ -60,10 +60,10 @@ bench:
 	$(BIN)/python bench/layer_perf.py
 
 # The surrogate: the shipped model and its reports, each one command over the data in the repo.
-SURROGATE_DATA := --data datasets/tlmm --data datasets/composed --data datasets/attention
+SURROGATE_DATA := --data datasets/tlmm --data datasets/composed --data datasets/attention --data datasets/tlmm_adder
 # the shipped model also learns the decoder layer's kernels and whole-layer tops
 SURROGATE_LAYER_DATA := --data datasets/layer_kernels --data datasets/bitnet_layer
-SURROGATE_SEEN := --exclude datasets/tlmm --exclude datasets/attention
+SURROGATE_SEEN := --exclude datasets/tlmm --exclude datasets/attention --exclude datasets/tlmm_adder
 
 surrogate-model:
 	$(BIN)/hwgen surrogate train $(SURROGATE_DATA) $(SURROGATE_LAYER_DATA) --out models/surrogate_v1
@@ -77,7 +77,8 @@ surrogate-holdout:
 
 surrogate-fresh:
 	$(BIN)/hwgen surrogate eval --model models/surrogate_v1 --data datasets/fresh_s4242_tlmm \
-	    --data datasets/fresh_s4242_attention $(SURROGATE_SEEN) --out docs/surrogate_fresh.md
+	    --data datasets/fresh_s4242_attention --data datasets/fresh_s7171_adder $(SURROGATE_SEEN) \
+	    --out docs/surrogate_fresh.md
 
 surrogate-layers:
 	$(BIN)/hwgen surrogate report $(SURROGATE_LAYER_DATA) --splits ad --out docs/surrogate_layers.md

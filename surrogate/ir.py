@@ -17,6 +17,9 @@ Numeric node features (NUM_FEATURES; the encoder takes log2(1 + v)):
     ports        read ports per replica
     neg_bits     bits of conditional negation logic (mirror tables)
     mult_bits    sum over multipliers of a_bits * b_bits
+    arity        operands per adder of the node's adders (2: binary, 3: ternary carry-save adders); 0: no adders
+    prim_bits    result bits of instantiated LUT6_2 + carry-chain adders (one LUT site per bit, Yosys maps them as
+                 written); 0 for behavioural adders, which Yosys maps and merges itself
 """
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ from .costs import MEM_STYLES
 CORE_NODE_TYPES = ("stream_in", "stream_out", "control", "act_buffer", "stream_adapter")
 EDGE_TYPES = ("stream", "data", "table_write", "address", "control", "weight_load", "kernel_stream")
 NUM_FEATURES = ("count", "depth", "width", "leaves", "leaf_bits", "out_bits", "adder_bits", "storage_bits",
-                "ports", "neg_bits", "mult_bits")
+                "ports", "neg_bits", "mult_bits", "arity", "prim_bits")
 _NUM_FEATURE_SET = frozenset(NUM_FEATURES)
 
 

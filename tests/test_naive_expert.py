@@ -94,7 +94,8 @@ def test_same_contract_as_behavioral_and_auto_meets_the_clock():
     {"K": 37, "N": 5, "P_k": 6, "P_n": 2, "pipeline": 2, "act_bits": 5},   # ternary root + one more adder
     {"K": 24, "N": 6, "P_k": 12, "P_n": 3, "pipeline": "auto", "clock_mhz": 600},
     {"K": 40, "N": 12, "P_k": 7, "P_n": 3, "pipeline": 1, "target": "pynq-z2"},   # 7-series: CARRY4 chains
-], ids=["p0", "p2_act5", "auto", "xc7"])
+    {"K": 5, "N": 4, "P_k": 9, "P_n": 2, "pipeline": 0},   # K < P_k: the lane is narrower than one chunk's bound
+], ids=["p0", "p2_act5", "auto", "xc7", "k_lt_pk"])
 def test_cosim_and_csim_bit_and_cycle_exact(cfg, tmp_path):
     from hwgen.flows.cosim import run_cosim
     from hwgen.flows.csim import run_csim

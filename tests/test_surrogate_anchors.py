@@ -66,11 +66,13 @@ def _group_bias(dataset: str, key, every: int = 1) -> dict:
     ("tlmm", lambda r: (r.kernel, r.params.get("G"), r.params.get("table_style")), 1, 0.08),
     # the partial-product sums and dot trees that DSP48E1 absorbs: xc7 attention -33 % / -37 %
     ("attention", lambda r: (r.kernel, r.extra.get("yosys_family")), 1, 0.08),
+    # instantiated adders (TLMM adder: ternary, naive adder: expert) under the behavioural fits: up to +269 % / +55 %
+    ("tlmm_adder", lambda r: (r.kernel, r.params.get("table_style")), 1, 0.05),
 ])
 def test_anchor_has_no_group_bias_on_the_shipped_records(dataset, key, every, limit):
     """Mean log1p(LUT) residual of the analytical anchor per group within +/- limit on the shipped records."""
     bias = _group_bias(dataset, key, every)
-    assert len(bias) >= (10 if dataset == "tlmm" else 4)
+    assert len(bias) >= {"tlmm": 10, "attention": 4, "tlmm_adder": 3}[dataset]
     off = {k: v for k, v in bias.items() if v[0] >= 10 and abs(v[1]) > limit}
     assert not off, off
 

@@ -21,10 +21,7 @@ from hwgen.surrogate.ir import HwGraph
 # per control register bit (counters, compares, state decode).
 # Calibrated once (non-negative least squares per block type, relative error) on ~40 TLMM/naive designs of
 # the dev data and the first dataset records, then rounded and frozen; they are not refit per split.
-C_BUILD = 1.9         # per entry bit of a table-build add/sub (adder: ternary / expert designs)
 C_CONTROL = 0.9       # per control register bit (naive, streaming TLMM)
-C_TREE = 1.2          # per adder-tree bit of an instantiated (adder: ternary / expert) lane tree
-C_SELECT_TREE = 1.5   # per leaf bit of the naive select next to such a tree
 # The behavioural lane tree as Yosys 0.23 builds it (bench/surrogate_anchor_bias.py): alumacc merges the unregistered
 # tree into one multi-operand $macc, which maccmap reduces with full adders (3:2 compressors, 2 LUTs per bit of
 # every operand but the two widest: costs.compressor_bits) into one carry-propagate adder that absorbs most of its
@@ -69,6 +66,17 @@ C_WALK_ROM = 2.6
 # FFs of the control besides its counters (FSM state, handshake flags, the stage valid/first/last/tlast flags of
 # hwgen_mm_pipe, the skid-buffer flag of the naive top), counted from the same designs and frozen with the above
 CTRL_FLAGS_TLMM, CTRL_FLAGS_NAIVE = 27, 15
+# Instantiated adders (TLMM `adder: ternary`, naive `adder: expert`; hwgen/kernels/xilinx_prims.py): Yosys keeps
+# them as written, one LUT6_2 site per result bit of every hwgen_add2/add3 and primitive table-build bit, one per
+# activation bit of an expert select pair (hwgen_xsel_pair: its top result bit is the carry out). Nothing of the
+# behavioural fits above applies, as they absorb what Yosys merges across blocks: the (behavioural) accumulator
+# adder no longer merges with the tree root (C_ACC_PRIM per bit), the table port logic folds away, and a mirror
+# table's sign XOR takes a LUT per entry bit of its own (C_MIRROR_PRIM), except where it fits into the last LUT of
+# a 2-3 bank read mux (banks + select bits + the sign: one LUT6). Fit (relative NNLS) on the 24 unpipelined
+# `adder: ternary` and 4 expert designs of bench/results/tlmm_vs_naive.md and the first datasets/tlmm_adder records.
+C_PRIM = 1.0
+C_ACC_PRIM = 1.1
+C_MIRROR_PRIM = 1.1
 
 
 @functools.lru_cache(maxsize=8192)
@@ -87,6 +95,7 @@ def build_matmul(kernel, spec) -> HwGraph:
     perf = kernel.performance(spec)
     fam = spec.target_info.yosys_family
     tlmm = bool(m.table_depth)
+    prim = m.adder in ("ternary", "expert")   # instantiated LUT6_2 + carry-chain adders (C_PRIM per bit)
     g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,),
                 timing=kernel.timing_estimate(spec))
     a = m.act_bits
@@ -136,13 +145,14 @@ def build_matmul(kernel, spec) -> HwGraph:
     g.edge(ctrl, xbuf, 2, "control")
     if tlmm:
         # Serial build: per table a G:1 activation mux, one add/sub of entry_bits and the running-sum register.
+        # adder: ternary builds with primitive add/sub/zero cells (hwgen_tlmm_build_prim.v), one LUT6_2 per bit
         mux_lut = a * math.ceil((m.G - 1) / 3) if m.G > 1 else 0
         build_lut = (C_BUILD_ADD * m.entry_bits + C_BUILD_MUX * mux_lut if behavioral
-                     else C_BUILD * m.entry_bits + mux_lut)
+                     else C_PRIM * m.entry_bits + mux_lut)
         build_est = {**A.zero(), "lut": m.T * build_lut, "ff": m.T * m.entry_bits}
         build = g.node("table_build", "build", count=m.T, depth=steps, leaves=m.G, leaf_bits=a,
-                       out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits,
-                       storage_bits=m.T * m.entry_bits, est=build_est)
+                       out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits, arity=2,
+                       prim_bits=m.T * m.entry_bits if prim else 0, storage_bits=m.T * m.entry_bits, est=build_est)
         g.edge(xbuf, build, m.x_beat_bits, "data")
         g.edge(ctrl, build, sel_w + 2, "control")
         leaf_bits, n_leaves = m.entry_bits, m.T
@@ -153,16 +163,25 @@ def build_matmul(kernel, spec) -> HwGraph:
     # lane adds the count of sign bits as one more leaf.
     # the renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there); `pipeline` registers:
     # every value alive at a cut, per lane
-    from .tlmm_rtl import lane_leaves, lane_tree
-    lane = lane_tree(m)
-    tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
-    pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
-    if behavioral:
-        tree_lut = _merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
-                                     C_CSA_LOOKUP if tlmm else C_CSA_SELECT)
-        select_rate = C_SELECT
+    from .tlmm_rtl import lane_leaves, lane_tree, tree_arity
+    pair_bits = pair_luts = 0
+    if m.adder == "expert":
+        # expert naive (naive_expert.py): the selects fused pairwise into the first carry-chain level (the select
+        # node below), ternary adders above; the renderer's own tree, registers included
+        from .naive_expert import build_tree
+        xnodes = build_tree(m.chunk, a, m.lane_sum_bits, m.pipe_cuts)[0]
+        pair_bits = sum(n.bits for n in xnodes if n.kind == "pair")
+        pair_luts = a * sum(1 for n in xnodes if n.kind == "pair")     # the top bit is the chain's carry out
+        tree_bits = sum(n.bits for n in xnodes if n.kind in ("add", "add3"))
+        pipe_bits = sum(n.bits for n in xnodes if n.kind == "reg")
+        arity = 3
     else:
-        tree_lut, select_rate = C_TREE * tree_bits, C_SELECT_TREE
+        lane = lane_tree(m)
+        tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
+        pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
+        arity = tree_arity(m)
+    tree_lut = (_merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
+                                  C_CSA_LOOKUP if tlmm else C_CSA_SELECT) if behavioral else C_PRIM * tree_bits)
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
@@ -182,8 +201,12 @@ def build_matmul(kernel, spec) -> HwGraph:
         if tlmm:
             neg = m.T * m.entry_bits if mirror else 0
             est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
-            est["lut"] = (C_TABLE_MUX * est["lut"] + C_TABLE_PORT * m.T
-                          + (C_MIRROR * m.T * m.entry_bits if mirror else 0.0))
+            if prim:
+                xor_in_mux = A.lutram_banks(m.table_depth, m.entry_bits, fam) in (2, 3)
+                port, xor = 0.0, 0.0 if xor_in_mux else C_MIRROR_PRIM
+            else:
+                port, xor = C_TABLE_PORT, C_MIRROR
+            est["lut"] = C_TABLE_MUX * est["lut"] + port * m.T + (xor * m.T * m.entry_bits if mirror else 0.0)
             src = g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
                          width=m.entry_bits, ports=1, neg_bits=neg,
                          storage_bits=m.T * m.table_depth * m.entry_bits, est=est)
@@ -191,14 +214,18 @@ def build_matmul(kernel, spec) -> HwGraph:
             g.edge(wb, src, m.word_bits, "address")
             g.edge(ctrl, src, ew, "address")
         else:
+            # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
+            sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
             src = g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
-                         out_bits=leaf_bits, est={**A.zero(), "lut": select_rate * m.chunk * leaf_bits})
+                         out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
+                         est={**A.zero(), "lut": sel_lut})
             if behavioral and wstyle in ("bram", "uram"):
                 g.nodes[wb]["est"]["lut"] *= C_NAIVE_BANK_MUX
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
-        tree = g.node("lane_tree", f"tree{q}", leaves=n_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
-                      adder_bits=tree_bits, width=m.lane_sum_bits,
+        tree_leaves = (m.chunk + 1) // 2 if pair_bits else n_leaves
+        tree = g.node("lane_tree", f"tree{q}", leaves=tree_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
+                      adder_bits=tree_bits, width=m.lane_sum_bits, arity=arity, prim_bits=tree_bits if prim else 0,
                       est=A.add(A.adder(tree_lut), A.registers(m.lane_sum_bits + pipe_bits)))
         g.edge(src, tree, n_leaves * leaf_bits, "data")
         # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
@@ -214,7 +241,8 @@ def build_matmul(kernel, spec) -> HwGraph:
                      width=m.acc_bits, count=1, ports=1, leaves=2 if live else 1, leaf_bits=m.lane_sum_bits,
                      out_bits=m.acc_bits, adder_bits=m.acc_bits if live else 0,
                      storage_bits=depth * m.acc_bits if live else 0,
-                     est=A.add(acc_mem, A.adder(C_ACC * m.acc_bits if live else 0), A.registers(m.acc_bits)))
+                     est=A.add(acc_mem, A.adder((C_ACC_PRIM if prim else C_ACC) * m.acc_bits if live else 0),
+                               A.registers(m.acc_bits)))
         g.edge(tree, acc, m.lane_sum_bits, "data")
         g.edge(ctrl, acc, nw, "address")
         g.edge(acc, yout, m.acc_bits, "stream")
