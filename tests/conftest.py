@@ -86,3 +86,16 @@ def check_rtl_cosim_against_contract(spec, prj, vectors, seed, stall):
     else:
         assert summary["latency_cycles"] > perf.latency_cycles and summary["ii"] > perf.ii
     return summary
+
+
+def assert_fused_forward_matches(ens, plain_batch, fused_batch=None):
+    """The ensemble's fused (packed) forward gives the member-by-member forward's predictions."""
+    import numpy as np
+
+    ens.fused = False
+    slow = ens.predict_log(plain_batch)
+    ens.fused = True
+    fast = ens.predict_log(plain_batch if fused_batch is None else fused_batch)
+    for a, b in zip(slow, fast):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+

@@ -16,6 +16,8 @@ from hwgen.datasets.space import load_space, sample
 from hwgen.surrogate.features import FeatureCache, batch_slices, build_ir, collate_graphs, slice_batch
 from hwgen.surrogate.model import Ensemble, GNN, ModelConfig
 
+from .conftest import assert_fused_forward_matches
+
 ROOT = Path(__file__).resolve().parent.parent
 SPACES = sorted((ROOT / "datasets" / "spaces").glob("*.yaml"))
 FIELDS = ("x", "edge_index", "edge_attr", "nw", "ew", "u", "ana", "batch")
@@ -127,12 +129,7 @@ def test_packed_forward_matches_each_member(specs_by_space):
     for i, (r_mu, r_lv) in enumerate(ref):
         np.testing.assert_allclose(mu[i].numpy(), r_mu.numpy(), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(lv[i].numpy(), r_lv.numpy(), rtol=1e-5, atol=1e-5)
-    ens.fused = False
-    slow = ens.predict_log(data)
-    ens.fused = True
-    fast = ens.predict_log(data)
-    for a, b in zip(slow, fast):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert_fused_forward_matches(ens, data)
 
 
 def test_packed_weights_follow_a_weight_change(specs_by_space):

@@ -14,6 +14,8 @@ from hwgen.kernels import parse_spec  # noqa: E402
 from hwgen.surrogate.costs import RES, TARGETS  # noqa: E402
 from hwgen.surrogate.features import arrays, build_ir  # noqa: E402
 
+from .conftest import assert_fused_forward_matches  # noqa: E402
+
 torch.set_num_threads(1)
 SPECS = [{"kind": "tlmm", "K": 96, "N": 64, "G": 3, "T": 8, "Q": 4, "target": "kv260"},
          {"kind": "tlmm", "K": 128, "N": 32, "G": 2, "T": 16, "Q": 2, "table_style": "mirror", "target": "zcu104"},
@@ -242,9 +244,4 @@ def test_batched_features_and_fused_ensemble_match_the_per_graph_path(timed):
         np.testing.assert_array_equal(getattr(old, k).numpy(), getattr(new, k).numpy(), err_msg=k)
     np.testing.assert_allclose(old.ana.numpy(), new.ana.numpy(), rtol=1e-12)
     assert old.group == new.group
-    ens.fused = False
-    slow = ens.predict_log(old)
-    ens.fused = True
-    fast = ens.predict_log(new)
-    for a, b in zip(slow, fast):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert_fused_forward_matches(ens, old, new)
