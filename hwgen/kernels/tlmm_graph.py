@@ -95,7 +95,8 @@ def build_matmul(kernel, spec) -> HwGraph:
     perf = kernel.performance(spec)
     fam = spec.target_info.yosys_family
     tlmm = bool(m.table_depth)
-    prim = m.adder in ("ternary", "expert")   # instantiated LUT6_2 + carry-chain adders (C_PRIM per bit)
+    behavioral = m.adder == "behavioral"      # Yosys' own adders, merged across blocks (the fitted rates above)
+    prim = not behavioral                     # instantiated LUT6_2 + carry-chain adders (C_PRIM per bit)
     g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,),
                 timing=kernel.timing_estimate(spec))
     a = m.act_bits
@@ -109,7 +110,6 @@ def build_matmul(kernel, spec) -> HwGraph:
     sel_w = rtl["selw"] if tlmm else 0
     rom_bits = (rtl["ew"] + sel_w + 2) if tlmm else 0
     stream = m.weight_memory == "stream"
-    behavioral = getattr(m, "adder", "behavioral") == "behavioral"
     if stream:
         # hwgen_ws_ctrl (chunk, cin, tok, tin, mlast, nb, step, acc_addr, x_waddr, x_raddr), hwgen_ws_chunk_buf
         # (waddr, lane group, halves), hwgen_mm_pipe's s1/s2 addresses and the top's s1 address
