@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "surrogate_speed.md"))
     ap.add_argument("--batch", type=int, default=None,
-                    help="designs per forward batch (default: predict.forward_batch() where it exists, else 4096)")
+                    help="designs per forward batch (default: predict.FORWARD_BATCH where it exists, else 4096)")
     ap.add_argument("--baseline", default=None, help="JSON of an earlier run, shown as the 'before' column")
     ap.add_argument("--baseline-label", default="before")
     a = ap.parse_args(argv)
@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     fast = hasattr(features, "collate_graphs")
     if a.batch is None:
         from hwgen.surrogate import predict
-        a.batch = predict.forward_batch() if hasattr(predict, "forward_batch") else 4096
+        a.batch = getattr(predict, "FORWARD_BATCH", 4096)
 
     torch.set_num_threads(a.threads)
     ens = Ensemble.load(Path(a.model))

@@ -372,11 +372,16 @@ class FeatureCache:
             if was_enabled:
                 gc.enable()
 
-    def _batch(self, specs, ys):
+    def _parsed(self, specs) -> tuple[list, list]:
         from hwgen import kernels
 
         specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
-        keys = [self.key(s) for s in specs]
+        return specs, [self.key(s) for s in specs]
+
+    def _batch(self, specs, ys):
+        return self._batch_keyed(*self._parsed(specs), ys)
+
+    def _batch_keyed(self, specs, keys, ys):
         if any(k is None for k in keys):
             return self._encode([self._build(s) for s in specs], ys)
         new = self._new(specs, keys)
@@ -395,12 +400,9 @@ class FeatureCache:
         return data
 
     def _batch_distinct(self, specs):
-        from hwgen import kernels
-
-        specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
-        keys = [self.key(s) for s in specs]
+        specs, keys = self._parsed(specs)
         if any(k is None for k in keys):
-            return self._batch(specs, None), np.arange(len(specs))
+            return self._batch_keyed(specs, keys, None), np.arange(len(specs))
         row: dict = {}
         distinct = []
         for s, k in zip(specs, keys):
@@ -408,7 +410,7 @@ class FeatureCache:
                 row[k] = len(distinct)
                 distinct.append(s)
         inverse = np.array([row[k] for k in keys], np.int64)
-        return self._batch(distinct, None), inverse
+        return self._batch_keyed(distinct, list(row), None), inverse
 
     def _build(self, spec):
         t0 = time.perf_counter()

@@ -48,10 +48,6 @@ def default_model_dir() -> Path:
 FORWARD_BATCH = 512
 
 
-def forward_batch() -> int:
-    return FORWARD_BATCH
-
-
 _FEATURES = None
 
 
@@ -69,14 +65,14 @@ def predict_specs(specs: Sequence, model_dir=None, batch_size: int | None = None
                   targets: Sequence[str] | None = None) -> list[dict]:
     """Predict every target (mean and uncertainty) and the derived Fmax for many designs at once: the features of the
     distinct ones in one batch (features.FeatureCache.batch_distinct: collate_graphs, designs seen before reused), the
-    ensemble over slices of batch_size designs (default: forward_batch()); a design repeated in `specs` is predicted
+    ensemble over slices of batch_size designs (default: FORWARD_BATCH); a design repeated in `specs` is predicted
     once."""
     from .features import batch_slices
 
     if not specs:
         return []
     data, inverse = feature_cache().batch_distinct(list(specs))
-    rows = _predict_batches(batch_slices(data, batch_size or forward_batch()), model_dir, targets)
+    rows = _predict_batches(batch_slices(data, batch_size or FORWARD_BATCH), model_dir, targets)
     out, seen = [], set()
     for i in inverse.tolist():       # a repeated design gets its own copy of the one prediction
         out.append(rows[i] if i not in seen else {t: dict(v) for t, v in rows[i].items()})
