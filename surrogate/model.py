@@ -220,7 +220,7 @@ class Ensemble:
     def __init__(self, cfg: ModelConfig, members: list[GNN] | None = None, fused: bool = True):
         self.cfg = cfg
         self.members = members if members is not None else []
-        self.fused = fused      # one batched pass over all members (fused_forward); False: member by member
+        self.fused = fused      # one batched pass over all members (PackedEnsemble); False: member by member
 
     @torch.inference_mode()
     def predict_log(self, data) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -361,67 +361,10 @@ def outputs_from_log(mean: np.ndarray, sigma: np.ndarray, ana: np.ndarray, targe
     return rows
 
 
-def _stack(members, get) -> torch.Tensor:
-    return torch.stack([get(m) for m in members])
-
-
-def _mlp_stacked(members, get, x: torch.Tensor) -> torch.Tensor:
-    """The members' _mlp (Linear, SiLU, Linear) on x [M, N, in], one batched matmul per layer."""
-    l1, l2 = (_stack(members, lambda m, i=i: get(m)[i].weight) for i in (0, 2))
-    b1, b2 = (_stack(members, lambda m, i=i: get(m)[i].bias) for i in (0, 2))
-    h = torch.nn.functional.silu(torch.baddbmm(b1.unsqueeze(1), x, l1.transpose(1, 2)))
-    return torch.baddbmm(b2.unsqueeze(1), h, l2.transpose(1, 2))
-
-
-@torch.inference_mode()
-def fused_forward(members: list, data) -> tuple[torch.Tensor, torch.Tensor]:
-    """GNN.forward of every member at once (-> mu, log_var [M, B, T]): the members' weights stacked, every layer
-    one batched op over the member axis instead of M small ones. The same arithmetic as GNN.forward, so equal to
-    it up to float rounding (a test checks); inference only."""
-    ref = members[0]
-    x_raw, batch, nw, ew, nb = _graph_inputs(data)
-    norm = lambda v, name: (v.unsqueeze(0) - _stack(members, lambda m: getattr(m, f"{name}_mean")).unsqueeze(1)) \
-        / _stack(members, lambda m: getattr(m, f"{name}_std")).unsqueeze(1)  # noqa: E731
-    x, e, u = norm(x_raw, "x"), norm(data.edge_attr, "e"), norm(data.u, "u")
-    h = _mlp_stacked(members, lambda m: m.node_in, x)
-    src, dst = data.edge_index[0], data.edge_index[1]
-    for li in range(len(ref.convs)):
-        conv = lambda m, li=li: m.convs[li]  # noqa: E731
-        we = _stack(members, lambda m: conv(m).lin_e.weight)
-        be = _stack(members, lambda m: conv(m).lin_e.bias)
-        msg = torch.relu(h.index_select(1, src) + torch.baddbmm(be.unsqueeze(1), e, we.transpose(1, 2)))
-        agg = torch.zeros_like(h).index_add_(1, dst, msg * ew.view(1, -1, 1))
-        eps = _stack(members, lambda m: conv(m).eps).view(-1, 1, 1)
-        out = _mlp_stacked(members, lambda m: conv(m).mlp, (1 + eps) * h + agg)
-        ln = [m.norms[li] for m in members]
-        normed = torch.nn.functional.layer_norm(out, out.shape[-1:], eps=ln[0].eps)
-        normed = normed * torch.stack([x.weight for x in ln]).unsqueeze(1) + torch.stack([x.bias for x in ln]).unsqueeze(1)
-        h = h + torch.nn.functional.silu(normed)
-    n_res = N_RES
-    ub = u.index_select(1, batch)
-    ab = _mlp_stacked(members, lambda m: m.node_out, torch.cat([h, ub], dim=2))
-    a = 2.0 * torch.tanh(ab[..., :n_res] / 2.0)
-    b = ab[..., n_res:]
-    est = torch.expm1(x_raw[:, EST_SLICE]).unsqueeze(0)
-    contrib = (est * torch.exp(a) + torch.nn.functional.softplus(b) * ref.free_scale) * nw.view(1, -1, 1)
-    M = len(members)
-    Y = torch.zeros(M, nb, n_res).index_add_(1, batch, contrib)
-    hs = torch.zeros(M, nb, h.shape[2]).index_add_(1, batch, h * nw.view(1, -1, 1))
-    cnt = torch.zeros(nb).index_add_(0, batch, nw).clamp(min=1.0)
-    pooled = torch.cat([hs / 32.0, hs / cnt.view(1, -1, 1), u], dim=2)
-    out = _mlp_stacked(members, lambda m: m.head, pooled)
-    n_t = ref.n_t
-    r_std = _stack(members, lambda m: m.r_std).unsqueeze(1)
-    c = out[..., :n_t] * r_std * ref.c_mask
-    log_var = torch.clamp(out[..., n_t:] + 2 * torch.log(r_std), min=ref.min_log_var, max=4.0)
-    ana = data.ana.index_select(1, ref.ana_cols).float().clamp(min=0)
-    base = torch.cat([torch.log1p(Y), torch.log1p(ana).unsqueeze(0).expand(M, -1, -1)], dim=2)
-    return base + c, log_var
-
-
 class PackedEnsemble:
-    """fused_forward with the members' weights stacked once (not per batch) and the edge work, which dominates (a
-    batch has ~2.5x more directed edges than nodes), done on [edges, members * hidden] rows: one contiguous gather
+    """GNN.forward of every member at once (-> mu, log_var [M, B, T]): the members' weights stacked once (not per
+    batch), every layer one batched op over the member axis, and the edge work, which dominates (a batch has ~2.5x
+    more directed edges than nodes), done on [edges, members * hidden] rows: one contiguous gather
     per edge, the edge-feature linear of every member in one GEMM with the feature standardisation folded into its
     weights, in-place activation, one index_add_. The same function as GNN.forward up to float rounding (a test
     checks); inference only."""
@@ -467,7 +410,7 @@ class PackedEnsemble:
 
     @torch.inference_mode()
     def forward(self, data) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (mu, log_var [M, B, T]) of every member, like fused_forward."""
+        """-> (mu, log_var [M, B, T]) of every member."""
         M, H = self.M, self.H
         x_raw, batch, nw, ew, nb = _graph_inputs(data)
         n = x_raw.shape[0]
