@@ -313,6 +313,8 @@ def test_blend_weight_fitted_out_of_fold_per_group_and_size():
     assert 0.0 <= w_small <= 0.3 and s_small > 0.0025
     assert cells["a"][1] is None and cells["b"] == [None, None]
     assert set(cells) == {"*", "a", "b"}
+    from hwgen.surrogate.evaluate import describe_blend
+    assert describe_blend({"lut": {"*": [None, None], "tlmm": [[0.5, 0.02], None]}}) == ["lut (tlmm 0.5/1)"]
 
 
 def test_blend_applies_per_group_and_size(tiny):
