@@ -282,9 +282,12 @@ class Ensemble:
         ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
         groups = list(getattr(data, "group", None) or [""] * mean.shape[0])
         small = data.ana.numpy()[:, TARGETS.index("lut")] < BLEND_SMALL_LUT
+        names, inv = np.unique(np.array(groups, dtype=object).astype(str), return_inverse=True)
         for t, by_group in self.cfg.blend.items():
             j = TARGETS.index(t)
-            ws = np.array([blend_cell(by_group, g, sm) for g, sm in zip(groups, small)], dtype=float)
+            # one lookup per (group, bucket), not per design: [group, bucket (0 small, 1 large), (w, sigma)]
+            table = np.array([[blend_cell(by_group, g, True), blend_cell(by_group, g, False)] for g in names], dtype=float)
+            ws = table[inv, np.where(small, 0, 1)]
             use = np.isfinite(ws[:, 0])
             w, s = ws[use, 0], ws[use, 1]
             mean[use, j] = w * mean[use, j] + (1.0 - w) * ana[use, j]
