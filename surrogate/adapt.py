@@ -224,6 +224,7 @@ def finetune(ens, examples: Sequence, epochs: int = FINETUNE_EPOCHS, lr: float =
     # the GNN is what gets tuned: where the source model answered a resource with its analytical formula (the
     # formula beat it out of fold on the source tool), the tuned GNN answers now
     out.cfg.fallback = {t: v for t, v in out.cfg.fallback.items() if t not in RES}
+    out.cfg.blend = {}     # (the GNN/formula blend is of resources only)
     data = _batch(examples, range(len(examples)))
     data = out.remap(data)
     y = torch.log1p(data.y.clamp(min=0)).float()
