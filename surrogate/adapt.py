@@ -274,8 +274,10 @@ def finetune(ens, examples: Sequence, epochs: int = FINETUNE_EPOCHS, lr: float =
             spread[t] = {"a": 0.0, "b": 0.0, "m": 0.0,
                          "s": float(np.sqrt(np.mean((yl[ok, j] - mean[ok, j]) ** 2) * n / max(n - 2, 1)))}
     # timing is predicted by the anchor (the formula fallback) in the shipped model, not by the readouts tuned
-    # above: it gets calibrate's correction
-    spread.update(_fit_all(mean, yl, design_tags(data), None, TIMING_TARGETS))
+    # above: it gets calibrate's correction. `mixed`: the resources too, as the source half of the ensemble does not
+    # move: a shift common to the records (that the tuned half learnt, e.g. a tool's -25 % LUTs) would be halved
+    # where calibrate fits it in full; what the records share beyond that, it leaves (its leave-one-out pick)
+    spread.update(_fit_all(mean, yl, design_tags(data), None, ADAPTED if keep_source else TIMING_TARGETS))
     out.cfg.adaptation = {"method": "mixed" if keep_source else "finetune", "records": len(examples),
                           "epochs": epochs, "lr": lr, "sp": sp, "correction": spread}
     return out
