@@ -73,7 +73,7 @@ def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
               help="your records: a dataset built with your tool (hwgen dataset build --yosys ...) or imported "
                    "vendor reports (hwgen dataset import --vendor ...); repeatable")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="adapted model folder")
-@click.option("--method", default="calibrate", show_default=True,
+@click.option("--method", default="mixed", show_default=True,
               type=click.Choice(["calibrate", "residual", "finetune", "mixed"]),
               help="calibrate: global log-space shift/slope per kernel group and family; residual: plus a "
                    "design-dependent Gaussian-process residual; finetune: the GNN readouts trained further; "
