@@ -15,8 +15,8 @@ method (calibrate, residual, finetune, mixed) sees the same draws.
 Writes docs/surrogate_transfer.md, docs/surrogate_transfer.json and docs/surrogate_transfer.png. Usage:
     python bench/surrogate_transfer.py [--parts tool family] [--counts 0 5 10 20] [--repeats 10] [--draw strata|random]
         [--family-epochs 150]
-About 1.5 min on 2 shared cores with --repeats 10; ~4 min the first time, which trains the family part's UltraScale+-only model
-(cached in build/surrogate_transfer/). `--parts tool` reruns only the tool part (e.g. against a retrained shipped
+About 4 min on 2 shared cores with --repeats 10 (the fine-tuning methods take ~1 s per draw); ~7 min the first time,
+which trains the family part's UltraScale+-only model (cached in build/surrogate_transfer/). `--parts tool` reruns only the tool part (e.g. against a retrained shipped
 model) and keeps the family part of the existing docs/surrogate_transfer.json.
 """
 from __future__ import annotations
@@ -278,7 +278,7 @@ def write(res: dict) -> None:
              "`calibrate` = a global log-space shift/slope per kernel group and device family; `residual` = the same "
              "plus a Gaussian-process residual over the design descriptors (both chosen by exact leave-one-out "
              "error, one-SE rule); `finetune` = the GNN readouts trained further (L2-SP); `mixed` = finetune with the "
-             "source members kept next to the tuned ones (the ensemble mean moves half as far). "
+             "source members kept next to the tuned ones (the ensemble mean moves half as far), plus calibrate's correction. "
              f"`hwgen surrogate adapt` defaults to `{DEFAULT_METHOD}`.", ""]
     for name, s in res["scenarios"].items():
         lines += [f"## {name}: {res['descriptions'][name]}", "",
