@@ -115,9 +115,9 @@ def test_timing_adapts_to_the_tool(yowasp):
 
 
 def test_mixed_keeps_the_source_members_and_moves_halfway(yowasp):
-    """`mixed` = finetune's tuned members plus the source's: twice the members, and the LUT prediction of held-out
-    designs between the source's and the tuned members' (their mean), nearer the labels than the source on a tool
-    that differs from the model by a design-dependent shift."""
+    """`mixed` = finetune's tuned members plus the source's: twice the members, whose mean LUT prediction of held-out
+    designs lies halfway between the source's and the tuned members'; with calibrate's correction on top it is
+    nearer the labels than the source on a tool that differs from the model by a design-dependent shift."""
     from hwgen.surrogate.adapt import adapt, design_descriptors
     from hwgen.surrogate.features import GRAPH_FEATURES
     from hwgen.surrogate.model import Ensemble, ModelConfig
@@ -133,9 +133,10 @@ def test_mixed_keeps_the_source_members_and_moves_halfway(yowasp):
     assert model.cfg.adaptation["method"] == "mixed" and len(model.members) == 2 * len(ens.members)
     src, mixed = predict_examples(ens, rest)[0][:, 0], predict_examples(model, rest)[0][:, 0]
     cfg = ModelConfig.from_json(model.cfg.to_json())
-    cfg.adaptation = {}
+    cfg.adaptation = {}                 # the members alone, without the stored correction
     alone = predict_examples(Ensemble(cfg, model.members[:len(ens.members)]), rest)[0][:, 0]
-    np.testing.assert_allclose(mixed, (src + alone) / 2, atol=1e-6)
+    both = predict_examples(Ensemble(cfg, model.members), rest)[0][:, 0]
+    np.testing.assert_allclose(both, (src + alone) / 2, atol=1e-6)
     assert np.abs(mixed - src).mean() > 0.01
     assert np.sqrt(np.mean((mixed - y) ** 2)) < 0.8 * np.sqrt(np.mean((src - y) ** 2))
 
