@@ -154,3 +154,17 @@ def test_draw_records_covers_every_kernel_group_and_family(yowasp):
         few = draw_records(ex, 4, seed)
         assert len(few) == 4 and {tuple(t) for t in design_tags(_batch(few, range(4)))} == strata
         assert len(draw_records(ex, 7, seed)) == 7 and len(draw_records(ex, 100, seed)) == len(ex)
+
+
+def test_analytical_terms_sum_to_the_anchor(yowasp):
+    """HwGraph.analytical_terms (the bench's per-cost-term fit): the LUT anchor split by node type, lane copies
+    included, sums to the anchor; a TLMM design has its table, lane-tree and control terms."""
+    from hwgen.surrogate.features import build_ir
+
+    ens, ex, data, mean = yowasp
+    for e in ex[:12]:
+        g = build_ir(e.spec)
+        terms = g.analytical_terms("lut")
+        assert sum(terms.values()) == pytest.approx(g.analytical()["lut"], rel=1e-9)
+        if e.spec["kind"] == "tlmm":
+            assert {"table_bank", "control", "accumulator"} <= set(terms)
