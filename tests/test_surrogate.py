@@ -398,7 +398,7 @@ def test_migrate_attention_ii_and_fresh_sample_eval(tmp_path, hwgen_cli):
     assert "| attention_" in out.read_text()
 
 
-@pytest.mark.parametrize("method", ["calibrate", "residual", "finetune"])
+@pytest.mark.parametrize("method", ["calibrate", "residual", "finetune", "mixed"])
 def test_adapt_to_another_tool_from_few_records(tiny, tmp_path, method):
     """A 'new tool' that maps every design to 25 % fewer LUTs and 10 % more FFs: adapting on 8 of its records moves
     the predictions of the other designs toward it; 0 records change nothing; cycles are never adapted; the adapted
