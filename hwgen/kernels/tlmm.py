@@ -240,31 +240,60 @@ def macc_levels(operands: int) -> int:
     return 1 + sum(cap < operands for cap in MACC_OPERAND_CAPS)
 
 
-def lane_levels(m: MatmulModel, family: str) -> int:
-    """LUT levels of the deepest path a design's lane tree and its side paths take between registers, as the open
-    flow counts them (a carry-chain entry is a level, cascades are not). Instantiated adders (`adder: ternary`,
-    naive `adder: expert`) keep their primitives' levels (lane_segments); Yosys' own adders merge between the
-    pipeline registers (MACC_OPERAND_CAPS)."""
-    segs, _ = lane_segments(m, family)
+# The paths beside the lane carry one cascaded carry cell on their critical path in most stored designs (the T = 1
+# designs of datasets/tlmm, whose lane path is the table read alone: 0-2, mostly 1).
+SIDE_PATH_CARRY = 1
+
+
+def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]:
+    """The register-to-register paths of a design as the open flow's netlist walk measures them: each lane part
+    between the pipeline registers (m.pipe_cuts, placed by with_pipeline on lane_path) and the side paths, as
+    (composition, starts at a block RAM / UltraRAM output). Instantiated adders (`adder: ternary`, naive
+    `adder: expert`) keep their primitives' segments (lane_segments); Yosys' own adders merge between the
+    registers into one $macc per part (MACC_OPERAND_CAPS), whose final carry chain spans the part's result bits."""
+    segs, first_extra = lane_segments(m, family)
+    ram = first_extra > 0
     side = SIDE_PATH_LEVELS.get((m.table_style, m.G), 5) if m.table_depth else NAIVE_SIDE_PATH_LEVELS
     if m.weight_memory == "stream":
         side = max(side, STREAM_SIDE_PATH_LEVELS)
+    out = [(timing.Segment(depth=side, carry_entries=1, carry=SIDE_PATH_CARRY), False)]
     bounds = (-1, *m.pipe_cuts, len(segs) - 1)
     if m.adder in ("ternary", "expert"):
-        return max(side, *(sum(seg.depth for seg in segs[a + 1: b + 1]) for a, b in zip(bounds, bounds[1:])))
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+            out.append((sum(segs[a + 1: b + 1], timing.Segment()), ram and i == 0))
+        return out
+    root = timing.Segment(carry_entries=1, carry=max(0, math.ceil(m.lane_sum_bits / timing.CARRY_BITS) - 1))
     if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
         table = MIRROR_RIPPLE_LANE_LEVELS
         lane = table[m.T - 1] if m.T <= len(table) else table[-1] + math.ceil((m.T - len(table)) / 2)
-        return max(side, lane)             # sign_tree is False only without pipeline registers: one part
+        return out + [(root + timing.Segment(depth=lane), ram)]   # sign_tree is False only without registers
     n = len(tlmm_rtl.lane_leaves(m)[1])
-    # a 3-entry table (G = 1, full) reads one level deeper than the 9- and 27-entry ones (datasets/tlmm: 49 designs)
-    first = segs[0].depth + (1 if m.table_depth == 3 else 0)
-    parts = []
+    widths = _tree_level_widths(m, tlmm_rtl.sign_tree(m))
+    if m.table_depth:   # the weight bank addresses the tables; a 3-entry table (G = 1, full) reads one level deeper
+        starts = [(segs[0] + timing.Segment(depth=1 if m.table_depth == 3 else 0), ram)]   # (datasets/tlmm: 49)
+    else:   # naive: the deepest path negates the registered activation, the slowest selects by the weight bits
+        starts = [(segs[0], False), (timing.Segment(depth=1), ram)]
     for a, b in zip(bounds, bounds[1:]):
         lo = max(a, 0)                        # adder levels lo+1..b of the tree lie in this part
         operands = min(2 ** (b - lo), math.ceil(n / 2 ** lo))
-        parts.append((first if a < 0 else 0) + macc_levels(operands))
-    return max(side, *parts)
+        part = timing.Segment(depth=macc_levels(operands))
+        if operands > 1:                      # the $macc's final carry chain: an entry and its cascades
+            part += timing.Segment(carry_entries=1, carry=max(0, math.ceil(widths[b] / timing.CARRY_BITS) - 1))
+        out += [(first + part, from_ram) for first, from_ram in starts] if a < 0 else [(part, False)]
+    return out
+
+
+def lane_levels(m: MatmulModel, family: str) -> int:
+    """LUT levels of the deepest path a design's lane tree and its side paths take between registers, as the open
+    flow counts them (a carry-chain entry is a level, cascades are not): the deepest of lane_parts."""
+    return max(seg.depth for seg, _ in lane_parts(m, family))
+
+
+def lane_crit_ns(m: MatmulModel, family: str) -> float:
+    """The slowest of lane_parts' arrivals (clock-to-out and setup excluded, a block RAM start included): what the
+    open flow's crit_ns measures."""
+    d = timing.DELAYS[family]
+    return max(timing.comb_ns(family, seg) + (d.ram_clk_to_q - d.clk_to_q) * ram for seg, ram in lane_parts(m, family))
 
 
 def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
@@ -323,9 +352,7 @@ class _TernaryMatmulKernel(Kernel):
         least the table build / accumulator paths). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
-        segs, first = lane_segments(m, family)
-        comb = [timing.comb_ns(family, seg) for seg in segs]
-        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": max(timing.parts_ns(comb, m.pipe_cuts, first))}
+        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": lane_crit_ns(m, family)}
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
