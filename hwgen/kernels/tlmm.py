@@ -266,11 +266,16 @@ def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]
     if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
         table = MIRROR_RIPPLE_LANE_LEVELS
         lane = table[m.T - 1] if m.T <= len(table) else table[-1] + math.ceil((m.T - len(table)) / 2)
-        return out + [(root + timing.Segment(depth=lane), ram)]   # sign_tree is False only without registers
+        # sign_tree is False only without registers: one part; its slowest path enters two carry chains, the
+        # ripple's and the $macc's (206 of the 266 such designs of datasets/tlmm whose slowest path is the deepest,
+        # 58 enter one)
+        return out + [(root + timing.Segment(depth=lane, carry_entries=1), ram)]
     n = len(tlmm_rtl.lane_leaves(m)[1])
     widths = _tree_level_widths(m, tlmm_rtl.sign_tree(m))
-    if m.table_depth:   # the weight bank addresses the tables; a 3-entry table (G = 1, full) reads one level deeper
-        starts = [(segs[0] + timing.Segment(depth=1 if m.table_depth == 3 else 0), ram)]   # (datasets/tlmm: 49)
+    if m.table_depth:   # the weight bank addresses the tables
+        starts = [(segs[0], ram)]
+        if m.table_depth == 3:   # a 3-entry table (G = 1, full) has a path one level deeper than the 9- and 27-entry
+            starts.append((segs[0] + timing.Segment(depth=1), False))   # ones, from a register (datasets/tlmm: 49)
     else:   # naive: the deepest path negates the registered activation, the slowest selects by the weight bits
         starts = [(segs[0], False), (timing.Segment(depth=1), ram)]
     for a, b in zip(bounds, bounds[1:]):
@@ -281,6 +286,11 @@ def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]
             part += timing.Segment(carry_entries=1, carry=max(0, math.ceil(widths[b] / timing.CARRY_BITS) - 1))
         out += [(first + part, from_ram) for first, from_ram in starts] if a < 0 else [(part, False)]
     return out
+
+
+def side_path(m: MatmulModel, family: str) -> timing.Segment:
+    """The paths beside the lane (lane_parts' first entry): the ones the stream handshakes reach."""
+    return lane_parts(m, family)[0][0]
 
 
 def lane_levels(m: MatmulModel, family: str) -> int:
@@ -294,6 +304,18 @@ def lane_crit_ns(m: MatmulModel, family: str) -> float:
     open flow's crit_ns measures."""
     d = timing.DELAYS[family]
     return max(timing.comb_ns(family, seg) + (d.ram_clk_to_q - d.clk_to_q) * ram for seg, ram in lane_parts(m, family))
+
+
+def placement_fmax(spec, m: MatmulModel) -> float:
+    """The Fmax `pipeline: auto` places its stages with: the lane path's slowest part after the registers under the
+    per-level segment model (lane_path: a LUT and a carry entry per binary adder level), capped like a design with
+    block RAM / UltraRAM weights. More conservative than Kernel.fmax_estimate (the merged netlist's paths); kept for
+    the placement, which fixes the RTL of every stored `auto` design."""
+    family = spec.target_info.yosys_family
+    comb, first = lane_path(m, family)
+    style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
+    return timing.fmax_from_arrival(max(timing.parts_ns(comb, m.pipe_cuts, first)), family, style == "bram",
+                                    style == "uram")
 
 
 def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
@@ -335,15 +357,12 @@ class _TernaryMatmulKernel(Kernel):
         return self.model(spec).top
 
     def fmax_estimate(self, spec):
-        """The lane path's slowest part after the pipeline registers (lane_path), capped like a synthesized design
-        with block RAM / UltraRAM weights; the accumulator, table build and control are not modelled."""
+        """The slowest of the lane parts between the placed pipeline registers and the side paths as the open flow
+        measures them (lane_crit_ns), capped like a synthesized design with block RAM / UltraRAM weights."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
-        comb, first = lane_path(m, family)
-        worst = max(timing.parts_ns(comb, m.pipe_cuts, first))
         style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
-        return round(min([1000.0 / (worst + timing.path_ns(family, 0)),
-                          *timing.ram_caps(family, style == "bram", style == "uram")]), 1)
+        return timing.fmax_from_arrival(lane_crit_ns(m, family), family, style == "bram", style == "uram")
 
     def timing_estimate(self, spec):
         """The lane path after the pipeline registers (lane_segments): the slowest part's arrival (a block RAM
@@ -352,7 +371,9 @@ class _TernaryMatmulKernel(Kernel):
         least the table build / accumulator paths). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
-        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": lane_crit_ns(m, family)}
+        side = side_path(m, family)
+        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": lane_crit_ns(m, family),
+                "side_depth": float(side.depth), "side_ns": timing.comb_ns(family, side)}
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
