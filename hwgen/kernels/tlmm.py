@@ -229,8 +229,9 @@ SIDE_PATH_LEVELS = {("full", 1): 4, ("full", 2): 4, ("full", 3): 4, ("full", 4):
                     ("mirror", 1): 4, ("mirror", 2): 5, ("mirror", 3): 5, ("mirror", 4): 5, ("mirror", 5): 5}
 NAIVE_SIDE_PATH_LEVELS = 3
 # Weight streaming (tlmm_stream): the call's beat and address counters, 6 levels in all 12 streamed designs of
-# datasets/layer_kernels (a carry path of 7 cascades on the critical path).
+# datasets/layer_kernels (a carry path of 7 cascades on the critical path: the slowest path of 10 of the 12).
 STREAM_SIDE_PATH_LEVELS = 6
+STREAM_SIDE_PATH_CARRY = 7
 
 
 def macc_levels(operands: int) -> int:
@@ -262,9 +263,10 @@ def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]
     segs, first_extra = lane_segments(m, family)
     ram = first_extra > 0
     side = SIDE_PATH_LEVELS.get((m.table_style, m.G), 5) if m.table_depth else NAIVE_SIDE_PATH_LEVELS
+    carry = SIDE_PATH_CARRY
     if m.weight_memory == "stream":
-        side = max(side, STREAM_SIDE_PATH_LEVELS)
-    out = [(timing.Segment(depth=side, carry_entries=1, carry=SIDE_PATH_CARRY), False)]
+        side, carry = max(side, STREAM_SIDE_PATH_LEVELS), STREAM_SIDE_PATH_CARRY
+    out = [(timing.Segment(depth=side, carry_entries=1, carry=carry), False)]
     bounds = (-1, *m.pipe_cuts, len(segs) - 1)
     if m.adder in ("ternary", "expert"):
         if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
