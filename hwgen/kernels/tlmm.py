@@ -234,6 +234,7 @@ STREAM_SIDE_PATH_LEVELS = 6
 STREAM_SIDE_PATH_CARRY = 7
 
 
+@lru_cache(maxsize=4096)
 def macc_levels(operands: int) -> int:
     """LUT levels (the final carry-chain entry included) of `operands` summed by one merged Yosys $macc."""
     if operands <= 1:
@@ -254,7 +255,7 @@ SIDE_PATH_CARRY = 1
 TERNARY_MIRROR_RIPPLE = timing.Segment(depth=3, carry_entries=1)
 
 
-def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]:
+def lane_parts(m: MatmulModel, family: str) -> tuple[tuple[timing.Segment, bool], ...]:
     """The register-to-register paths of a design as the open flow's netlist walk measures them: each lane part
     between the pipeline registers (m.pipe_cuts, placed by with_pipeline on lane_path) and the side paths, as
     (composition, starts at a block RAM / UltraRAM output). Instantiated adders (`adder: ternary`, naive
@@ -273,7 +274,7 @@ def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]
             segs = [TERNARY_MIRROR_RIPPLE] + list(segs[1:])
         for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
             out.append((sum(segs[a + 1: b + 1], timing.Segment()), ram and i == 0))
-        return out
+        return tuple(out)
     root = timing.Segment(carry_entries=1, carry=max(0, math.ceil(m.lane_sum_bits / timing.CARRY_BITS) - 1))
     if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
         table = MIRROR_RIPPLE_LANE_LEVELS
@@ -281,7 +282,7 @@ def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]
         # sign_tree is False only without registers: one part; its slowest path enters two carry chains, the
         # ripple's and the $macc's (206 of the 266 such designs of datasets/tlmm whose slowest path is the deepest,
         # 58 enter one)
-        return out + [(root + timing.Segment(depth=lane, carry_entries=1), ram)]
+        return tuple(out + [(root + timing.Segment(depth=lane, carry_entries=1), ram)])
     n = len(tlmm_rtl.lane_leaves(m)[1])
     widths = _tree_level_widths(m, tlmm_rtl.sign_tree(m))
     if m.table_depth:   # the weight bank addresses the tables
@@ -297,12 +298,7 @@ def lane_parts(m: MatmulModel, family: str) -> list[tuple[timing.Segment, bool]]
         if operands > 1:                      # the $macc's final carry chain: an entry and its cascades
             part += timing.Segment(carry_entries=1, carry=max(0, math.ceil(widths[b] / timing.CARRY_BITS) - 1))
         out += [(first + part, from_ram) for first, from_ram in starts] if a < 0 else [(part, False)]
-    return out
-
-
-def side_path(m: MatmulModel, family: str) -> timing.Segment:
-    """The paths beside the lane (lane_parts' first entry): the ones the stream handshakes reach."""
-    return lane_parts(m, family)[0][0]
+    return tuple(out)
 
 
 def lane_levels(m: MatmulModel, family: str) -> int:
@@ -311,11 +307,12 @@ def lane_levels(m: MatmulModel, family: str) -> int:
     return max(seg.depth for seg, _ in lane_parts(m, family))
 
 
-def lane_crit_ns(m: MatmulModel, family: str) -> float:
+def lane_crit_ns(m: MatmulModel, family: str, parts=None) -> float:
     """The slowest of lane_parts' arrivals (clock-to-out and setup excluded, a block RAM start included): what the
     open flow's crit_ns measures."""
     d = timing.DELAYS[family]
-    return max(timing.comb_ns(family, seg) + (d.ram_clk_to_q - d.clk_to_q) * ram for seg, ram in lane_parts(m, family))
+    parts = lane_parts(m, family) if parts is None else parts
+    return max(timing.comb_ns(family, seg) + (d.ram_clk_to_q - d.clk_to_q) * ram for seg, ram in parts)
 
 
 def placement_fmax(spec, m: MatmulModel) -> float:
@@ -377,14 +374,15 @@ class _TernaryMatmulKernel(Kernel):
         return timing.fmax_from_arrival(lane_crit_ns(m, family), family, style == "bram", style == "uram")
 
     def timing_estimate(self, spec):
-        """The lane path after the pipeline registers (lane_segments): the slowest part's arrival (a block RAM
-        start included; the delay model `pipeline: auto` places its stages with) and the LUT levels of the deepest
-        path as the open flow's netlist walk counts them (lane_levels: the lane parts as Yosys 0.23 maps them, at
-        least the table build / accumulator paths). The surrogate's timing anchor; the rest is the GNN's correction."""
+        """The lane parts between the placed pipeline registers and the side paths as Yosys 0.23 maps them and the
+        open flow's netlist walk measures them (lane_parts): the deepest one's LUT levels, the slowest one's arrival
+        (a block RAM start included; the arrival fmax_estimate reads), and the side paths' levels and arrival (which
+        a composition's stream adapters lengthen). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
-        side = side_path(m, family)
-        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": lane_crit_ns(m, family),
+        parts = lane_parts(m, family)
+        side = parts[0][0]
+        return {"lut_depth": float(max(seg.depth for seg, _ in parts)), "crit_ns": lane_crit_ns(m, family, parts),
                 "side_depth": float(side.depth), "side_ns": timing.comb_ns(family, side)}
 
     def render_context(self, spec) -> dict:
