@@ -29,6 +29,7 @@ from hwgen.flows.report import Report
 from hwgen.flows.synth_open import LUT_CELLS, LUTRAM_LUTS, FF_CELLS, CARRY_CELLS, run_open_synth
 from hwgen.flows.tools import content_key, require, run_tool
 from hwgen.kernels import parse_spec
+from hwgen.kernels.tlmm import placement_fmax
 from hwgen.render import render_files, write_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +133,7 @@ def measure(p: int, label: str, data: dict, clock: float, work: Path, hier: bool
             "pipeline": kernel.model(spec).pipeline,
             "flat": {"lut": r.lut, "lutram": r.lutram, "ff": r.ff, "carry": r.carry},
             "flat_lut_eq_per_mac": ((r.lut or 0) + (r.lutram or 0)) / p, "ff_per_mac": (r.ff or 0) / p,
-            "fmax": flat.fmax_mhz_est, "lane_path_est": kernel.fmax_estimate(spec), "depth": flat.lut_depth,
+            "fmax": flat.fmax_mhz_est, "lane_path_est": placement_fmax(spec, kernel.model(spec)), "depth": flat.lut_depth,
             "meets": flat.fmax_mhz_est is not None and flat.fmax_mhz_est >= clock, "parts": parts}
 
 

@@ -42,6 +42,7 @@ from hwgen.flows.report import Report, write_bench_results
 from hwgen.flows.synth_open import run_open_synth
 from hwgen.flows.tools import content_key
 from hwgen.kernels import parse_spec
+from hwgen.kernels.tlmm import placement_fmax
 from hwgen.render import render_files, write_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +143,7 @@ def row(p: int, label: str, spec, rep: Report, clock: float) -> dict:
             "pipeline": kernels.get(spec.kind).model(spec).pipeline, "lut": r.lut, "lutram": r.lutram, "ff": r.ff,
             "carry": r.carry, "lut_eq": lut_eq, "lut_eq_per_mac": lut_eq / p, "ff_per_mac": (r.ff or 0) / p,
             "depth": rep.lut_depth, "depth_per_mac": (rep.lut_depth or 0) / p, "fmax": rep.fmax_mhz_est,
-            "fmax_lane_est": kernels.get(spec.kind).fmax_estimate(spec),
+            "fmax_lane_est": placement_fmax(spec, kernels.get(spec.kind).model(spec)),
             "meets": rep.fmax_mhz_est is not None and rep.fmax_mhz_est >= clock, "yosys_s": rep.runtime_s}
 
 
@@ -222,7 +223,7 @@ def main() -> int:
         "timing; stages = the lane path's pipeline registers (`pipeline`, docs/timing.md); FF/MAC added = (FF - FF "
         "of the unpipelined build) / P. Fmax est. is the open flow's delay model (docs/timing.md), not Vivado's; "
         "meets = Fmax est. >= the clock; lane-path estimate = the pre-synthesis estimate `pipeline: auto` places its "
-        "stages with (Kernel.fmax_estimate: the lane path only).",
+        "stages with (hwgen.kernels.tlmm.placement_fmax: the lane path only).",
         "naive = the behavioural select-and-add (`adder: behavioral`, Yosys maps it to LUT full adders); naive expert "
         "= `adder: expert` (selects fused into the first carry-chain level with LUT6_2 + CARRY8 primitives, negation "
         "corrections as carry-ins, hwgen/kernels/naive_expert.py). da4ml fixed weights = da4ml's constant-matrix "

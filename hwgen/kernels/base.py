@@ -230,8 +230,9 @@ class Kernel:
     def timing_estimate(self, spec: KernelSpec) -> Optional[dict]:
         """Pre-synthesis structural timing of the paths the kernel models: {"lut_depth": LUT levels of its deepest
         path, "crit_ns": arrival of its slowest path as flows/synth_open.py's logic_depth measures it (no clock-to-out
-        or setup)}, or None. The surrogate's timing anchor (its graph builder stores it in HwGraph.timing); kernels
-        without one get a generic anchor and the GNN learns the rest."""
+        or setup)}, optionally with "side_depth" / "side_ns", the paths the stream handshakes reach (a composition's
+        adapters lengthen them), or None. The surrogate's timing anchor (its graph builder stores it in HwGraph.timing);
+        kernels without one get a generic anchor and the GNN learns the rest."""
         return None
 
     def space_params(self) -> tuple[str, ...]:

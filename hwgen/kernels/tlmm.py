@@ -229,10 +229,12 @@ SIDE_PATH_LEVELS = {("full", 1): 4, ("full", 2): 4, ("full", 3): 4, ("full", 4):
                     ("mirror", 1): 4, ("mirror", 2): 5, ("mirror", 3): 5, ("mirror", 4): 5, ("mirror", 5): 5}
 NAIVE_SIDE_PATH_LEVELS = 3
 # Weight streaming (tlmm_stream): the call's beat and address counters, 6 levels in all 12 streamed designs of
-# datasets/layer_kernels (a carry path of 7 cascades on the critical path).
+# datasets/layer_kernels (a carry path of 7 cascades on the critical path: the slowest path of 10 of the 12).
 STREAM_SIDE_PATH_LEVELS = 6
+STREAM_SIDE_PATH_CARRY = 7
 
 
+@lru_cache(maxsize=4096)
 def macc_levels(operands: int) -> int:
     """LUT levels (the final carry-chain entry included) of `operands` summed by one merged Yosys $macc."""
     if operands <= 1:
@@ -240,31 +242,89 @@ def macc_levels(operands: int) -> int:
     return 1 + sum(cap < operands for cap in MACC_OPERAND_CAPS)
 
 
-def lane_levels(m: MatmulModel, family: str) -> int:
-    """LUT levels of the deepest path a design's lane tree and its side paths take between registers, as the open
-    flow counts them (a carry-chain entry is a level, cascades are not). Instantiated adders (`adder: ternary`,
-    naive `adder: expert`) keep their primitives' levels (lane_segments); Yosys' own adders merge between the
-    pipeline registers (MACC_OPERAND_CAPS)."""
-    segs, _ = lane_segments(m, family)
+# The paths beside the lane carry one cascaded carry cell on their slowest path: the 47 T = 1 designs of
+# datasets/tlmm whose slowest path starts at a register (the lane is the table read alone) have 1 on 27, 0 on 13,
+# 2 on 7.
+SIDE_PATH_CARRY = 1
+
+
+# Unpipelined mirror tables with instantiated ternary trees: the ripple sign count (hwgen_tlmm_lookup, behavioural)
+# stays apart from the tree and Yosys maps it to about 3 levels before the count's leaf, not lane_segments'
+# 1.5 log2(T) (the measured ripple merged into a behavioural $macc): 3 levels make 15 of the 35 such designs of
+# datasets/tlmm_adder exact (2: 12, 4: 6; the chain estimate: 6) and their crit_ns anchor 5 % off (was 20 %).
+TERNARY_MIRROR_RIPPLE = timing.Segment(depth=3, carry_entries=1)
+
+
+def lane_parts(m: MatmulModel, family: str) -> tuple[tuple[timing.Segment, bool], ...]:
+    """The register-to-register paths of a design as the open flow's netlist walk measures them: each lane part
+    between the pipeline registers (m.pipe_cuts, placed by with_pipeline on lane_path) and the side paths, as
+    (composition, starts at a block RAM / UltraRAM output). Instantiated adders (`adder: ternary`, naive
+    `adder: expert`) keep their primitives' segments (lane_segments); Yosys' own adders merge between the
+    registers into one $macc per part (MACC_OPERAND_CAPS), whose final carry chain spans the part's result bits."""
+    segs, first_extra = lane_segments(m, family)
+    ram = first_extra > 0
     side = SIDE_PATH_LEVELS.get((m.table_style, m.G), 5) if m.table_depth else NAIVE_SIDE_PATH_LEVELS
+    carry = SIDE_PATH_CARRY
     if m.weight_memory == "stream":
-        side = max(side, STREAM_SIDE_PATH_LEVELS)
+        side, carry = max(side, STREAM_SIDE_PATH_LEVELS), STREAM_SIDE_PATH_CARRY
+    out = [(timing.Segment(depth=side, carry_entries=1, carry=carry), False)]
     bounds = (-1, *m.pipe_cuts, len(segs) - 1)
     if m.adder in ("ternary", "expert"):
-        return max(side, *(sum(seg.depth for seg in segs[a + 1: b + 1]) for a, b in zip(bounds, bounds[1:])))
+        if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
+            segs = [TERNARY_MIRROR_RIPPLE] + list(segs[1:])
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:])):
+            out.append((sum(segs[a + 1: b + 1], timing.Segment()), ram and i == 0))
+        return tuple(out)
+    root = timing.Segment(carry_entries=1, carry=max(0, math.ceil(m.lane_sum_bits / timing.CARRY_BITS) - 1))
     if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
         table = MIRROR_RIPPLE_LANE_LEVELS
         lane = table[m.T - 1] if m.T <= len(table) else table[-1] + math.ceil((m.T - len(table)) / 2)
-        return max(side, lane)             # sign_tree is False only without pipeline registers: one part
+        # sign_tree is False only without registers: one part; its slowest path enters two carry chains, the
+        # ripple's and the $macc's (206 of the 266 such designs of datasets/tlmm whose slowest path is the deepest,
+        # 58 enter one)
+        return tuple(out + [(root + timing.Segment(depth=lane, carry_entries=1), ram)])
     n = len(tlmm_rtl.lane_leaves(m)[1])
-    # a 3-entry table (G = 1, full) reads one level deeper than the 9- and 27-entry ones (datasets/tlmm: 49 designs)
-    first = segs[0].depth + (1 if m.table_depth == 3 else 0)
-    parts = []
+    widths = _tree_level_widths(m, tlmm_rtl.sign_tree(m))
+    if m.table_depth:   # the weight bank addresses the tables
+        starts = [(segs[0], ram)]
+        if m.table_depth == 3:   # a 3-entry table (G = 1, full) has a path one level deeper than the 9- and 27-entry
+            starts.append((segs[0] + timing.Segment(depth=1), False))   # ones, from a register (datasets/tlmm: 49)
+    else:   # naive: the deepest path negates the registered activation, the slowest selects by the weight bits
+        starts = [(segs[0], False), (timing.Segment(depth=1), ram)]
     for a, b in zip(bounds, bounds[1:]):
         lo = max(a, 0)                        # adder levels lo+1..b of the tree lie in this part
         operands = min(2 ** (b - lo), math.ceil(n / 2 ** lo))
-        parts.append((first if a < 0 else 0) + macc_levels(operands))
-    return max(side, *parts)
+        part = timing.Segment(depth=macc_levels(operands))
+        if operands > 1:                      # the $macc's final carry chain: an entry and its cascades
+            part += timing.Segment(carry_entries=1, carry=max(0, math.ceil(widths[b] / timing.CARRY_BITS) - 1))
+        out += [(first + part, from_ram) for first, from_ram in starts] if a < 0 else [(part, False)]
+    return tuple(out)
+
+
+def lane_levels(m: MatmulModel, family: str) -> int:
+    """LUT levels of the deepest path a design's lane tree and its side paths take between registers, as the open
+    flow counts them (a carry-chain entry is a level, cascades are not): the deepest of lane_parts."""
+    return max(seg.depth for seg, _ in lane_parts(m, family))
+
+
+def lane_crit_ns(m: MatmulModel, family: str, parts=None) -> float:
+    """The slowest of lane_parts' arrivals (clock-to-out and setup excluded, a block RAM start included): what the
+    open flow's crit_ns measures."""
+    d = timing.DELAYS[family]
+    parts = lane_parts(m, family) if parts is None else parts
+    return max(timing.comb_ns(family, seg) + (d.ram_clk_to_q - d.clk_to_q) * ram for seg, ram in parts)
+
+
+def placement_fmax(spec, m: MatmulModel) -> float:
+    """The Fmax `pipeline: auto` places its stages with: the lane path's slowest part after the registers under the
+    per-level segment model (lane_path: a LUT and a carry entry per binary adder level), capped like a design with
+    block RAM / UltraRAM weights. More conservative than Kernel.fmax_estimate (the merged netlist's paths); kept for
+    the placement, which fixes the RTL of every stored `auto` design."""
+    family = spec.target_info.yosys_family
+    comb, first = lane_path(m, family)
+    style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
+    return timing.fmax_from_arrival(max(timing.parts_ns(comb, m.pipe_cuts, first)), family, style == "bram",
+                                    style == "uram")
 
 
 def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
@@ -306,26 +366,24 @@ class _TernaryMatmulKernel(Kernel):
         return self.model(spec).top
 
     def fmax_estimate(self, spec):
-        """The lane path's slowest part after the pipeline registers (lane_path), capped like a synthesized design
-        with block RAM / UltraRAM weights; the accumulator, table build and control are not modelled."""
+        """The slowest of the lane parts between the placed pipeline registers and the side paths as the open flow
+        measures them (lane_crit_ns), capped like a synthesized design with block RAM / UltraRAM weights."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
-        comb, first = lane_path(m, family)
-        worst = max(timing.parts_ns(comb, m.pipe_cuts, first))
         style = m.wbuf_style if m.weight_memory == "stream" else m.weight_memory
-        return round(min([1000.0 / (worst + timing.path_ns(family, 0)),
-                          *timing.ram_caps(family, style == "bram", style == "uram")]), 1)
+        return timing.fmax_from_arrival(lane_crit_ns(m, family), family, style == "bram", style == "uram")
 
     def timing_estimate(self, spec):
-        """The lane path after the pipeline registers (lane_segments): the slowest part's arrival (a block RAM
-        start included; the delay model `pipeline: auto` places its stages with) and the LUT levels of the deepest
-        path as the open flow's netlist walk counts them (lane_levels: the lane parts as Yosys 0.23 maps them, at
-        least the table build / accumulator paths). The surrogate's timing anchor; the rest is the GNN's correction."""
+        """The lane parts between the placed pipeline registers and the side paths as Yosys 0.23 maps them and the
+        open flow's netlist walk measures them (lane_parts): the deepest one's LUT levels, the slowest one's arrival
+        (a block RAM start included; the arrival fmax_estimate reads), and the side paths' levels and arrival (which
+        a composition's stream adapters lengthen). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
         family = spec.target_info.yosys_family
-        segs, first = lane_segments(m, family)
-        comb = [timing.comb_ns(family, seg) for seg in segs]
-        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": max(timing.parts_ns(comb, m.pipe_cuts, first))}
+        parts = lane_parts(m, family)
+        side = parts[0][0]
+        return {"lut_depth": float(max(seg.depth for seg, _ in parts)), "crit_ns": lane_crit_ns(m, family, parts),
+                "side_depth": float(side.depth), "side_ns": timing.comb_ns(family, side)}
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)

@@ -218,8 +218,8 @@ def predict_all(specs: dict) -> dict:
             structural = get_kernel(parsed[k].kind).fmax_estimate(parsed[k]) if outside else None
             if structural is not None:
                 # outside the model's training range its ensemble disagrees widely (a 1-sigma margin can halve the
-                # clock); the kernel's own delay-model estimate of the paths it places `pipeline: auto` stages on
-                # (docs/timing.md: 0.68-1.04x the synthesized Fmax on the matmul benchmark) stands in
+                # clock); the kernel's own delay-model estimate of its synthesized paths stands in (docs/timing.md
+                # section 4: matmul 0.93-1.14x the synthesized Fmax, 5th-95th percentile over datasets/tlmm)
                 out[k]["fmax"] = float(structural)
             elif not r["fmax_mhz_est"].get("anchor_only"):
                 # the conservative predicted Fmax (surrogate/predict.py: FMAX_SIGMAS above the mean crit_ns)
