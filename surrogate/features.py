@@ -327,7 +327,8 @@ class FeatureCache:
         self.clear()
 
     def clear(self) -> None:
-        self._slot: dict = {}          # spec key -> design index in the pool
+        self._slot: dict = {}          # graph key (_graph_key) -> design index in the pool
+        self._graph_keys: dict = {}    # spec key -> graph key
         self._pool: dict | None = None
         # where the time went (bench/surrogate_speed.py reports it): graph builders, feature encoding, gathers
         self.seconds = {"build": 0.0, "encode": 0.0, "gather": 0.0}
@@ -357,7 +358,8 @@ class FeatureCache:
 
     def batch_distinct(self, specs):
         """(data, inverse): the batch of the distinct designs among specs (first appearance order) and, per spec, its
-        row in it; a design repeated within the request is encoded (and predict_specs predicts it) once."""
+        row in it; a design repeated within the request, or one whose graph equals an earlier one's (the kernel's
+        graph_key), is encoded (and predict_specs predicts it) once."""
         return self._gc_paused(self._batch_distinct, specs)
 
     @staticmethod
@@ -376,7 +378,21 @@ class FeatureCache:
         from hwgen import kernels
 
         specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
-        return specs, [self.key(s) for s in specs]
+        return specs, [self._graph_key(s) for s in specs]
+
+    def _graph_key(self, spec):
+        """The kernel's graph_key where it has one (designs with equal graphs share one entry), else key(spec)."""
+        k = self.key(spec)
+        if k is None:
+            return None
+        gk = self._graph_keys.get(k)
+        if gk is None:
+            from hwgen import kernels
+
+            kernel_key = (kernels.REGISTRY[kind].graph_key(spec)
+                          if (kind := getattr(spec, "kind", None)) in kernels.REGISTRY else None)
+            gk = self._graph_keys[k] = k if kernel_key is None else ("graph", kernel_key)
+        return gk
 
     def _batch(self, specs, ys):
         return self._batch_keyed(*self._parsed(specs), ys)

@@ -11,9 +11,10 @@ integers, and share one streaming micro-architecture:
 """
 from __future__ import annotations
 
+import functools
 import math
 from functools import lru_cache
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields as dataclass_fields
 from typing import Annotated, Literal, Union
 
 import numpy as np
@@ -26,6 +27,7 @@ from .base import Kernel, Performance, Port, Scalar, spec_memo
 from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
 from .. import timing
+from ..memo import Unread, memos_on, registered
 from .ternary import check_ternary, digit_table, group_indices, mirror_fold, pack_fields, to_signed, to_unsigned
 
 WeightMemory = Literal["auto", "uram", "bram", "lutram"]
@@ -138,6 +140,10 @@ class StreamModel(MatmulModel):
     wbuf_style: str = ""      # chunk buffer / activation buffer / accumulator memories (lutram | bram)
     xbuf_style: str = ""
     acc_style: str = ""
+
+
+# a field's value where a model's constructor call leaves it out (the lane memo keys on it)
+_MODEL_DEFAULTS = {f.name: f.default for f in dataclass_fields(StreamModel) if f.default is not MISSING}
 
 
 def _weight_memory(spec: TernaryMatmulSpec) -> str:
@@ -267,10 +273,63 @@ def lane_levels(m: MatmulModel, family: str) -> int:
     return max(side, *parts)
 
 
-def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
-    """Resolve `pipeline` into register stages and their places. auto: the fewest stages whose slowest lane-path
-    part meets the spec's clock under the delay model (all of them when none does)."""
+# The lane path (lane_segments, lane_levels, the pipeline placement, the graph's lane terms) reads only these model
+# fields: designs that differ in K, N, Q, M_max, ... share it. Its memos compute on a lane view whose other fields
+# raise when read (hwgen.memo.Unread): a lane function that starts reading another field fails loudly instead of
+# serving a stale value.
+LANE_FIELDS = ("G", "T", "act_bits", "chunk", "entry_bits", "lane_sum_bits", "table_depth", "table_style",
+               "weight_memory", "wbuf_style", "adder", "carry", "pipeline", "pipe_cuts")
+_PIPELINE_MEMO: dict = {}
+registered(_PIPELINE_MEMO.clear)
+
+
+def _lane_view(cls: type, fields: dict) -> MatmulModel:
+    return cls(**{k: v if k in LANE_FIELDS else Unread(f"{cls.__name__}.{k}", "tlmm.LANE_FIELDS")
+                  for k, v in fields.items()})
+
+
+def lane_memo(fn):
+    """Memoise fn(m, *args) (hashable args) on the model's LANE_FIELDS: computed once per lane, on its lane view."""
+    cache: dict = {}
+    registered(cache.clear)
+
+    @functools.wraps(fn)
+    def wrapper(m, *args):
+        if not memos_on():
+            return fn(m, *args)
+        key = (type(m), *args, *(getattr(m, f, None) for f in LANE_FIELDS))
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) >= 1 << 14:
+                cache.clear()
+            hit = cache[key] = fn(_lane_view(type(m), {f.name: getattr(m, f.name) for f in dataclass_fields(m)}),
+                                  *args)
+        return hit
+
+    return wrapper
+
+
+def with_pipeline(spec, cls: type, fields: dict) -> MatmulModel:
+    """The model cls(**fields) with `pipeline` resolved into register stages and their places. auto: the fewest
+    stages whose slowest lane-path part meets the spec's clock under the delay model (all of them when none does).
+    Memoised on the lane fields, the family and the clock (_PIPELINE_MEMO)."""
     family = spec.target_info.yosys_family
+    key = (cls, family, spec.pipeline, spec.clock if spec.pipeline == "auto" else None,
+           *(fields[f] if f in fields else _MODEL_DEFAULTS[f] for f in LANE_FIELDS))
+    if not memos_on():
+        stages, cuts = _place_pipeline(spec.pipeline, spec.clock, family, cls(**fields))
+    else:
+        hit = _PIPELINE_MEMO.get(key)
+        if hit is None:
+            if len(_PIPELINE_MEMO) >= 1 << 14:
+                _PIPELINE_MEMO.clear()
+            hit = _PIPELINE_MEMO[key] = _place_pipeline(spec.pipeline, spec.clock, family, _lane_view(cls, fields))
+        stages, cuts = hit
+    return cls(**{**fields, "pipeline": stages, "pipe_cuts": cuts,
+                  "pipeline_cycles": fields["pipeline_cycles"] + stages})
+
+
+def _place_pipeline(pipeline, clock: float, family: str, m: MatmulModel) -> tuple[int, tuple]:
     flat, flat_first = lane_path(m, family, signs_in_tree=False)
     comb, first_extra = lane_path(m, family, signs_in_tree=m.table_style == "mirror")
     most = len(comb) - 1
@@ -280,17 +339,24 @@ def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
             return max(timing.parts_ns(flat, (), flat_first))
         return max(timing.parts_ns(comb, timing.place_stages(comb, p, first_extra), first_extra))
 
-    if spec.pipeline == "auto":
-        budget = 1000.0 / spec.clock - timing.path_ns(family, 0)
+    if pipeline == "auto":
+        budget = 1000.0 / clock - timing.path_ns(family, 0)
         stages = next((p for p in range(most + 1) if slowest(p) <= budget), most)
     else:
-        stages = spec.pipeline
+        stages = pipeline
         if stages > most:
             raise UserError("pipeline", f"{stages} register stages exceed the {most} places of this design's lane "
                                         f"path (after the table reads or selects and {most - 1} adder-tree levels); "
                                         f"allowed: auto, 0..{most}")
-    cuts = timing.place_stages(comb, stages, first_extra)
-    return replace(m, pipeline=stages, pipe_cuts=cuts, pipeline_cycles=m.pipeline_cycles + stages)
+    return stages, tuple(timing.place_stages(comb, stages, first_extra))
+
+
+@lane_memo
+def _lane_timing(m: MatmulModel, family: str) -> tuple[float, float]:
+    """timing_estimate's (lut_depth, crit_ns)."""
+    segs, first = lane_segments(m, family)
+    comb = [timing.comb_ns(family, seg) for seg in segs]
+    return float(lane_levels(m, family)), max(timing.parts_ns(comb, m.pipe_cuts, first))
 
 
 class _TernaryMatmulKernel(Kernel):
@@ -322,10 +388,8 @@ class _TernaryMatmulKernel(Kernel):
         path as the open flow's netlist walk counts them (lane_levels: the lane parts as Yosys 0.23 maps them, at
         least the table build / accumulator paths). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
-        family = spec.target_info.yosys_family
-        segs, first = lane_segments(m, family)
-        comb = [timing.comb_ns(family, seg) for seg in segs]
-        return {"lut_depth": float(lane_levels(m, family)), "crit_ns": max(timing.parts_ns(comb, m.pipe_cuts, first))}
+        depth, crit = _lane_timing(m, spec.target_info.yosys_family)
+        return {"lut_depth": depth, "crit_ns": crit}
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
@@ -439,6 +503,10 @@ class _TernaryMatmulKernel(Kernel):
         from .tlmm_graph import build_matmul
         return build_matmul(self, spec)
 
+    def graph_key(self, spec):
+        from .tlmm_graph import matmul_graph_key
+        return matmul_graph_key(self, spec)
+
 
 class TLMMKernel(_TernaryMatmulKernel):
     kind = "tlmm"
@@ -473,7 +541,7 @@ class TLMMKernel(_TernaryMatmulKernel):
                          acc_depth=spec.M_max * nblocks, wbuf_style=tlmm_stream.mem_style(2 * nblocks),
                          xbuf_style=tlmm_stream.mem_style(spec.M_max * chunks, spec.buffer_memory),
                          acc_style=tlmm_stream.mem_style(spec.M_max * nblocks, spec.buffer_memory))
-        return with_pipeline(spec, (StreamModel if stream else MatmulModel)(
+        return with_pipeline(spec, StreamModel if stream else MatmulModel, dict(
             **extra,
             top=spec.design_name,
             K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
@@ -636,7 +704,7 @@ class NaiveKernel(_TernaryMatmulKernel):
         chunks, nblocks = K_pad // spec.P_k, N_pad // spec.P_n
         amax = 1 << (spec.act_bits - 1)
         acc_bits = signed_bits_for_bound(spec.K * amax)
-        return with_pipeline(spec, MatmulModel(
+        return with_pipeline(spec, MatmulModel, dict(
             top=spec.design_name,
             K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
             chunk=spec.P_k, lanes=spec.P_n, K_pad=K_pad, N_pad=N_pad, chunks=chunks, nblocks=nblocks,

@@ -10,11 +10,17 @@ accumulator M_max * nblocks partial sums per lane (both sync-read memories; BRAM
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 
 from hwgen.surrogate import costs as A
+from hwgen.memo import Unread
 from hwgen.surrogate.ir import HwGraph
+
+from . import naive_expert
+from .tlmm import lane_memo
+from .tlmm_rtl import index_widths, lane_leaves, lane_tree, tree_arity
 
 
 # LUTs per leaf bit of the naive +a/0/-a select, per entry bit of a table-build add/sub,
@@ -90,17 +96,61 @@ def _merged_tree_luts(widths: tuple, max_bits: int, cuts: tuple, c_csa: float) -
     return sum(c_csa * A.compressor_bits(ops) + C_MACC_FINAL * bits for ops, bits in maccs)
 
 
-def build_matmul(kernel, spec) -> HwGraph:
+@lane_memo
+def _lane_terms(m) -> tuple:
+    """(pair bits, pair LUTs, tree adder bits, pipeline register bits, adder arity, tree LUTs) of one lane: the
+    renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there), `pipeline` registers: every
+    value alive at a cut."""
+    pair_bits = pair_luts = 0
+    if m.adder == "expert":
+        # expert naive (naive_expert.py): the selects fused pairwise into the first carry-chain level (the select
+        # node), ternary adders above; the renderer's own tree, registers included
+        xnodes = naive_expert.build_tree(m.chunk, m.act_bits, m.lane_sum_bits, m.pipe_cuts)[0]
+        pair_bits = sum(n.bits for n in xnodes if n.kind == "pair")
+        pair_luts = m.act_bits * sum(1 for n in xnodes if n.kind == "pair")     # the top bit is the chain's carry out
+        tree_bits = sum(n.bits for n in xnodes if n.kind in ("add", "add3"))
+        pipe_bits = sum(n.bits for n in xnodes if n.kind == "reg")
+        arity = 3
+    else:
+        lane = lane_tree(m)
+        tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
+        pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
+        arity = tree_arity(m)
+    tree_lut = (_merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
+                                  C_CSA_LOOKUP if m.table_depth else C_CSA_SELECT) if m.adder == "behavioral"
+                else C_PRIM * tree_bits)
+    return pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut
+
+
+def matmul_graph_key(kernel, spec) -> tuple:
+    """All that build_matmul reads of a design: its kind and family, its model but for the top's name, the latency,
+    II and timing anchor. Designs that differ only where the graph does not look (e.g. two targets of one family and
+    clock) share it; the graph is built from the key alone (graph_from_key), so equal keys give equal graphs."""
     m = kernel.model(spec)
     perf = kernel.performance(spec)
-    fam = spec.target_info.yosys_family
+    t = kernel.timing_estimate(spec)
+    return (spec.kind, spec.target_info.yosys_family, type(m), tuple(getattr(m, f) for f in _model_fields(type(m))),
+            perf.latency_cycles, perf.ii, t["lut_depth"], t["crit_ns"])
+
+
+@functools.lru_cache(maxsize=None)
+def _model_fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "top")
+
+
+def build_matmul(kernel, spec) -> HwGraph:
+    return graph_from_key(matmul_graph_key(kernel, spec))
+
+
+def graph_from_key(key: tuple) -> HwGraph:
+    kind, fam, cls, values, latency, ii, lut_depth, crit_ns = key
+    m = cls(top=Unread(f"{cls.__name__}.top", "tlmm_graph.matmul_graph_key"), **dict(zip(_model_fields(cls), values)))
     tlmm = bool(m.table_depth)
     behavioral = m.adder == "behavioral"      # Yosys' own adders, merged across blocks (the fitted rates above)
     prim = not behavioral                     # instantiated LUT6_2 + carry-chain adders (C_PRIM per bit)
-    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,),
-                timing=kernel.timing_estimate(spec))
+    g = HwGraph(family=fam, cycles=latency, ii=ii, macs=m.macs_per_cycle, kinds=(kind,),
+                timing={"lut_depth": lut_depth, "crit_ns": crit_ns})
     a = m.act_bits
-    from .tlmm_rtl import index_widths
     rtl = index_widths(m)                             # the counter widths the templates use
     aw, lw, cw, nw = rtl["aw"], rtl["lw"], rtl["cw"], rtl["nw"]
     # table-build ROM (templates/tlmm/rtl/tlmm.v.j2): per build step the entry index, the activation
@@ -161,27 +211,7 @@ def build_matmul(kernel, spec) -> HwGraph:
     mirror = tlmm and m.table_style == "mirror"
     # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
     # lane adds the count of sign bits as one more leaf.
-    # the renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there); `pipeline` registers:
-    # every value alive at a cut, per lane
-    from .tlmm_rtl import lane_leaves, lane_tree, tree_arity
-    pair_bits = pair_luts = 0
-    if m.adder == "expert":
-        # expert naive (naive_expert.py): the selects fused pairwise into the first carry-chain level (the select
-        # node below), ternary adders above; the renderer's own tree, registers included
-        from .naive_expert import build_tree
-        xnodes = build_tree(m.chunk, a, m.lane_sum_bits, m.pipe_cuts)[0]
-        pair_bits = sum(n.bits for n in xnodes if n.kind == "pair")
-        pair_luts = a * sum(1 for n in xnodes if n.kind == "pair")     # the top bit is the chain's carry out
-        tree_bits = sum(n.bits for n in xnodes if n.kind in ("add", "add3"))
-        pipe_bits = sum(n.bits for n in xnodes if n.kind == "reg")
-        arity = 3
-    else:
-        lane = lane_tree(m)
-        tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
-        pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
-        arity = tree_arity(m)
-    tree_lut = (_merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
-                                  C_CSA_LOOKUP if tlmm else C_CSA_SELECT) if behavioral else C_PRIM * tree_bits)
+    pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut = _lane_terms(m)
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
