@@ -278,7 +278,8 @@ def lane_levels(m: MatmulModel, family: str) -> int:
 # raise when read (hwgen.memo.Unread): a lane function that starts reading another field fails loudly instead of
 # serving a stale value.
 LANE_FIELDS = ("G", "T", "act_bits", "chunk", "entry_bits", "lane_sum_bits", "table_depth", "table_style",
-               "weight_memory", "wbuf_style", "adder", "carry", "pipeline", "pipe_cuts")
+               "weight_memory", "wbuf_style", "adder", "carry", "pipeline", "pipe_cuts", "x_beat_bits", "word_bits",
+               "build_cycles")
 _PIPELINE_MEMO: dict = {}
 registered(_PIPELINE_MEMO.clear)
 
@@ -503,6 +504,7 @@ class _TernaryMatmulKernel(Kernel):
         from .tlmm_graph import build_matmul
         return build_matmul(self, spec)
 
+    @spec_memo
     def graph_key(self, spec):
         from .tlmm_graph import matmul_graph_key
         return matmul_graph_key(self, spec)

@@ -122,6 +122,68 @@ def _lane_terms(m) -> tuple:
     return pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut
 
 
+@lane_memo
+def _lane_nodes(m, fam: str) -> dict:
+    """The nodes whose features are the lane's alone (tlmm.LANE_FIELDS and the family), built once per lane: the x and
+    w streams, the activation registers (on-chip weights), the table build, the tables or selects, the lane tree."""
+    g = HwGraph(family=fam)
+    tlmm = bool(m.table_depth)
+    behavioral = m.adder == "behavioral"
+    prim = not behavioral
+    a = m.act_bits
+    g.node("stream_in", "x", width=m.x_beat_bits)
+    g.node("stream_in", "w", width=m.word_bits)
+    if m.weight_memory != "stream":
+        # activation registers: tlmm keeps one chunk register (xr; the tables hold the chunk once built), naive a
+        # skid buffer, xr and s1_x (activations travel with their weights)
+        nbuf = 1 if tlmm else 3
+        xbuf_est = A.registers(nbuf * m.x_beat_bits)
+        if not tlmm and behavioral:
+            xbuf_est["lut"] += C_NEG * m.chunk * (a + 1)     # the negations all lanes share
+        g.node("act_buffer", "xbuf", style="reg", count=nbuf, width=m.x_beat_bits,
+               storage_bits=nbuf * m.x_beat_bits, est=xbuf_est)
+    # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
+    # lane adds the count of sign bits as one more leaf.
+    pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut = _lane_terms(m)
+    q = 0   # lane 0; build_matmul's g.repeat makes the Q identical lanes
+    if tlmm:
+        # Serial build: per table a G:1 activation mux, one add/sub of entry_bits and the running-sum register.
+        # adder: ternary builds with primitive add/sub/zero cells (hwgen_tlmm_build_prim.v), one LUT6_2 per bit
+        mux_lut = a * math.ceil((m.G - 1) / 3) if m.G > 1 else 0
+        build_lut = (C_BUILD_ADD * m.entry_bits + C_BUILD_MUX * mux_lut if behavioral
+                     else C_PRIM * m.entry_bits + mux_lut)
+        build_est = {**A.zero(), "lut": m.T * build_lut, "ff": m.T * m.entry_bits}
+        g.node("table_build", "build", count=m.T, depth=m.build_cycles, leaves=m.G, leaf_bits=a,
+               out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits, arity=2,
+               prim_bits=m.T * m.entry_bits if prim else 0, storage_bits=m.T * m.entry_bits, est=build_est)
+        leaf_bits, n_leaves = m.entry_bits, m.T
+        mirror = m.table_style == "mirror"
+        neg = m.T * m.entry_bits if mirror else 0
+        est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
+        if prim:
+            xor_in_mux = A.lutram_banks(m.table_depth, m.entry_bits, fam) in (2, 3)
+            port, xor = 0.0, 0.0 if xor_in_mux else C_MIRROR_PRIM
+        else:
+            port, xor = C_TABLE_PORT, C_MIRROR
+        est["lut"] = C_TABLE_MUX * est["lut"] + port * m.T + (xor * m.T * m.entry_bits if mirror else 0.0)
+        g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
+               width=m.entry_bits, ports=1, neg_bits=neg,
+               storage_bits=m.T * m.table_depth * m.entry_bits, est=est)
+    else:
+        leaf_bits, n_leaves = a + 1, m.chunk
+        # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
+        sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
+        g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
+               out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
+               est={**A.zero(), "lut": sel_lut})
+    tree_leaves = (m.chunk + 1) // 2 if pair_bits else n_leaves
+    g.node("lane_tree", f"tree{q}", leaves=tree_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
+           adder_bits=tree_bits, width=m.lane_sum_bits, arity=arity, prim_bits=tree_bits if prim else 0,
+           est=A.add(A.adder(tree_lut), A.registers(m.lane_sum_bits + pipe_bits)))
+    names = ["x", "w"] + (["xbuf"] if m.weight_memory != "stream" else []) + (["build"] if tlmm else [])
+    return dict(zip(names + ["src", "tree"], g.nodes))
+
+
 def matmul_graph_key(kernel, spec) -> tuple:
     """All that build_matmul reads of a design: its kind and family, its model but for the top's name, the latency,
     II and timing anchor. Designs that differ only where the graph does not look (e.g. two targets of one family and
@@ -139,7 +201,7 @@ def _model_fields(cls) -> tuple[str, ...]:
 
 
 def build_matmul(kernel, spec) -> HwGraph:
-    return graph_from_key(matmul_graph_key(kernel, spec))
+    return graph_from_key(kernel.graph_key(spec))
 
 
 def graph_from_key(key: tuple) -> HwGraph:
@@ -172,46 +234,26 @@ def graph_from_key(key: tuple) -> HwGraph:
     rom = A.scale(A.memory(steps, rom_bits, "rom", fam), C_WALK_ROM) if tlmm else A.zero()
     c_control = C_CONTROL_TLMM if tlmm and not stream else C_CONTROL
     ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff}, rom)
-    xin = g.node("stream_in", "x", width=m.x_beat_bits)
-    win = g.node("stream_in", "w", width=m.word_bits)
+    lane = _lane_nodes(m, fam)
+    xin = g.copy_node(lane["x"])
+    win = g.copy_node(lane["w"])
     yout = g.node("stream_out", "y", width=m.y_beat_bits)
     g.ports.update(x=xin, w=win, y=yout)
     ctrl = g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits,
                   storage_bits=steps * rom_bits, est=ctrl_est)
-    # activation registers: tlmm keeps one chunk register (xr; the tables hold the chunk once built), naive a
-    # skid buffer, xr and s1_x (activations travel with their weights)
-    nbuf = 1 if tlmm else 3
-    if stream:
+    if stream:   # the call's activation buffer (on-chip weights: the lane's registers, _lane_nodes)
         xbuf = g.node("act_buffer", "xbuf", style=m.xbuf_style, count=1, depth=m.xbuf_depth, width=m.x_beat_bits,
                       ports=1, storage_bits=m.xbuf_depth * m.x_beat_bits,
                       est=A.memory(m.xbuf_depth, m.x_beat_bits, m.xbuf_style, fam, sync_read=True))
     else:
-        xbuf_est = A.registers(nbuf * m.x_beat_bits)
-        if not tlmm and behavioral:
-            xbuf_est["lut"] += C_NEG * m.chunk * (a + 1)     # the negations all lanes share
-        xbuf = g.node("act_buffer", "xbuf", style="reg", count=nbuf, width=m.x_beat_bits,
-                      storage_bits=nbuf * m.x_beat_bits, est=xbuf_est)
+        xbuf = g.copy_node(lane["xbuf"])
     g.edge(xin, xbuf, m.x_beat_bits, "stream")
     g.edge(ctrl, xbuf, 2, "control")
     if tlmm:
-        # Serial build: per table a G:1 activation mux, one add/sub of entry_bits and the running-sum register.
-        # adder: ternary builds with primitive add/sub/zero cells (hwgen_tlmm_build_prim.v), one LUT6_2 per bit
-        mux_lut = a * math.ceil((m.G - 1) / 3) if m.G > 1 else 0
-        build_lut = (C_BUILD_ADD * m.entry_bits + C_BUILD_MUX * mux_lut if behavioral
-                     else C_PRIM * m.entry_bits + mux_lut)
-        build_est = {**A.zero(), "lut": m.T * build_lut, "ff": m.T * m.entry_bits}
-        build = g.node("table_build", "build", count=m.T, depth=steps, leaves=m.G, leaf_bits=a,
-                       out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits, arity=2,
-                       prim_bits=m.T * m.entry_bits if prim else 0, storage_bits=m.T * m.entry_bits, est=build_est)
+        build = g.copy_node(lane["build"])
         g.edge(xbuf, build, m.x_beat_bits, "data")
         g.edge(ctrl, build, sel_w + 2, "control")
-        leaf_bits, n_leaves = m.entry_bits, m.T
-    else:
-        leaf_bits, n_leaves = a + 1, m.chunk
-    mirror = tlmm and m.table_style == "mirror"
-    # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
-    # lane adds the count of sign bits as one more leaf.
-    pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut = _lane_terms(m)
+    leaf_bits, n_leaves = (m.entry_bits, m.T) if tlmm else (a + 1, m.chunk)
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
@@ -228,35 +270,17 @@ def graph_from_key(key: tuple) -> HwGraph:
                                   else A.zero()))
             g.edge(win, wb, m.word_bits, "weight_load")
         g.edge(ctrl, wb, aw, "address")
+        src = g.copy_node(lane["src"])    # the tables (TLMM) or the selects (naive)
         if tlmm:
-            neg = m.T * m.entry_bits if mirror else 0
-            est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
-            if prim:
-                xor_in_mux = A.lutram_banks(m.table_depth, m.entry_bits, fam) in (2, 3)
-                port, xor = 0.0, 0.0 if xor_in_mux else C_MIRROR_PRIM
-            else:
-                port, xor = C_TABLE_PORT, C_MIRROR
-            est["lut"] = C_TABLE_MUX * est["lut"] + port * m.T + (xor * m.T * m.entry_bits if mirror else 0.0)
-            src = g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
-                         width=m.entry_bits, ports=1, neg_bits=neg,
-                         storage_bits=m.T * m.table_depth * m.entry_bits, est=est)
             g.edge(build, src, m.T * m.entry_bits, "table_write")
             g.edge(wb, src, m.word_bits, "address")
             g.edge(ctrl, src, ew, "address")
         else:
-            # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
-            sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
-            src = g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
-                         out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
-                         est={**A.zero(), "lut": sel_lut})
             if behavioral and wstyle in ("bram", "uram"):
                 g.nodes[wb]["est"]["lut"] *= C_NAIVE_BANK_MUX
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
-        tree_leaves = (m.chunk + 1) // 2 if pair_bits else n_leaves
-        tree = g.node("lane_tree", f"tree{q}", leaves=tree_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
-                      adder_bits=tree_bits, width=m.lane_sum_bits, arity=arity, prim_bits=tree_bits if prim else 0,
-                      est=A.add(A.adder(tree_lut), A.registers(m.lane_sum_bits + pipe_bits)))
+        tree = g.copy_node(lane["tree"])
         g.edge(src, tree, n_leaves * leaf_bits, "data")
         # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
         live = m.chunks > 1
