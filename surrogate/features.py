@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import operator
 import time
 from typing import NamedTuple
 
@@ -216,8 +217,7 @@ def collate_graphs(irs, ys=None):
     offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     n = int(sizes.sum())
     nodes = [node for ir in irs for node in ir.nodes]
-    numeric = np.array([[f.get(k) or 0.0 for k in NUM_FEATURES] + [est.get(r, 0.0) for r in RES]
-                        for f, est in ((node["f"], node["est"]) for node in nodes)], np.float64).reshape(n, so)
+    numeric = np.array(_numeric_rows(nodes), np.float64).reshape(n, so)
     try:
         type_ix = np.array([types[node["type"]] for node in nodes], np.int64)
     except KeyError as err:
@@ -295,6 +295,29 @@ def collate_graphs(irs, ys=None):
     return data
 
 
+_NUM_IX = {k: i for i, k in enumerate(NUM_FEATURES)}
+_EST_VALUES = operator.itemgetter(*RES)
+
+
+def _numeric_rows(nodes) -> list[list]:
+    """Per node [f.get(k) or 0.0 for k in NUM_FEATURES] + [est.get(r, 0.0) for r in RES], walking the features a
+    node has (node() admits only NUM_FEATURES) and reading a full estimate in one call."""
+    zeros = [0.0] * len(NUM_FEATURES)
+    rows = []
+    for node in nodes:
+        row = zeros.copy()
+        for k, v in node["f"].items():
+            if v:
+                row[_NUM_IX[k]] = v
+        est = node["est"]
+        try:
+            row += _EST_VALUES(est)
+        except KeyError:
+            row += [est.get(r, 0.0) for r in RES]
+        rows.append(row)
+    return rows
+
+
 def _y_matrix(ys, n: int) -> np.ndarray:
     yv = np.full((n, len(TARGETS)), np.nan)
     for g, y in enumerate(ys):
@@ -330,8 +353,9 @@ class FeatureCache:
         self._slot: dict = {}          # graph key (_graph_key) -> design index in the pool
         self._graph_keys: dict = {}    # spec key -> graph key
         self._pool: dict | None = None
-        # where the time went (bench/surrogate_speed.py reports it): graph builders, feature encoding, gathers
-        self.seconds = {"build": 0.0, "encode": 0.0, "gather": 0.0}
+        # where the time went (bench/surrogate_speed.py reports it): graph keys, graph builders, feature encoding,
+        # gathers
+        self.seconds = {"key": 0.0, "build": 0.0, "encode": 0.0, "gather": 0.0}
         self.built = 0
         self.by_kind: dict = {}        # kind -> (graphs built, seconds)
 
@@ -378,7 +402,10 @@ class FeatureCache:
         from hwgen import kernels
 
         specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
-        return specs, [self._graph_key(s) for s in specs]
+        t0 = time.perf_counter()
+        keys = [self._graph_key(s) for s in specs]
+        self.seconds["key"] += time.perf_counter() - t0
+        return specs, keys
 
     def _graph_key(self, spec):
         """The kernel's graph_key where it has one (designs with equal graphs share one entry), else key(spec)."""
