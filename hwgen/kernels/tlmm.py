@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from functools import lru_cache
 from dataclasses import MISSING, asdict, dataclass, fields as dataclass_fields
 from typing import Annotated, Literal, Union
@@ -289,6 +290,12 @@ def _lane_view(cls: type, fields: dict) -> MatmulModel:
                   for k, v in fields.items()})
 
 
+@functools.lru_cache(maxsize=None)
+def _lane_values(cls: type, lane_fields: tuple):
+    """A getter of a model's lane fields (those its class has) as a tuple."""
+    return operator.attrgetter(*(f.name for f in dataclass_fields(cls) if f.name in lane_fields))
+
+
 def lane_memo(fn):
     """Memoise fn(m, *args) (hashable args) on the model's LANE_FIELDS: computed once per lane, on its lane view."""
     cache: dict = {}
@@ -298,7 +305,7 @@ def lane_memo(fn):
     def wrapper(m, *args):
         if not memos_on():
             return fn(m, *args)
-        key = (type(m), *args, *(getattr(m, f, None) for f in LANE_FIELDS))
+        key = (type(m), args, _lane_values(type(m), LANE_FIELDS)(m))
         hit = cache.get(key)
         if hit is None:
             if len(cache) >= 1 << 14:
@@ -316,7 +323,7 @@ def with_pipeline(spec, cls: type, fields: dict) -> MatmulModel:
     Memoised on the lane fields, the family and the clock (_PIPELINE_MEMO)."""
     family = spec.target_info.yosys_family
     key = (cls, family, spec.pipeline, spec.clock if spec.pipeline == "auto" else None,
-           *(fields[f] if f in fields else _MODEL_DEFAULTS[f] for f in LANE_FIELDS))
+           operator.itemgetter(*LANE_FIELDS)({**_MODEL_DEFAULTS, **fields}))
     if not memos_on():
         stages, cuts = _place_pipeline(spec.pipeline, spec.clock, family, cls(**fields))
     else:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import operator
 
 from hwgen.surrogate import costs as A
-from hwgen.memo import Unread
+from hwgen.memo import Unread, pure
 from hwgen.surrogate.ir import HwGraph
 
 from . import naive_expert
@@ -184,6 +185,47 @@ def _lane_nodes(m, fam: str) -> dict:
     return dict(zip(names + ["src", "tree"], g.nodes))
 
 
+# The blocks whose features depend on the design's size, as pure functions of what they read (memoised: many designs
+# share a weight bank or an accumulator shape); graph_from_key copies the node they return.
+@pure
+def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: bool, fam: str) -> dict:
+    rom = A.scale(A.memory(steps, rom_bits, "rom", fam), C_WALK_ROM) if tlmm else A.zero()
+    c_control = C_CONTROL_TLMM if tlmm and not stream else C_CONTROL
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff}, rom)
+    g = HwGraph(family=fam)
+    g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits, storage_bits=steps * rom_bits,
+           est=ctrl_est)
+    return g.nodes[0]
+
+
+@pure
+def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
+    g = HwGraph(family=fam)
+    g.node("weight_bank", "wbank0", style=style, depth=depth, width=width, count=1, ports=1,
+           storage_bits=depth * width,
+           est=A.add(A.memory(depth, width, style, fam, sync_read=True),
+                     A.lutram_write_decode(depth, width, fam) if style == "lutram" else A.zero()))
+    return g.nodes[0]
+
+
+@pure
+def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bits: int, lane_sum_bits: int,
+                      prim: bool, fam: str) -> dict:
+    if live and not stream:   # async LUTRAM: read mux less the 2:1 the adder absorbs, and the write decode
+        acc_mem = A.lutram(depth, acc_bits, fam)
+        acc_mem["lut"] = A.read_mux_luts(A.ceil_div(A.lutram_banks(depth, acc_bits, fam), 2), acc_bits)
+        acc_mem = A.add(acc_mem, A.lutram_write_decode(depth, acc_bits, fam))
+    else:
+        acc_mem = A.memory(depth, acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
+    g = HwGraph(family=fam)
+    g.node("accumulator", "acc0", style=astyle if live else "reg", depth=depth if live else 0,
+           width=acc_bits, count=1, ports=1, leaves=2 if live else 1, leaf_bits=lane_sum_bits,
+           out_bits=acc_bits, adder_bits=acc_bits if live else 0, storage_bits=depth * acc_bits if live else 0,
+           est=A.add(acc_mem, A.adder((C_ACC_PRIM if prim else C_ACC) * acc_bits if live else 0),
+                     A.registers(acc_bits)))
+    return g.nodes[0]
+
+
 def matmul_graph_key(kernel, spec) -> tuple:
     """All that build_matmul reads of a design: its kind and family, its model but for the top's name, the latency,
     II and timing anchor. Designs that differ only where the graph does not look (e.g. two targets of one family and
@@ -191,13 +233,18 @@ def matmul_graph_key(kernel, spec) -> tuple:
     m = kernel.model(spec)
     perf = kernel.performance(spec)
     t = kernel.timing_estimate(spec)
-    return (spec.kind, spec.target_info.yosys_family, type(m), tuple(getattr(m, f) for f in _model_fields(type(m))),
+    return (spec.kind, spec.target_info.yosys_family, type(m), _model_values(type(m))(m),
             perf.latency_cycles, perf.ii, t["lut_depth"], t["crit_ns"])
 
 
 @functools.lru_cache(maxsize=None)
 def _model_fields(cls) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.name != "top")
+
+
+@functools.lru_cache(maxsize=None)
+def _model_values(cls):
+    return operator.attrgetter(*_model_fields(cls))
 
 
 def build_matmul(kernel, spec) -> HwGraph:
@@ -231,16 +278,12 @@ def graph_from_key(key: tuple) -> HwGraph:
         ctrl_ff = (CTRL_FLAGS_TLMM if tlmm else CTRL_FLAGS_NAIVE) + lw + 2 * aw + cw + 3 * nw + ew
     # `pipeline`: the flags and index that travel with the lane registers (hwgen_mm_pipe's EXTRA stages)
     ctrl_ff += m.pipeline * ((rtl["aaw"] if stream else nw) + 4)
-    rom = A.scale(A.memory(steps, rom_bits, "rom", fam), C_WALK_ROM) if tlmm else A.zero()
-    c_control = C_CONTROL_TLMM if tlmm and not stream else C_CONTROL
-    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff}, rom)
     lane = _lane_nodes(m, fam)
     xin = g.copy_node(lane["x"])
     win = g.copy_node(lane["w"])
     yout = g.node("stream_out", "y", width=m.y_beat_bits)
     g.ports.update(x=xin, w=win, y=yout)
-    ctrl = g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits,
-                  storage_bits=steps * rom_bits, est=ctrl_est)
+    ctrl = g.copy_node(_control_node(ctrl_ff, steps, rom_bits, tlmm, stream, fam))
     if stream:   # the call's activation buffer (on-chip weights: the lane's registers, _lane_nodes)
         xbuf = g.node("act_buffer", "xbuf", style=m.xbuf_style, count=1, depth=m.xbuf_depth, width=m.x_beat_bits,
                       ports=1, storage_bits=m.xbuf_depth * m.x_beat_bits,
@@ -263,11 +306,7 @@ def graph_from_key(key: tuple) -> HwGraph:
                         est=A.memory(m.wbuf_depth, m.word_bits, m.wbuf_style, fam, sync_read=True))
             g.edge(win, wb, m.word_bits, "stream")
         else:
-            wb = g.node("weight_bank", f"wbank{q}", style=wstyle, depth=m.wbuf_depth, width=m.word_bits, count=1,
-                        ports=1, storage_bits=m.wbuf_depth * m.word_bits,
-                        est=A.add(A.memory(m.wbuf_depth, m.word_bits, wstyle, fam, sync_read=True),
-                                  A.lutram_write_decode(m.wbuf_depth, m.word_bits, fam) if wstyle == "lutram"
-                                  else A.zero()))
+            wb = g.copy_node(_weight_bank_node(m.wbuf_depth, m.word_bits, wstyle, fam))
             g.edge(win, wb, m.word_bits, "weight_load")
         g.edge(ctrl, wb, aw, "address")
         src = g.copy_node(lane["src"])    # the tables (TLMM) or the selects (naive)
@@ -283,20 +322,9 @@ def graph_from_key(key: tuple) -> HwGraph:
         tree = g.copy_node(lane["tree"])
         g.edge(src, tree, n_leaves * leaf_bits, "data")
         # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
-        live = m.chunks > 1
         depth, astyle = (m.acc_depth, m.acc_style) if stream else (m.nblocks, "lutram")
-        if live and not stream:   # async LUTRAM: read mux less the 2:1 the adder absorbs, and the write decode
-            acc_mem = A.lutram(depth, m.acc_bits, fam)
-            acc_mem["lut"] = A.read_mux_luts(A.ceil_div(A.lutram_banks(depth, m.acc_bits, fam), 2), m.acc_bits)
-            acc_mem = A.add(acc_mem, A.lutram_write_decode(depth, m.acc_bits, fam))
-        else:
-            acc_mem = A.memory(depth, m.acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
-        acc = g.node("accumulator", f"acc{q}", style=astyle if live else "reg", depth=depth if live else 0,
-                     width=m.acc_bits, count=1, ports=1, leaves=2 if live else 1, leaf_bits=m.lane_sum_bits,
-                     out_bits=m.acc_bits, adder_bits=m.acc_bits if live else 0,
-                     storage_bits=depth * m.acc_bits if live else 0,
-                     est=A.add(acc_mem, A.adder((C_ACC_PRIM if prim else C_ACC) * m.acc_bits if live else 0),
-                               A.registers(m.acc_bits)))
+        acc = g.copy_node(_accumulator_node(m.chunks > 1, stream, depth, astyle, m.acc_bits, m.lane_sum_bits, prim,
+                                            fam))
         g.edge(tree, acc, m.lane_sum_bits, "data")
         g.edge(ctrl, acc, nw, "address")
         g.edge(acc, yout, m.acc_bits, "stream")
