@@ -246,12 +246,13 @@ def collate_graphs(irs, ys=None):
     m = len(edges)
     e_offs = np.repeat(np.concatenate([[0], np.cumsum(e_sizes)[:-1]]).astype(np.int64), e_sizes)
     node_off = np.repeat(offs, e_sizes)
-    src = np.array([e[0] for e in edges], np.int64).reshape(m) + node_off
-    dst = np.array([e[1] for e in edges], np.int64).reshape(m) + node_off
+    e_src, e_dst, e_width, e_type = zip(*edges) if m else ((), (), (), ())
+    src = np.array(e_src, np.int64).reshape(m) + node_off
+    dst = np.array(e_dst, np.int64).reshape(m) + node_off
     ea1 = np.zeros((m, len(EDGE_FEATURES)), np.float32)
     if m:
-        ea1[:, 0] = np.log2(1.0 + np.array([e[2] for e in edges]))
-        ea1[np.arange(m), 1 + np.array([_ETYPE_IX[e[3]] for e in edges])] = 1.0
+        ea1[:, 0] = np.log2(1.0 + np.array(e_width))
+        ea1[np.arange(m), 1 + np.array([_ETYPE_IX[t] for t in e_type])] = 1.0
     if np.any((blk[src] >= 0) & (blk[dst] >= 0) & (blk[src] != blk[dst])):
         raise ValueError("edges between two different repeated blocks are not supported")
     same = blk[src] == blk[dst]
