@@ -417,6 +417,9 @@ class FeatureCache:
         if gk is None:
             from hwgen import kernels
 
+            if len(self._graph_keys) >= 4 * self.max_designs:   # many specs of few graphs: bound this map too
+                self._graph_keys.clear()
+
             kernel_key = (kernels.REGISTRY[kind].graph_key(spec)
                           if (kind := getattr(spec, "kind", None)) in kernels.REGISTRY else None)
             gk = self._graph_keys[k] = k if kernel_key is None else ("graph", kernel_key)
