@@ -158,6 +158,7 @@ DSP_Y_MIN = 9
 DSP_PACKS_OUTPUT_REG = ("xc7",)
 
 
+@pure_dict
 def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: str, count: float = 1.0,
             y_bits: int | None = None, reg_bits: int = 0) -> dict:
     """One a x b product as Yosys 0.23 synth_xilinx maps it (checked against its $mul cells): an unsigned
