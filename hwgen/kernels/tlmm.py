@@ -322,11 +322,11 @@ def with_pipeline(spec, cls: type, fields: dict) -> MatmulModel:
     stages whose slowest lane-path part meets the spec's clock under the delay model (all of them when none does).
     Memoised on the lane fields, the family and the clock (_PIPELINE_MEMO)."""
     family = spec.target_info.yosys_family
-    key = (cls, family, spec.pipeline, spec.clock if spec.pipeline == "auto" else None,
-           operator.itemgetter(*LANE_FIELDS)({**_MODEL_DEFAULTS, **fields}))
     if not memos_on():
         stages, cuts = _place_pipeline(spec.pipeline, spec.clock, family, cls(**fields))
     else:
+        key = (cls, family, spec.pipeline, spec.clock if spec.pipeline == "auto" else None,
+               operator.itemgetter(*LANE_FIELDS)({**_MODEL_DEFAULTS, **fields}))
         hit = _PIPELINE_MEMO.get(key)
         if hit is None:
             if len(_PIPELINE_MEMO) >= 1 << 14:
