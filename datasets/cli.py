@@ -139,3 +139,37 @@ def info_cmd(folder, as_json) -> None:
     click.echo(f"{folder}: {c['total']} records")
     for field in ("status", "kernel_status", "target", "flow"):
         click.echo(f"  {field}: " + ", ".join(f"{k} {v}" for k, v in c[field].items()))
+
+
+@dataset.command("refresh")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@click.option("--kernel", default=None, help="only records of this kernel kind (e.g. tlmm)")
+@click.option("--max-lut", "max_lut", default=None, type=float, help="only records whose stored LUT is below this")
+@click.option("--limit", default=None, type=int, help="refresh at most this many (smallest stored LUT first)")
+@click.option("--jobs", default=1, show_default=True, type=int, help="parallel jobs")
+@click.option("--timeout", "timeout_s", default=1800.0, show_default=True, type=float, help="Yosys timeout per design, s")
+@click.option("--yosys", default=None, metavar="PATH", help="the Yosys the records were built with (default: on PATH)")
+@click.option("--dry-run", is_flag=True, help="only count stale records")
+def refresh_cmd(folder, kernel, max_lut, limit, jobs, timeout_s, yosys, dry_run) -> None:
+    """Re-synthesize (and cosimulate) the records whose RTL the generator no longer emits.
+
+    A record is stale when today's Verilog for its spec differs from the one it was synthesized from. The new
+    record supersedes the old one under the same key (the old line stays as history; extra.refreshed_from keeps
+    its resources). Smallest designs first; resumable: a rerun skips refreshed records."""
+    import statistics
+
+    from .card import write_card
+    from .refresh import refresh
+
+    s = refresh(folder, kernel=kernel, max_lut=max_lut, limit=limit, jobs=jobs, timeout_s=timeout_s, yosys=yosys,
+                dry_run=dry_run, log=lambda m: click.echo(m, err=True))
+    if s["refreshed"]:
+        write_card(folder)
+    msg = (f"{folder}: {s['stale']} stale, {s['current']} current, {s['filtered']} not selected, "
+           f"{s['other_tools']} built with other tools; refreshed {s['refreshed']} in {s['seconds']} s")
+    if s["lut_change"]:
+        msg += f"; LUT change median {100 * statistics.median(s['lut_change']):+.2f} %"
+    click.echo(msg, err=True)
+    if s["interrupted"]:
+        click.echo("interrupted: refreshed records are kept; rerun the same command to resume", err=True)
+        sys.exit(130)

@@ -73,11 +73,15 @@ def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
               help="your records: a dataset built with your tool (hwgen dataset build --yosys ...) or imported "
                    "vendor reports (hwgen dataset import --vendor ...); repeatable")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="adapted model folder")
-@click.option("--method", default="calibrate", show_default=True, type=click.Choice(["calibrate", "residual", "finetune"]),
+@click.option("--method", default="mixed", show_default=True,
+              type=click.Choice(["calibrate", "residual", "finetune", "mixed"]),
               help="calibrate: global log-space shift/slope per kernel group and family; residual: plus a "
-                   "design-dependent Gaussian-process residual; finetune: the GNN readouts trained further "
+                   "design-dependent Gaussian-process residual; finetune: the GNN readouts trained further; "
+                   "mixed: finetune with the source members kept next to the tuned ones (their mean: half the move) "
                    "(docs/surrogate_transfer.md compares them)")
-@click.option("--n", "n", default=None, type=int, help="use only n records (drawn with --seed); default all")
+@click.option("--n", "n", default=None, type=int,
+              help="use only n records (drawn with --seed, covering every kernel group and device family in turn); "
+                   "default all")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=1, show_default=True, type=int, help="torch CPU threads")
 def adapt(model, data, out, method, n, seed, threads) -> None:

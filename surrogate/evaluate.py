@@ -283,6 +283,18 @@ def layer_rows(test, y, gnn, ana, parts) -> list[dict]:
     return out
 
 
+def describe_blend(blend: dict) -> list[str]:
+    """'lut (tlmm 0.5/0.6, ...)': the GNN weight of the GNN/formula blend per kernel group, small/large designs
+    (1 = the GNN alone)."""
+    out = []
+    for t, by_group in sorted(blend.items()):
+        cells = [f"{g} {'/'.join('1' if c is None else f'{c[0]:g}' for c in row)}" for g, row in sorted(by_group.items())
+                 if any(c is not None for c in row)]
+        if cells:
+            out.append(f"{t} ({', '.join(cells)})")
+    return out
+
+
 def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
     from .train import _targets_matrix, predict_examples, train_ensemble
 
@@ -316,7 +328,7 @@ def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
                  "by_parts": metrics(y_te, parts, mu_p, sig_p),
                  "by_parts_glue_unfitted": metrics(y_te, rounded(np.expm1(mu_1)), mu_1, sig_1)}
     return {**extra, "n_train": len(train), "n_test": len(test), "train_seconds": round(t_train, 1),
-            "fallback": describe_fallback(ens.cfg.fallback), "sigma_scale": ens.cfg.sigma_scale, "by_kind": by_kind,
+            "fallback": describe_fallback(ens.cfg.fallback), "blend": describe_blend(ens.cfg.blend), "sigma_scale": ens.cfg.sigma_scale, "by_kind": by_kind,
             "gnn": metrics(y_te, gnn, mu, sigma), "analytical": metrics(y_te, ana_r), "gbm": metrics(y_te, gbm),
             "gnn_train": metrics(y_tr, rounded(np.expm1(mu_tr)), mu_tr, sig_tr),
             "timing": timing_metrics(test, gnn, ana_r, mu, sigma),
@@ -355,6 +367,9 @@ def markdown(result: dict) -> str:
                   f"{sp['sigma_train_mean']:.3f}.", "",
                   f"Targets the ensemble hands to the analytical formula (its training error was no larger than the "
                   f"GNN's out-of-fold error; decided per kernel group), marked *: {'; '.join(sp['fallback']) or 'none'}.", "",
+                  *([f"GNN weight of the GNN/formula blend (fitted on the out-of-fold errors; per kernel group, designs "
+                     f"under / over 1,000 anchor LUTs; * = unseen groups): {'; '.join(sp['blend'])}.", ""]
+                    if sp.get("blend") else []),
                   "| target | GNN R2 | GNN SMAPE % | GNN MAPE p50/p90 % | GNN exact | cover2s | sigma | ana R2 | ana SMAPE % | ana exact | GBM R2 | GBM SMAPE % | GBM exact |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for t in TARGETS:

@@ -82,6 +82,18 @@ class HwGraph:
     def num_nodes(self) -> int:
         return len(self.nodes) + sum(size * (c - 1) for _, size, c in self.repeats)
 
+    def analytical_terms(self, target: str = "lut") -> dict[str, float]:
+        """`target`'s analytical estimate split by node type (lane copies included); the values sum to
+        analytical()[target]. For fits that scale the formula's terms separately (bench/surrogate_transfer.py)."""
+        copies = [1] * len(self.nodes)
+        for first, size, c in self.repeats:       # as analytical() counts them
+            for i in range(first, first + size):
+                copies[i] += c - 1
+        out: dict[str, float] = {}
+        for n, c in zip(self.nodes, copies):
+            out[n["type"]] = out.get(n["type"], 0.0) + c * float(n["est"].get(target, 0.0))
+        return out
+
     def analytical(self) -> dict[str, float]:
         out = A.add(*(n["est"] for n in self.nodes))
         for first, size, copies in self.repeats:

@@ -20,7 +20,10 @@ leave out (cv_folds): each design's prediction by the member that did not see it
 error, and sigma is scaled per target so that +/- 2 sigma covers 95% of those out-of-fold errors.
 Where the analytical formula's error on the training designs is no larger than the GNN's out-of-fold
 error (typically the memory counts and the cycle model), the ensemble returns the formula for that
-target (cfg.fallback, with a sigma from the formula's own errors).
+target (cfg.fallback, with a sigma from the formula's own errors). LUT, LUTRAM and FF (BLEND_TARGETS) get a weight
+instead of that 0/1 choice: mu = w * mu_GNN + (1 - w) * log1p(formula), w fitted per kernel group and design size
+(the LUT anchor below / above BLEND_SMALL_LUT) on the out-of-fold errors (cfg.blend): on small designs the GNN's
+correction is mostly member noise, and half of it beat both ends out of fold.
 A small L2 penalty on the corrections keeps the model at the analytical estimate where the data do
 not say otherwise (memory counts, which the formulas get exactly, stay exact).
 
@@ -54,6 +57,11 @@ ROUNDING = {"dsp": 1.0, "bram36": 0.5, "uram": 1.0, "latency_cycles": 1.0, "ii":
 # Sigma (log1p space) of a target the model was not trained on, predicted by its analytical anchor alone: about the
 # spread of the timing anchor's error on the shipped datasets (docs/surrogate_eval.md, timing section).
 ANCHOR_ONLY_SIGMA = 0.3
+# Continuous resources whose GNN and formula are blended (cfg.blend); the discrete targets and timing keep the 0/1
+# formula fallback (a blend of two integer counts is neither).
+BLEND_TARGETS = ("lut", "lutram", "ff")
+# Size buckets of the blend, by the design's analytical LUTs: [small, large].
+BLEND_SMALL_LUT = 1000.0
 
 
 @dataclass
@@ -73,6 +81,9 @@ class ModelConfig:
     sigma_scale: list = field(default_factory=list)  # per-target factor on sigma from the out-of-fold errors
     fallback: dict = field(default_factory=dict)     # target -> {kernel group or "*": sigma}: where the analytical
                                                      # formula beat the GNN out of fold; predicted by the formula
+    blend: dict = field(default_factory=dict)        # target -> {kernel group or "*": [[w, sigma] small, [w, sigma]
+                                                     # large]}: GNN weight of the GNN/formula blend (BLEND_TARGETS),
+                                                     # None where the GNN alone predicts
     feature_version: int = FEATURE_VERSION
     targets: tuple = TARGETS
     node_features: list = field(default_factory=list)   # node feature names the model was trained on (by name, so
@@ -257,10 +268,30 @@ class Ensemble:
                 use = np.isfinite(s)
                 mean[use, j] = ana[use, j]
                 sigma[use, j] = np.sqrt(s[use] ** 2 + epi[use, j])
+        if self.cfg.blend:
+            self._apply_blend(data, mean, sigma, epi)
         if self.cfg.adaptation:
             from .adapt import apply_adaptation
             apply_adaptation(self, data, mean, sigma)
         return mean, sigma, mu
+
+    def _apply_blend(self, data, mean, sigma, epi) -> None:
+        """In place: mean = w * GNN + (1 - w) * formula where cfg.blend has a weight for the design's group and size,
+        sigma = the blend's own out-of-fold spread plus the members' disagreement carried by the GNN's weight (grows off
+        the training range)."""
+        ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
+        groups = list(getattr(data, "group", None) or [""] * mean.shape[0])
+        small = data.ana.numpy()[:, TARGETS.index("lut")] < BLEND_SMALL_LUT
+        names, inv = np.unique(np.array(groups, dtype=object).astype(str), return_inverse=True)
+        for t, by_group in self.cfg.blend.items():
+            j = TARGETS.index(t)
+            # one lookup per (group, bucket), not per design: [group, bucket (0 small, 1 large), (w, sigma)]
+            table = np.array([[blend_cell(by_group, g, True), blend_cell(by_group, g, False)] for g in names], dtype=float)
+            ws = table[inv, np.where(small, 0, 1)]
+            use = np.isfinite(ws[:, 0])
+            w, s = ws[use, 0], ws[use, 1]
+            mean[use, j] = w * mean[use, j] + (1.0 - w) * ana[use, j]
+            sigma[use, j] = np.sqrt(s ** 2 + w ** 2 * epi[use, j])
 
     def packed(self) -> "PackedEnsemble":
         """The members' weights packed for the fused inference forward; rebuilt when a weight changes (training,
@@ -336,6 +367,14 @@ def fallback_sigma(by_group, group: str) -> float:
         return float(by_group)
     s = by_group.get(group, by_group.get("*"))
     return float("nan") if s is None else float(s)
+
+
+def blend_cell(by_group: dict, group: str, small: bool) -> tuple[float, float]:
+    """(GNN weight, sigma) of the blend for one design, (NaN, NaN) where the GNN alone predicts. A group seen in
+    training has its own cells; an unseen one takes the all-designs cells '*'."""
+    cells = by_group.get(group, by_group.get("*"))
+    cell = cells[0 if small else 1] if cells else None
+    return (float("nan"), float("nan")) if cell is None else (float(cell[0]), float(cell[1]))
 
 
 def round_discrete(target: str, value: float) -> float:

@@ -184,38 +184,40 @@ def train_ensemble(examples: Sequence[Example], cfg=None, log=None):
         subset = None if folds is None else np.setdiff1d(np.arange(n), folds[i])
         members.append(train_member(examples, cfg, cfg.seed * 1000 + i, log, subset))
     ens = Ensemble(cfg, members)
-    cfg.fallback = {}
+    cfg.fallback, cfg.blend = {}, {}
     if folds is not None:
-        cfg.sigma_scale, cfg.fallback = _calibrate(ens, examples, folds)
+        cfg.sigma_scale, cfg.fallback, cfg.blend = _calibrate(ens, examples, folds)
     cfg.train_info = {"examples": n, "seconds": round(time.time() - t0, 1),
                       "kinds": sorted({ex.kind for ex in examples}),
                       "macs_range": [min(ex.macs for ex in examples), max(ex.macs for ex in examples)]}
     return ens
 
 
-def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5) -> tuple[list, dict]:
+def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5) -> tuple[list, dict, dict]:
     """From out-of-fold predictions (each design predicted by the member that left it out):
     - per-target sigma factor: the `coverage` quantile of |y - mu_oof| / (2 sigma), clipped to [0.5, 20];
     - formula fallback, decided per target and per kernel group (graph.kernel_group) with at least `min_group`
       labelled designs, and once over all designs ('*', for groups unseen in training): where the analytical
       formula's mean |log1p error| (after rounding discrete targets) is no larger than the out-of-fold GNN's,
       use the formula there, with sigma = its own error quantile / 2. One kernel family's exact cycle formula
-      must not be lost because another family's formula for the same target is poor."""
+      must not be lost because another family's formula for the same target is poor.
+    - for BLEND_TARGETS, instead of that 0/1 choice, the blend weights (_fit_blend)."""
     from .features import collate
-    from .model import round_discrete
+    from .model import BLEND_TARGETS, round_discrete
 
     data = collate([ex.arrays for ex in examples], [ex.y for ex in examples])
     y = np.log1p(np.clip(data.y.numpy(), 0, None))
     ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
     groups = np.array(data.group)
-    saved, ens.cfg.fallback, ens.cfg.sigma_scale = ens.cfg.fallback, {}, []
+    saved = ens.cfg.fallback, ens.cfg.blend
+    ens.cfg.fallback, ens.cfg.blend, ens.cfg.sigma_scale = {}, {}, []
     _, sigma, mus = ens.predict_log(data)
-    ens.cfg.fallback = saved
+    ens.cfg.fallback, ens.cfg.blend = saved
     oof = np.zeros_like(sigma)
     for i, f in enumerate(folds):
         oof[f] = mus[i][f]
     scale = np.ones(y.shape[1])
-    fallback = {}
+    fallback, blend = {}, {}
     min_sigma = math.exp(ens.cfg.min_log_sigma)
     for j, t in enumerate(TARGETS):
         ok = np.isfinite(y[:, j])
@@ -223,6 +225,12 @@ def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5)
             continue
         z = np.abs(y[ok, j] - oof[ok, j]) / (2 * np.maximum(sigma[ok, j], 1e-9))
         scale[j] = float(np.clip(np.quantile(z, coverage), 0.5, 20.0))
+        if t in BLEND_TARGETS:
+            cells = _fit_blend(y[:, j], oof[:, j], ana[:, j], groups, data.ana.numpy()[:, TARGETS.index("lut")],
+                               coverage, min_group, min_sigma)
+            if any(c is not None for v in cells.values() for c in v):
+                blend[t] = cells
+            continue
         rnd = lambda v: np.log1p([round_discrete(t, math.expm1(x)) for x in v])  # noqa: E731
         err_gnn = np.abs(y[:, j] - np.where(ok, rnd(np.nan_to_num(oof[:, j])), np.nan))
         err_ana = np.abs(y[:, j] - np.where(ok, rnd(np.nan_to_num(ana[:, j])), np.nan))
@@ -235,7 +243,45 @@ def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5)
             decision[g] = float(max(min_sigma, np.quantile(err_ana[sel], coverage) / 2)) if use else None
         if any(v is not None for v in decision.values()):
             fallback[t] = decision
-    return scale.tolist(), fallback
+    return scale.tolist(), fallback, blend
+
+
+BLEND_GRID = np.linspace(0.0, 1.0, 21)
+
+
+def _fit_blend(y, oof, ana, groups, ana_lut, coverage: float, min_group: int, min_sigma: float) -> dict:
+    """Blend cells of one target: per kernel group (and '*', all designs) and size bucket (model.BLEND_SMALL_LUT on
+    the LUT anchor), the GNN weight w on BLEND_GRID minimising the mean |log1p error| of w * oof + (1 - w) * formula
+    over the bucket's out-of-fold predictions (ties go to the GNN), and sigma = the `coverage` quantile of those
+    errors / 2. A bucket with fewer than `min_group` designs takes its group's pooled weight; a group with fewer is
+    left out (the '*' cells answer for it). w = 1 is stored as None (the GNN and its own sigma)."""
+    from .model import BLEND_SMALL_LUT
+
+    ok = np.isfinite(y)
+    small = ana_lut < BLEND_SMALL_LUT
+
+    def fit(sel):
+        errs = [np.abs(y[sel] - (w * oof[sel] + (1 - w) * ana[sel])) for w in BLEND_GRID]
+        k = max(range(len(BLEND_GRID)), key=lambda i: (-round(float(errs[i].mean()), 12), i))
+        return round(float(BLEND_GRID[k]), 4)
+
+    cells = {}
+    for g in ["*"] + sorted(set(groups[ok])):
+        in_g = ok if g == "*" else ok & (groups == g)
+        if in_g.sum() < min_group:
+            continue
+        pooled = fit(in_g)
+        row = []
+        for bucket in (small, ~small):
+            sel = in_g & bucket
+            w = round(fit(sel) if sel.sum() >= min_group else pooled, 4)
+            if w >= 1.0 or not sel.any():
+                row.append(None)
+                continue
+            err = np.abs(y[sel] - (w * oof[sel] + (1 - w) * ana[sel]))
+            row.append([w, float(max(min_sigma, np.quantile(err, coverage) / 2))])
+        cells[g] = row
+    return cells
 
 
 def predict_examples(ens, examples: Sequence[Example], batch: int = 512):

@@ -533,3 +533,34 @@ def test_acquire_uncertainty_builds_the_pool_points_the_surrogate_is_least_sure_
     assert json.loads((out / "builds.jsonl").read_text().splitlines()[0])["acquire"] == "uncertainty"
     with pytest.raises(UserError, match="pool"):
         build(tiny_space, n=2, jobs=1, out_dir=out, acquire=Acquisition("uncertainty", pool=1))
+
+
+@needs_yosys
+def test_refresh_resynthesizes_records_whose_rtl_changed(tiny_space, tmp_path, hwgen_cli):
+    """A record synthesized from RTL the generator no longer emits is re-run and superseded under its key; a
+    current record is left alone, and a rerun finds nothing stale."""
+    from hwgen.datasets.builder import build
+    from hwgen.datasets.refresh import plan_refresh
+
+    out = tmp_path / "ds"
+    build(tiny_space, n=2, jobs=1, out_dir=out, seed=7, progress=False)
+    recs = [json.loads(line) for line in (out / store.RECORDS_FILE).read_text().splitlines()]
+    true_lut = recs[0]["resources"]["lut"]
+    # the first record as if synthesized from older Verilog that mapped to other LUT counts
+    recs[0]["extra"]["rtl_design_sha256"] = "0" * 16
+    recs[0]["resources"]["lut"] = true_lut + 100
+    (out / store.RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in recs))
+    plan = plan_refresh(out)
+    assert [r["extra"]["key"] for r in plan["stale"]] == [recs[0]["extra"]["key"]] and plan["current"] == 1
+
+    code, err = hwgen_cli(["dataset", "refresh", str(out), "--max-lut", "0"])
+    assert code == 2 and "max-lut" in err
+    code, err = hwgen_cli(["dataset", "refresh", str(out)])
+    assert code == 0 and "1 stale, 1 current" in err and "refreshed 1" in err, err
+    latest = {r.extra["key"]: r for r in store.load_records(out)}
+    assert len(latest) == 2
+    fresh = latest[recs[0]["extra"]["key"]]
+    assert fresh.resources.lut == true_lut and fresh.extra["refreshed_from"]["resources"]["lut"] == true_lut + 100
+    assert fresh.extra["cosim"]["pass"] and fresh.latency_cycles == recs[0]["latency_cycles"]
+    code, err = hwgen_cli(["dataset", "refresh", str(out)])
+    assert code == 0 and "0 stale, 2 current" in err and "refreshed 0" in err

@@ -295,6 +295,53 @@ def test_formula_fallback_is_per_kernel_group(tiny):
     assert fallback_sigma({"tlmm": None, "*": 0.03}, "new+group") == 0.03 and fallback_sigma(0.02, "tlmm") == 0.02
 
 
+def test_blend_weight_fitted_out_of_fold_per_group_and_size():
+    """Where the out-of-fold GNN is noisy around a close formula (small designs) the blend leans on the formula;
+    where the GNN is right and the formula off, the GNN alone answers (None)."""
+    from hwgen.surrogate.train import _fit_blend
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.uniform(5, 9, n)
+    groups = np.array(["a"] * 200 + ["b"] * 200)
+    ana_lut = np.where(np.arange(n) % 2 == 0, 500.0, 5000.0)          # even designs small, odd large
+    noisy = (groups == "a") & (ana_lut < 1000)
+    oof = y + np.where(noisy, rng.normal(0, 0.08, n), 0.0)
+    ana = y + np.where(groups == "a", 0.01, 0.3)
+    cells = _fit_blend(y, oof, ana, groups, ana_lut, 0.95, 5, 0.0025)
+    w_small, s_small = cells["a"][0]
+    assert 0.0 <= w_small <= 0.3 and s_small > 0.0025
+    assert cells["a"][1] is None and cells["b"] == [None, None]
+    assert set(cells) == {"*", "a", "b"}
+    from hwgen.surrogate.evaluate import describe_blend
+    assert describe_blend({"lut": {"*": [None, None], "tlmm": [[0.5, 0.02], None]}}) == ["lut (tlmm 0.5/1)"]
+
+
+def test_blend_applies_per_group_and_size(tiny):
+    import copy
+
+    from hwgen.surrogate.costs import TARGETS
+
+    ex, cfg, ens = tiny
+    j = TARGETS.index("lut")
+    data = collate([e.arrays for e in ex])
+    ana = np.log1p(data.ana.numpy()[:, j])
+    blended, gnn_only = copy.copy(ens), copy.copy(ens)
+    blended.cfg, gnn_only.cfg = copy.deepcopy(ens.cfg), copy.deepcopy(ens.cfg)
+    gnn_only.cfg.blend = {}
+    blended.cfg.blend = {"lut": {"tlmm": [[0.25, 0.02], [0.25, 0.02]], "*": [None, None]}}
+    mean, sigma, _ = blended.predict_log(data)
+    raw, _, _ = gnn_only.predict_log(data)
+    is_tlmm = np.array([e.kind == "tlmm" for e in ex])
+    np.testing.assert_allclose(mean[is_tlmm, j], 0.25 * raw[is_tlmm, j] + 0.75 * ana[is_tlmm])
+    np.testing.assert_allclose(mean[~is_tlmm, j], raw[~is_tlmm, j])
+    assert np.all(sigma[is_tlmm, j] >= 0.02)
+    # the size bucket picks its own cell (every tiny design is under 1,000 anchor LUTs: the large cell is unused)
+    assert np.all(data.ana.numpy()[:, j] < 1000)
+    blended.cfg.blend = {"lut": {"*": [None, [0.0, 0.02]]}}
+    np.testing.assert_allclose(blended.predict_log(data)[0][:, j], raw[:, j])
+
+
 def test_attention_dsp_and_bram_formulas_match_yosys_records():
     """The per-piece DSP rule (surrogate.analytical.product) and the exp-ROM block RAM rule (true dual port for
     a ROM shared by two units) reproduce the stored Yosys DSP and BRAM counts of the shipped attention dataset
@@ -351,7 +398,7 @@ def test_migrate_attention_ii_and_fresh_sample_eval(tmp_path, hwgen_cli):
     assert "| attention_" in out.read_text()
 
 
-@pytest.mark.parametrize("method", ["calibrate", "residual", "finetune"])
+@pytest.mark.parametrize("method", ["calibrate", "residual", "finetune", "mixed"])
 def test_adapt_to_another_tool_from_few_records(tiny, tmp_path, method):
     """A 'new tool' that maps every design to 25 % fewer LUTs and 10 % more FFs: adapting on 8 of its records moves
     the predictions of the other designs toward it; 0 records change nothing; cycles are never adapted; the adapted

@@ -112,3 +112,59 @@ def test_timing_adapts_to_the_tool(yowasp):
         assert abs(np.mean(new[:, jc] - y)) < 0.5 * abs(np.mean(base[:, jc] - y)), method
         assert np.mean(np.abs(new[:, jc] - y)) < 0.9 * np.mean(np.abs(base[:, jc] - y)), method
         np.testing.assert_array_equal(new[:, jl], base[:, jl])
+
+
+def test_mixed_keeps_the_source_members_and_moves_halfway(yowasp):
+    """`mixed` = finetune's tuned members plus the source's: twice the members, whose mean LUT prediction of held-out
+    designs lies halfway between the source's and the tuned members'; with calibrate's correction on top it is
+    nearer the labels than the source on a tool that differs from the model by a design-dependent shift."""
+    from hwgen.surrogate.adapt import adapt, design_descriptors
+    from hwgen.surrogate.features import GRAPH_FEATURES
+    from hwgen.surrogate.model import Ensemble, ModelConfig
+    from hwgen.surrogate.train import predict_examples
+
+    ens, ex, data, mean = yowasp
+    z = design_descriptors(ens, data)[:, GRAPH_FEATURES.index("log2_macs")]
+    new = _relabel(ex, mean, 0.1 * (z - z.mean()) / z.std())
+    order = np.random.default_rng(3).permutation(len(ex))
+    few, rest = [new[i] for i in order[:20]], [new[i] for i in order[20:]]
+    y = np.log1p([e.y["lut"] for e in rest])
+    model = adapt(ens, few, "mixed")
+    assert model.cfg.adaptation["method"] == "mixed" and len(model.members) == 2 * len(ens.members)
+    src, mixed = predict_examples(ens, rest)[0][:, 0], predict_examples(model, rest)[0][:, 0]
+    cfg = ModelConfig.from_json(model.cfg.to_json())
+    cfg.adaptation = {}                 # the members alone, without the stored correction
+    alone = predict_examples(Ensemble(cfg, model.members[:len(ens.members)]), rest)[0][:, 0]
+    both = predict_examples(Ensemble(cfg, model.members), rest)[0][:, 0]
+    np.testing.assert_allclose(both, (src + alone) / 2, atol=1e-6)
+    assert np.abs(mixed - src).mean() > 0.01
+    assert np.sqrt(np.mean((mixed - y) ** 2)) < 0.8 * np.sqrt(np.mean((src - y) ** 2))
+
+
+def test_draw_records_covers_every_kernel_group_and_family(yowasp):
+    """`hwgen surrogate adapt --n`: n records cover the strata (kernel group x family) in turn, so 4 records of
+    the Yosys 0.70 set hold both kernels on both families, for every seed (a random 4 of 60 often misses one)."""
+    from hwgen.surrogate.adapt import design_tags, draw_records
+    from hwgen.surrogate.train import _batch
+
+    ens, ex, data, mean = yowasp
+    strata = {tuple(t) for t in design_tags(data)}
+    assert len(strata) == 4
+    for seed in range(8):
+        few = draw_records(ex, 4, seed)
+        assert len(few) == 4 and {tuple(t) for t in design_tags(_batch(few, range(4)))} == strata
+        assert len(draw_records(ex, 7, seed)) == 7 and len(draw_records(ex, 100, seed)) == len(ex)
+
+
+def test_analytical_terms_sum_to_the_anchor(yowasp):
+    """HwGraph.analytical_terms (the bench's per-cost-term fit): the LUT anchor split by node type, lane copies
+    included, sums to the anchor; a TLMM design has its table, lane-tree and control terms."""
+    from hwgen.surrogate.features import build_ir
+
+    ens, ex, data, mean = yowasp
+    for e in ex[:12]:
+        g = build_ir(e.spec)
+        terms = g.analytical_terms("lut")
+        assert sum(terms.values()) == pytest.approx(g.analytical()["lut"], rel=1e-9)
+        if e.spec["kind"] == "tlmm":
+            assert {"table_bank", "control", "accumulator"} <= set(terms)
