@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from hwgen.bits import ceil_div
+from hwgen.memo import pure, pure_dict
 
 RES = ("lut", "lutram", "ff", "dsp", "bram36", "uram")
 # Timing: lut_depth (LUT levels of the deepest path) and crit_ns (the slowest path's arrival, extra.critical_path),
@@ -54,6 +55,7 @@ def registers(bits: float) -> dict:
     return {**zero(), "ff": float(bits)}
 
 
+@pure_dict
 def lutram(depth: int, width: int, family: str, replicas: int = 1) -> dict:
     """LUT sites of a simple-dual-port distributed RAM (one write port, one async read port).
 
@@ -71,6 +73,7 @@ def lutram(depth: int, width: int, family: str, replicas: int = 1) -> dict:
             "lut": float(read_mux_luts(banks, width) * replicas)}
 
 
+@pure
 def lutram_banks(depth: int, width: int, family: str) -> int:
     """Banks in depth of a LUTRAM (lutram's choice): 32-deep only when strictly cheaper in LUT sites."""
     if depth <= 0 or width <= 0:
@@ -97,6 +100,7 @@ def bram36(depth: int, width: int, true_dual: bool = False) -> float:
     return _bram_choice(depth, width, true_dual)[0]
 
 
+@pure
 def _bram_choice(depth: int, width: int, true_dual: bool = False) -> tuple[float, int]:
     """(BRAM36 equivalents, blocks stacked in depth) of the cheapest aspect ratio (the deepest on a tie)."""
     if depth <= 0 or width <= 0:
@@ -115,6 +119,7 @@ def uram(depth: int, width: int) -> float:
     return _uram_choice(depth, width)[0]
 
 
+@pure
 def _uram_choice(depth: int, width: int) -> tuple[float, int]:
     """(URAM blocks, inputs of the read mux: blocks in depth x addresses folded per row) of the cheapest fold."""
     if depth <= 0 or width <= 0:
@@ -124,6 +129,7 @@ def _uram_choice(depth: int, width: int) -> tuple[float, int]:
     return float(cost), ceil_div(depth, 4096 * f) * f
 
 
+@pure_dict
 def memory(depth: int, width: int, style: str, family: str, replicas: int = 1, sync_read: bool = True) -> dict:
     """A memory of `replicas` copies; sync_read adds the read register (absorbed by BRAM/URAM)."""
     if style == "uram":
@@ -152,6 +158,7 @@ DSP_Y_MIN = 9
 DSP_PACKS_OUTPUT_REG = ("xc7",)
 
 
+@pure_dict
 def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: str, count: float = 1.0,
             y_bits: int | None = None, reg_bits: int = 0) -> dict:
     """One a x b product as Yosys 0.23 synth_xilinx maps it (checked against its $mul cells): an unsigned
@@ -210,6 +217,7 @@ def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
 C_MACC = 0.6   # LUTs per partial-product bit of a LUT multiplier
 
 
+@pure_dict
 def lutram_write_decode(depth: int, width: int, family: str, replicas: int = 1) -> dict:
     """LUTs of the write enables of a LUTRAM deeper than one bank: one decode of the bank address (and write
     enable) per bank, shared by the bank's primitives across the width. lutram() counts only the read side; on the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import operator
 import time
 from typing import NamedTuple
 
@@ -217,8 +218,7 @@ def collate_graphs(irs, ys=None):
     offs = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     n = int(sizes.sum())
     nodes = [node for ir in irs for node in ir.nodes]
-    numeric = np.array([[f.get(k) or 0.0 for k in NUM_FEATURES] + [est.get(r, 0.0) for r in RES]
-                        for f, est in ((node["f"], node["est"]) for node in nodes)], np.float64).reshape(n, so)
+    numeric = np.array(_numeric_rows(nodes), np.float64).reshape(n, so)
     try:
         type_ix = np.array([types[node["type"]] for node in nodes], np.int64)
     except KeyError as err:
@@ -247,12 +247,13 @@ def collate_graphs(irs, ys=None):
     m = len(edges)
     e_offs = np.repeat(np.concatenate([[0], np.cumsum(e_sizes)[:-1]]).astype(np.int64), e_sizes)
     node_off = np.repeat(offs, e_sizes)
-    src = np.array([e[0] for e in edges], np.int64).reshape(m) + node_off
-    dst = np.array([e[1] for e in edges], np.int64).reshape(m) + node_off
+    e_src, e_dst, e_width, e_type = zip(*edges) if m else ((), (), (), ())
+    src = np.array(e_src, np.int64).reshape(m) + node_off
+    dst = np.array(e_dst, np.int64).reshape(m) + node_off
     ea1 = np.zeros((m, len(EDGE_FEATURES)), np.float32)
     if m:
-        ea1[:, 0] = np.log2(1.0 + np.array([e[2] for e in edges]))
-        ea1[np.arange(m), 1 + np.array([_ETYPE_IX[e[3]] for e in edges])] = 1.0
+        ea1[:, 0] = np.log2(1.0 + np.array(e_width))
+        ea1[np.arange(m), 1 + np.array([_ETYPE_IX[t] for t in e_type])] = 1.0
     if np.any((blk[src] >= 0) & (blk[dst] >= 0) & (blk[src] != blk[dst])):
         raise ValueError("edges between two different repeated blocks are not supported")
     same = blk[src] == blk[dst]
@@ -296,6 +297,29 @@ def collate_graphs(irs, ys=None):
     return data
 
 
+_NUM_IX = {k: i for i, k in enumerate(NUM_FEATURES)}
+_EST_VALUES = operator.itemgetter(*RES)
+
+
+def _numeric_rows(nodes) -> list[list]:
+    """Per node [f.get(k) or 0.0 for k in NUM_FEATURES] + [est.get(r, 0.0) for r in RES], walking the features a
+    node has (node() admits only NUM_FEATURES) and reading a full estimate in one call."""
+    zeros = [0.0] * len(NUM_FEATURES)
+    rows = []
+    for node in nodes:
+        row = zeros.copy()
+        for k, v in node["f"].items():
+            if v:
+                row[_NUM_IX[k]] = v
+        est = node["est"]
+        try:
+            row += _EST_VALUES(est)
+        except KeyError:
+            row += [est.get(r, 0.0) for r in RES]
+        rows.append(row)
+    return rows
+
+
 def _y_matrix(ys, n: int) -> np.ndarray:
     yv = np.full((n, len(TARGETS)), np.nan)
     for g, y in enumerate(ys):
@@ -328,10 +352,12 @@ class FeatureCache:
         self.clear()
 
     def clear(self) -> None:
-        self._slot: dict = {}          # spec key -> design index in the pool
+        self._slot: dict = {}          # graph key (_graph_key) -> design index in the pool
+        self._graph_keys: dict = {}    # spec key -> graph key
         self._pool: dict | None = None
-        # where the time went (bench/surrogate_speed.py reports it): graph builders, feature encoding, gathers
-        self.seconds = {"build": 0.0, "encode": 0.0, "gather": 0.0}
+        # where the time went (bench/surrogate_speed.py reports it): graph keys, graph builders, feature encoding,
+        # gathers
+        self.seconds = {"key": 0.0, "build": 0.0, "encode": 0.0, "gather": 0.0}
         self.built = 0
         self.by_kind: dict = {}        # kind -> (graphs built, seconds)
 
@@ -358,7 +384,8 @@ class FeatureCache:
 
     def batch_distinct(self, specs):
         """(data, inverse): the batch of the distinct designs among specs (first appearance order) and, per spec, its
-        row in it; a design repeated within the request is encoded (and predict_specs predicts it) once."""
+        row in it; a design repeated within the request, or one whose graph equals an earlier one's (the kernel's
+        graph_key), is encoded (and predict_specs predicts it) once."""
         return self._gc_paused(self._batch_distinct, specs)
 
     @staticmethod
@@ -377,7 +404,27 @@ class FeatureCache:
         from hwgen import kernels
 
         specs = [kernels.parse_spec(s) if isinstance(s, dict) else s for s in specs]
-        return specs, [self.key(s) for s in specs]
+        t0 = time.perf_counter()
+        keys = [self._graph_key(s) for s in specs]
+        self.seconds["key"] += time.perf_counter() - t0
+        return specs, keys
+
+    def _graph_key(self, spec):
+        """The kernel's graph_key where it has one (designs with equal graphs share one entry), else key(spec)."""
+        k = self.key(spec)
+        if k is None:
+            return None
+        gk = self._graph_keys.get(k)
+        if gk is None:
+            from hwgen import kernels
+
+            if len(self._graph_keys) >= 4 * self.max_designs:   # many specs of few graphs: bound this map too
+                self._graph_keys.clear()
+
+            kernel_key = (kernels.REGISTRY[kind].graph_key(spec)
+                          if (kind := getattr(spec, "kind", None)) in kernels.REGISTRY else None)
+            gk = self._graph_keys[k] = k if kernel_key is None else ("graph", kernel_key)
+        return gk
 
     def _batch(self, specs, ys):
         return self._batch_keyed(*self._parsed(specs), ys)

@@ -61,6 +61,11 @@ class HwGraph:
         self.nodes.append({"type": ntype, "name": name, "style": style, "f": f, "est": est or A.zero()})
         return len(self.nodes) - 1
 
+    def copy_node(self, node: dict) -> int:
+        """Add a copy of a node another graph made with `node` (a graph builder's memoised block)."""
+        self.nodes.append({**node, "f": dict(node["f"]), "est": dict(node["est"])})
+        return len(self.nodes) - 1
+
     def edge(self, src: int, dst: int, width: float, etype: str = "data") -> None:
         if etype not in EDGE_TYPES:
             raise ValueError(f"unknown edge type {etype!r}")

@@ -8,7 +8,7 @@ are parameterised library modules copied verbatim: hwgen_attn_ctrl, hwgen_delay,
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+import functools
 
 from .attention import PAR_FIELD_BITS, TREE_LEVELS, AttentionModel
 from .rtl_util import build_adder_tree
@@ -47,6 +47,7 @@ def split_mul(aw: int, a_signed: bool, bw: int, b_signed: bool) -> list[dict]:
              "bits": ca["w"] + (not ca["signed"]) + cb["w"] + (not cb["signed"])} for ca in best[0] for cb in best[1]]
 
 
+@functools.lru_cache(maxsize=1024)   # a search over x_max for every design otherwise (the surrogate builds thousands)
 def reciprocal_constant(n: int, x_max: int) -> tuple[int, int]:
     """(M, S) with (x * M) >> S == x // n for every 0 <= x < x_max (division by a constant as a multiply)."""
     for S in range(1, 64):
@@ -71,7 +72,9 @@ def render_context(spec, m: AttentionModel) -> dict:
     div_m, div_s = reciprocal_constant(m.npe, m.len_max)
     rtl = {
         # --- read by the graph builder, attention_graph.py (keep names and meaning)
-        "tree": [asdict(t) for t in tree.nodes],          # QK^T adder tree statements (per unit), root register last
+        # QK^T adder tree statements (per unit), root register last; a TreeNode's fields are scalars and a tuple of
+        # ints, so its field dict is what asdict would give, without the deep copy
+        "tree": [dict(t.__dict__) for t in tree.nodes],
         "pvw": min(m.acc_bits, m.pv_bits + m.data_bits + 1),   # p * v product width
         "rom_bram": m.E >= EXP_BRAM_MIN_E,                # exp ROM in block RAM (else a case ROM in LUTs)
         "mul_av": split_mul(m.acc_bits, True, m.pv_bits, False),       # acc x alpha (S.V)

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal, Optional
 import numpy as np
 
 from ..errors import UserError
+from ..memo import memos_on, registered
 from ..spec import KernelSpec
 
 
@@ -76,9 +77,12 @@ def spec_memo(method):
     the design search call it several times per design for thousands of designs. Specs with unhashable fields
     (lists, nested specs) are not cached. The result is shared: memoise only methods returning immutable values."""
     cache: dict = {}
+    registered(cache.clear)
 
     @functools.wraps(method)
     def wrapper(self, spec):
+        if not memos_on():        # the reference path (hwgen.memo.memos_off)
+            return method(self, spec)
         try:
             key = (type(self), type(spec), *spec.__dict__.values())
             hit = cache.get(key)
@@ -221,6 +225,12 @@ class Kernel:
     def graph(self, spec: KernelSpec):
         """The design's hardware graph (hwgen.surrogate.ir.HwGraph) with per-block analytical cost terms."""
         raise NotImplementedError
+
+    def graph_key(self, spec: KernelSpec):
+        """A hashable key that determines graph(spec) (equal keys, equal graphs), coarser than the spec's field
+        values: the surrogate builds, encodes and predicts designs of one key once (surrogate/features.FeatureCache).
+        None: the spec's own fields are the key."""
+        return None
 
     def fmax_estimate(self, spec: KernelSpec) -> Optional[float]:
         """Pre-synthesis Fmax estimate (MHz) of the paths the kernel models under the delay model (hwgen/timing.py),

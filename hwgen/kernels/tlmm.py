@@ -11,9 +11,11 @@ integers, and share one streaming micro-architecture:
 """
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from functools import lru_cache
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields as dataclass_fields
 from typing import Annotated, Literal, Union
 
 import numpy as np
@@ -26,6 +28,7 @@ from .base import Kernel, Performance, Port, Scalar, spec_memo
 from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
 from .. import timing
+from ..memo import Unread, memos_on, registered
 from .ternary import check_ternary, digit_table, group_indices, mirror_fold, pack_fields, to_signed, to_unsigned
 
 WeightMemory = Literal["auto", "uram", "bram", "lutram"]
@@ -138,6 +141,10 @@ class StreamModel(MatmulModel):
     wbuf_style: str = ""      # chunk buffer / activation buffer / accumulator memories (lutram | bram)
     xbuf_style: str = ""
     acc_style: str = ""
+
+
+# a field's value where a model's constructor call leaves it out (the lane memo keys on it)
+_MODEL_DEFAULTS = {f.name: f.default for f in dataclass_fields(StreamModel) if f.default is not MISSING}
 
 
 def _weight_memory(spec: TernaryMatmulSpec) -> str:
@@ -327,10 +334,70 @@ def placement_fmax(spec, m: MatmulModel) -> float:
                                     style == "uram")
 
 
-def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
-    """Resolve `pipeline` into register stages and their places. auto: the fewest stages whose slowest lane-path
-    part meets the spec's clock under the delay model (all of them when none does)."""
+# The lane path (lane_segments, lane_levels, the pipeline placement, the graph's lane terms) reads only these model
+# fields: designs that differ in K, N, Q, M_max, ... share it. Its memos compute on a lane view whose other fields
+# raise when read (hwgen.memo.Unread): a lane function that starts reading another field fails loudly instead of
+# serving a stale value.
+LANE_FIELDS = ("G", "T", "act_bits", "chunk", "entry_bits", "lane_sum_bits", "table_depth", "table_style",
+               "weight_memory", "wbuf_style", "adder", "carry", "pipeline", "pipe_cuts", "x_beat_bits", "word_bits",
+               "build_cycles")
+_PIPELINE_MEMO: dict = {}
+registered(_PIPELINE_MEMO.clear)
+
+
+def _lane_view(cls: type, fields: dict) -> MatmulModel:
+    return cls(**{k: v if k in LANE_FIELDS else Unread(f"{cls.__name__}.{k}", "tlmm.LANE_FIELDS")
+                  for k, v in fields.items()})
+
+
+@functools.lru_cache(maxsize=None)
+def _lane_values(cls: type, lane_fields: tuple):
+    """A getter of a model's lane fields (those its class has) as a tuple."""
+    return operator.attrgetter(*(f.name for f in dataclass_fields(cls) if f.name in lane_fields))
+
+
+def lane_memo(fn):
+    """Memoise fn(m, *args) (hashable args) on the model's LANE_FIELDS: computed once per lane, on its lane view."""
+    cache: dict = {}
+    registered(cache.clear)
+
+    @functools.wraps(fn)
+    def wrapper(m, *args):
+        if not memos_on():
+            return fn(m, *args)
+        key = (type(m), args, _lane_values(type(m), LANE_FIELDS)(m))
+        hit = cache.get(key)
+        if hit is None:
+            if len(cache) >= 1 << 14:
+                cache.clear()
+            hit = cache[key] = fn(_lane_view(type(m), {f.name: getattr(m, f.name) for f in dataclass_fields(m)}),
+                                  *args)
+        return hit
+
+    return wrapper
+
+
+def with_pipeline(spec, cls: type, fields: dict) -> MatmulModel:
+    """The model cls(**fields) with `pipeline` resolved into register stages and their places. auto: the fewest
+    stages whose slowest lane-path part meets the spec's clock under the delay model (all of them when none does).
+    Memoised on the lane fields, the family and the clock (_PIPELINE_MEMO)."""
     family = spec.target_info.yosys_family
+    if not memos_on():
+        stages, cuts = _place_pipeline(spec.pipeline, spec.clock, family, cls(**fields))
+    else:
+        key = (cls, family, spec.pipeline, spec.clock if spec.pipeline == "auto" else None,
+               operator.itemgetter(*LANE_FIELDS)({**_MODEL_DEFAULTS, **fields}))
+        hit = _PIPELINE_MEMO.get(key)
+        if hit is None:
+            if len(_PIPELINE_MEMO) >= 1 << 14:
+                _PIPELINE_MEMO.clear()
+            hit = _PIPELINE_MEMO[key] = _place_pipeline(spec.pipeline, spec.clock, family, _lane_view(cls, fields))
+        stages, cuts = hit
+    return cls(**{**fields, "pipeline": stages, "pipe_cuts": cuts,
+                  "pipeline_cycles": fields["pipeline_cycles"] + stages})
+
+
+def _place_pipeline(pipeline, clock: float, family: str, m: MatmulModel) -> tuple[int, tuple]:
     flat, flat_first = lane_path(m, family, signs_in_tree=False)
     comb, first_extra = lane_path(m, family, signs_in_tree=m.table_style == "mirror")
     most = len(comb) - 1
@@ -340,17 +407,25 @@ def with_pipeline(spec, m: MatmulModel) -> MatmulModel:
             return max(timing.parts_ns(flat, (), flat_first))
         return max(timing.parts_ns(comb, timing.place_stages(comb, p, first_extra), first_extra))
 
-    if spec.pipeline == "auto":
-        budget = 1000.0 / spec.clock - timing.path_ns(family, 0)
+    if pipeline == "auto":
+        budget = 1000.0 / clock - timing.path_ns(family, 0)
         stages = next((p for p in range(most + 1) if slowest(p) <= budget), most)
     else:
-        stages = spec.pipeline
+        stages = pipeline
         if stages > most:
             raise UserError("pipeline", f"{stages} register stages exceed the {most} places of this design's lane "
                                         f"path (after the table reads or selects and {most - 1} adder-tree levels); "
                                         f"allowed: auto, 0..{most}")
-    cuts = timing.place_stages(comb, stages, first_extra)
-    return replace(m, pipeline=stages, pipe_cuts=cuts, pipeline_cycles=m.pipeline_cycles + stages)
+    return stages, tuple(timing.place_stages(comb, stages, first_extra))
+
+
+@lane_memo
+def _lane_timing(m: MatmulModel, family: str) -> dict:
+    """timing_estimate's values, from lane_parts (callers get a copy)."""
+    parts = lane_parts(m, family)
+    side = parts[0][0]
+    return {"lut_depth": float(max(seg.depth for seg, _ in parts)), "crit_ns": lane_crit_ns(m, family, parts),
+            "side_depth": float(side.depth), "side_ns": timing.comb_ns(family, side)}
 
 
 class _TernaryMatmulKernel(Kernel):
@@ -379,11 +454,7 @@ class _TernaryMatmulKernel(Kernel):
         (a block RAM start included; the arrival fmax_estimate reads), and the side paths' levels and arrival (which
         a composition's stream adapters lengthen). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
-        family = spec.target_info.yosys_family
-        parts = lane_parts(m, family)
-        side = parts[0][0]
-        return {"lut_depth": float(max(seg.depth for seg, _ in parts)), "crit_ns": lane_crit_ns(m, family, parts),
-                "side_depth": float(side.depth), "side_ns": timing.comb_ns(family, side)}
+        return dict(_lane_timing(m, spec.target_info.yosys_family))
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
@@ -497,6 +568,11 @@ class _TernaryMatmulKernel(Kernel):
         from .tlmm_graph import build_matmul
         return build_matmul(self, spec)
 
+    @spec_memo
+    def graph_key(self, spec):
+        from .tlmm_graph import matmul_graph_key
+        return matmul_graph_key(self, spec)
+
 
 class TLMMKernel(_TernaryMatmulKernel):
     kind = "tlmm"
@@ -531,7 +607,7 @@ class TLMMKernel(_TernaryMatmulKernel):
                          acc_depth=spec.M_max * nblocks, wbuf_style=tlmm_stream.mem_style(2 * nblocks),
                          xbuf_style=tlmm_stream.mem_style(spec.M_max * chunks, spec.buffer_memory),
                          acc_style=tlmm_stream.mem_style(spec.M_max * nblocks, spec.buffer_memory))
-        return with_pipeline(spec, (StreamModel if stream else MatmulModel)(
+        return with_pipeline(spec, StreamModel if stream else MatmulModel, dict(
             **extra,
             top=spec.design_name,
             K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
@@ -694,7 +770,7 @@ class NaiveKernel(_TernaryMatmulKernel):
         chunks, nblocks = K_pad // spec.P_k, N_pad // spec.P_n
         amax = 1 << (spec.act_bits - 1)
         acc_bits = signed_bits_for_bound(spec.K * amax)
-        return with_pipeline(spec, MatmulModel(
+        return with_pipeline(spec, MatmulModel, dict(
             top=spec.design_name,
             K=spec.K, N=spec.N, M_max=spec.M_max, act_bits=spec.act_bits,
             chunk=spec.P_k, lanes=spec.P_n, K_pad=K_pad, N_pad=N_pad, chunks=chunks, nblocks=nblocks,

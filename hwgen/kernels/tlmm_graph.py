@@ -10,11 +10,18 @@ accumulator M_max * nblocks partial sums per lane (both sync-read memories; BRAM
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+import operator
 
 from hwgen.surrogate import costs as A
+from hwgen.memo import Unread, pure
 from hwgen.surrogate.ir import HwGraph
+
+from . import naive_expert
+from .tlmm import lane_memo
+from .tlmm_rtl import index_widths, lane_leaves, lane_tree, tree_arity
 
 
 # LUTs per leaf bit of the naive +a/0/-a select, per entry bit of a table-build add/sub,
@@ -90,17 +97,169 @@ def _merged_tree_luts(widths: tuple, max_bits: int, cuts: tuple, c_csa: float) -
     return sum(c_csa * A.compressor_bits(ops) + C_MACC_FINAL * bits for ops, bits in maccs)
 
 
-def build_matmul(kernel, spec) -> HwGraph:
+@lane_memo
+def _lane_terms(m) -> tuple:
+    """(pair bits, pair LUTs, tree adder bits, pipeline register bits, adder arity, tree LUTs) of one lane: the
+    renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there), `pipeline` registers: every
+    value alive at a cut."""
+    pair_bits = pair_luts = 0
+    if m.adder == "expert":
+        # expert naive (naive_expert.py): the selects fused pairwise into the first carry-chain level (the select
+        # node), ternary adders above; the renderer's own tree, registers included
+        xnodes = naive_expert.build_tree(m.chunk, m.act_bits, m.lane_sum_bits, m.pipe_cuts)[0]
+        pair_bits = sum(n.bits for n in xnodes if n.kind == "pair")
+        pair_luts = m.act_bits * sum(1 for n in xnodes if n.kind == "pair")     # the top bit is the chain's carry out
+        tree_bits = sum(n.bits for n in xnodes if n.kind in ("add", "add3"))
+        pipe_bits = sum(n.bits for n in xnodes if n.kind == "reg")
+        arity = 3
+    else:
+        lane = lane_tree(m)
+        tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
+        pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
+        arity = tree_arity(m)
+    tree_lut = (_merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
+                                  C_CSA_LOOKUP if m.table_depth else C_CSA_SELECT) if m.adder == "behavioral"
+                else C_PRIM * tree_bits)
+    return pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut
+
+
+@lane_memo
+def _lane_nodes(m, fam: str) -> dict:
+    """The nodes whose features are the lane's alone (tlmm.LANE_FIELDS and the family), built once per lane: the x and
+    w streams, the activation registers (on-chip weights), the table build, the tables or selects, the lane tree."""
+    g = HwGraph(family=fam)
+    tlmm = bool(m.table_depth)
+    behavioral = m.adder == "behavioral"
+    prim = not behavioral
+    a = m.act_bits
+    g.node("stream_in", "x", width=m.x_beat_bits)
+    g.node("stream_in", "w", width=m.word_bits)
+    if m.weight_memory != "stream":
+        # activation registers: tlmm keeps one chunk register (xr; the tables hold the chunk once built), naive a
+        # skid buffer, xr and s1_x (activations travel with their weights)
+        nbuf = 1 if tlmm else 3
+        xbuf_est = A.registers(nbuf * m.x_beat_bits)
+        if not tlmm and behavioral:
+            xbuf_est["lut"] += C_NEG * m.chunk * (a + 1)     # the negations all lanes share
+        g.node("act_buffer", "xbuf", style="reg", count=nbuf, width=m.x_beat_bits,
+               storage_bits=nbuf * m.x_beat_bits, est=xbuf_est)
+    # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
+    # lane adds the count of sign bits as one more leaf.
+    pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut = _lane_terms(m)
+    q = 0   # lane 0; build_matmul's g.repeat makes the Q identical lanes
+    if tlmm:
+        # Serial build: per table a G:1 activation mux, one add/sub of entry_bits and the running-sum register.
+        # adder: ternary builds with primitive add/sub/zero cells (hwgen_tlmm_build_prim.v), one LUT6_2 per bit
+        mux_lut = a * math.ceil((m.G - 1) / 3) if m.G > 1 else 0
+        build_lut = (C_BUILD_ADD * m.entry_bits + C_BUILD_MUX * mux_lut if behavioral
+                     else C_PRIM * m.entry_bits + mux_lut)
+        build_est = {**A.zero(), "lut": m.T * build_lut, "ff": m.T * m.entry_bits}
+        g.node("table_build", "build", count=m.T, depth=m.build_cycles, leaves=m.G, leaf_bits=a,
+               out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits, arity=2,
+               prim_bits=m.T * m.entry_bits if prim else 0, storage_bits=m.T * m.entry_bits, est=build_est)
+        leaf_bits, n_leaves = m.entry_bits, m.T
+        mirror = m.table_style == "mirror"
+        neg = m.T * m.entry_bits if mirror else 0
+        est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
+        if prim:
+            xor_in_mux = A.lutram_banks(m.table_depth, m.entry_bits, fam) in (2, 3)
+            port, xor = 0.0, 0.0 if xor_in_mux else C_MIRROR_PRIM
+        else:
+            port, xor = C_TABLE_PORT, C_MIRROR
+        est["lut"] = C_TABLE_MUX * est["lut"] + port * m.T + (xor * m.T * m.entry_bits if mirror else 0.0)
+        g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
+               width=m.entry_bits, ports=1, neg_bits=neg,
+               storage_bits=m.T * m.table_depth * m.entry_bits, est=est)
+    else:
+        leaf_bits, n_leaves = a + 1, m.chunk
+        # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
+        sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
+        g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
+               out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
+               est={**A.zero(), "lut": sel_lut})
+    tree_leaves = (m.chunk + 1) // 2 if pair_bits else n_leaves
+    g.node("lane_tree", f"tree{q}", leaves=tree_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
+           adder_bits=tree_bits, width=m.lane_sum_bits, arity=arity, prim_bits=tree_bits if prim else 0,
+           est=A.add(A.adder(tree_lut), A.registers(m.lane_sum_bits + pipe_bits)))
+    names = ["x", "w"] + (["xbuf"] if m.weight_memory != "stream" else []) + (["build"] if tlmm else [])
+    return dict(zip(names + ["src", "tree"], g.nodes))
+
+
+# The blocks whose features depend on the design's size, as pure functions of what they read (memoised: many designs
+# share a weight bank or an accumulator shape); graph_from_key copies the node they return.
+@pure
+def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: bool, fam: str) -> dict:
+    rom = A.scale(A.memory(steps, rom_bits, "rom", fam), C_WALK_ROM) if tlmm else A.zero()
+    c_control = C_CONTROL_TLMM if tlmm and not stream else C_CONTROL
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff}, rom)
+    g = HwGraph(family=fam)
+    g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits, storage_bits=steps * rom_bits,
+           est=ctrl_est)
+    return g.nodes[0]
+
+
+@pure
+def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
+    g = HwGraph(family=fam)
+    g.node("weight_bank", "wbank0", style=style, depth=depth, width=width, count=1, ports=1,
+           storage_bits=depth * width,
+           est=A.add(A.memory(depth, width, style, fam, sync_read=True),
+                     A.lutram_write_decode(depth, width, fam) if style == "lutram" else A.zero()))
+    return g.nodes[0]
+
+
+@pure
+def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bits: int, lane_sum_bits: int,
+                      prim: bool, fam: str) -> dict:
+    if live and not stream:   # async LUTRAM: read mux less the 2:1 the adder absorbs, and the write decode
+        acc_mem = A.lutram(depth, acc_bits, fam)
+        acc_mem["lut"] = A.read_mux_luts(A.ceil_div(A.lutram_banks(depth, acc_bits, fam), 2), acc_bits)
+        acc_mem = A.add(acc_mem, A.lutram_write_decode(depth, acc_bits, fam))
+    else:
+        acc_mem = A.memory(depth, acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
+    g = HwGraph(family=fam)
+    g.node("accumulator", "acc0", style=astyle if live else "reg", depth=depth if live else 0,
+           width=acc_bits, count=1, ports=1, leaves=2 if live else 1, leaf_bits=lane_sum_bits,
+           out_bits=acc_bits, adder_bits=acc_bits if live else 0, storage_bits=depth * acc_bits if live else 0,
+           est=A.add(acc_mem, A.adder((C_ACC_PRIM if prim else C_ACC) * acc_bits if live else 0),
+                     A.registers(acc_bits)))
+    return g.nodes[0]
+
+
+def matmul_graph_key(kernel, spec) -> tuple:
+    """All that build_matmul reads of a design: its kind and family, its model but for the top's name, the latency,
+    II and timing anchor. Designs that differ only where the graph does not look (e.g. two targets of one family and
+    clock) share it; the graph is built from the key alone (graph_from_key), so equal keys give equal graphs."""
     m = kernel.model(spec)
     perf = kernel.performance(spec)
-    fam = spec.target_info.yosys_family
+    t = kernel.timing_estimate(spec)
+    return (spec.kind, spec.target_info.yosys_family, type(m), _model_values(type(m))(m),
+            perf.latency_cycles, perf.ii, tuple(sorted(t.items())))
+
+
+@functools.lru_cache(maxsize=None)
+def _model_fields(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "top")
+
+
+@functools.lru_cache(maxsize=None)
+def _model_values(cls):
+    return operator.attrgetter(*_model_fields(cls))
+
+
+def build_matmul(kernel, spec) -> HwGraph:
+    return graph_from_key(kernel.graph_key(spec))
+
+
+def graph_from_key(key: tuple) -> HwGraph:
+    kind, fam, cls, values, latency, ii, timing_items = key
+    m = cls(top=Unread(f"{cls.__name__}.top", "tlmm_graph.matmul_graph_key"), **dict(zip(_model_fields(cls), values)))
     tlmm = bool(m.table_depth)
     behavioral = m.adder == "behavioral"      # Yosys' own adders, merged across blocks (the fitted rates above)
     prim = not behavioral                     # instantiated LUT6_2 + carry-chain adders (C_PRIM per bit)
-    g = HwGraph(family=fam, cycles=perf.latency_cycles, ii=perf.ii, macs=m.macs_per_cycle, kinds=(spec.kind,),
-                timing=kernel.timing_estimate(spec))
+    g = HwGraph(family=fam, cycles=latency, ii=ii, macs=m.macs_per_cycle, kinds=(kind,),
+                timing=dict(timing_items))
     a = m.act_bits
-    from .tlmm_rtl import index_widths
     rtl = index_widths(m)                             # the counter widths the templates use
     aw, lw, cw, nw = rtl["aw"], rtl["lw"], rtl["cw"], rtl["nw"]
     # table-build ROM (templates/tlmm/rtl/tlmm.v.j2): per build step the entry index, the activation
@@ -119,69 +278,25 @@ def build_matmul(kernel, spec) -> HwGraph:
         ctrl_ff = (CTRL_FLAGS_TLMM if tlmm else CTRL_FLAGS_NAIVE) + lw + 2 * aw + cw + 3 * nw + ew
     # `pipeline`: the flags and index that travel with the lane registers (hwgen_mm_pipe's EXTRA stages)
     ctrl_ff += m.pipeline * ((rtl["aaw"] if stream else nw) + 4)
-    rom = A.scale(A.memory(steps, rom_bits, "rom", fam), C_WALK_ROM) if tlmm else A.zero()
-    c_control = C_CONTROL_TLMM if tlmm and not stream else C_CONTROL
-    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff}, rom)
-    xin = g.node("stream_in", "x", width=m.x_beat_bits)
-    win = g.node("stream_in", "w", width=m.word_bits)
+    lane = _lane_nodes(m, fam)
+    xin = g.copy_node(lane["x"])
+    win = g.copy_node(lane["w"])
     yout = g.node("stream_out", "y", width=m.y_beat_bits)
     g.ports.update(x=xin, w=win, y=yout)
-    ctrl = g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits,
-                  storage_bits=steps * rom_bits, est=ctrl_est)
-    # activation registers: tlmm keeps one chunk register (xr; the tables hold the chunk once built), naive a
-    # skid buffer, xr and s1_x (activations travel with their weights)
-    nbuf = 1 if tlmm else 3
-    if stream:
+    ctrl = g.copy_node(_control_node(ctrl_ff, steps, rom_bits, tlmm, stream, fam))
+    if stream:   # the call's activation buffer (on-chip weights: the lane's registers, _lane_nodes)
         xbuf = g.node("act_buffer", "xbuf", style=m.xbuf_style, count=1, depth=m.xbuf_depth, width=m.x_beat_bits,
                       ports=1, storage_bits=m.xbuf_depth * m.x_beat_bits,
                       est=A.memory(m.xbuf_depth, m.x_beat_bits, m.xbuf_style, fam, sync_read=True))
     else:
-        xbuf_est = A.registers(nbuf * m.x_beat_bits)
-        if not tlmm and behavioral:
-            xbuf_est["lut"] += C_NEG * m.chunk * (a + 1)     # the negations all lanes share
-        xbuf = g.node("act_buffer", "xbuf", style="reg", count=nbuf, width=m.x_beat_bits,
-                      storage_bits=nbuf * m.x_beat_bits, est=xbuf_est)
+        xbuf = g.copy_node(lane["xbuf"])
     g.edge(xin, xbuf, m.x_beat_bits, "stream")
     g.edge(ctrl, xbuf, 2, "control")
     if tlmm:
-        # Serial build: per table a G:1 activation mux, one add/sub of entry_bits and the running-sum register.
-        # adder: ternary builds with primitive add/sub/zero cells (hwgen_tlmm_build_prim.v), one LUT6_2 per bit
-        mux_lut = a * math.ceil((m.G - 1) / 3) if m.G > 1 else 0
-        build_lut = (C_BUILD_ADD * m.entry_bits + C_BUILD_MUX * mux_lut if behavioral
-                     else C_PRIM * m.entry_bits + mux_lut)
-        build_est = {**A.zero(), "lut": m.T * build_lut, "ff": m.T * m.entry_bits}
-        build = g.node("table_build", "build", count=m.T, depth=steps, leaves=m.G, leaf_bits=a,
-                       out_bits=m.entry_bits, width=m.entry_bits, adder_bits=m.T * m.entry_bits, arity=2,
-                       prim_bits=m.T * m.entry_bits if prim else 0, storage_bits=m.T * m.entry_bits, est=build_est)
+        build = g.copy_node(lane["build"])
         g.edge(xbuf, build, m.x_beat_bits, "data")
         g.edge(ctrl, build, sel_w + 2, "control")
-        leaf_bits, n_leaves = m.entry_bits, m.T
-    else:
-        leaf_bits, n_leaves = a + 1, m.chunk
-    mirror = tlmm and m.table_style == "mirror"
-    # Mirror tables: a negative lookup enters the tree as ~half (the XOR folds into the first adders) and the
-    # lane adds the count of sign bits as one more leaf.
-    # the renderer's tree (sign bits as leaves when pipelined mirror lanes sum them there); `pipeline` registers:
-    # every value alive at a cut, per lane
-    from .tlmm_rtl import lane_leaves, lane_tree, tree_arity
-    pair_bits = pair_luts = 0
-    if m.adder == "expert":
-        # expert naive (naive_expert.py): the selects fused pairwise into the first carry-chain level (the select
-        # node below), ternary adders above; the renderer's own tree, registers included
-        from .naive_expert import build_tree
-        xnodes = build_tree(m.chunk, a, m.lane_sum_bits, m.pipe_cuts)[0]
-        pair_bits = sum(n.bits for n in xnodes if n.kind == "pair")
-        pair_luts = a * sum(1 for n in xnodes if n.kind == "pair")     # the top bit is the chain's carry out
-        tree_bits = sum(n.bits for n in xnodes if n.kind in ("add", "add3"))
-        pipe_bits = sum(n.bits for n in xnodes if n.kind == "reg")
-        arity = 3
-    else:
-        lane = lane_tree(m)
-        tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
-        pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
-        arity = tree_arity(m)
-    tree_lut = (_merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
-                                  C_CSA_LOOKUP if tlmm else C_CSA_SELECT) if behavioral else C_PRIM * tree_bits)
+    leaf_bits, n_leaves = (m.entry_bits, m.T) if tlmm else (a + 1, m.chunk)
     wstyle = m.weight_memory
     first = len(g.nodes)
     for q in range(1):   # lane 0; g.repeat makes the Q identical lanes
@@ -191,58 +306,25 @@ def build_matmul(kernel, spec) -> HwGraph:
                         est=A.memory(m.wbuf_depth, m.word_bits, m.wbuf_style, fam, sync_read=True))
             g.edge(win, wb, m.word_bits, "stream")
         else:
-            wb = g.node("weight_bank", f"wbank{q}", style=wstyle, depth=m.wbuf_depth, width=m.word_bits, count=1,
-                        ports=1, storage_bits=m.wbuf_depth * m.word_bits,
-                        est=A.add(A.memory(m.wbuf_depth, m.word_bits, wstyle, fam, sync_read=True),
-                                  A.lutram_write_decode(m.wbuf_depth, m.word_bits, fam) if wstyle == "lutram"
-                                  else A.zero()))
+            wb = g.copy_node(_weight_bank_node(m.wbuf_depth, m.word_bits, wstyle, fam))
             g.edge(win, wb, m.word_bits, "weight_load")
         g.edge(ctrl, wb, aw, "address")
+        src = g.copy_node(lane["src"])    # the tables (TLMM) or the selects (naive)
         if tlmm:
-            neg = m.T * m.entry_bits if mirror else 0
-            est = A.lutram(m.table_depth, m.entry_bits, fam, replicas=m.T)
-            if prim:
-                xor_in_mux = A.lutram_banks(m.table_depth, m.entry_bits, fam) in (2, 3)
-                port, xor = 0.0, 0.0 if xor_in_mux else C_MIRROR_PRIM
-            else:
-                port, xor = C_TABLE_PORT, C_MIRROR
-            est["lut"] = C_TABLE_MUX * est["lut"] + port * m.T + (xor * m.T * m.entry_bits if mirror else 0.0)
-            src = g.node("table_bank", f"tables{q}", style="lutram", count=m.T, depth=m.table_depth,
-                         width=m.entry_bits, ports=1, neg_bits=neg,
-                         storage_bits=m.T * m.table_depth * m.entry_bits, est=est)
             g.edge(build, src, m.T * m.entry_bits, "table_write")
             g.edge(wb, src, m.word_bits, "address")
             g.edge(ctrl, src, ew, "address")
         else:
-            # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
-            sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
-            src = g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
-                         out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
-                         est={**A.zero(), "lut": sel_lut})
             if behavioral and wstyle in ("bram", "uram"):
                 g.nodes[wb]["est"]["lut"] *= C_NAIVE_BANK_MUX
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
-        tree_leaves = (m.chunk + 1) // 2 if pair_bits else n_leaves
-        tree = g.node("lane_tree", f"tree{q}", leaves=tree_leaves, leaf_bits=leaf_bits, out_bits=m.lane_sum_bits,
-                      adder_bits=tree_bits, width=m.lane_sum_bits, arity=arity, prim_bits=tree_bits if prim else 0,
-                      est=A.add(A.adder(tree_lut), A.registers(m.lane_sum_bits + pipe_bits)))
+        tree = g.copy_node(lane["tree"])
         g.edge(src, tree, n_leaves * leaf_bits, "data")
         # With a single chunk the running sum is never read back (prev = 0): memory and adder vanish.
-        live = m.chunks > 1
         depth, astyle = (m.acc_depth, m.acc_style) if stream else (m.nblocks, "lutram")
-        if live and not stream:   # async LUTRAM: read mux less the 2:1 the adder absorbs, and the write decode
-            acc_mem = A.lutram(depth, m.acc_bits, fam)
-            acc_mem["lut"] = A.read_mux_luts(A.ceil_div(A.lutram_banks(depth, m.acc_bits, fam), 2), m.acc_bits)
-            acc_mem = A.add(acc_mem, A.lutram_write_decode(depth, m.acc_bits, fam))
-        else:
-            acc_mem = A.memory(depth, m.acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
-        acc = g.node("accumulator", f"acc{q}", style=astyle if live else "reg", depth=depth if live else 0,
-                     width=m.acc_bits, count=1, ports=1, leaves=2 if live else 1, leaf_bits=m.lane_sum_bits,
-                     out_bits=m.acc_bits, adder_bits=m.acc_bits if live else 0,
-                     storage_bits=depth * m.acc_bits if live else 0,
-                     est=A.add(acc_mem, A.adder((C_ACC_PRIM if prim else C_ACC) * m.acc_bits if live else 0),
-                               A.registers(m.acc_bits)))
+        acc = g.copy_node(_accumulator_node(m.chunks > 1, stream, depth, astyle, m.acc_bits, m.lane_sum_bits, prim,
+                                            fam))
         g.edge(tree, acc, m.lane_sum_bits, "data")
         g.edge(ctrl, acc, nw, "address")
         g.edge(acc, yout, m.acc_bits, "stream")
