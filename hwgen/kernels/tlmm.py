@@ -227,7 +227,7 @@ MACC_OPERAND_CAPS = (1, 2, 4, 8, 12, 19, 28, 42, 63, 94, 141, 211, 316, 474, 711
 # simple law (T = 8 is two levels deeper than T = 9). Levels of the whole lane path per T: the most common lut_depth
 # of the `pipeline: 0` mirror designs of datasets/tlmm with that T (tests/test_timing_depth.py rederives it); beyond
 # T = 32, half a level more per T.
-MIRROR_RIPPLE_LANE_LEVELS = (5, 5, 6, 6, 7, 6, 7, 9, 7, 9, 10, 11, 9, 11, 10, 11, 12, 13, 11, 13, 13, 10, 13, 13,
+MIRROR_RIPPLE_LANE_LEVELS = (5, 5, 5, 7, 7, 6, 7, 9, 7, 9, 10, 11, 9, 11, 10, 11, 12, 13, 11, 13, 13, 10, 13, 13,
                              13, 14, 13, 12, 16, 15, 15, 16)
 # The paths beside the lane tree (table build: the G:1 activation select, the add/sub, the write into the replicas;
 # the accumulator; control), LUT levels per (table style, G): the lut_depth of the T = 1 designs of datasets/tlmm,
