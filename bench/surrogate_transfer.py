@@ -22,6 +22,7 @@ model) and keeps the family part of the existing docs/surrogate_transfer.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -112,11 +113,15 @@ def family_source(epochs: int, members: int, log):
     from hwgen.surrogate.train import load_reports, examples_from_reports, train_ensemble
     from hwgen.targets import get_target
 
+    from hwgen.surrogate.features import FEATURE_VERSION
     from hwgen.surrogate.model import Ensemble
 
     reps = [r for r in load_reports([ROOT / "datasets" / "tlmm"]) if get_target(r.target).yosys_family == "xcup"]
     ex = examples_from_reports(reps)
-    cache = ROOT / "build" / "surrogate_transfer" / f"xcup_source_m{members}_e{epochs}_n{len(ex)}"
+    # the same code's features and the same labels (a refreshed dataset keeps its size, not its labels)
+    labels = hashlib.sha256(json.dumps(sorted((r.extra.get("key", ""), r.resources.lut) for r in reps)).encode())
+    cache = (ROOT / "build" / "surrogate_transfer" /
+             f"xcup_source_m{members}_e{epochs}_n{len(ex)}_v{FEATURE_VERSION}_{labels.hexdigest()[:8]}")
     if (cache / "config.json").exists():        # the same training, done by an earlier run
         log(f"family source: {cache}")
         return Ensemble.load(cache), len(ex)
