@@ -19,7 +19,7 @@ from typing import Optional
 
 from hwgen.errors import UserError
 
-__all__ = ["run_point", "key_tool_versions", "failed_report", "FLOW_ID", "DEFAULT_TIMEOUT_S", "DEFAULT_COSIM_TIMEOUT_S"]
+__all__ = ["run_point", "rtl_digests", "key_tool_versions", "failed_report", "FLOW_ID", "DEFAULT_TIMEOUT_S", "DEFAULT_COSIM_TIMEOUT_S"]
 
 FLOW_ID = "hwgen-dataset/1"
 DEFAULT_TIMEOUT_S = 1800.0
@@ -65,14 +65,17 @@ def _model_summary(kernel, spec) -> dict:
     return {k: v for k, v in d.items() if isinstance(v, (bool, int, float, str)) or v is None}
 
 
-def _rtl_digest(project: Path, test_bench: bool = True) -> str:
-    """Digest of the generated Verilog. test_bench=False: only what synthesis reads (tb_*.v left out), so a
-    test-bench change does not force a re-synthesis when a stored synthesis is reused."""
-    h = hashlib.sha256()
-    for p in sorted((project / "rtl").glob("*.v")):
-        if test_bench or not p.name.startswith("tb_"):
-            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+def rtl_digests(rtl_files) -> tuple[str, str]:
+    """(with the test bench, design only) digests of a project's Verilog, given as (file name, bytes) pairs of its
+    rtl/*.v files. The design-only digest leaves tb_*.v out (what synthesis reads), so a test-bench change does not
+    force a re-synthesis when a stored synthesis is reused."""
+    full, design = hashlib.sha256(), hashlib.sha256()
+    for name, data in sorted(rtl_files):
+        chunk = name.encode() + b"\0" + data + b"\0"
+        full.update(chunk)
+        if not name.startswith("tb_"):
+            design.update(chunk)
+    return full.hexdigest()[:16], design.hexdigest()[:16]
 
 
 def _same_design(prev_extra: dict, extra: dict) -> bool:
@@ -167,8 +170,8 @@ def run_point(spec_data: dict, key: str, key_tools: dict, timeout_s: float = DEF
             spec = kernels.parse_spec(spec_data)
             kernel = kernels.get(spec.kind)
             project = write_project(spec, (work / "proj").resolve(), "both")
-            extra["rtl_sha256"] = _rtl_digest(project)
-            extra["rtl_design_sha256"] = _rtl_digest(project, test_bench=False)
+            extra["rtl_sha256"], extra["rtl_design_sha256"] = rtl_digests(
+                (p.name, p.read_bytes()) for p in (project / "rtl").glob("*.v"))
             extra["model"] = _model_summary(kernel, spec)
             prev_extra = (previous or {}).get("extra") or {}
             if previous and previous.get("status") == "ok" and _same_design(prev_extra, extra):

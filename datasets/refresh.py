@@ -15,7 +15,6 @@ machine's are refreshed, so a refresh never changes a record's key.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -23,7 +22,7 @@ from typing import Callable, Optional
 from hwgen.errors import UserError
 
 from . import store
-from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, key_tool_versions, run_point
+from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, key_tool_versions, rtl_digests, run_point
 
 __all__ = ["current_digests", "plan_refresh", "refresh"]
 
@@ -31,21 +30,14 @@ RESOURCE_KEYS = ("lut", "lutram", "ff", "carry", "dsp", "bram36", "uram")
 
 
 def current_digests(spec_data: dict) -> tuple[str, str]:
-    """(with test bench, design only) digests of the Verilog the generator emits today for this spec, computed
-    as datasets.point._rtl_digest computes them on a written project."""
+    """(with test bench, design only) digests (point.rtl_digests) of the Verilog the generator emits today for this
+    spec, from its render without writing the project."""
     from hwgen.kernels import parse_spec
     from hwgen.render import render_files
 
     files = render_files(parse_spec(spec_data), "rtl")
-    rtl = sorted((Path(p).name, text) for p, text in files.items()
-                 if p.startswith("rtl/") and p.endswith(".v") and p.count("/") == 1)
-    full, design = hashlib.sha256(), hashlib.sha256()
-    for name, text in rtl:
-        chunk = name.encode() + b"\0" + text.encode() + b"\0"
-        full.update(chunk)
-        if not name.startswith("tb_"):
-            design.update(chunk)
-    return full.hexdigest()[:16], design.hexdigest()[:16]
+    return rtl_digests((Path(p).name, text.encode()) for p, text in files.items()
+                       if p.startswith("rtl/") and p.endswith(".v") and p.count("/") == 1)
 
 
 def _is_current(extra: dict, digests: tuple[str, str]) -> bool:
