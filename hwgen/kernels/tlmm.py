@@ -28,7 +28,7 @@ from .base import Kernel, Performance, Port, Scalar, spec_memo
 from .rtl_util import build_adder_tree, build_walk
 from ..bits import clog2, index_bits, pad_to, signed_bits_for_bound
 from .. import timing
-from ..memo import Unread, memos_on, registered
+from ..memo import Unread, memos_on, pure
 from .ternary import check_ternary, digit_table, group_indices, mirror_fold, pack_fields, to_signed, to_unsigned
 
 WeightMemory = Literal["auto", "uram", "bram", "lutram"]
@@ -341,58 +341,52 @@ def placement_fmax(spec, m: MatmulModel) -> float:
 LANE_FIELDS = ("G", "T", "act_bits", "chunk", "entry_bits", "lane_sum_bits", "table_depth", "table_style",
                "weight_memory", "wbuf_style", "adder", "carry", "pipeline", "pipe_cuts", "x_beat_bits", "word_bits",
                "build_cycles")
-_PIPELINE_MEMO: dict = {}
-registered(_PIPELINE_MEMO.clear)
-
-
-def _lane_view(cls: type, fields: dict) -> MatmulModel:
-    return cls(**{k: v if k in LANE_FIELDS else Unread(f"{cls.__name__}.{k}", "tlmm.LANE_FIELDS")
-                  for k, v in fields.items()})
 
 
 @functools.lru_cache(maxsize=None)
-def _lane_values(cls: type, lane_fields: tuple):
-    """A getter of a model's lane fields (those its class has) as a tuple."""
-    return operator.attrgetter(*(f.name for f in dataclass_fields(cls) if f.name in lane_fields))
+def _lane_names(cls: type, lane_fields: tuple) -> tuple[str, ...]:
+    """The lane fields a model class has, in field order (lane_fields: LANE_FIELDS, read at each call)."""
+    return tuple(f.name for f in dataclass_fields(cls) if f.name in lane_fields)
+
+
+def _lane_view(cls: type, values: tuple) -> MatmulModel:
+    """A model of class cls with these lane field values and every other field Unread."""
+    lane = dict(zip(_lane_names(cls, LANE_FIELDS), values))
+    return cls(**{f.name: lane[f.name] if f.name in lane else Unread(f"{cls.__name__}.{f.name}", "tlmm.LANE_FIELDS")
+                  for f in dataclass_fields(cls)})
 
 
 def lane_memo(fn):
     """Memoise fn(m, *args) (hashable args) on the model's LANE_FIELDS: computed once per lane, on its lane view."""
-    cache: dict = {}
-    registered(cache.clear)
+    @pure
+    def on_lane(cls, args, values):
+        return fn(_lane_view(cls, values), *args)
 
     @functools.wraps(fn)
     def wrapper(m, *args):
         if not memos_on():
             return fn(m, *args)
-        key = (type(m), args, _lane_values(type(m), LANE_FIELDS)(m))
-        hit = cache.get(key)
-        if hit is None:
-            if len(cache) >= 1 << 14:
-                cache.clear()
-            hit = cache[key] = fn(_lane_view(type(m), {f.name: getattr(m, f.name) for f in dataclass_fields(m)}),
-                                  *args)
-        return hit
+        return on_lane(type(m), args, operator.attrgetter(*_lane_names(type(m), LANE_FIELDS))(m))
 
     return wrapper
+
+
+@pure
+def _lane_placement(cls: type, family: str, pipeline, clock, values: tuple) -> tuple[int, tuple]:
+    return _place_pipeline(pipeline, clock, family, _lane_view(cls, values))
 
 
 def with_pipeline(spec, cls: type, fields: dict) -> MatmulModel:
     """The model cls(**fields) with `pipeline` resolved into register stages and their places. auto: the fewest
     stages whose slowest lane-path part meets the spec's clock under the delay model (all of them when none does).
-    Memoised on the lane fields, the family and the clock (_PIPELINE_MEMO)."""
+    Memoised on the lane fields, the family and the clock (auto only)."""
     family = spec.target_info.yosys_family
     if not memos_on():
         stages, cuts = _place_pipeline(spec.pipeline, spec.clock, family, cls(**fields))
     else:
-        key = (cls, family, spec.pipeline, spec.clock if spec.pipeline == "auto" else None,
-               operator.itemgetter(*LANE_FIELDS)({**_MODEL_DEFAULTS, **fields}))
-        hit = _PIPELINE_MEMO.get(key)
-        if hit is None:
-            if len(_PIPELINE_MEMO) >= 1 << 14:
-                _PIPELINE_MEMO.clear()
-            hit = _PIPELINE_MEMO[key] = _place_pipeline(spec.pipeline, spec.clock, family, _lane_view(cls, fields))
-        stages, cuts = hit
+        values = operator.itemgetter(*_lane_names(cls, LANE_FIELDS))({**_MODEL_DEFAULTS, **fields})
+        stages, cuts = _lane_placement(cls, family, spec.pipeline, spec.clock if spec.pipeline == "auto" else None,
+                                       values)
     return cls(**{**fields, "pipeline": stages, "pipe_cuts": cuts,
                   "pipeline_cycles": fields["pipeline_cycles"] + stages})
 
