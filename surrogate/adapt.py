@@ -88,6 +88,11 @@ def _additive_rbf(A: np.ndarray, B: np.ndarray, length: float) -> np.ndarray:
     return np.mean(np.exp(-(A[:, None, :] - B[None, :, :]) ** 2 / (2.0 * length * length)), axis=2)
 
 
+def _tag_tuples(tags: Sequence) -> list[tuple]:
+    """Per record its tags as a tuple (a bare string is one tag)."""
+    return [(t,) if isinstance(t, str) else tuple(t) for t in tags]
+
+
 def fit_correction(mu: np.ndarray, y: np.ndarray, tags: Sequence, desc: np.ndarray | None = None) -> dict:
     """The log-space correction y - mu ~ a + b (mu - m) + sum d[tag] (+ f(descriptors)) that predicts held-out
     records best.
@@ -108,7 +113,7 @@ def fit_correction(mu: np.ndarray, y: np.ndarray, tags: Sequence, desc: np.ndarr
     n = len(mu)
     m = float(mu.mean()) if n else 0.0
     r = y - mu
-    tags = [(t,) if isinstance(t, str) else tuple(t) for t in tags]
+    tags = _tag_tuples(tags)
     names = sorted({t for ts in tags for t in ts})
     T = np.array([[name in ts for name in names] for ts in tags], float).reshape(n, len(names))
     spread = max(float(np.var(mu)), 1e-3) if n else 1.0
@@ -159,7 +164,7 @@ def fit_correction(mu: np.ndarray, y: np.ndarray, tags: Sequence, desc: np.ndarr
 
 def correction_terms(c: dict, mu: np.ndarray, tags: Sequence, desc: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(shift, added variance) of a stored correction c at designs with log predictions mu, tags and descriptors."""
-    tags = [(t,) if isinstance(t, str) else tuple(t) for t in tags]
+    tags = _tag_tuples(tags)
     d = c.get("d", {})
     shift = c["a"] + c["b"] * (mu - c["m"]) + np.array([sum(d.get(t, 0.0) for t in ts) for ts in tags])
     var = np.full(len(mu), c["s"] ** 2)
