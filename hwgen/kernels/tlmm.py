@@ -308,10 +308,11 @@ def lane_parts(m: MatmulModel, family: str) -> tuple[tuple[timing.Segment, bool]
     return tuple(out)
 
 
-def lane_levels(m: MatmulModel, family: str) -> int:
+def lane_levels(m: MatmulModel, family: str, parts=None) -> int:
     """LUT levels of the deepest path a design's lane tree and its side paths take between registers, as the open
     flow counts them (a carry-chain entry is a level, cascades are not): the deepest of lane_parts."""
-    return max(seg.depth for seg, _ in lane_parts(m, family))
+    parts = lane_parts(m, family) if parts is None else parts
+    return max(seg.depth for seg, _ in parts)
 
 
 def lane_crit_ns(m: MatmulModel, family: str, parts=None) -> float:
@@ -418,7 +419,7 @@ def _lane_timing(m: MatmulModel, family: str) -> dict:
     """timing_estimate's values, from lane_parts (callers get a copy)."""
     parts = lane_parts(m, family)
     side = parts[0][0]
-    return {"lut_depth": float(max(seg.depth for seg, _ in parts)), "crit_ns": lane_crit_ns(m, family, parts),
+    return {"lut_depth": float(lane_levels(m, family, parts)), "crit_ns": lane_crit_ns(m, family, parts),
             "side_depth": float(side.depth), "side_ns": timing.comb_ns(family, side)}
 
 
