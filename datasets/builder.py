@@ -30,7 +30,7 @@ from hwgen.errors import UserError
 
 from . import store
 from .card import BUILDS_LOG, SPACES_DIR, write_card
-from .executors import DaskRunner, LocalRunner, is_broken_pool
+from .executors import DaskRunner, LocalRunner, drain
 from .acquire import Acquisition, select
 from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, FLOW_ID, failed_report, key_tool_versions, run_point
 from .space import DesignSpace, load_space, sample
@@ -166,56 +166,30 @@ def _raise_interrupt(signum, frame):
 
 def _run_all(runner, todo, tools, summary, out_dir, bar, space, space_copy, timeout_s, cosim,
              cosim_timeout_s, seed, acquire: Acquisition, scores: dict, yosys: Optional[str] = None) -> None:
-    queue = list(reversed(todo))          # pop() from the end = sample order
-    inflight: dict = {}                   # future -> (index, data, key, attempts)
-    attempts: dict[str, int] = {}
-
     def submit(item):
         i, data, key, previous = item
         info = {"space": space.name or "", "space_file": space_copy, "space_digest": space.digest(),
                 "seed": seed, "index": i, "acquire": acquire.mode}
         if i in scores:        # what the surrogate's uncertainty was when this point was chosen
             info["acquire_score"] = {acquire.target: round(scores[i], 6)}
-        fut = runner.submit(data, key, tools, timeout_s=timeout_s, cosim=cosim,
-                            cosim_timeout_s=cosim_timeout_s, seed=seed, build_info=info, previous=previous,
-                            yosys=yosys)
-        inflight[fut] = item
+        return runner.submit(data, key, tools, timeout_s=timeout_s, cosim=cosim, cosim_timeout_s=cosim_timeout_s,
+                             seed=seed, build_info=info, previous=previous, yosys=yosys)
 
-    while queue or inflight:
-        while queue and len(inflight) < runner.window:
-            submit(queue.pop())
-        done = runner.wait_any(list(inflight), timeout=1.0)
-        broken = []
-        for fut in done:
-            item = inflight.pop(fut)
-            i, data, key, _ = item
-            try:
-                rec = runner.result(fut)
-            except KeyboardInterrupt:
-                raise
-            except BaseException as err:   # the worker died or the task raised past run_point's guards
-                if is_broken_pool(err) and attempts.get(key, 0) < 1:
-                    attempts[key] = attempts.get(key, 0) + 1
-                    broken.append(item)
-                    continue
-                rep = failed_report(data, "failed", f"worker error: {type(err).__name__}: {err}")
-                rep.extra.update({"key": key, "spec": data, "key_tools": tools, "timeout_s": timeout_s,
-                                  "cosim": {"status": "skipped", "error": "worker error"}})
-                rec = rep.model_dump(mode="json")
-            _append(out_dir, rec, summary)
-            if bar is not None:
-                bar.update(1)
-                st = summary["status"]
-                bar.set_postfix({k: st[k] for k in sorted(st)}, refresh=False)
-        if broken:
-            # A dead worker breaks the whole local pool: rebuild it and retry the affected points once.
-            if isinstance(runner, LocalRunner):
-                for fut, item in list(inflight.items()):
-                    broken.append(item)
-                inflight.clear()
-                runner.stop()
-                runner.__init__(runner.jobs)
-            queue.extend(reversed(broken))
+    def failed(item, err):
+        _, data, key, _ = item
+        rep = failed_report(data, "failed", f"worker error: {type(err).__name__}: {err}")
+        rep.extra.update({"key": key, "spec": data, "key_tools": tools, "timeout_s": timeout_s,
+                          "cosim": {"status": "skipped", "error": "worker error"}})
+        return rep.model_dump(mode="json")
+
+    def finish(item, rec):
+        _append(out_dir, rec, summary)
+        if bar is not None:
+            bar.update(1)
+            st = summary["status"]
+            bar.set_postfix({k: st[k] for k in sorted(st)}, refresh=False)
+
+    drain(runner, todo, submit, finish, failed)
 
 
 def _append(out_dir: Path, rec: dict, summary: dict) -> None:

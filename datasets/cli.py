@@ -169,6 +169,8 @@ def refresh_cmd(folder, kernel, max_lut, limit, jobs, timeout_s, yosys, dry_run)
            f"{s['other_tools']} built with other tools; refreshed {s['refreshed']} in {s['seconds']} s")
     if s["lut_change"]:
         msg += f"; LUT change median {100 * statistics.median(s['lut_change']):+.2f} %"
+    if s["failed"]:
+        msg += f"; {len(s['failed'])} failed (their old records stay in force; rerun to retry)"
     click.echo(msg, err=True)
     if s["interrupted"]:
         click.echo("interrupted: refreshed records are kept; rerun the same command to resume", err=True)

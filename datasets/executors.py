@@ -140,6 +140,43 @@ class DaskRunner:
         return next(iter(versions.values())) if versions else key_tool_versions(cosim, yosys)
 
 
+def drain(runner, items, submit, finish, failed) -> None:
+    """Run `items` through `runner` in order, at most runner.window in flight: submit(item) -> future,
+    finish(item, record dict) for each result. A task that raises past run_point's own guards (its worker died)
+    gets failed(item, err) -> record dict instead. A dead local worker breaks the whole pool: the pool is rebuilt
+    and every affected item is retried once, then recorded as failed; a lost Dask worker's tasks
+    (KilledWorker) are retried the same way, with no pool to rebuild."""
+    queue = list(reversed(list(enumerate(items))))      # pop() from the end = item order
+    inflight: dict = {}
+    retried: set[int] = set()
+    while queue or inflight:
+        while queue and len(inflight) < runner.window:
+            pos, item = queue.pop()
+            inflight[submit(item)] = (pos, item)
+        broken, pool_died = [], False
+        for fut in runner.wait_any(list(inflight), timeout=1.0):
+            pos, item = inflight.pop(fut)
+            try:
+                rec = runner.result(fut)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as err:
+                pool_died = pool_died or is_broken_pool(err)
+                if is_broken_pool(err) and pos not in retried:
+                    retried.add(pos)
+                    broken.append((pos, item))
+                    continue
+                rec = failed(item, err)
+            finish(item, rec)
+        if pool_died and isinstance(runner, LocalRunner):
+            # a broken local pool takes new work no more: rebuild it, even when nothing is left to retry
+            broken.extend(inflight.values())      # the rebuilt pool has lost them too
+            inflight.clear()
+            runner.stop()
+            runner.__init__(runner.jobs)
+        queue.extend(sorted(broken, reverse=True))
+
+
 def is_broken_pool(err: BaseException) -> bool:
     from concurrent.futures.process import BrokenProcessPool
 

@@ -88,7 +88,7 @@ def refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] = Non
         todo = plan["stale"][:limit] if limit is not None else plan["stale"]
         summary = {"stale": len(plan["stale"]), "current": plan["current"], "filtered": plan["filtered"],
                    "other_tools": plan["other_tools"], "refreshed": 0, "status": {}, "interrupted": False,
-                   "lut_change": []}
+                   "lut_change": [], "failed": []}
         if not dry_run and todo:
             _run(folder, todo, jobs, timeout_s, cosim_timeout_s, yosys, summary, log)
     summary["seconds"] = round(time.monotonic() - t0, 1)
@@ -98,34 +98,43 @@ def refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] = Non
 def _run(folder, todo, jobs, timeout_s, cosim_timeout_s, yosys, summary, log) -> None:
     from hwgen.flows.report import Report
 
-    from .executors import LocalRunner
+    from .executors import LocalRunner, drain
 
     runner = LocalRunner(jobs)      # the builder's workers: Ctrl-C reaches the parent only, tools die with it
-    queue = list(reversed(todo))
-    inflight: dict = {}
+
+    def submit(old):
+        ex = old["extra"]
+        return runner.submit(ex["spec"], ex["key"], ex["key_tools"], timeout_s=timeout_s,
+                             cosim_timeout_s=cosim_timeout_s, build_info=ex.get("build") or {}, yosys=yosys)
+
+    def failed(old, err):
+        return {"status": "failed", "error": f"worker error: {type(err).__name__}: {err}"}
+
+    def finish(old, new):
+        ex = old["extra"]
+        status = new.get("status", "failed")
+        summary["status"][status] = summary["status"].get(status, 0) + 1
+        n_done = summary["refreshed"] + len(summary["failed"]) + 1
+        before, after = old["resources"].get("lut"), (new.get("resources") or {}).get("lut")
+        if status != "ok":
+            # Appending it would supersede the good (if stale) label with none; keep the old record in force and
+            # say so, so that a rerun tries again.
+            summary["failed"].append(f"{ex['key'][:12]}: {status}: {new.get('error')}")
+            if log:
+                log(f"[{n_done}/{len(todo)}] {old['design']} {status}, old record kept: {new.get('error')}")
+            return
+        new["extra"]["refreshed_from"] = {
+            "rtl_sha256": ex.get("rtl_sha256"), "rtl_design_sha256": ex.get("rtl_design_sha256"),
+            "resources": {k: old["resources"].get(k) for k in RESOURCE_KEYS}}
+        store.append_record(folder, Report.model_validate(new))
+        summary["refreshed"] += 1
+        if before and after is not None:
+            summary["lut_change"].append(after / before - 1.0)
+        if log:
+            log(f"[{n_done}/{len(todo)}] {old['design']} ok: LUT {before} -> {after}")
+
     try:
-        while queue or inflight:
-            while queue and len(inflight) < runner.window:
-                old = queue.pop()
-                ex = old["extra"]
-                fut = runner.submit(ex["spec"], ex["key"], ex["key_tools"], timeout_s=timeout_s,
-                                    cosim_timeout_s=cosim_timeout_s, build_info=ex.get("build") or {}, yosys=yosys)
-                inflight[fut] = old
-            for fut in runner.wait_any(list(inflight), timeout=1.0):
-                old = inflight.pop(fut)
-                new = runner.result(fut)
-                ex = old["extra"]
-                new["extra"]["refreshed_from"] = {
-                    "rtl_sha256": ex.get("rtl_sha256"), "rtl_design_sha256": ex.get("rtl_design_sha256"),
-                    "resources": {k: old["resources"].get(k) for k in RESOURCE_KEYS}}
-                store.append_record(folder, Report.model_validate(new))
-                summary["refreshed"] += 1
-                summary["status"][new["status"]] = summary["status"].get(new["status"], 0) + 1
-                before, after = old["resources"].get("lut"), (new.get("resources") or {}).get("lut")
-                if new["status"] == "ok" and before and after is not None:
-                    summary["lut_change"].append(after / before - 1.0)
-                if log:
-                    log(f"[{summary['refreshed']}/{len(todo)}] {old['design']} {new['status']}: LUT {before} -> {after}")
+        drain(runner, todo, submit, finish, failed)
     except KeyboardInterrupt:
         summary["interrupted"] = True
         runner.stop()

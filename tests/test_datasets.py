@@ -555,6 +555,10 @@ def test_refresh_resynthesizes_records_whose_rtl_changed(tiny_space, tmp_path, h
 
     code, err = hwgen_cli(["dataset", "refresh", str(out), "--max-lut", "0"])
     assert code == 2 and "max-lut" in err
+    # a refresh whose synthesis fails (here: times out) keeps the old record in force, and a rerun retries it
+    code, err = hwgen_cli(["dataset", "refresh", str(out), "--timeout", "0.001"])
+    assert code == 0 and "refreshed 0" in err and "1 failed" in err, err
+    assert {r.extra["key"]: r for r in store.load_records(out)}[recs[0]["extra"]["key"]].resources.lut == true_lut + 100
     code, err = hwgen_cli(["dataset", "refresh", str(out)])
     assert code == 0 and "1 stale, 1 current" in err and "refreshed 1" in err, err
     latest = {r.extra["key"]: r for r in store.load_records(out)}
@@ -564,3 +568,37 @@ def test_refresh_resynthesizes_records_whose_rtl_changed(tiny_space, tmp_path, h
     assert fresh.extra["cosim"]["pass"] and fresh.latency_cycles == recs[0]["latency_cycles"]
     code, err = hwgen_cli(["dataset", "refresh", str(out)])
     assert code == 0 and "0 stale, 2 current" in err and "refreshed 0" in err
+
+
+def test_drain_retries_a_broken_pool_once_then_records_the_failure():
+    """executors.drain: a worker death breaks a local pool; the pool is rebuilt and the affected items are retried
+    once, in order; an item that kills its worker again becomes a failed record, not a traceback."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from hwgen.datasets.executors import LocalRunner, drain
+
+    class InProcessPool(LocalRunner):       # LocalRunner's rebuild path without processes
+        def __init__(self, jobs):
+            self.jobs, self.pools = jobs, getattr(self, "pools", 0) + 1
+
+        def submit(self, item):
+            fut = Future()
+            if item == "always" or (item == "once" and self.pools == 1):
+                fut.set_exception(BrokenProcessPool("a worker died"))
+            else:
+                fut.set_result({"status": "ok", "item": item})
+            return fut
+
+        def wait_any(self, futures, timeout=1.0):
+            return [f for f in futures if f.done()]
+
+        def stop(self):
+            pass
+
+    runner, finished = InProcessPool(2), []
+    drain(runner, ["a", "once", "b", "always", "c"], runner.submit,
+          lambda item, rec: finished.append((item, rec["status"])),
+          lambda item, err: {"status": "failed", "error": str(err)})
+    assert finished == [("a", "ok"), ("once", "ok"), ("b", "ok"), ("c", "ok"), ("always", "failed")]
+    assert runner.pools == 4          # rebuilt after every break, the last one included
