@@ -226,13 +226,26 @@ MACC_OPERAND_CAPS = (1, 2, 4, 8, 12, 19, 28, 42, 63, 94, 141, 211, 316, 474, 711
 # (hwgen_tlmm_lookup). Yosys 0.23 merges that ripple into the lane $macc unevenly; levels of the whole lane path per
 # T: the most common lut_depth of the `pipeline: 0` mirror designs of datasets/tlmm with that T whose labels come from
 # today's RTL (ties: the smaller; T <= 3 without the small tables below; tests/test_timing_depth.py rederives it).
-# The T with no such record (10, 17, 19, 21-23, 25-28, 30-32) keep the mode of the labels before the RTL split; beyond
-# T = 32, half a level more per T. The earlier table, all from those older labels, read 6 levels at T = 6, 7 at T = 9
-# and 9 at T = 13 where today's records have 8, 9 and 12.
-MIRROR_RIPPLE_LANE_LEVELS = (5, 5, 5, 7, 7, 8, 8, 9, 9, 9, 10, 12, 12, 12, 11, 12, 12, 13, 11, 13, 13, 10, 13, 14,
+# T = 1 is the exception: there the side paths (4-6 levels) are the deepest, and the lane is its table read, the XOR
+# and the one-bit sign count's adder: 3 levels (a 5 there hid the G = 1 designs' 4-level side path).
+# The T with no such record (10, 17, 19, 21-23, 25-28, 30-32) keep the mode of the labels before the RTL split. The
+# earlier table, all from those older labels, read 6 levels at T = 6, 7 at T = 9 and 9 at T = 13 where today's records
+# have 8, 9 and 12. The traced deepest path of such lanes (designs of T = 4-16 re-synthesized with `hwgen synth`) is
+# the weight word's sign bits -> the ripple, which Yosys merges into one popcount $macc of T one-bit operands with its
+# own carry chain -> the lane $macc, which the count enters as its (T + 1)-th operand -> its carry chain: about
+# macc_levels(T) + macc_levels(T + 1) (mirror_ripple_levels). That law alone is exact on fewer current records than
+# the table (it misses T = 3, 5, 9 by a level; ABC packs the popcount's first levels unevenly), so it serves beyond
+# T = 32 (no stored design; it meets the table's 16 there), where the table used to add half a level per T.
+MIRROR_RIPPLE_LANE_LEVELS = (3, 5, 5, 7, 7, 8, 8, 9, 9, 9, 10, 12, 12, 12, 11, 12, 12, 13, 11, 13, 13, 10, 13, 14,
                              13, 14, 13, 12, 16, 15, 15, 16)
-# Mirror tables of G <= 2 (2 or 5 entries: the sign is most of the weight field) with T = 2 or 3: one level more
-# than the larger tables' 5 (current datasets/tlmm records: 6 on 10 of 14, 7 on 3; G >= 3: 5 on 26 of 31).
+# Mirror tables of G <= 2 with T = 2 or 3: one level more than the larger tables' 5 (current datasets/tlmm records: 6
+# on 10 of 14, 7 on 3; G >= 3: 5 on 26 of 31). Their deepest path starts at the build walk's step register, not at
+# the weight word: the 2- and 5-step walks (tlmm_walk) stay combinational logic of the step counter (1-2 LUTs to the
+# table's write address), where Yosys folds the 14-step and longer walks into a ROM with a registered output; the
+# open flow's netlist walk lets a LUTRAM's write address reach its read outputs (it counts every address pin), so the
+# lane path runs step -> walk LUTs -> table -> lane $macc (two G = 2 designs re-synthesized with `hwgen synth` and
+# their deepest path traced: 7 and 6 levels, as their records). Full G = 1 tables' 3-step walk is the same path
+# (lane_parts' starts); at T >= 4 the ripple sign count is deeper.
 MIRROR_SMALL_TABLE_MAX_G = 2
 MIRROR_SMALL_TABLE_MAX_T = 3
 # The paths beside the lane tree (table build: the G:1 activation select, the add/sub, the write into the replicas;
@@ -261,13 +274,19 @@ def macc_levels(operands: int) -> int:
     return 1 + sum(cap < operands for cap in MACC_OPERAND_CAPS)
 
 
+def mirror_ripple_levels(T: int) -> int:
+    """Levels of an unpipelined mirror lane by its traced structure: the popcount $macc of the T signs, then the lane
+    $macc of the T entries and the count (see MIRROR_RIPPLE_LANE_LEVELS)."""
+    return macc_levels(T) + macc_levels(T + 1)
+
+
 def table_macc_levels(operands: int, read_levels: int) -> int:
     """Levels of a TLMM lane's merged $macc behind its table reads (read_levels: timing.lutram_read_segment's). The
     table outputs (LUTRAM reads) differ from the naive selects MACC_OPERAND_CAPS were measured on in two places, both
     from the full-table `pipeline: 0` designs of datasets/tlmm whose labels come from today's RTL: 4 operands take 4
-    levels, not 3 (G = 1-3 designs with T = 4: 7 of 7 exact with it), and behind a read of more than 64 entries (G >= 4: the LUTRAM
-    read and its LUT muxes, which ABC cannot fold into the compressor's first LUTs) 5 to 8 operands take one level
-    more (G = 4, 5 with T = 5-8: 10 of 10)."""
+    levels, not 3 (G = 1-3 designs with T = 4: 7 of 7 exact with it), and behind a read of more than 64 entries
+    (G >= 4: the LUTRAM read and its LUT muxes, which ABC cannot fold into the compressor's first LUTs) 5 to 8
+    operands take one level more (G = 4, 5 with T = 5-8: 10 of 10)."""
     levels = macc_levels(operands)
     if operands == 4:
         levels += 1
@@ -324,7 +343,7 @@ def lane_parts(m: MatmulModel, family: str, acc_read=None) -> tuple[tuple[timing
     root = timing.Segment(carry_entries=1, carry=max(0, math.ceil(m.lane_sum_bits / timing.CARRY_BITS) - 1))
     if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
         table = MIRROR_RIPPLE_LANE_LEVELS
-        lane = table[m.T - 1] if m.T <= len(table) else table[-1] + math.ceil((m.T - len(table)) / 2)
+        lane = table[m.T - 1] if m.T <= len(table) else max(table[-1], mirror_ripple_levels(m.T))
         lane += m.G <= MIRROR_SMALL_TABLE_MAX_G and 2 <= m.T <= MIRROR_SMALL_TABLE_MAX_T
         # sign_tree is False only without registers: one part; its slowest path enters two carry chains, the
         # ripple's and the $macc's (206 of the 266 such designs of datasets/tlmm whose slowest path is the deepest,
