@@ -223,21 +223,18 @@ def _level_widths(leaves: tuple, max_bits: int, arity: int) -> dict:
 # the full-adder reduction, below that ABC packs two reduction steps into one LUT6 where the columns are short).
 MACC_OPERAND_CAPS = (1, 2, 4, 8, 12, 19, 28, 42, 63, 94, 141, 211, 316, 474, 711)
 # Unpipelined mirror tables count the T lookup signs in a ripple of narrow increments beside the reads
-# (hwgen_tlmm_lookup). Yosys 0.23 merges that ripple into the lane $macc unevenly; levels of the whole lane path per
-# T: the most common lut_depth of the `pipeline: 0` mirror designs of datasets/tlmm with that T whose labels come from
-# today's RTL (ties: the smaller; T <= 3 without the small tables below; tests/test_timing_depth.py rederives it).
-# T = 1 is the exception: there the side paths (4-6 levels) are the deepest, and the lane is its table read, the XOR
-# and the one-bit sign count's adder: 3 levels (a 5 there hid the G = 1 designs' 4-level side path).
-# The T with no such record (10, 17, 19, 21-23, 25-28, 30-32) keep the mode of the labels before the RTL split. The
-# earlier table, all from those older labels, read 6 levels at T = 6, 7 at T = 9 and 9 at T = 13 where today's records
-# have 8, 9 and 12. The traced deepest path of such lanes (designs of T = 4-16 re-synthesized with `hwgen synth`) is
-# the weight word's sign bits -> the ripple, which Yosys merges into one popcount $macc of T one-bit operands with its
-# own carry chain -> the lane $macc, which the count enters as its (T + 1)-th operand -> its carry chain: about
-# macc_levels(T) + macc_levels(T + 1) (mirror_ripple_levels). That law alone is exact on fewer current records than
-# the table (it misses T = 3, 5, 9 by a level; ABC packs the popcount's first levels unevenly), so it serves beyond
-# T = 32 (no stored design; it meets the table's 16 there), where the table used to add half a level per T.
-MIRROR_RIPPLE_LANE_LEVELS = (3, 5, 5, 7, 7, 8, 8, 9, 9, 9, 10, 12, 12, 12, 11, 12, 12, 13, 11, 13, 13, 10, 13, 14,
-                             13, 14, 13, 12, 16, 15, 15, 16)
+# (hwgen_tlmm_lookup). The traced deepest path of such lanes (designs of T = 4-16 re-synthesized with `hwgen synth`,
+# their netlist path followed cell by cell) starts at the weight word's sign bits: Yosys merges the ripple into one
+# popcount $macc of T one-bit operands with its own carry chain, whose count then enters the lane $macc as its
+# (T + 1)-th operand, then that $macc's carry chain: macc_levels(T) + macc_levels(T + 1) levels (mirror_ripple_levels).
+# That law is the most common lut_depth of the `pipeline: 0` mirror designs of datasets/tlmm whose labels come from
+# today's RTL at 10 of the 17 T >= 2 they cover; at the others ABC packs the popcount's first levels unevenly and the
+# measured mode is kept (MIRROR_RIPPLE_MEASURED; tests/test_timing_depth.py rederives it). T = 1 has no ripple: its
+# lane is the table read, the XOR and the one-bit count's adder, 3 levels, below the side paths.
+# The earlier per-T table (all T = 1-32, from the labels before the RTL split) was 1-4 levels low at T = 6, 9, 10, 13,
+# 22, 23, 28 and 31: on the TLMM records refreshed after this was fitted (over 1,000 LUT), the law and these modes are
+# exact on 23 of 28 unpipelined mirror designs, that table on 17.
+MIRROR_RIPPLE_MEASURED = {1: 3, 3: 5, 5: 7, 9: 9, 12: 12, 15: 11, 18: 13, 20: 13}
 # Mirror tables of G <= 2 with T = 2 or 3: one level more than the larger tables' 5 (current datasets/tlmm records: 6
 # on 10 of 14, 7 on 3; G >= 3: 5 on 26 of 31). Their deepest path starts at the build walk's step register, not at
 # the weight word: the 2- and 5-step walks (tlmm_walk) stay combinational logic of the step counter (1-2 LUTs to the
@@ -276,8 +273,14 @@ def macc_levels(operands: int) -> int:
 
 def mirror_ripple_levels(T: int) -> int:
     """Levels of an unpipelined mirror lane by its traced structure: the popcount $macc of the T signs, then the lane
-    $macc of the T entries and the count (see MIRROR_RIPPLE_LANE_LEVELS)."""
+    $macc of the T entries and the count (see MIRROR_RIPPLE_MEASURED)."""
     return macc_levels(T) + macc_levels(T + 1)
+
+
+def mirror_lane_levels(T: int) -> int:
+    """The lane levels of an unpipelined mirror design: the measured mode where it differs from the law, else the
+    law."""
+    return MIRROR_RIPPLE_MEASURED.get(T, mirror_ripple_levels(T))
 
 
 def table_macc_levels(operands: int, read_levels: int) -> int:
@@ -342,8 +345,7 @@ def lane_parts(m: MatmulModel, family: str, acc_read=None) -> tuple[tuple[timing
         return tuple(out)
     root = timing.Segment(carry_entries=1, carry=max(0, math.ceil(m.lane_sum_bits / timing.CARRY_BITS) - 1))
     if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
-        table = MIRROR_RIPPLE_LANE_LEVELS
-        lane = table[m.T - 1] if m.T <= len(table) else max(table[-1], mirror_ripple_levels(m.T))
+        lane = mirror_lane_levels(m.T)
         lane += m.G <= MIRROR_SMALL_TABLE_MAX_G and 2 <= m.T <= MIRROR_SMALL_TABLE_MAX_T
         # sign_tree is False only without registers: one part; its slowest path enters two carry chains, the
         # ripple's and the $macc's (206 of the 266 such designs of datasets/tlmm whose slowest path is the deepest,
