@@ -74,8 +74,9 @@ def measure(names: list[str], current: bool = False, by_t: bool = False) -> dict
             ana = g.analytical()
             fmax = timing.fmax_from_arrival(ana["crit_ns"], g.family, ana["bram36"] > 0, ana["uram"] > 0)
             keys = groups(spec)
-            if by_t and spec.kind == "tlmm":
-                keys.append(f"tlmm {spec.table_style} T={spec.T}" if spec.T < 10 else f"tlmm {spec.table_style} T>=10")
+            if by_t and spec.kind == "tlmm":   # the kernel group (keys[-2]: "... (all)", streams "...") per T
+                style = keys[-2].removesuffix(" (all)")
+                keys.append(f"{style} T={spec.T}" if spec.T < 10 else f"{style} T>=10")
             for key in keys:
                 s = stats[key]
                 s["n"] += 1
