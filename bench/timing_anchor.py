@@ -50,8 +50,11 @@ def smape(y: float, p: float) -> float:
     return 200.0 * abs(y - p) / (abs(y) + abs(p) + 1.0)
 
 
-def measure(names: list[str]) -> dict:
+def measure(names: list[str], current: bool = False, by_t: bool = False) -> dict:
+    """current: only records whose RTL digest matches today's render (a stale record's labels belong to older
+    Verilog; datasets.refresh); by_t: TLMM groups per table style and T as well."""
     from hwgen import timing
+    from hwgen.datasets.refresh import current_digests, is_current
     from hwgen.datasets.store import load_records
     from hwgen.kernels import parse_spec
     from hwgen.surrogate.features import build_ir
@@ -61,6 +64,8 @@ def measure(names: list[str]) -> dict:
         stats = collections.defaultdict(lambda: {"n": 0, "exact": 0, "within1": 0, "crit_ape": 0.0, "nf": 0,
                                                  "fmax_smape": 0.0})
         for r in load_records(ROOT / "datasets" / name, status="ok"):
+            if current and not is_current(r.extra, current_digests(r.extra["spec"])):
+                continue
             spec = parse_spec(r.extra["spec"])
             g = build_ir(spec)
             crit = (r.extra.get("critical_path") or {}).get("crit_ns")
@@ -68,7 +73,11 @@ def measure(names: list[str]) -> dict:
                 continue
             ana = g.analytical()
             fmax = timing.fmax_from_arrival(ana["crit_ns"], g.family, ana["bram36"] > 0, ana["uram"] > 0)
-            for key in groups(spec):
+            keys = groups(spec)
+            if by_t and spec.kind == "tlmm":   # the kernel group (keys[-2]: "... (all)", streams "...") per T
+                style = keys[-2].removesuffix(" (all)")
+                keys.append(f"{style} T={spec.T}" if spec.T < 10 else f"{style} T>=10")
+            for key in keys:
                 s = stats[key]
                 s["n"] += 1
                 s["exact"] += ana["lut_depth"] == r.lut_depth
@@ -89,6 +98,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "timing_anchor.md")
     ap.add_argument("--baseline", type=Path, default=None, help="a .json of this script at another commit")
+    ap.add_argument("--current", action="store_true", help="only records whose RTL digest matches today's render")
+    ap.add_argument("--by-t", action="store_true", help="TLMM groups per table style and T as well")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from surrogate_anchor_bias import bind_checkout
@@ -104,15 +115,19 @@ def main() -> int:
             base = json.loads(args.baseline.read_text())
         except (OSError, ValueError) as e:
             raise UserError("baseline", f"cannot read {args.baseline}: {e}") from None
-    data = measure(DATASETS)
-    cmd = "python bench/timing_anchor.py" + (f" --baseline {args.baseline}" if base else "")
+    data = measure(DATASETS, args.current, args.by_t)
+    cmd = ("python bench/timing_anchor.py" + (" --current" if args.current else "") + (" --by-t" if args.by_t else "")
+           + (f" --out {args.out}" if args.out != ap.get_default("out") else "")
+           + (f" --baseline {args.baseline}" if base else ""))
     lines = ["# The structural timing anchor against the stored records", "",
              f"`{cmd}` (commit {commit}, graph features v{FEATURE_VERSION}): the surrogate's timing anchor "
              "(HwGraph.analytical(): `Kernel.timing_estimate`, docs/timing.md section 4; a composition's from its "
              "members' and its stream adapters) for every stored design that has one, against the record's "
              "`lut_depth`, `extra.critical_path.crit_ns` and `fmax_mhz_est` (open flow, Yosys 0.23). Fmax SMAPE: the "
              "anchor's crit_ns through `hwgen.timing.fmax_from_arrival` (family, the anchor's BRAM/URAM caps). "
-             "Layer kernels without an estimate are not listed."]
+             "Layer kernels without an estimate are not listed."
+             + (" Only records whose RTL digest matches today's render (`--current`; datasets.refresh.is_current)."
+                if args.current else "")]
     if base:
         lines[-1] += (f" Before -> after: {args.baseline.name} (commit {base.get('commit', '?')}, graph features "
                       f"v{base.get('feature_version', '?')}) -> this checkout.")

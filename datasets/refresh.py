@@ -24,7 +24,7 @@ from hwgen.errors import UserError
 from . import store
 from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, key_tool_versions, rtl_digests, run_point
 
-__all__ = ["current_digests", "plan_refresh", "refresh"]
+__all__ = ["current_digests", "is_current", "plan_refresh", "refresh"]
 
 RESOURCE_KEYS = ("lut", "lutram", "ff", "carry", "dsp", "bram36", "uram")
 
@@ -40,7 +40,7 @@ def current_digests(spec_data: dict) -> tuple[str, str]:
                        if p.startswith("rtl/") and p.endswith(".v") and p.count("/") == 1)
 
 
-def _is_current(extra: dict, digests: tuple[str, str]) -> bool:
+def is_current(extra: dict, digests: tuple[str, str]) -> bool:
     if extra.get("rtl_design_sha256"):
         return extra["rtl_design_sha256"] == digests[1]
     return extra.get("rtl_sha256") == digests[0]
@@ -61,7 +61,7 @@ def plan_refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] 
         if extra.get("key_tools") != tools:
             out["other_tools"] += 1
             continue
-        if _is_current(extra, current_digests(extra["spec"])):
+        if is_current(extra, current_digests(extra["spec"])):
             out["current"] += 1
         else:
             out["stale"].append(obj)

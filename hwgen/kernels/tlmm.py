@@ -223,18 +223,40 @@ def _level_widths(leaves: tuple, max_bits: int, arity: int) -> dict:
 # the full-adder reduction, below that ABC packs two reduction steps into one LUT6 where the columns are short).
 MACC_OPERAND_CAPS = (1, 2, 4, 8, 12, 19, 28, 42, 63, 94, 141, 211, 316, 474, 711)
 # Unpipelined mirror tables count the T lookup signs in a ripple of narrow increments beside the reads
-# (hwgen_tlmm_lookup). Yosys 0.23 merges that ripple into the lane $macc unevenly, and the depth follows T with no
-# simple law (T = 8 is two levels deeper than T = 9). Levels of the whole lane path per T: the most common lut_depth
-# of the `pipeline: 0` mirror designs of datasets/tlmm with that T (tests/test_timing_depth.py rederives it); beyond
-# T = 32, half a level more per T.
-MIRROR_RIPPLE_LANE_LEVELS = (5, 5, 5, 7, 7, 6, 7, 9, 7, 9, 10, 11, 9, 11, 10, 11, 12, 13, 11, 13, 13, 10, 13, 13,
-                             13, 14, 13, 12, 16, 15, 15, 16)
+# (hwgen_tlmm_lookup). The traced deepest path of such lanes (designs of T = 4-16 re-synthesized with `hwgen synth`,
+# their netlist path followed cell by cell) starts at the weight word's sign bits: Yosys merges the ripple into one
+# popcount $macc of T one-bit operands with its own carry chain, whose count then enters the lane $macc as its
+# (T + 1)-th operand, then that $macc's carry chain: macc_levels(T) + macc_levels(T + 1) levels (mirror_ripple_levels).
+# That law is the most common lut_depth of the `pipeline: 0` mirror designs of datasets/tlmm whose labels come from
+# today's RTL at 10 of the 17 T >= 2 they cover; at the others ABC packs the popcount's first levels unevenly and the
+# measured mode is kept (MIRROR_RIPPLE_MEASURED; tests/test_timing_depth.py rederives it). T = 1 has no ripple: its
+# lane is the table read, the XOR and the one-bit count's adder, 3 levels, below the side paths.
+# The earlier per-T table (all T = 1-32, from the labels before the RTL split) was 1-4 levels low at T = 6, 9, 10, 13,
+# 22, 23, 28 and 31: on the TLMM records refreshed after this was fitted (over 1,000 LUT), the law and these modes are
+# exact on 23 of 28 unpipelined mirror designs, that table on 17.
+MIRROR_RIPPLE_MEASURED = {1: 3, 3: 5, 5: 7, 9: 9, 12: 12, 15: 11, 18: 13, 20: 13}
+# Mirror tables of G <= 2 with T = 2 or 3: one level more than the larger tables' 5 (current datasets/tlmm records: 6
+# on 10 of 14, 7 on 3; G >= 3: 5 on 26 of 31). Their deepest path starts at the build walk's step register, not at
+# the weight word: the 2- and 5-step walks (tlmm_walk) stay combinational logic of the step counter (1-2 LUTs to the
+# table's write address), where Yosys folds the 14-step and longer walks into a ROM with a registered output; the
+# open flow's netlist walk lets a LUTRAM's write address reach its read outputs (it counts every address pin), so the
+# lane path runs step -> walk LUTs -> table -> lane $macc (two G = 2 designs re-synthesized with `hwgen synth` and
+# their deepest path traced: 7 and 6 levels, as their records). Full G = 1 tables' 3-step walk is the same path
+# (lane_parts' starts); at T >= 4 the ripple sign count is deeper.
+MIRROR_SMALL_TABLE_MAX_G = 2
+MIRROR_SMALL_TABLE_MAX_T = 3
 # The paths beside the lane tree (table build: the G:1 activation select, the add/sub, the write into the replicas;
 # the accumulator; control), LUT levels per (table style, G): the lut_depth of the T = 1 designs of datasets/tlmm,
 # whose lane path is the table read alone. Naive designs: 3 (their T = 1 analogue, one activation per lane).
 SIDE_PATH_LEVELS = {("full", 1): 4, ("full", 2): 4, ("full", 3): 4, ("full", 4): 6, ("full", 5): 6,
                     ("mirror", 1): 4, ("mirror", 2): 5, ("mirror", 3): 5, ("mirror", 4): 5, ("mirror", 5): 5}
 NAIVE_SIDE_PATH_LEVELS = 3
+# The accumulator (hwgen_lane_acc): the LUTRAM of nblocks partial sums read at the block index, the first-chunk select
+# merged into the adder's propagate LUT, the adder's carry entry and the output select: 3 levels after the read. With
+# nblocks <= 64 the read is one level (4 in all, within SIDE_PATH_LEVELS); deeper accumulators add the read's LUT
+# muxes (timing.lutram_read_segment): the T = 1 full-table G <= 3 designs of datasets/tlmm with nblocks > 64 measure
+# 5 levels on xcup (5 of 5; the one on xc7: 4), those with nblocks <= 64 the table's 4 (22 of 23 on xcup).
+ACC_PATH_LEVELS_AFTER_READ = 3
 # Weight streaming (tlmm_stream): the call's beat and address counters, 6 levels in all 12 streamed designs of
 # datasets/layer_kernels (a carry path of 7 cascades on the critical path: the slowest path of 10 of the 12).
 STREAM_SIDE_PATH_LEVELS = 6
@@ -247,6 +269,33 @@ def macc_levels(operands: int) -> int:
     if operands <= 1:
         return 0
     return 1 + sum(cap < operands for cap in MACC_OPERAND_CAPS)
+
+
+def mirror_ripple_levels(T: int) -> int:
+    """Levels of an unpipelined mirror lane by its traced structure: the popcount $macc of the T signs, then the lane
+    $macc of the T entries and the count (see MIRROR_RIPPLE_MEASURED)."""
+    return macc_levels(T) + macc_levels(T + 1)
+
+
+def mirror_lane_levels(T: int) -> int:
+    """The lane levels of an unpipelined mirror design: the measured mode where it differs from the law, else the
+    law."""
+    return MIRROR_RIPPLE_MEASURED.get(T, mirror_ripple_levels(T))
+
+
+def table_macc_levels(operands: int, read_levels: int) -> int:
+    """Levels of a TLMM lane's merged $macc behind its table reads (read_levels: timing.lutram_read_segment's). The
+    table outputs (LUTRAM reads) differ from the naive selects MACC_OPERAND_CAPS were measured on in two places, both
+    from the full-table `pipeline: 0` designs of datasets/tlmm whose labels come from today's RTL: 4 operands take 4
+    levels, not 3 (G = 1-3 designs with T = 4: 7 of 7 exact with it), and behind a read of more than 64 entries
+    (G >= 4: the LUTRAM read and its LUT muxes, which ABC cannot fold into the compressor's first LUTs) 5 to 8
+    operands take one level more (G = 4, 5 with T = 5-8: 10 of 10)."""
+    levels = macc_levels(operands)
+    if operands == 4:
+        levels += 1
+    if read_levels >= 2 and 5 <= operands <= 8:
+        levels += 1
+    return levels
 
 
 # The paths beside the lane carry one cascaded carry cell on their slowest path: the 47 T = 1 designs of
@@ -262,18 +311,30 @@ SIDE_PATH_CARRY = 1
 TERNARY_MIRROR_RIPPLE = timing.Segment(depth=3, carry_entries=1)
 
 
-def lane_parts(m: MatmulModel, family: str) -> tuple[tuple[timing.Segment, bool], ...]:
+def acc_read_levels(m: MatmulModel) -> int:
+    """LUT levels of the accumulator LUTRAM's read (nblocks entries) in a resident-weight table design, else 0 (naive
+    and streaming designs keep their side-path constants)."""
+    if not m.table_depth or m.weight_memory == "stream":
+        return 0
+    return timing.lutram_read_segment(m.nblocks).depth
+
+
+def lane_parts(m: MatmulModel, family: str, acc_read=None) -> tuple[tuple[timing.Segment, bool], ...]:
     """The register-to-register paths of a design as the open flow's netlist walk measures them: each lane part
     between the pipeline registers (m.pipe_cuts, placed by with_pipeline on lane_path) and the side paths, as
     (composition, starts at a block RAM / UltraRAM output). Instantiated adders (`adder: ternary`, naive
     `adder: expert`) keep their primitives' segments (lane_segments); Yosys' own adders merge between the
-    registers into one $macc per part (MACC_OPERAND_CAPS), whose final carry chain spans the part's result bits."""
+    registers into one $macc per part (MACC_OPERAND_CAPS; table_macc_levels behind table reads), whose final carry
+    chain spans the part's result bits. acc_read: acc_read_levels(m), given where m is a lane view without nblocks."""
     segs, first_extra = lane_segments(m, family)
+    acc_read = acc_read_levels(m) if acc_read is None else acc_read
     ram = first_extra > 0
     side = SIDE_PATH_LEVELS.get((m.table_style, m.G), 5) if m.table_depth else NAIVE_SIDE_PATH_LEVELS
     carry = SIDE_PATH_CARRY
     if m.weight_memory == "stream":
         side, carry = max(side, STREAM_SIDE_PATH_LEVELS), STREAM_SIDE_PATH_CARRY
+    if acc_read:
+        side = max(side, ACC_PATH_LEVELS_AFTER_READ + acc_read)
     out = [(timing.Segment(depth=side, carry_entries=1, carry=carry), False)]
     bounds = (-1, *m.pipe_cuts, len(segs) - 1)
     if m.adder in ("ternary", "expert"):
@@ -284,8 +345,8 @@ def lane_parts(m: MatmulModel, family: str) -> tuple[tuple[timing.Segment, bool]
         return tuple(out)
     root = timing.Segment(carry_entries=1, carry=max(0, math.ceil(m.lane_sum_bits / timing.CARRY_BITS) - 1))
     if m.table_style == "mirror" and not tlmm_rtl.sign_tree(m):
-        table = MIRROR_RIPPLE_LANE_LEVELS
-        lane = table[m.T - 1] if m.T <= len(table) else table[-1] + math.ceil((m.T - len(table)) / 2)
+        lane = mirror_lane_levels(m.T)
+        lane += m.G <= MIRROR_SMALL_TABLE_MAX_G and 2 <= m.T <= MIRROR_SMALL_TABLE_MAX_T
         # sign_tree is False only without registers: one part; its slowest path enters two carry chains, the
         # ripple's and the $macc's (206 of the 266 such designs of datasets/tlmm whose slowest path is the deepest,
         # 58 enter one)
@@ -301,7 +362,10 @@ def lane_parts(m: MatmulModel, family: str) -> tuple[tuple[timing.Segment, bool]
     for a, b in zip(bounds, bounds[1:]):
         lo = max(a, 0)                        # adder levels lo+1..b of the tree lie in this part
         operands = min(2 ** (b - lo), math.ceil(n / 2 ** lo))
-        part = timing.Segment(depth=macc_levels(operands))
+        if a < 0 and m.table_depth:           # the $macc right behind the table reads
+            part = timing.Segment(depth=table_macc_levels(operands, timing.lutram_read_segment(m.table_depth).depth))
+        else:
+            part = timing.Segment(depth=macc_levels(operands))
         if operands > 1:                      # the $macc's final carry chain: an entry and its cascades
             part += timing.Segment(carry_entries=1, carry=max(0, math.ceil(widths[b] / timing.CARRY_BITS) - 1))
         out += [(first + part, from_ram) for first, from_ram in starts] if a < 0 else [(part, False)]
@@ -415,9 +479,9 @@ def _place_pipeline(pipeline, clock: float, family: str, m: MatmulModel) -> tupl
 
 
 @lane_memo
-def _lane_timing(m: MatmulModel, family: str) -> dict:
-    """timing_estimate's values, from lane_parts (callers get a copy)."""
-    parts = lane_parts(m, family)
+def _lane_timing(m: MatmulModel, family: str, acc_read: int) -> dict:
+    """timing_estimate's values, from lane_parts (callers get a copy); acc_read: acc_read_levels of the model."""
+    parts = lane_parts(m, family, acc_read)
     side = parts[0][0]
     return {"lut_depth": float(lane_levels(m, family, parts)), "crit_ns": lane_crit_ns(m, family, parts),
             "side_depth": float(side.depth), "side_ns": timing.comb_ns(family, side)}
@@ -449,7 +513,7 @@ class _TernaryMatmulKernel(Kernel):
         (a block RAM start included; the arrival fmax_estimate reads), and the side paths' levels and arrival (which
         a composition's stream adapters lengthen). The surrogate's timing anchor; the rest is the GNN's correction."""
         m = self.model(spec)
-        return dict(_lane_timing(m, spec.target_info.yosys_family))
+        return dict(_lane_timing(m, spec.target_info.yosys_family, acc_read_levels(m)))
 
     def render_context(self, spec) -> dict:
         return tlmm_rtl.render_context(self, spec)
