@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwgen import kernels
@@ -124,3 +125,26 @@ def test_a_coarse_memo_key_is_caught(specs, monkeypatch):
         FeatureCache().batch(matmul[:5])
     monkeypatch.undo()
     clear_memos()
+
+
+def test_grouped_node_encoding_equals_the_per_node_reading(specs):
+    """collate_graphs reads node features grouped by feature names (features._node_columns); its x is byte for byte
+    features.arrays' (`f.get(k) or 0.0`, `est.get(r, 0.0)` per node), for the fixture designs and for nodes the
+    grouped reading hands back to the per-node one: a None or -0.0 feature, a bool, an estimate missing resources."""
+    from hwgen.surrogate import costs as A
+    from hwgen.surrogate.features import arrays
+    from hwgen.surrogate.ir import HwGraph
+
+    odd = HwGraph(family="xcup")
+    odd.node("control", "a", width=8, depth=0, est={**A.zero(), "lut": 3.0})
+    odd.node("control", "b", width=-0.0, leaves=True, count=2)
+    odd.node("stream_in", "c", width=4)
+    odd.node("control", "d", width=7, depth=3, est={**A.zero(), "ff": 2.0})
+    odd.edge(0, 1, 8, "control")
+    none_feature = HwGraph(family="xc7", nodes=[dict(odd.nodes[0]), {**odd.nodes[1], "f": {"width": None, "count": 3}}])
+    missing_est = HwGraph(family="xc7", nodes=[dict(odd.nodes[2]), {**odd.nodes[3], "est": {"lut": 5.0}}])
+    graphs = [build_ir(s) for s in specs[::4]]
+    for irs in (graphs + [odd], [odd], [none_feature], [missing_est, odd]):
+        got = collate_graphs(irs).x.numpy()
+        ref = np.concatenate([arrays(ir).x for ir in irs])
+        assert got.tobytes() == ref.tobytes()

@@ -316,7 +316,8 @@ def graph_from_key(key: tuple) -> HwGraph:
             g.edge(ctrl, src, ew, "address")
         else:
             if behavioral and wstyle in ("bram", "uram"):
-                g.nodes[wb]["est"]["lut"] *= C_NAIVE_BANK_MUX
+                bank = g.nodes[wb]      # a new est: the node shares the memoised block's (HwGraph.copy_node)
+                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": bank["est"]["lut"] * C_NAIVE_BANK_MUX}}
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
         tree = g.copy_node(lane["tree"])
