@@ -143,8 +143,11 @@ def test_grouped_node_encoding_equals_the_per_node_reading(specs):
     odd.edge(0, 1, 8, "control")
     none_feature = HwGraph(family="xc7", nodes=[dict(odd.nodes[0]), {**odd.nodes[1], "f": {"width": None, "count": 3}}])
     missing_est = HwGraph(family="xc7", nodes=[dict(odd.nodes[2]), {**odd.nodes[3], "est": {"lut": 5.0}}])
+    # nodes sharing dict objects (as HwGraph.copy_node's do): one f with two ests, one (f, est) pair twice
+    shared = HwGraph(family="xcup", nodes=[odd.nodes[0], {**odd.nodes[0], "est": {**A.zero(), "ff": 9.0}},
+                                           {**odd.nodes[3], "type": "stream_in", "style": "reg"}, odd.nodes[3]])
     graphs = [build_ir(s) for s in specs[::4]]
-    for irs in (graphs + [odd], [odd], [none_feature], [missing_est, odd]):
+    for irs in (graphs + [odd], [odd], [none_feature], [missing_est, odd], [shared, odd]):
         got = collate_graphs(irs).x.numpy()
         ref = np.concatenate([arrays(ir).x for ir in irs])
         assert got.tobytes() == ref.tobytes()
