@@ -151,3 +151,22 @@ def test_grouped_node_encoding_equals_the_per_node_reading(specs):
         got = collate_graphs(irs).x.numpy()
         ref = np.concatenate([arrays(ir).x for ir in irs])
         assert got.tobytes() == ref.tobytes()
+
+
+def test_model_from_key_is_the_kernels_model(specs):
+    """graph_from_key's model (tlmm_graph.model_from_key fills the instance dict, skipping the dataclass __init__) is
+    the kernel's model, field for field and in field order, but for `top`, which reads raise."""
+    import dataclasses
+
+    from hwgen.kernels.tlmm_graph import model_from_key
+
+    matmuls = [s for s in specs if s.kind in ("tlmm", "tlmm_naive")]
+    assert {type(kernels.get(s.kind).model(s)).__name__ for s in matmuls} >= {"MatmulModel", "StreamModel"}
+    for s in matmuls:
+        m = kernels.get(s.kind).model(s)
+        key = kernels.get(s.kind).graph_key(s)
+        rebuilt = model_from_key(key[2], key[3])
+        assert type(rebuilt) is type(m) and list(vars(rebuilt)) == list(vars(m))
+        assert dataclasses.replace(rebuilt, top=m.top) == m
+        with pytest.raises(AssertionError, match="top"):
+            str(rebuilt.top)
