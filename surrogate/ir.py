@@ -62,8 +62,11 @@ class HwGraph:
         return len(self.nodes) - 1
 
     def copy_node(self, node: dict) -> int:
-        """Add a copy of a node another graph made with `node` (a graph builder's memoised block)."""
-        self.nodes.append({**node, "f": dict(node["f"]), "est": dict(node["est"])})
+        """Add a copy of a node another graph made with `node` (a graph builder's memoised block). The copy shares the
+        block's feature and estimate dicts (copying them was a quarter of a matmul graph's build): a builder replaces
+        a node's `est` / `f` with a new dict, never edits one in place (tests/test_surrogate_fastpath.py would see a
+        memoised block changed by one design in another's features)."""
+        self.nodes.append({**node})
         return len(self.nodes) - 1
 
     def edge(self, src: int, dst: int, width: float, etype: str = "data") -> None:

@@ -8,6 +8,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwgen import kernels
@@ -124,3 +125,48 @@ def test_a_coarse_memo_key_is_caught(specs, monkeypatch):
         FeatureCache().batch(matmul[:5])
     monkeypatch.undo()
     clear_memos()
+
+
+def test_grouped_node_encoding_equals_the_per_node_reading(specs):
+    """collate_graphs reads node features grouped by feature names (features._node_columns); its x is byte for byte
+    features.arrays' (`f.get(k) or 0.0`, `est.get(r, 0.0)` per node), for the fixture designs and for nodes the
+    grouped reading hands back to the per-node one: a None or -0.0 feature, a bool, an estimate missing resources."""
+    from hwgen.surrogate import costs as A
+    from hwgen.surrogate.features import arrays
+    from hwgen.surrogate.ir import HwGraph
+
+    odd = HwGraph(family="xcup")
+    odd.node("control", "a", width=8, depth=0, est={**A.zero(), "lut": 3.0})
+    odd.node("control", "b", width=-0.0, leaves=True, count=2)
+    odd.node("stream_in", "c", width=4)
+    odd.node("control", "d", width=7, depth=3, est={**A.zero(), "ff": 2.0})
+    odd.edge(0, 1, 8, "control")
+    none_feature = HwGraph(family="xc7", nodes=[dict(odd.nodes[0]), {**odd.nodes[1], "f": {"width": None, "count": 3}}])
+    missing_est = HwGraph(family="xc7", nodes=[dict(odd.nodes[2]), {**odd.nodes[3], "est": {"lut": 5.0}}])
+    # nodes sharing dict objects (as HwGraph.copy_node's do): one f with two ests, one (f, est) pair twice
+    shared = HwGraph(family="xcup", nodes=[odd.nodes[0], {**odd.nodes[0], "est": {**A.zero(), "ff": 9.0}},
+                                           {**odd.nodes[3], "type": "stream_in", "style": "reg"}, odd.nodes[3]])
+    graphs = [build_ir(s) for s in specs[::4]]
+    for irs in (graphs + [odd], [odd], [none_feature], [missing_est, odd], [shared, odd]):
+        got = collate_graphs(irs).x.numpy()
+        ref = np.concatenate([arrays(ir).x for ir in irs])
+        assert got.tobytes() == ref.tobytes()
+
+
+def test_model_from_key_is_the_kernels_model(specs):
+    """graph_from_key's model (tlmm_graph.model_from_key fills the instance dict, skipping the dataclass __init__) is
+    the kernel's model, field for field and in field order, but for `top`, which reads raise."""
+    import dataclasses
+
+    from hwgen.kernels.tlmm_graph import model_from_key
+
+    matmuls = [s for s in specs if s.kind in ("tlmm", "tlmm_naive")]
+    assert {type(kernels.get(s.kind).model(s)).__name__ for s in matmuls} >= {"MatmulModel", "StreamModel"}
+    for s in matmuls:
+        m = kernels.get(s.kind).model(s)
+        key = kernels.get(s.kind).graph_key(s)
+        rebuilt = model_from_key(key[2], key[3])
+        assert type(rebuilt) is type(m) and list(vars(rebuilt)) == list(vars(m))
+        assert dataclasses.replace(rebuilt, top=m.top) == m
+        with pytest.raises(AssertionError, match="top"):
+            str(rebuilt.top)

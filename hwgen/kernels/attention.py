@@ -480,10 +480,10 @@ class _AttentionKernel(Kernel):
         visible = L * (L + 1) // 2 if m.causal else L            # (query, key) pairs of one call
         eb = -(-m.data_bits // 8)
         queries = L if m.causal else 1
+        kv = self.memory_bytes(m, L) // 2         # (each sums the block schedule: computed once here)
         return Performance(latency_cycles=self.call_cycles(m, L), ii=self.call_interval(m, L), unit=self.unit,
                            macs=2 * visible * m.H * m.d, macs_per_cycle=2 * m.units * m.lanes,
-                           bytes={"q": queries * m.H * m.d * eb, "k": self.memory_bytes(m, L) // 2,
-                                  "v": self.memory_bytes(m, L) // 2, "par": 4 * m.head_par * (1 + m.groups),
+                           bytes={"q": queries * m.H * m.d * eb, "k": kv, "v": kv, "par": 4 * m.head_par * (1 + m.groups),
                                   "o": queries * m.H * m.d * -(-m.out_bits // 8)})
 
     def stream_beats(self, spec, inputs) -> dict[str, list]:

@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ..errors import UserError
+from ..memo import pure
 
 LOG2E = 1.0 / math.log(2.0)
 CM_BITS = 16          # score multiplier mantissa, unsigned, in [2^15, 2^16) (0 = scores vanish)
@@ -17,7 +18,14 @@ T_BITS = 32           # scaled score / running max (signed, log2 domain, E fract
 
 def exp_table(E: int, P: int) -> list[int]:
     """exp table: entry i = round(2^P * 2^(-i / 2^E)), i in [0, 2^E). Entry 0 is exactly 2^P (= 1.0)."""
-    return [int(math.floor(2.0**P * 2.0 ** (-i / 2.0**E) + 0.5)) for i in range(1 << E)]
+    return list(_exp_entries(E, P))
+
+
+@pure
+def _exp_entries(E: int, P: int) -> tuple[int, ...]:
+    # memoised: every attention model holds its table (2^E entries, ~0.1 ms to compute), and the surrogate and the
+    # design search build thousands of models
+    return tuple(int(math.floor(2.0**P * 2.0 ** (-i / 2.0**E) + 0.5)) for i in range(1 << E))
 
 
 def quantize(m, x: np.ndarray, axes) -> tuple[np.ndarray, np.ndarray]:

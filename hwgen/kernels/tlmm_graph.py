@@ -247,13 +247,33 @@ def _model_values(cls):
     return operator.attrgetter(*_model_fields(cls))
 
 
+@functools.lru_cache(maxsize=None)
+def _model_layout(cls) -> tuple[tuple[str, ...], int]:
+    """(every field of cls in order, the position of `top` in them); model classes have no __post_init__ (checked)."""
+    if hasattr(cls, "__post_init__") or hasattr(cls, "__slots__"):
+        raise TypeError(f"{cls.__name__}: model_from_key fills the instance dict, which skips __post_init__ / slots")
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    return names, names.index("top")
+
+
+def model_from_key(cls, values: tuple):
+    """cls(top=Unread, **dict(zip(_model_fields(cls), values))) without the frozen dataclass' __init__ (~45 fields,
+    each set through object.__setattr__: a third of a matmul graph's build): the same instance dict, field order
+    included (tests/test_surrogate_fastpath.py compares it with the kernel's model)."""
+    names, top = _model_layout(cls)
+    m = object.__new__(cls)
+    m.__dict__.update(zip(names, (*values[:top], Unread(f"{cls.__name__}.top", "tlmm_graph.matmul_graph_key"),
+                                  *values[top:])))
+    return m
+
+
 def build_matmul(kernel, spec) -> HwGraph:
     return graph_from_key(kernel.graph_key(spec))
 
 
 def graph_from_key(key: tuple) -> HwGraph:
     kind, fam, cls, values, latency, ii, timing_items = key
-    m = cls(top=Unread(f"{cls.__name__}.top", "tlmm_graph.matmul_graph_key"), **dict(zip(_model_fields(cls), values)))
+    m = model_from_key(cls, values)
     tlmm = bool(m.table_depth)
     behavioral = m.adder == "behavioral"      # Yosys' own adders, merged across blocks (the fitted rates above)
     prim = not behavioral                     # instantiated LUT6_2 + carry-chain adders (C_PRIM per bit)
@@ -316,7 +336,8 @@ def graph_from_key(key: tuple) -> HwGraph:
             g.edge(ctrl, src, ew, "address")
         else:
             if behavioral and wstyle in ("bram", "uram"):
-                g.nodes[wb]["est"]["lut"] *= C_NAIVE_BANK_MUX
+                bank = g.nodes[wb]      # a new est: the node shares the memoised block's (HwGraph.copy_node)
+                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": bank["est"]["lut"] * C_NAIVE_BANK_MUX}}
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
         tree = g.copy_node(lane["tree"])
