@@ -316,7 +316,7 @@ def _node_columns(nodes, types: dict) -> tuple[np.ndarray, np.ndarray, np.ndarra
     the names of the features they have (a builder's call site gives the same names every time), each group's values
     read by one itemgetter call per node and written into their columns by one numpy call per group, instead of a
     Python step per feature."""
-    n, nn = len(nodes), len(NUM_FEATURES)
+    nn = len(NUM_FEATURES)
     try:
         type_ix = [types[node["type"]] for node in nodes]
     except KeyError as err:
