@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from hwgen.errors import UserError
 
 from . import store
-from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, key_tool_versions, rtl_digests, run_point
+from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, key_tool_versions, rtl_digests
 
 __all__ = ["current_digests", "is_current", "plan_refresh", "refresh"]
 
