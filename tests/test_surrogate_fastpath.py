@@ -129,8 +129,9 @@ def test_a_coarse_memo_key_is_caught(specs, monkeypatch):
 
 def test_grouped_node_encoding_equals_the_per_node_reading(specs):
     """collate_graphs reads node features grouped by feature names (features._node_columns); its x is byte for byte
-    features.arrays' (`f.get(k) or 0.0`, `est.get(r, 0.0)` per node), for the fixture designs and for nodes the
-    grouped reading hands back to the per-node one: a None or -0.0 feature, a bool, an estimate missing resources."""
+    features.arrays' (`f.get(k) or 0.0`, `est.get(r, 0.0)` per node), for the fixture designs and for odd nodes: a
+    None feature and an estimate missing resources (the grouped reading hands those batches to the per-node one), a
+    -0.0 feature and a bool (read as they are: the clamp at 0 and the float conversion give the same bytes)."""
     from hwgen.surrogate import costs as A
     from hwgen.surrogate.features import arrays
     from hwgen.surrogate.ir import HwGraph
