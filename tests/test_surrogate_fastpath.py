@@ -127,6 +127,30 @@ def test_a_coarse_memo_key_is_caught(specs, monkeypatch):
     clear_memos()
 
 
+def test_an_in_place_edit_of_a_shared_node_dict_is_caught(specs, monkeypatch):
+    """HwGraph.copy_node shares a memoised block's f / est dicts between graphs: a builder that edited one in place
+    (instead of replacing it) would change the memoised block, and the memoised-features test above sees it (the
+    second batch, on memos the first filled, reads the block edited twice). Here every copied node's estimate is
+    edited in place."""
+    from hwgen.surrogate.ir import HwGraph
+
+    matmul = [s for s in specs if s.kind in ("tlmm", "tlmm_naive")][:6]
+    shared_copy = HwGraph.copy_node
+
+    def edits_in_place(self, node):
+        i = shared_copy(self, node)
+        self.nodes[i]["est"]["lut"] += 1.0
+        return i
+
+    monkeypatch.setattr(HwGraph, "copy_node", edits_in_place)
+    clear_memos()
+    FeatureCache().batch(matmul)
+    with pytest.raises(AssertionError):
+        assert_same_batch(FeatureCache().batch(matmul), _reference(matmul))
+    monkeypatch.undo()
+    clear_memos()
+
+
 def test_grouped_node_encoding_equals_the_per_node_reading(specs):
     """collate_graphs reads node features grouped by feature names (features._node_columns); its x is byte for byte
     features.arrays' (`f.get(k) or 0.0`, `est.get(r, 0.0)` per node), for the fixture designs and for odd nodes: a
