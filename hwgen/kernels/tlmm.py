@@ -229,8 +229,9 @@ MACC_OPERAND_CAPS = (1, 2, 4, 8, 12, 19, 28, 42, 63, 94, 141, 211, 316, 474, 711
 # (T + 1)-th operand, then that $macc's carry chain: macc_levels(T) + macc_levels(T + 1) levels (mirror_ripple_levels).
 # That law is the most common lut_depth of the `pipeline: 0` mirror designs of datasets/tlmm whose labels come from
 # today's RTL at 10 of the 17 T >= 2 they cover; at the others ABC packs the popcount's first levels unevenly and the
-# measured mode is kept (MIRROR_RIPPLE_MEASURED; tests/test_timing_depth.py rederives it). T = 1 has no ripple: its
-# lane is the table read, the XOR and the one-bit count's adder, 3 levels, below the side paths.
+# measured mode is kept (MIRROR_RIPPLE_MEASURED, T = 18 and 20 from one record each; tests/test_timing_depth.py
+# checks the modes of three or more records). T = 1 has no ripple: its lane is the table read, the XOR and the
+# one-bit count's adder, 3 levels, below the side paths.
 # The earlier per-T table (all T = 1-32, from the labels before the RTL split) was 1-4 levels low at T = 6, 9, 10, 13,
 # 22, 23, 28 and 31: on the TLMM records refreshed after this was fitted (over 1,000 LUT), the law and these modes are
 # exact on 23 of 28 unpipelined mirror designs, that table on 17.
@@ -278,8 +279,8 @@ def mirror_ripple_levels(T: int) -> int:
 
 
 def mirror_lane_levels(T: int) -> int:
-    """The lane levels of an unpipelined mirror design: the measured mode where it differs from the law, else the
-    law."""
+    """The lane levels of an unpipelined mirror design: MIRROR_RIPPLE_MEASURED's where it has T (the measured mode
+    where it differs from the law; T = 1: the traced ripple-free lane), else the law."""
     return MIRROR_RIPPLE_MEASURED.get(T, mirror_ripple_levels(T))
 
 
