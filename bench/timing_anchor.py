@@ -6,13 +6,18 @@ BRAM/URAM caps) against the record's fmax_mhz_est. No training, no synthesis (se
 The anchor is the one the GNN is given (HwGraph.analytical(): Kernel.timing_estimate, a composition's from its
 members'); designs whose graph has no structural anchor (the layer kernels but the TLMM) are not listed.
 
-    python bench/timing_anchor.py [--baseline OLD.json] [--out bench/results/timing_anchor.md]
+    python bench/timing_anchor.py [--current] [--by-t] [--baseline OLD.json] [--out bench/results/timing_anchor.md]
+
+--current: only the records whose RTL digest matches today's render (datasets.refresh.is_current); --by-t: TLMM rows
+per table style and T as well.
 
 --baseline: a .json this script wrote at another commit (the anchor before a change); the tables then show
 before -> after. The committed baseline, timing_anchor_v5.json, is this script run on commit 6fbd233 (graph
 features v5: crit_ns charged two levels per binary adder level, no adapter level in compositions):
     mkdir /tmp/v5 && git archive 6fbd233 | tar -x -C /tmp/v5 && cp bench/timing_anchor.py /tmp/v5/bench/ &&
     (cd /tmp/v5 && python bench/timing_anchor.py --out $OLDPWD/bench/results/timing_anchor_v5.md)
+timing_anchor_current_v6.json, the baseline of timing_anchor_current.md, is the same on commit a3a97ec (graph
+features v6) with `--current --by-t --out $OLDPWD/bench/results/timing_anchor_current_v6.md`.
 The script imports the code of the checkout it sits in (surrogate_anchor_bias.bind_checkout).
 """
 from __future__ import annotations
@@ -54,11 +59,14 @@ def measure(names: list[str], current: bool = False, by_t: bool = False) -> dict
     """current: only records whose RTL digest matches today's render (a stale record's labels belong to older
     Verilog; datasets.refresh); by_t: TLMM groups per table style and T as well."""
     from hwgen import timing
-    from hwgen.datasets.refresh import current_digests, is_current
+    from hwgen.datasets import refresh
+    from hwgen.datasets.refresh import current_digests
     from hwgen.datasets.store import load_records
     from hwgen.kernels import parse_spec
     from hwgen.surrogate.features import build_ir
 
+    # a baseline checkout from before is_current was public (a3a97ec: timing_anchor_current_v6) names it _is_current
+    is_current = getattr(refresh, "is_current", None) or refresh._is_current
     data = {}
     for name in names:
         stats = collections.defaultdict(lambda: {"n": 0, "exact": 0, "within1": 0, "crit_ape": 0.0, "nf": 0,
