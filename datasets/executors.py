@@ -143,9 +143,10 @@ class DaskRunner:
 def drain(runner, items, submit, finish, failed) -> None:
     """Run `items` through `runner` in order, at most runner.window in flight: submit(item) -> future,
     finish(item, record dict) for each result. A task that raises past run_point's own guards (its worker died)
-    gets failed(item, err) -> record dict instead. A dead local worker breaks the whole pool: the pool is rebuilt
-    and every affected item is retried once, then recorded as failed; a lost Dask worker's tasks
-    (KilledWorker) are retried the same way, with no pool to rebuild."""
+    gets failed(item, err) -> record dict instead. A dead local worker breaks the whole pool: the pool is rebuilt,
+    each item whose result was the break is retried once, then recorded as failed, and the items still in flight are
+    resubmitted (their retry unspent: the break was not theirs to report); a lost Dask worker's tasks (KilledWorker)
+    are retried the same way, with no pool to rebuild."""
     queue = list(reversed(list(enumerate(items))))      # pop() from the end = item order
     inflight: dict = {}
     retried: set[int] = set()
