@@ -11,7 +11,7 @@ from hwgen.spec import canonical_json
 
 from .point import key_tool_versions, run_point
 
-__all__ = ["LocalRunner", "DaskRunner", "is_broken_pool"]
+__all__ = ["LocalRunner", "DaskRunner", "drain", "is_broken_pool"]
 
 
 def _worker_init() -> None:
@@ -162,8 +162,9 @@ def drain(runner, items, submit, finish, failed) -> None:
             except KeyboardInterrupt:
                 raise
             except BaseException as err:
-                pool_died = pool_died or is_broken_pool(err)
-                if is_broken_pool(err) and pos not in retried:
+                broke = is_broken_pool(err)
+                pool_died = pool_died or broke
+                if broke and pos not in retried:
                     retried.add(pos)
                     broken.append((pos, item))
                     continue
