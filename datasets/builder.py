@@ -14,7 +14,6 @@ finished record and returns with interrupted=True.
 """
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
@@ -29,7 +28,7 @@ from typing import Optional
 from hwgen.errors import UserError
 
 from . import store
-from .card import BUILDS_LOG, SPACES_DIR, write_card
+from .card import SPACES_DIR, append_build_log, write_card
 from .executors import DaskRunner, LocalRunner, drain
 from .acquire import Acquisition, select
 from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, FLOW_ID, failed_report, key_tool_versions, run_point
@@ -218,10 +217,4 @@ def _log_build(out_dir, command, started, space_path, space, n, seed, executor, 
     entry = {"date": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command, "space": str(space_path),
              "space_digest": space.digest(), "n": n, "seed": seed, "executor": executor, "tools": tools,
              **{k: summary[k] for k in ("planned", "skipped", "built", "status", "interrupted", "seconds", "acquire")}}
-    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
-    fd = os.open(Path(out_dir) / BUILDS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_build_log(out_dir, entry)

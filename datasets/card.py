@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import store
 
-__all__ = ["write_card", "BUILDS_LOG", "CARD_FILE", "SCHEMA_FILE", "SPACES_DIR"]
+__all__ = ["write_card", "append_build_log", "BUILDS_LOG", "CARD_FILE", "SCHEMA_FILE", "SPACES_DIR"]
 
 BUILDS_LOG = "builds.jsonl"
 CARD_FILE = "card.md"
@@ -34,6 +34,18 @@ def _write_schema(out_dir: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def append_build_log(out_dir, entry: dict) -> None:
+    """One line of the build log (builds.jsonl: every build, import and refresh, with its command and counts),
+    appended and synced in one write so that a kill leaves whole lines."""
+    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+    fd = os.open(Path(out_dir) / BUILDS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_card(out_dir) -> Path:

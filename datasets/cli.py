@@ -163,7 +163,7 @@ def refresh_cmd(folder, kernel, max_lut, limit, jobs, timeout_s, yosys, dry_run)
 
     s = refresh(folder, kernel=kernel, max_lut=max_lut, limit=limit, jobs=jobs, timeout_s=timeout_s, yosys=yosys,
                 dry_run=dry_run, log=lambda m: click.echo(m, err=True))
-    if s["refreshed"]:
+    if s["refreshed"] or s["failed"]:
         write_card(folder)
     msg = (f"{folder}: {s['stale']} stale, {s['current']} current, {s['filtered']} not selected, "
            f"{s['other_tools']} built with other tools; refreshed {s['refreshed']} in {s['seconds']} s")

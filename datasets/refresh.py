@@ -15,13 +15,17 @@ machine's are refreshed, so a refresh never changes a record's key.
 """
 from __future__ import annotations
 
+import shlex
+import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
 from hwgen.errors import UserError
 
 from . import store
+from .card import append_build_log
 from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, key_tool_versions, rtl_digests
 
 __all__ = ["current_digests", "is_current", "plan_refresh", "refresh"]
@@ -71,7 +75,8 @@ def plan_refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] 
 
 def refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] = None, limit: Optional[int] = None,
             jobs: int = 1, timeout_s: float = DEFAULT_TIMEOUT_S, cosim_timeout_s: float = DEFAULT_COSIM_TIMEOUT_S,
-            yosys: Optional[str] = None, dry_run: bool = False, log: Optional[Callable[[str], None]] = None) -> dict:
+            yosys: Optional[str] = None, dry_run: bool = False, log: Optional[Callable[[str], None]] = None,
+            command: Optional[str] = None) -> dict:
     """Refresh the stale records of one dataset folder (see the module docstring). Returns a summary."""
     if jobs < 1:
         raise UserError("jobs", f"must be >= 1 (got {jobs})")
@@ -90,7 +95,16 @@ def refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] = Non
                    "other_tools": plan["other_tools"], "refreshed": 0, "status": {}, "interrupted": False,
                    "lut_change": [], "failed": []}
         if not dry_run and todo:
+            started = datetime.now(timezone.utc)
             _run(folder, todo, jobs, timeout_s, cosim_timeout_s, yosys, summary, log)
+            summary["seconds"] = round(time.monotonic() - t0, 1)
+            # the card's build table: planned = stale records selected, skipped = current ones, built = refreshed
+            append_build_log(folder, {
+                "date": started.strftime("%Y-%m-%dT%H:%M:%SZ"), "refresh": True,
+                "command": command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                "planned": len(todo), "skipped": plan["current"], "built": summary["refreshed"],
+                "status": summary["status"], "interrupted": summary["interrupted"], "seconds": summary["seconds"],
+                "tools": key_tool_versions(cosim=True, yosys=yosys)})
     summary["seconds"] = round(time.monotonic() - t0, 1)
     return summary
 

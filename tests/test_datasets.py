@@ -566,6 +566,10 @@ def test_refresh_resynthesizes_records_whose_rtl_changed(tiny_space, tmp_path, h
     fresh = latest[recs[0]["extra"]["key"]]
     assert fresh.resources.lut == true_lut and fresh.extra["refreshed_from"]["resources"]["lut"] == true_lut + 100
     assert fresh.extra["cosim"]["pass"] and fresh.latency_cycles == recs[0]["latency_cycles"]
+    # both refresh runs are in the build log (and so on the card): the failed one and the one that refreshed
+    runs = [json.loads(line) for line in (out / "builds.jsonl").read_text().splitlines()][-2:]
+    assert [(r.get("refresh"), r["planned"], r["built"]) for r in runs] == [(True, 1, 0), (True, 1, 1)], runs
+    assert "dataset refresh" in (out / "card.md").read_text()
     code, err = hwgen_cli(["dataset", "refresh", str(out)])
     assert code == 0 and "0 stale, 2 current" in err and "refreshed 0" in err
 

@@ -227,15 +227,14 @@ MACC_OPERAND_CAPS = (1, 2, 4, 8, 12, 19, 28, 42, 63, 94, 141, 211, 316, 474, 711
 # their netlist path followed cell by cell) starts at the weight word's sign bits: Yosys merges the ripple into one
 # popcount $macc of T one-bit operands with its own carry chain, whose count then enters the lane $macc as its
 # (T + 1)-th operand, then that $macc's carry chain: macc_levels(T) + macc_levels(T + 1) levels (mirror_ripple_levels).
-# That law is the most common lut_depth of the `pipeline: 0` mirror designs of datasets/tlmm whose labels come from
-# today's RTL at 10 of the 17 T >= 2 they cover; at the others ABC packs the popcount's first levels unevenly and the
-# measured mode is kept (MIRROR_RIPPLE_MEASURED, T = 18 and 20 from one record each; tests/test_timing_depth.py
-# checks the modes of three or more records). T = 1 has no ripple: its lane is the table read, the XOR and the
-# one-bit count's adder, 3 levels, below the side paths.
-# The earlier per-T table (all T = 1-32, from the labels before the RTL split) was 1-4 levels low at T = 6, 9, 10, 13,
-# 22, 23, 28 and 31: on the TLMM records refreshed after this was fitted (over 1,000 LUT), the law and these modes are
-# exact on 23 of 28 unpipelined mirror designs, that table on 17.
-MIRROR_RIPPLE_MEASURED = {1: 3, 3: 5, 5: 7, 9: 9, 12: 12, 15: 11, 18: 13, 20: 13}
+# That law is the most common lut_depth of the `pipeline: 0` mirror designs of datasets/tlmm (all of them from today's
+# RTL since its refresh) at 19 of the 31 T >= 2 they cover; at the others ABC packs the popcount's first levels
+# unevenly and the measured mode is kept (MIRROR_RIPPLE_MEASURED: 1-2 levels from the law, 2 only at T = 18, 4
+# records; tests/test_timing_depth.py checks every mode of three or more records). T = 1 has no ripple: its lane is
+# the table read, the XOR and the one-bit count's adder, 3 levels, below the side paths.
+# The earlier per-T table (all T = 1-32, fitted to the labels before the RTL split) was 1-4 levels low at several T;
+# bench/results/timing_anchor_current.md has both on the same records.
+MIRROR_RIPPLE_MEASURED = {1: 3, 3: 5, 5: 7, 9: 9, 12: 12, 14: 11, 15: 11, 18: 14, 19: 14, 20: 13, 22: 13, 23: 13, 28: 16}
 # Mirror tables of G <= 2 with T = 2 or 3: one level more than the larger tables' 5 (current datasets/tlmm records: 6
 # on 10 of 14, 7 on 3; G >= 3: 5 on 26 of 31). Their deepest path starts at the build walk's step register, not at
 # the weight word: the 2- and 5-step walks (tlmm_walk) stay combinational logic of the step counter (1-2 LUTs to the
