@@ -86,13 +86,9 @@ C_ACC_PRIM = 1.1
 C_MIRROR_PRIM = 1.1
 
 
-@functools.lru_cache(maxsize=8192)
-def _merged_tree_luts(widths: tuple, max_bits: int, cuts: tuple, c_csa: float) -> float:
-    """LUTs of a behavioural lane tree (tlmm_rtl.lane_tree's) as the multi-operand adders Yosys merges it into;
-    memoised like the tree itself (the surrogate builds thousands of graphs a second)."""
-    from .rtl_util import build_adder_tree
-
-    tree = build_adder_tree(list(widths), max_bits, cut_levels=cuts)
+def _merged_tree_luts(tree, widths, c_csa: float) -> float:
+    """LUTs of a behavioural lane tree (tlmm_rtl.lane_tree's, over leaves of `widths`) as the multi-operand adders
+    Yosys merges it into."""
     maccs = A.merged_adders(tree.nodes, {f"lf_{i}": w for i, w in enumerate(widths)})
     return sum(c_csa * A.compressor_bits(ops) + C_MACC_FINAL * bits for ops, bits in maccs)
 
@@ -117,9 +113,10 @@ def _lane_terms(m) -> tuple:
         tree_bits = sum(n.bits for n in lane.nodes if not n.reg)
         pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
         arity = tree_arity(m)
-    tree_lut = (_merged_tree_luts(tuple(lane_leaves(m)[1]), m.lane_sum_bits, tuple(m.pipe_cuts),
-                                  C_CSA_LOOKUP if m.table_depth else C_CSA_SELECT) if m.adder == "behavioral"
-                else C_PRIM * tree_bits)
+    if m.adder == "behavioral":
+        tree_lut = _merged_tree_luts(lane, lane_leaves(m)[1], C_CSA_LOOKUP if m.table_depth else C_CSA_SELECT)
+    else:
+        tree_lut = C_PRIM * tree_bits
     return pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut
 
 
