@@ -23,15 +23,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from hwgen.errors import UserError
+from hwgen.flows.report import RESOURCE_KEYS, Report
 
 from . import store
 from .card import append_build_log
 from .point import DEFAULT_COSIM_TIMEOUT_S, DEFAULT_TIMEOUT_S, key_tool_versions, rtl_digests
 
 __all__ = ["current_digests", "is_current", "plan_refresh", "refresh"]
-
-RESOURCE_KEYS = ("lut", "lutram", "ff", "carry", "dsp", "bram36", "uram")
-
 
 def current_digests(spec_data: dict) -> tuple[str, str]:
     """(with test bench, design only) digests (point.rtl_digests) of the Verilog the generator emits today for this
@@ -52,9 +50,10 @@ def is_current(extra: dict, digests: tuple[str, str]) -> bool:
 
 def plan_refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] = None,
                  yosys: Optional[str] = None) -> dict:
-    """-> {"stale": [record dicts, smallest stored LUT first], "current": n, "filtered": n, "other_tools": n}."""
+    """-> {"stale": [record dicts, smallest stored LUT first], "current": n, "filtered": n, "other_tools": n,
+    "tools": this machine's key tool versions}."""
     tools = key_tool_versions(cosim=True, yosys=yosys)
-    out = {"stale": [], "current": 0, "filtered": 0, "other_tools": 0}
+    out = {"stale": [], "current": 0, "filtered": 0, "other_tools": 0, "tools": tools}
     for rec in store.load_records(folder, status="ok"):
         obj = rec.model_dump(mode="json")
         extra = obj.get("extra") or {}
@@ -104,14 +103,12 @@ def refresh(folder, kernel: Optional[str] = None, max_lut: Optional[float] = Non
                 "command": command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                 "planned": len(todo), "skipped": plan["current"], "built": summary["refreshed"],
                 "status": summary["status"], "interrupted": summary["interrupted"], "seconds": summary["seconds"],
-                "tools": key_tool_versions(cosim=True, yosys=yosys)})
+                "tools": plan["tools"]})
     summary["seconds"] = round(time.monotonic() - t0, 1)
     return summary
 
 
 def _run(folder, todo, jobs, timeout_s, cosim_timeout_s, yosys, summary, log) -> None:
-    from hwgen.flows.report import Report
-
     from .executors import LocalRunner, drain
 
     runner = LocalRunner(jobs)      # the builder's workers: Ctrl-C reaches the parent only, tools die with it
