@@ -42,10 +42,11 @@ def default_model_dir() -> Path:
     return Path(str(importlib.resources.files("hwgen.models") / DEFAULT_MODEL_NAME))
 
 
-# Designs per ensemble forward (bench/surrogate_speed.py --batch, on this repository's shared 2-core machine): ~512 keep
-# the edge tensors ([edges, members * hidden]) in cache: 6,000 designs on one torch thread 1.8 s vs 2.1 s at 4096, on
-# two (passive OpenMP waiting, hwgen.surrogate's default) 2.1 s vs 2.4 s.
-FORWARD_BATCH = 512
+# Designs per ensemble forward (bench/surrogate_speed.py --batch, on this repository's shared 2-core machine): ~256 keep
+# the edge tensors ([edges, members * hidden], ~4 MB) near the 2 MB per-core L2: the bench's 5,000 distinct designs on
+# one torch thread 0.37 s at 256 vs 0.51 s at 512 and 0.82 s at 2048 (best of 6; 128 and 192 no better), on two
+# (passive OpenMP waiting, hwgen.surrogate's default) 0.40 s vs 0.55 s. (6,000 designs, earlier: 512 beat 4096.)
+FORWARD_BATCH = 256
 
 
 _FEATURES = None
