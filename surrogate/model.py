@@ -489,8 +489,8 @@ class PackedEnsemble:
         for w_fold, one_eps, mlp, (ln_w, ln_b, ln_eps) in self.layers:
             msg = h.view(n, M * H).index_select(0, src).addmm_(e, w_fold)
             # (1 + eps) h + agg: the messages summed straight into (1 + eps) h (no zeroed buffer, one pass fewer)
-            z = torch.mul(h, one_eps)
-            z.view(n, M * H).index_add_(0, dst, torch.relu_(msg).mul_(ew_col))
+            agg = torch.zeros(n, M * H).index_add_(0, dst, torch.relu_(msg).mul_(ew_col))
+            z = agg.view(n, M, H).addcmul_(h, one_eps)
             out = self._mlp(mlp, z.transpose(0, 1))                                     # [M, N, H]
             # LayerNorm over each member's hidden vector of each node as group_norm of [rows, H, 1] (one group:
             # the same statistics; ~2x faster than layer_norm on rows this short), the members' affine in one addcmul
