@@ -16,7 +16,8 @@ without that runs spinning unless OMP_WAIT_POLICY is set): on a shared machine i
 Timed separately: spec validation, graph construction + features (pure Python; with FeatureCache, a fresh one, so
 only designs repeated within the 10,000 are reused, and designs with equal graphs by the kernels' graph_key, e.g. one
 matmul on two targets of one family and clock, are built and predicted once), tensor batching (slicing the forward batches), and the GNN
-ensemble forward; "end to end" is their sum. The designs mix tlmm (60%), tlmm_naive (25%) and
+ensemble forward (where the checkout has Ensemble.predict_log_batches, every batch at once with the torch threads as
+batch workers, one batch per thread at a time); "end to end" is their sum. The designs mix tlmm (60%), tlmm_naive (25%) and
 attention (15%) over the spec ranges the datasets use.
 """
 from __future__ import annotations
@@ -125,7 +126,17 @@ def main(argv=None) -> int:
     t_collate = t_forward = 0.0
     nodes = 0
     outs = []
-    for s in range(0, len(graphs), batch):
+    # where the checkout has it, every forward batch at once (Ensemble.predict_log_batches: the torch threads as batch
+    # workers); else one batch after the other
+    workers = cached and hasattr(ens, "predict_log_batches")
+    if workers:
+        c0 = time.perf_counter()
+        datas = list(slices)
+        c1 = time.perf_counter()
+        outs = [o[:2] for o in ens.predict_log_batches(datas)]
+        t_collate, t_forward = c1 - c0, time.perf_counter() - c1
+        nodes = sum(d.x.shape[0] for d in datas)
+    for s in range(0, 0 if workers else len(graphs), batch):
         c0 = time.perf_counter()
         if cached:
             data = next(slices)
@@ -147,7 +158,8 @@ def main(argv=None) -> int:
            "designs), batch_slices per forward batch, the ensemble once per distinct design" if distinct else
            "FeatureCache.batch (build_ir + collate_graphs of the distinct designs), batch_slices per forward batch" if cached else "build_ir, then collate_graphs per batch" if fast else
            "arrays(build_ir) per design, then collate per batch",
-           "forward": "PackedEnsemble" if hasattr(ens, "packed") else "fused_forward", "threads": a.threads, "members": len(ens.members), "hidden": ens.cfg.hidden,
+           "forward": (f"PackedEnsemble, {a.threads} threads as batch workers (predict_log_batches)" if workers else
+                       "PackedEnsemble" if hasattr(ens, "packed") else "fused_forward"), "threads": a.threads, "members": len(ens.members), "hidden": ens.cfg.hidden,
            "layers": ens.cfg.layers, "avg_nodes": nodes / len(graphs), "forward_designs": len(graphs), "parse_s": t1 - t0, "graph_s": t2 - t1,
            "collate_s": t_collate, "forward_s": t_forward, "total_s": total, "pred_per_s": a.n / total,
            "forward_pred_per_s": a.n / t_forward, "synth_seconds": syn,

@@ -276,6 +276,29 @@ class Ensemble:
             apply_adaptation(self, data, mean, sigma)
         return mean, sigma, mu
 
+    def predict_log_batches(self, batches) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """[predict_log(b) for b in batches], bit for bit, with torch's N intra-op threads used as N batch workers: each
+        batch forwards on one thread (torch ops release the GIL) while the others forward the next ones. A batch of
+        FORWARD_BATCH designs is a few dozen ops of ~0.1-0.5 ms; split across an OpenMP team each op is a fork/join,
+        and on a shared machine one descheduled thread stalls every op. The bench's 5,000 distinct designs in 256-design
+        batches, load ~4 on the 2-core machine (best / worst of 5): one thread 1.07 / 1.16 s, two intra-op threads
+        1.70 / 3.70 s, two batch workers 1.21 / 1.38 s."""
+        batches = list(batches)
+        threads = torch.get_num_threads()
+        workers = min(threads, len(batches))
+        if workers <= 1:
+            return [self.predict_log(b) for b in batches]
+        if len(self.members) > 1 and self.fused:
+            self.packed()      # packed here, once, not raced for by the workers
+        from concurrent.futures import ThreadPoolExecutor
+
+        torch.set_num_threads(1)     # the workers' ops run single-threaded (each thread reads this on its first op)
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="hwgen-forward") as pool:
+                return list(pool.map(self.predict_log, batches))
+        finally:
+            torch.set_num_threads(threads)
+
     def _apply_blend(self, data, mean, sigma, epi) -> None:
         """In place: mean = w * GNN + (1 - w) * formula where cfg.blend has a weight for the design's group and size,
         sigma = the blend's own out-of-fold spread plus the members' disagreement carried by the GNN's weight (grows off

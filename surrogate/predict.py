@@ -96,8 +96,8 @@ def _predict_batches(batches, model_dir, targets) -> list[dict]:
 
     ens = _load(str(model_dir or default_model_dir()))
     rows: list[dict] = []
-    for data in batches:
-        mean, sigma, _ = ens.predict_log(data)
+    batches = list(batches)
+    for data, (mean, sigma, _) in zip(batches, ens.predict_log_batches(batches)):
         part = outputs_from_log(mean, sigma, data.ana.numpy(), TARGETS)
         for t in ens.anchor_only():
             for r in part:

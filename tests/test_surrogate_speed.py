@@ -145,6 +145,27 @@ def test_packed_weights_follow_a_weight_change(specs_by_space):
     assert not np.allclose(before, after)
 
 
+def test_batch_workers_give_the_sequential_predictions(specs_by_space):
+    """predict_log_batches (torch threads as batch workers) = predict_log batch by batch on one thread, bit for bit,
+    in order, and leaves torch's thread count as it found it."""
+    ens = _random_ensemble(3)
+    data = collate_graphs([build_ir(d) for d in specs_by_space["tlmm"][:60] + specs_by_space["attention"][:30]])
+    batches = list(batch_slices(data, 16))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        ref = [ens.predict_log(b) for b in batches]
+        torch.set_num_threads(2)
+        got = ens.predict_log_batches(batches)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert len(got) == len(ref) == 6
+    for g, r in zip(got, ref):
+        for a, b in zip(g, r):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_predict_specs_matches_the_plain_path(specs_by_space):
     """predict_specs (cache, slices, packed forward) vs collate_graphs per 4096 and the member-by-member forward."""
     from hwgen.surrogate import predict
