@@ -423,17 +423,21 @@ def round_discrete(target: str, value: float) -> float:
 
 def outputs_from_log(mean: np.ndarray, sigma: np.ndarray, ana: np.ndarray, targets=TARGETS) -> list[dict]:
     """Per design {target: {mean, std, lo, hi, log_sigma, analytical}}: mean = expm1(mu) (rounded for
-    discrete targets), [lo, hi] = expm1(mu -/+ 2 sigma), std = the delta-method linear std."""
-    rows = []
-    for b in range(mean.shape[0]):
-        row = {}
-        for j, t in enumerate(targets):
-            mu, s = float(mean[b, j]), float(sigma[b, j])
-            val = max(0.0, math.expm1(mu))
-            row[t] = {"mean": round_discrete(t, val), "raw": val, "std": (val + 1.0) * s,
-                      "lo": max(0.0, math.expm1(mu - 2 * s)), "hi": math.expm1(mu + 2 * s),
-                      "log_sigma": s, "analytical": float(ana[b, j])}
-        rows.append(row)
+    discrete targets), [lo, hi] = expm1(mu -/+ 2 sigma), std = the delta-method linear std. The arithmetic runs on whole
+    columns (float64, as the per-value math it replaced: predict_specs spent ~25 us a design here), then one dict per
+    design and target."""
+    mean, sigma, ana = (np.asarray(v, np.float64).reshape(-1, len(targets)) for v in (mean, sigma, ana))
+    pos = lambda v: np.where(v > 0.0, v, 0.0)   # noqa: E731  (max(0.0, v): NaN and -0.0 give 0.0)
+    val = pos(np.expm1(mean))
+    cols = {"raw": val, "std": (val + 1.0) * sigma, "lo": pos(np.expm1(mean - 2 * sigma)),
+            "hi": np.expm1(mean + 2 * sigma), "log_sigma": sigma, "analytical": ana}
+    rows: list[dict] = [{} for _ in range(mean.shape[0])]
+    for j, t in enumerate(targets):
+        step = ROUNDING.get(t)
+        shown = val[:, j] if step is None else pos(np.round(val[:, j] / step) * step)     # round_discrete
+        per = [shown.tolist()] + [cols[k][:, j].tolist() for k in ("raw", "std", "lo", "hi", "log_sigma", "analytical")]
+        for row, m, r, sd, lo, hi, ls, a in zip(rows, *per):
+            row[t] = {"mean": m, "raw": r, "std": sd, "lo": lo, "hi": hi, "log_sigma": ls, "analytical": a}
     return rows
 
 

@@ -190,3 +190,31 @@ def test_predict_specs_matches_the_plain_path(specs_by_space):
             assert r[t]["analytical"] == q[t]["analytical"]
             assert r[t]["mean"] == pytest.approx(q[t]["mean"], rel=1e-4, abs=1e-4)
             assert r[t]["log_sigma"] == pytest.approx(q[t]["log_sigma"], rel=1e-4, abs=1e-6)
+
+
+def test_outputs_from_log_is_the_per_value_formula():
+    """The column-wise outputs_from_log against the per-design, per-target math it replaced (float64 round-off)."""
+    import math
+
+    from hwgen.surrogate.costs import TARGETS
+    from hwgen.surrogate.model import outputs_from_log, round_discrete
+
+    gen = np.random.default_rng(3)
+    mean, sigma, ana = gen.normal(3, 4, (300, len(TARGETS))), gen.uniform(0, 1, (300, len(TARGETS))), gen.uniform(
+        0, 1e4, (300, len(TARGETS)))
+    mean[::5] = np.log1p(np.round(np.expm1(np.abs(mean[::5]))) + 0.3)     # near whole counts
+    mean[0, 0], mean[1, 1] = -0.0, float("nan")
+    rows = outputs_from_log(mean, sigma, ana)
+    assert len(rows) == 300
+    for b, row in enumerate(rows):
+        assert list(row) == list(TARGETS)
+        for j, t in enumerate(TARGETS):
+            mu, s = float(mean[b, j]), float(sigma[b, j])
+            val = max(0.0, math.expm1(mu))
+            want = {"mean": round_discrete(t, val) if val == val else 0.0, "raw": val, "std": (val + 1.0) * s,
+                    "lo": max(0.0, math.expm1(mu - 2 * s)), "hi": math.expm1(mu + 2 * s), "log_sigma": s,
+                    "analytical": float(ana[b, j])}
+            assert list(row[t]) == list(want)
+            for k, v in want.items():
+                assert type(row[t][k]) is float
+                assert row[t][k] == pytest.approx(v, rel=1e-12, abs=0, nan_ok=True), (b, t, k)
