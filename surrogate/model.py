@@ -33,9 +33,9 @@ flagged `anchor_only` in the outputs.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -290,12 +290,9 @@ class Ensemble:
             return [self.predict_log(b) for b in batches]
         if len(self.members) > 1 and self.fused:
             self.packed()      # packed here, once, not raced for by the workers
-        from concurrent.futures import ThreadPoolExecutor
-
-        torch.set_num_threads(1)     # the workers' ops run single-threaded (each thread reads this on its first op)
+        torch.set_num_threads(1)     # the workers' ops run single-threaded (a new thread reads this on its first op)
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="hwgen-forward") as pool:
-                return list(pool.map(self.predict_log, batches))
+            return list(_forward_pool(workers).map(self.predict_log, batches))
         finally:
             torch.set_num_threads(threads)
 
@@ -389,6 +386,22 @@ class Ensemble:
             m.eval()
             members.append(m)
         return cls(cfg, members)
+
+
+_POOLS: dict = {}
+
+
+def _forward_pool(workers: int):
+    """The process' pool of `workers` forward threads, kept between calls: a fresh thread's first torch op sets up its
+    OpenMP state (~ms), more than a small request's whole forward. Per process id: a forked child (the threads do not
+    survive the fork) makes its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = (os.getpid(), workers)
+    pool = _POOLS.get(key)
+    if pool is None:
+        pool = _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="hwgen-forward")
+    return pool
 
 
 def _groups(data, n: int) -> tuple[np.ndarray, np.ndarray]:
