@@ -34,7 +34,6 @@ flagged `anchor_only` in the outputs.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
