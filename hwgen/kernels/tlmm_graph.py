@@ -44,8 +44,7 @@ C_SELECT = 1.05       # per leaf bit of the naive +a/0/-a select, per lane (one 
 # up designs by up to 25 % and undercounted 1-lane ones.
 C_NEG = 0.7           # per activation bit (act_bits + 1), once per design
 # Accumulator: one LUT per bit of `prev + s2_sum` (the first-chunk zero folds in; 0.6 before, which the tree's
-# overcount hid: one-leaf lanes showed it, +15-20 %), and the last 2:1 of its LUTRAM read mux folds into that
-# adder's LUTs (costs.read_mux_luts over half the banks).
+# overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux and write decode: costs.deep_lutram_luts.
 C_ACC = 1.0
 # Naive lanes whose weight bank is a BRAM/URAM stacked in depth (read mux): the measured LUTs exceed the mux estimate
 # by this factor (fit on those records, 2.6; the cause is not modelled: Yosys' BRAM aspect choice differs from
@@ -195,23 +194,28 @@ def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: b
     return g.nodes[0]
 
 
+def _weight_bank_est(depth: int, width: int, style: str, fam: str) -> dict:
+    est = A.memory(depth, width, style, fam, sync_read=True)
+    if style == "lutram":   # the deep-LUTRAM rates (costs.deep_lutram_luts) replace the 4:1 mux tree + a LUT per bank
+        est["lut"] = A.deep_lutram_luts(depth, width, fam)
+    return est
+
+
 @pure
 def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
     g = HwGraph(family=fam)
     g.node("weight_bank", "wbank0", style=style, depth=depth, width=width, count=1, ports=1,
            storage_bits=depth * width,
-           est=A.add(A.memory(depth, width, style, fam, sync_read=True),
-                     A.lutram_write_decode(depth, width, fam) if style == "lutram" else A.zero()))
+           est=_weight_bank_est(depth, width, style, fam))
     return g.nodes[0]
 
 
 @pure
 def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bits: int, lane_sum_bits: int,
                       prim: bool, fam: str) -> dict:
-    if live and not stream:   # async LUTRAM: read mux less the 2:1 the adder absorbs, and the write decode
+    if live and not stream:   # async LUTRAM: its read mux and write decode at the deep-LUTRAM rates
         acc_mem = A.lutram(depth, acc_bits, fam)
-        acc_mem["lut"] = A.read_mux_luts(A.ceil_div(A.lutram_banks(depth, acc_bits, fam), 2), acc_bits)
-        acc_mem = A.add(acc_mem, A.lutram_write_decode(depth, acc_bits, fam))
+        acc_mem["lut"] = A.deep_lutram_luts(depth, acc_bits, fam)
     else:
         acc_mem = A.memory(depth, acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
     g = HwGraph(family=fam)
