@@ -119,15 +119,29 @@ def bram36(depth: int, width: int, true_dual: bool = False) -> float:
 
 @pure
 def _bram_choice(depth: int, width: int, true_dual: bool = False) -> tuple[float, int]:
-    """(BRAM36 equivalents, blocks stacked in depth) of the cheapest aspect ratio (the deepest on a tie)."""
+    """(BRAM36 equivalents, blocks stacked in depth) of the aspect ratio Yosys' memory_libmap picks: the lowest cost
+    of 129 per RAMB18 / 257 per RAMB36 (techlibs/xilinx/brams_xc4v.txt) plus 0.5 per read-mux input bit
+    ((blocks in depth - 1) x width) and 0.5 per block in depth for the write decode (as for LUTRAM,
+    _lutram_geometry). The cheapest-blocks rule (the deepest ratio on a tie) picked e.g. eleven 512x72 RAMB36
+    stacked 11 deep for a 5168 x 70 weight bank, where Yosys takes twelve 2048x18 ones 3 deep (an 11:1 read mux
+    where Yosys has a 3:1). true_dual (two read ports, e.g. a ROM shared by two units): ports at most 18 (RAMB18) /
+    36 bits wide, the fewest blocks (these ROMs are one block deep)."""
     if depth <= 0 or width <= 0:
         return 0.0, 0
-    opts = [(0.5 * ceil_div(depth, d) * ceil_div(width, w), -d, ceil_div(depth, d))
-            for d, w in _B18 if not (true_dual and w > 18)]
-    opts += [(float(ceil_div(depth, d) * ceil_div(width, w)), -d, ceil_div(depth, d))
-             for d, w in _B36 if not (true_dual and w > 36)]
-    cost, _, banks = min(opts)
-    return cost, banks
+    if true_dual:
+        opts = [(0.5 * ceil_div(depth, d) * ceil_div(width, w), -d, ceil_div(depth, d)) for d, w in _B18 if w <= 18]
+        opts += [(float(ceil_div(depth, d) * ceil_div(width, w)), -d, ceil_div(depth, d)) for d, w in _B36 if w <= 36]
+        cost, _, banks = min(opts)
+        return cost, banks
+    best = None
+    for size, unit_cost, ratios in ((0.5, 129, _B18), (1.0, 257, _B36)):
+        for d, w in ratios:
+            banks = ceil_div(depth, d)
+            blocks = banks * ceil_div(width, w)
+            cost = unit_cost * blocks + 0.5 * (banks - 1) * width + (0.5 * banks if banks > 1 else 0.0)
+            if best is None or cost < best[0]:
+                best = (cost, size * blocks, banks)
+    return best[1], best[2]
 
 
 def uram(depth: int, width: int) -> float:
