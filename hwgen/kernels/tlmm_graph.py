@@ -50,6 +50,10 @@ C_SELECT = 1.05       # per leaf bit of the naive +a/0/-a select, per lane (one 
 # for all Q lanes; per lane only the select remains. A lane-local select rate (1.5 per bit) overcounted 2-lane and
 # up designs by up to 25 % and undercounted 1-lane ones.
 C_NEG = 0.7           # per activation bit (act_bits + 1), once per design
+# A naive lane of one select (P_k = 1) has no merged tree for its select to fold into: +1.3 LUT per lane measured on
+# all 26 such records of datasets/tlmm (+4.6 % on their anchor, residual 0.7-2 LUT per lane whatever act_bits,
+# acc_bits or Q), where C_SELECT (fit with the tree's $macc absorbing the code decode) leaves it out.
+C_SELECT_ALONE = 1.3
 # Accumulator: one LUT per bit of `prev + s2_sum` (the first-chunk zero folds in; 0.6 before, which the tree's
 # overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux and write decode: costs.deep_lutram_luts.
 C_ACC = 1.0
@@ -180,6 +184,8 @@ def _lane_nodes(m, fam: str) -> dict:
         leaf_bits, n_leaves = a + 1, m.chunk
         # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
         sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
+        if behavioral and m.chunk == 1:
+            sel_lut += C_SELECT_ALONE
         g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
                out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
                est={**A.zero(), "lut": sel_lut})
