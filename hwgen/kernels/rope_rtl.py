@@ -2,10 +2,16 @@
 its analytical cost terms of the rope kernel (hwgen/kernels/rope.py, templates/rope/)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..bits import index_bits
 from .rope import ROM_BRAM_MIN_BITS, rope_split_tables, rope_tables
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
+# direct tables: Yosys 0.23 maps the two-entry base-row memory (base[0:1], rom_addr_bits wide) to a LUTRAM from 10
+# bits on and keeps it in FFs below (datasets/layer_kernels rope: 9 bits FFs in 2 records, 10-14 bits one RAM32M16
+# in 15: +8 LUTRAM, -2 x bits FFs)
+BASE_LUTRAM_MIN_BITS = 10
 CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
 
 
@@ -32,6 +38,16 @@ def _words(cos, sin, lanes: int, c_bits: int) -> list[str]:
     """One ROM word per row (p * h2 + j): lanes cos values, then lanes sin values."""
     cr, sr = cos.reshape(-1, lanes).tolist(), sin.reshape(-1, lanes).tolist()
     return [_hex_word(list(a) + list(b), c_bits) for a, b in zip(cr, sr)]
+
+
+def _live_bits(cos, sin, lanes: int, c_bits: int) -> int:
+    """Output bits of a ROM (rows of lanes cos + lanes sin values, as _words lays them out) that are not constant over
+    its rows and the case table's default row of zeros: the bits a LUT ROM computes (Yosys drops the others)."""
+    rows = np.concatenate([cos.reshape(-1, lanes), sin.reshape(-1, lanes)], axis=1)
+    cols = np.concatenate([rows, np.zeros((1, 2 * lanes), np.int64)])
+    cols = cols & ((1 << c_bits) - 1)
+    bits = (cols[:, :, None] >> np.arange(c_bits)) & 1
+    return int((bits.min(axis=0) != bits.max(axis=0)).sum())
 
 
 def _c_rows(t, lanes: int) -> list[str]:
@@ -102,24 +118,32 @@ def build_graph(kernel, spec):
     addr_adders = (A.add(A.adder(m.hi_addr_bits, 1 + base_adds), A.adder(m.lo_addr_bits, 1 + base_adds)) if m.split
                    else A.adder(m.rom_addr_bits, 1 + base_adds))
     ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, addr_adders)
+    if not m.split and m.rom_addr_bits >= BASE_LUTRAM_MIN_BITS:
+        # the two-entry base-row memory goes to one LUTRAM instead of 2 x rom_addr_bits FFs
+        ctrl_est = A.add(ctrl_est, {**A.zero(), "ff": -2.0 * m.rom_addr_bits,
+                                    "lutram": A.lutram(2, m.rom_addr_bits, fam)["lutram"]})
     ctrl = g.node("control", "control", width=ctrl_ff, est=ctrl_est)
     g.edge(pos, ctrl, m.pos_bits, "stream")
-    buf_est = A.memory(m.buf_depth, m.x_beat_bits, "lutram", fam, replicas=2)
+    # split: the buffer's read registers ra / rb start the 4-stage x delay that Yosys packs whole into SRL16Es
+    # (xilinx_srl -minlen 3: the same enable on every stage), so they are no FFs; direct: plain read registers
+    buf_est = A.memory(m.buf_depth, m.x_beat_bits, "lutram", fam, replicas=2, sync_read=not m.split)
     buf = g.node("act_buffer", "xbuf", style="lutram", count=2, depth=m.buf_depth, width=m.x_beat_bits,
                  storage_bits=2 * m.buf_depth * m.x_beat_bits, ports=1, est=buf_est)
     g.edge(x, buf, m.x_beat_bits, "stream")
     g.edge(ctrl, buf, 2 * (m.j_bits + 1), "address")
 
-    def rom_node(name, rows, bram, addr_bits, fabric_reg):
-        # Yosys 0.23 turns the registered case table of `rom_style: lut` into a memory and maps it to block RAM
-        # like `auto` from ROM_BRAM_MIN_BITS (measured: every such record in datasets/layer_kernels), so the
-        # estimate follows the tool, not the hint
-        bram = bram or rows * m.rom_width >= ROM_BRAM_MIN_BITS
+    def rom_node(name, rows, bram, addr_bits, fabric_reg, tables):
+        # below ROM_BRAM_MIN_BITS (and for `rom_style: lut`) the template emits a registered case table, which
+        # Yosys maps to block RAM only where memory_libmap finds it cheaper (costs.case_rom_in_bram)
+        bram = bram or A.case_rom_in_bram(rows, m.rom_width)
         if bram:
             est = {**A.zero(), "bram36": A.bram36(rows, m.rom_width)}
+            live = m.rom_width
         else:
-            est = A.add(A.memory(rows, m.rom_width, "rom", fam), A.registers(m.rom_width))
-        est = A.add(est, A.registers(m.rom_width * fabric_reg))
+            # a case table in LUTs: only the output bits that vary over the rows cost LUTs and read-register FFs
+            live = _live_bits(*tables, m.lanes, m.c_bits)
+            est = {**A.zero(), "lut": A.case_rom_luts(rows, live), "ff": float(live)}
+        est = A.add(est, A.registers(live * fabric_reg))
         node = g.node("rope_table", name, style="bram" if bram else "rom", depth=rows, width=m.rom_width,
                       storage_bits=rows * m.rom_width, ports=1, est=est)
         g.edge(ctrl, node, addr_bits, "address")
@@ -127,16 +151,17 @@ def build_graph(kernel, spec):
 
     if m.split:
         # the two angle-addition tables, each with its data register (stage 2); the x beats wait 3 more stages
-        # (Yosys: a register, then SRL16 shift registers)
-        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1),
-                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1)]
+        # (Yosys: with the buffer's read register, one SRL16E per bit: no FFs)
+        cH, sH, cL, sL = rope_split_tables(spec)
+        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1, (cH, sH)),
+                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1, (cL, sL))]
         delay = g.node("act_buffer", "x_delay", style="lutram", count=2, depth=3, width=m.x_beat_bits,
                        storage_bits=6 * m.x_beat_bits, ports=1,
-                       est={**A.zero(), "ff": 2.0 * m.x_beat_bits, "lutram": 2.0 * m.x_beat_bits})
+                       est={**A.zero(), "lutram": 2.0 * m.x_beat_bits})
         g.edge(buf, delay, 2 * m.x_beat_bits, "data")
         src = delay
     else:
-        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0)]
+        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0, rope_tables(spec))]
         src = buf
     first = len(g.nodes)
     sat_lut = 2.0 * m.out_bits if m.saturate else 0.0
