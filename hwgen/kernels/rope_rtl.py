@@ -9,8 +9,8 @@ from .rope import ROM_BRAM_MIN_BITS, rope_split_tables, rope_tables
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
 # direct tables: Yosys 0.23 maps the two-entry base-row memory (base[0:1], rom_addr_bits wide) to a LUTRAM from 10
-# bits on and keeps it in FFs below (datasets/layer_kernels rope: 9 bits FFs in 2 records, 10-14 bits one RAM32M16
-# in 15: +8 LUTRAM, -2 x bits FFs)
+# bits on and keeps it in FFs below (datasets/layer_kernels rope, direct: the 18 designs up to 9 bits in FFs, the 15
+# of 10-14 bits one RAM32M16 each: +8 LUTRAM, -2 x bits FFs)
 BASE_LUTRAM_MIN_BITS = 10
 CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
 
