@@ -12,6 +12,11 @@ C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of h
 # bits on and keeps it in FFs below (datasets/layer_kernels rope, direct: the 18 designs up to 9 bits in FFs, the 15
 # of 10-14 bits one RAM32M16 each: +8 LUTRAM, -2 x bits FFs)
 BASE_LUTRAM_MIN_BITS = 10
+# a block-RAM ROM deeper than one RAMB36 at its deepest byte-wide aspect (4096 x 9) needs a LUT read mux: measured
+# 2.0-3.3 LUTs per output bit on 5 of the 6 such rope designs of datasets/layer_kernels (4192-11216 rows; the sixth
+# 9.2), where costs.memory's 4:1-mux tree over its bank count gives 0-1
+DEEP_ROM_ROWS = 4096
+DEEP_ROM_MUX_LUTS = 2.5
 CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
 
 
@@ -138,6 +143,8 @@ def build_graph(kernel, spec):
         bram = bram or A.case_rom_in_bram(rows, m.rom_width)
         if bram:
             est = {**A.zero(), "bram36": A.bram36(rows, m.rom_width)}
+            if rows > DEEP_ROM_ROWS:   # the read mux over block RAMs stacked in depth
+                est["lut"] = DEEP_ROM_MUX_LUTS * m.rom_width
             live = m.rom_width
         else:
             # a case table in LUTs: only the output bits that vary over the rows cost LUTs and read-register FFs
