@@ -120,10 +120,11 @@ def _kind_smape(kind: str) -> tuple[float, float]:
     # before: case-table ROMs as 1 LUT per bit and 64 rows and BRAM only from 16 Kbit, the split x delay in FFs, the
     # direct base-row memory in FFs: LUT 22.1 %, FF 12.3 %
     ("rope", 16.0, 5.0),
-    # before: the per-bit rounding adder without saturation, sign-copy output FFs: LUT 14.6 %, FF 7.2 %
-    ("glu_act", 12.5, 7.0),
-    # before: the s register in every per-channel lane: FF 12.3 %
-    ("bitlinear_scale", 16.0, 10.5),
+    # before: the per-bit rounding adder without saturation, overflow-detection LUTs, sign-copy output FFs:
+    # LUT 14.6 %, FF 7.2 %
+    ("glu_act", 10.0, 7.0),
+    # before: overflow-detection LUTs, the s register in every per-channel lane: LUT 14.5 %, FF 12.3 %
+    ("bitlinear_scale", 7.0, 10.5),
 ])
 def test_layer_kernel_anchor_smape_on_the_shipped_records(kind, lut_limit, ff_limit):
     """Anchor-only LUT / FF SMAPE per layer kernel on datasets/layer_kernels within the limits the fixes reached."""

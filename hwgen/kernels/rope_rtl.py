@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..bits import index_bits
-from .rope import ROM_BRAM_MIN_BITS, rope_split_tables, rope_tables
+from .rope import rope_split_tables, rope_tables
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
 # direct tables: Yosys 0.23 maps the two-entry base-row memory (base[0:1], rom_addr_bits wide) to a LUTRAM from 10
