@@ -141,14 +141,15 @@ def build_graph(kernel, spec):
         # below ROM_BRAM_MIN_BITS (and for `rom_style: lut`) the template emits a registered case table, which
         # Yosys maps to block RAM only where memory_libmap finds it cheaper (costs.case_rom_in_bram)
         bram = bram or A.case_rom_in_bram(rows, m.rom_width)
+        # only the output bits that vary over the rows are stored: Yosys drops a ROM's constant data bits (wide
+        # shallow tables: 73 x 512 bits with 460 live takes 13 RAMB18, not 15), and a case table in LUTs computes
+        # (and registers) only those
+        live = _live_bits(*tables, m.lanes, m.c_bits)
         if bram:
-            est = {**A.zero(), "bram36": A.bram36(rows, m.rom_width)}
+            est = {**A.zero(), "bram36": A.bram36(rows, live)}
             if rows > DEEP_ROM_ROWS:   # the read mux over block RAMs stacked in depth
                 est["lut"] = DEEP_ROM_MUX_LUTS * m.rom_width
-            live = m.rom_width
         else:
-            # a case table in LUTs: only the output bits that vary over the rows cost LUTs and read-register FFs
-            live = _live_bits(*tables, m.lanes, m.c_bits)
             est = {**A.zero(), "lut": A.case_rom_luts(rows, live), "ff": float(live)}
         est = A.add(est, A.registers(live * fabric_reg))
         node = g.node("rope_table", name, style="bram" if bram else "rom", depth=rows, width=m.rom_width,
