@@ -125,6 +125,8 @@ def _kind_smape(kind: str) -> tuple[float, float]:
     ("glu_act", 10.0, 7.0),
     # before: overflow-detection LUTs, the s register in every per-channel lane: LUT 14.5 %, FF 12.3 %
     ("bitlinear_scale", 7.0, 10.5),
+    # before: the divider's selects in LUTs of their own, the scale FIFO in FFs: LUT 11.9 %, FF 12.4 %
+    ("rmsnorm_quant", 6.0, 7.5),
 ])
 def test_layer_kernel_anchor_smape_on_the_shipped_records(kind, lut_limit, ff_limit):
     """Anchor-only LUT / FF SMAPE per layer kernel on datasets/layer_kernels within the limits the fixes reached."""
