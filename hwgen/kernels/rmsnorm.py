@@ -581,12 +581,9 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     div = g.node("divider", "recip", count=m.div_stages, leaves=DIV_BITS_PER_STAGE, leaf_bits=NA + 1,
                  out_bits=R_BITS, adder_bits=dq * (NA + 1), width=NA,
                  # per quotient bit an NA+2-bit subtract and an NA-bit remainder select; per stage the remainder,
-                # the divisor and the quotient so far are registered. A select fits in the LUT of the next
-                # subtract's propagate (select + XOR: 4 inputs), so it should cost its own LUTs only before a stage
-                # register: dq * (NA + 2) + stages * NA, not dq * (2 NA + 2). Inferred from the records, not from a
-                # divider synthesized alone: every design was 8-16 % high before (one shared unit), anchor LUT SMAPE
-                # on datasets/layer_kernels 11.0 -> 4.2 %
-                est=A.add(A.adder(dq * (NA + 2) + m.div_stages * NA + R_BITS),
+                # the divisor and the quotient so far are registered (the divider of D=96 lanes=1 synthesized alone:
+                # 922 LUTs, this term 989)
+                est=A.add(A.adder(dq * (2 * NA + 2) + R_BITS),
                           # the divisor's delay line (u_pnd) stays in FFs, no SRL16s: Yosys merges its stages with
                           # the divider stages' divisor registers, whose taps keep it from xilinx_srl (D=96, lanes=1:
                           # u_pnd.sr 130 FFs, no SRL16E on it)
