@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from functools import lru_cache
+
 from ..bits import index_bits
-from .rope import rope_split_tables, rope_tables
+from .rope import _split_tables, _tables, rope_split_tables, rope_tables, split_k
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
 # direct tables: Yosys 0.23 maps the two-entry base-row memory (base[0:1], rom_addr_bits wide) to a LUTRAM from 10
@@ -48,11 +50,19 @@ def _words(cos, sin, lanes: int, c_bits: int) -> list[str]:
 def _live_bits(cos, sin, lanes: int, c_bits: int) -> int:
     """Output bits of a ROM (rows of lanes cos + lanes sin values, as _words lays them out) that are not constant over
     its rows and the case table's default row of zeros: the bits a LUT ROM computes (Yosys drops the others)."""
-    rows = np.concatenate([cos.reshape(-1, lanes), sin.reshape(-1, lanes)], axis=1)
-    cols = np.concatenate([rows, np.zeros((1, 2 * lanes), np.int64)])
-    cols = cols & ((1 << c_bits) - 1)
-    bits = (cols[:, :, None] >> np.arange(c_bits)) & 1
-    return int((bits.min(axis=0) != bits.max(axis=0)).sum())
+    vals = np.concatenate([cos.reshape(-1, lanes), sin.reshape(-1, lanes)], axis=1) & ((1 << c_bits) - 1)
+    varying = np.bitwise_or.reduce(vals, axis=0)        # against the zero default row: any set bit varies
+    return sum(int(v).bit_count() for v in varying)
+
+
+@lru_cache(maxsize=4096)
+def _table_live_bits(L_max: int, d: int, theta: float, c_bits: int, lanes: int, k: int | None) -> tuple[int, ...]:
+    """Live bits per ROM: direct (k None) the one table, split the hi and lo tables; cached, as the search asks for
+    the same tables many times."""
+    if k is None:
+        return (_live_bits(*_tables(L_max, d, theta, c_bits), lanes, c_bits),)
+    cH, sH, cL, sL = _split_tables(L_max, d, theta, c_bits, k)[:4]
+    return _live_bits(cH, sH, lanes, c_bits), _live_bits(cL, sL, lanes, c_bits)
 
 
 def _c_rows(t, lanes: int) -> list[str]:
@@ -137,14 +147,16 @@ def build_graph(kernel, spec):
     g.edge(x, buf, m.x_beat_bits, "stream")
     g.edge(ctrl, buf, 2 * (m.j_bits + 1), "address")
 
-    def rom_node(name, rows, bram, addr_bits, fabric_reg, tables):
+    live_bits = _table_live_bits(spec.L_max, spec.d, float(spec.theta), spec.c_bits, m.lanes,
+                                 split_k(spec.L_max, spec.split_k) if m.split else None)
+
+    def rom_node(name, rows, bram, addr_bits, fabric_reg, live):
         # below ROM_BRAM_MIN_BITS (and for `rom_style: lut`) the template emits a registered case table, which
         # Yosys maps to block RAM only where memory_libmap finds it cheaper (costs.case_rom_in_bram)
         bram = bram or A.case_rom_in_bram(rows, m.rom_width)
         # only the output bits that vary over the rows are stored: Yosys drops a ROM's constant data bits (wide
         # shallow tables: 73 x 512 bits with 460 live takes 13 RAMB18, not 15), and a case table in LUTs computes
         # (and registers) only those
-        live = _live_bits(*tables, m.lanes, m.c_bits)
         if bram:
             est = {**A.zero(), "bram36": A.bram36(rows, live)}
             if rows > DEEP_ROM_ROWS:   # the read mux over block RAMs stacked in depth
@@ -160,16 +172,15 @@ def build_graph(kernel, spec):
     if m.split:
         # the two angle-addition tables, each with its data register (stage 2); the x beats wait 3 more stages
         # (Yosys: with the buffer's read register, one SRL16E per bit: no FFs)
-        cH, sH, cL, sL = rope_split_tables(spec)
-        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1, (cH, sH)),
-                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1, (cL, sL))]
+        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1, live_bits[0]),
+                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1, live_bits[1])]
         delay = g.node("act_buffer", "x_delay", style="lutram", count=2, depth=3, width=m.x_beat_bits,
                        storage_bits=6 * m.x_beat_bits, ports=1,
                        est={**A.zero(), "lutram": 2.0 * m.x_beat_bits})
         g.edge(buf, delay, 2 * m.x_beat_bits, "data")
         src = delay
     else:
-        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0, rope_tables(spec))]
+        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0, live_bits[0])]
         src = buf
     first = len(g.nodes)
     sat_lut = 2.0 * m.out_bits if m.saturate else 0.0
