@@ -297,3 +297,40 @@ def tree_adder_bits(n_leaves: int, leaf_bits: int, max_bits: int, extra_leaves: 
 
     nodes, _, _ = adder_tree([leaf_bits] * max(1, n_leaves) + list(extra_leaves), max_bits)
     return sum(n.bits for n in nodes)
+
+
+# ----------------------------------------------------------------------------- case-table ROMs
+# Yosys 0.23 `proc_rom` turns a registered `case` table of constants into a 2^abits-deep ROM; `memory_libmap` then
+# keeps it in logic unless a block RAM is cheaper: synth_xilinx passes -logic-cost-rom 1/64 per bit (LUT6 families),
+# against the option costs of brams_xc4v.txt (RAMB18 129, RAMB36 257). Checked on every rope case ROM of
+# datasets/layer_kernels synthesized alone (e.g. 256 x 64: logic 256 < 257, kept in LUTs; 512 x 32: one RAMB18).
+ROM_LOGIC_COST_PER_BIT = 1.0 / 64
+BRAM18_COST, BRAM36_COST = 129.0, 257.0
+# LUTs per live output bit of a case ROM deeper than one LUT6 (> 64 rows): ABC's result grows about linearly with
+# the rows, ~1 LUT per 28 rows (rope tables synthesized alone, 68-256 rows: 2.2-8.6 LUTs per bit, rows / 25.6-31.4).
+CASE_ROM_ROWS_PER_LUT = 28.0
+
+
+def case_rom_in_bram(rows: int, width: int) -> bool:
+    """Whether Yosys maps a registered case-table ROM of `rows` x `width` to block RAM (memory_libmap's cost rule)."""
+    if rows <= 0 or width <= 0:
+        return False
+    blocks = bram36(rows, width)
+    whole = float(int(blocks))
+    cost = BRAM36_COST * whole + BRAM18_COST * round(2 * (blocks - whole))
+    return cost < ((1 << max(rows - 1, 0).bit_length()) * width) * ROM_LOGIC_COST_PER_BIT
+
+
+# Inside a flattened design the same case ROMs take ~1.5x the LUTs they take synthesized alone (ABC maps for depth
+# behind the address adder): median of measured / alone-calibrated estimate over the 19 rope designs of
+# datasets/layer_kernels with LUT ROMs, range 0.6-2.6 (rope.v with and without -flatten: 958 vs 615 LUTs).
+CASE_ROM_FLAT_FACTOR = 1.5
+
+
+def case_rom_luts(rows: int, live_bits: int) -> float:
+    """LUTs of a case-table ROM kept in logic, in a flattened design: one LUT6 per live (non-constant) output bit up to
+    64 rows, then about rows / CASE_ROM_ROWS_PER_LUT per bit, times CASE_ROM_FLAT_FACTOR. Constant output bits cost
+    nothing (nor their read register FFs)."""
+    if rows <= 0 or live_bits <= 0:
+        return 0.0
+    return float(CASE_ROM_FLAT_FACTOR * live_bits * (1.0 if rows <= 64 else rows / CASE_ROM_ROWS_PER_LUT))
