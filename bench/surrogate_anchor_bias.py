@@ -55,6 +55,8 @@ def leaves_bucket(n: int) -> str:
 
 
 GROUPINGS = {
+    "all designs": lambda r: "all",
+    "all designs under 1,000 LUT": lambda r: "< 1,000 LUT" if r["lut"] < 1000 else None,
     "dataset, kind": lambda r: f"{r['data']}, {r['kind']}",
     "kind, size (measured LUT)": lambda r: f"{r['kind']}, {size_bucket(r['lut'])}",
     "matmul lane leaves (< 1,000 LUT)":

@@ -148,9 +148,11 @@ def info_cmd(folder, as_json) -> None:
 @click.option("--limit", default=None, type=int, help="refresh at most this many (smallest stored LUT first)")
 @click.option("--jobs", default=1, show_default=True, type=int, help="parallel jobs")
 @click.option("--timeout", "timeout_s", default=1800.0, show_default=True, type=float, help="Yosys timeout per design, s")
+@click.option("--cosim-timeout", "cosim_timeout_s", default=600.0, show_default=True, type=float,
+              help="timeout per simulator build/run, s")
 @click.option("--yosys", default=None, metavar="PATH", help="the Yosys the records were built with (default: on PATH)")
 @click.option("--dry-run", is_flag=True, help="only count stale records")
-def refresh_cmd(folder, kernel, max_lut, limit, jobs, timeout_s, yosys, dry_run) -> None:
+def refresh_cmd(folder, kernel, max_lut, limit, jobs, timeout_s, cosim_timeout_s, yosys, dry_run) -> None:
     """Re-synthesize (and cosimulate) the records whose RTL the generator no longer emits.
 
     A record is stale when today's Verilog for its spec differs from the one it was synthesized from. The new
@@ -161,7 +163,8 @@ def refresh_cmd(folder, kernel, max_lut, limit, jobs, timeout_s, yosys, dry_run)
     from .card import write_card
     from .refresh import refresh
 
-    s = refresh(folder, kernel=kernel, max_lut=max_lut, limit=limit, jobs=jobs, timeout_s=timeout_s, yosys=yosys,
+    s = refresh(folder, kernel=kernel, max_lut=max_lut, limit=limit, jobs=jobs, timeout_s=timeout_s,
+                cosim_timeout_s=cosim_timeout_s, yosys=yosys,
                 dry_run=dry_run, log=lambda m: click.echo(m, err=True))
     if s["refreshed"] or s["failed"]:
         write_card(folder)

@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
-from .costs import TARGETS
 
 
 @click.group(name="surrogate")
@@ -54,12 +52,6 @@ def train(data, out, members, epochs, hidden, layers, seed, threads) -> None:
     cfg = ModelConfig(members=members, epochs=epochs, hidden=hidden, layers=layers, seed=seed)
     ens = train_ensemble(examples, cfg, log=lambda m: click.echo(m, err=True))
     ens.cfg.train_info["data"] = [str(d) for d in data]
-    from .layer import by_parts
-    layers = [ex for ex in examples if by_parts(ex.spec)]
-    if layers:      # the glue factor of whole layers predicted by parts (surrogate/layer.py)
-        from .layer import fit_glue
-        from .train import _targets_matrix
-        ens.cfg.train_info["layer_glue_factor"] = fit_glue(ens, [ex.spec for ex in layers], _targets_matrix(layers))
     ens.save(Path(out))
     size = sum(p.stat().st_size for p in Path(out).iterdir())
     click.echo(json.dumps({"model": str(out), "examples": len(examples), "members": members,
@@ -213,15 +205,14 @@ def predict(config, hls4ml_model, target, model) -> None:
     row = predict_specs([spec], model_dir)[0]
     out = row_of(spec, row, data.get("name") or data.get("kind"))
     out["target"] = data.get("target", "kv260")
-    from hwgen.kernels import get as get_kernel
-    if get_kernel(spec.kind).by_parts:     # also by parts: each member as its own design + the fitted glue
-        from .layer import predict_layers
-        from .model import outputs_from_log
+    from .parts import has_parts
+    if has_parts(spec):     # its resources came by parts (parts.py): say from how many members, and the factor
+        from .parts import part_specs
         from .predict import _load
-        ens = _load(str(model_dir))
-        mu, sigma = predict_layers(ens, [spec.model_dump(mode="json")], ens.cfg.train_info.get("layer_glue_factor"))
-        parts = outputs_from_log(mu, sigma, np.array([[row[t]["analytical"] for t in TARGETS]]))[0]
-        out["by_parts"] = {t: {k: v[k] for k in ("mean", "std", "lo", "hi")} for t, v in parts.items()}
+        fit = _load(str(model_dir)).cfg.parts.get(spec.kind)
+        out["by_parts"] = {"members": len(part_specs(spec)),
+                           "factor": dict(zip(("lut", "lutram", "ff"), fit["factor"])) if fit else None,
+                           "factor_fitted_on_tops": fit["tops"] if fit else 0}
     click.echo(json.dumps(out, indent=2))
 
 

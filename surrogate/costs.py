@@ -4,9 +4,9 @@ these into per-block estimates, which the GNN uses as anchors (surrogate/model.p
 
 Rules (Yosys 0.23 `synth_xilinx -nowidelut`, checked against the cell reports of the shipped datasets):
 - ripple adder of w bits: w LUTs (one LUT per bit into the carry chain), w/4 CARRY4;
-- simple-dual-port LUTRAM, one replica per read port: the cheaper of UltraScale+ RAM32M16 (8 LUTs,
-  32 x 14 bits) and RAM64M8 (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M
-  (4 LUTs, 64 x 3), the deeper banks on a tie (fewer banks); more than one bank in depth adds a read mux;
+- simple-dual-port LUTRAM, one replica per read port: UltraScale+ RAM32M16 (8 LUTs, 32 x 14 bits) or RAM64M8
+  (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M (4 LUTs, 64 x 3), by Yosys'
+  memory_libmap cost (sites, read mux and write decode); more than one bank in depth adds a read mux;
 - BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
   ratios; URAM: 4096 x 72 blocks, with narrow memories folded into wide rows; a BRAM/URAM absorbs its
   synchronous read register; blocks stacked in depth (or rows folded) add a LUT read mux;
@@ -59,29 +59,46 @@ def registers(bits: float) -> dict:
 def lutram(depth: int, width: int, family: str, replicas: int = 1) -> dict:
     """LUT sites of a simple-dual-port distributed RAM (one write port, one async read port).
 
-    Yosys picks the cheaper of banks of 32-deep (RAM32M16: 32 x 14 bits, RAM32M: 32 x 6) and 64-deep
-    (RAM64M8: 64 x 7, RAM64M: 64 x 3) primitives (8 LUT sites each on UltraScale+, 4 on 7-series);
-    a memory deeper than one bank adds a read mux (read_mux_luts). On a tie in LUT sites Yosys takes the
-    64-deep banks: a 41 x 8 table is one bank deep, not two (no mux), as the TLMM G=4 mirror records show."""
+    Banks of 32-deep (RAM32M16: 32 x 14 bits, RAM32M: 32 x 6) or 64-deep (RAM64M8: 64 x 7, RAM64M: 64 x 3)
+    primitives (8 LUT sites each on UltraScale+, 4 on 7-series), as Yosys' memory_libmap chooses them
+    (lutram_banks); a memory deeper than one bank adds a read mux (read_mux_luts)."""
     if depth <= 0 or width <= 0:
         return zero()
-    w32, w64, luts = (6, 3, 4) if family == "xc7" else (14, 7, 8)
-    n32 = ceil_div(depth, 32) * ceil_div(width, w32)
-    n64 = ceil_div(depth, 64) * ceil_div(width, w64)
-    banks = lutram_banks(depth, width, family)
-    return {**zero(), "lutram": float(luts * min(n32, n64) * replicas),
+    luts = 4 if family == "xc7" else 8
+    banks, bank_width = _lutram_geometry(depth, width, family)
+    return {**zero(), "lutram": float(luts * banks * ceil_div(width, bank_width) * replicas),
             "lut": float(read_mux_luts(banks, width) * replicas)}
+
+
+# Yosys 0.23 memory_libmap's cost of a LUTRAM mapping (passes/memory/memory_libmap.cc, techlibs/xilinx/lutrams_*.txt):
+# per primitive (cost - widthscale), plus widthscale x banks x width / bank width, plus 0.5 per read-mux input bit
+# ((banks - 1) x width) and 0.5 per bank's write decode. (cost, widthscale): xcup SDP (16, 16), xc7 RAM32M/64M (8, 7).
+_LUTRAM_COST = {"xcup": (16, 16), "xc7": (8, 7)}
+
+
+@pure
+def _lutram_geometry(depth: int, width: int, family: str) -> tuple[int, int]:
+    """(banks in depth, bits per bank) of the LUTRAM bank Yosys picks: the 32-deep or 64-deep primitive of the lower
+    memory_libmap cost, the 32-deep one on a tie (listed first). The old rule (fewer LUT sites, 64-deep on a tie)
+    disagreed with the cells of 235 of the 670 on-chip TLMM records of datasets/tlmm + tlmm_adder; this one with none:
+    a 918 x 10 weight bank takes 15 64-deep banks (30 RAM64M8), not 29 32-deep ones, as its read mux halves."""
+    w32, w64 = (6, 3) if family == "xc7" else (14, 7)
+    base, ws = _LUTRAM_COST.get(family, _LUTRAM_COST["xcup"])
+
+    def cost(banks: int, bank_width: int) -> float:
+        return ((base - ws) * banks * ceil_div(width, bank_width) + ws * banks * width / bank_width
+                + 0.5 * (banks - 1) * width + (0.5 * banks if banks > 1 else 0.0))
+
+    b32, b64 = ceil_div(depth, 32), ceil_div(depth, 64)
+    return (b64, w64) if cost(b64, w64) < cost(b32, w32) else (b32, w32)
 
 
 @pure
 def lutram_banks(depth: int, width: int, family: str) -> int:
-    """Banks in depth of a LUTRAM (lutram's choice): 32-deep only when strictly cheaper in LUT sites."""
+    """Banks in depth of a LUTRAM (lutram's choice, _lutram_geometry)."""
     if depth <= 0 or width <= 0:
         return 0
-    w32, w64 = (6, 3) if family == "xc7" else (14, 7)
-    n32 = ceil_div(depth, 32) * ceil_div(width, w32)
-    n64 = ceil_div(depth, 64) * ceil_div(width, w64)
-    return ceil_div(depth, 32) if n32 < n64 else ceil_div(depth, 64)
+    return _lutram_geometry(depth, width, family)[0]
 
 
 def read_mux_luts(banks: int, width: int) -> float:
@@ -102,15 +119,29 @@ def bram36(depth: int, width: int, true_dual: bool = False) -> float:
 
 @pure
 def _bram_choice(depth: int, width: int, true_dual: bool = False) -> tuple[float, int]:
-    """(BRAM36 equivalents, blocks stacked in depth) of the cheapest aspect ratio (the deepest on a tie)."""
+    """(BRAM36 equivalents, blocks stacked in depth) of the aspect ratio Yosys' memory_libmap picks: the lowest cost
+    of 129 per RAMB18 / 257 per RAMB36 (techlibs/xilinx/brams_xc4v.txt) plus 0.5 per read-mux input bit
+    ((blocks in depth - 1) x width) and 0.5 per block in depth for the write decode (as for LUTRAM,
+    _lutram_geometry). The cheapest-blocks rule (the deepest ratio on a tie) picked e.g. eleven 512x72 RAMB36
+    stacked 11 deep for a 5168 x 70 weight bank, where Yosys takes twelve 2048x18 ones 3 deep (an 11:1 read mux
+    where Yosys has a 3:1). true_dual (two read ports, e.g. a ROM shared by two units): ports at most 18 (RAMB18) /
+    36 bits wide, the fewest blocks (these ROMs are one block deep)."""
     if depth <= 0 or width <= 0:
         return 0.0, 0
-    opts = [(0.5 * ceil_div(depth, d) * ceil_div(width, w), -d, ceil_div(depth, d))
-            for d, w in _B18 if not (true_dual and w > 18)]
-    opts += [(float(ceil_div(depth, d) * ceil_div(width, w)), -d, ceil_div(depth, d))
-             for d, w in _B36 if not (true_dual and w > 36)]
-    cost, _, banks = min(opts)
-    return cost, banks
+    if true_dual:
+        opts = [(0.5 * ceil_div(depth, d) * ceil_div(width, w), -d, ceil_div(depth, d)) for d, w in _B18 if w <= 18]
+        opts += [(float(ceil_div(depth, d) * ceil_div(width, w)), -d, ceil_div(depth, d)) for d, w in _B36 if w <= 36]
+        cost, _, banks = min(opts)
+        return cost, banks
+    best = None
+    for size, unit_cost, ratios in ((0.5, 129, _B18), (1.0, 257, _B36)):
+        for d, w in ratios:
+            banks = ceil_div(depth, d)
+            blocks = banks * ceil_div(width, w)
+            cost = unit_cost * blocks + 0.5 * (banks - 1) * width + (0.5 * banks if banks > 1 else 0.0)
+            if best is None or cost < best[0]:
+                best = (cost, size * blocks, banks)
+    return best[1], best[2]
 
 
 def uram(depth: int, width: int) -> float:
@@ -217,13 +248,18 @@ def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
 C_MACC = 0.6   # LUTs per partial-product bit of a LUT multiplier
 
 
-@pure_dict
-def lutram_write_decode(depth: int, width: int, family: str, replicas: int = 1) -> dict:
-    """LUTs of the write enables of a LUTRAM deeper than one bank: one decode of the bank address (and write
-    enable) per bank, shared by the bank's primitives across the width. lutram() counts only the read side; on the
-    TLMM records with `weight_memory: lutram` (narrow words, up to ~120 banks) this term is what was missing."""
+# A LUTRAM many banks deep (the TLMM weight bank with `weight_memory: lutram`, the partial-sum memory of long rows):
+# per read bit and bank beyond the first, and per bank for its write enable. The 4:1-LUT tree (read_mux_luts) plus one
+# LUT per bank was 30-40 % low on these (e.g. 851 measured vs 651 for a 4368 x 6 xc7 bank of 69 RAM64M); relative
+# NNLS over the 670 on-chip behavioural TLMM records of datasets/tlmm (2026-12-07), the same two rates for both.
+C_DEEP_MUX = 0.42
+C_DEEP_DECODE = 1.2
+
+
+def deep_lutram_luts(depth: int, width: int, family: str, replicas: int = 1) -> float:
+    """LUTs of a LUTRAM's read mux and write decode where it is more than one bank deep (lutram_banks)."""
     banks = lutram_banks(depth, width, family)
-    return {**zero(), "lut": float(banks * replicas)} if banks > 1 else zero()
+    return float((C_DEEP_MUX * width * (banks - 1) + C_DEEP_DECODE * banks) * replicas) if banks > 1 else 0.0
 
 
 def merged_adders(nodes, leaf_bits: dict) -> list[tuple[list[int], int]]:
@@ -261,3 +297,40 @@ def tree_adder_bits(n_leaves: int, leaf_bits: int, max_bits: int, extra_leaves: 
 
     nodes, _, _ = adder_tree([leaf_bits] * max(1, n_leaves) + list(extra_leaves), max_bits)
     return sum(n.bits for n in nodes)
+
+
+# ----------------------------------------------------------------------------- case-table ROMs
+# Yosys 0.23 `proc_rom` turns a registered `case` table of constants into a 2^abits-deep ROM; `memory_libmap` then
+# keeps it in logic unless a block RAM is cheaper: synth_xilinx passes -logic-cost-rom 1/64 per bit (LUT6 families),
+# against the option costs of brams_xc4v.txt (RAMB18 129, RAMB36 257). Checked on every rope case ROM of
+# datasets/layer_kernels synthesized alone (e.g. 256 x 64: logic 256 < 257, kept in LUTs; 512 x 32: one RAMB18).
+ROM_LOGIC_COST_PER_BIT = 1.0 / 64
+BRAM18_COST, BRAM36_COST = 129.0, 257.0
+# LUTs per live output bit of a case ROM deeper than one LUT6 (> 64 rows): ABC's result grows about linearly with
+# the rows, ~1 LUT per 28 rows (rope tables synthesized alone, 68-256 rows: 2.2-8.6 LUTs per bit, rows / 25.6-31.4).
+CASE_ROM_ROWS_PER_LUT = 28.0
+
+
+def case_rom_in_bram(rows: int, width: int) -> bool:
+    """Whether Yosys maps a registered case-table ROM of `rows` x `width` to block RAM (memory_libmap's cost rule)."""
+    if rows <= 0 or width <= 0:
+        return False
+    blocks = bram36(rows, width)
+    whole = float(int(blocks))
+    cost = BRAM36_COST * whole + BRAM18_COST * round(2 * (blocks - whole))
+    return cost < ((1 << max(rows - 1, 0).bit_length()) * width) * ROM_LOGIC_COST_PER_BIT
+
+
+# Inside a flattened design the same case ROMs take ~1.5x the LUTs they take synthesized alone (ABC maps for depth
+# behind the address adder): median of measured / alone-calibrated estimate over the 19 rope designs of
+# datasets/layer_kernels with LUT ROMs, range 0.6-2.6 (rope.v with and without -flatten: 958 vs 615 LUTs).
+CASE_ROM_FLAT_FACTOR = 1.5
+
+
+def case_rom_luts(rows: int, live_bits: int) -> float:
+    """LUTs of a case-table ROM kept in logic, in a flattened design: one LUT6 per live (non-constant) output bit up to
+    64 rows, then about rows / CASE_ROM_ROWS_PER_LUT per bit, times CASE_ROM_FLAT_FACTOR. Constant output bits cost
+    nothing (nor their read register FFs)."""
+    if rows <= 0 or live_bits <= 0:
+        return 0.0
+    return float(CASE_ROM_FLAT_FACTOR * live_bits * (1.0 if rows <= 64 else rows / CASE_ROM_ROWS_PER_LUT))

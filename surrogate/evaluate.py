@@ -217,8 +217,11 @@ def rounded(p: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- splits
 
 def is_layer(ex) -> bool:
-    from .layer import by_parts
-    return by_parts(ex.spec)
+    """A whole decoder layer (Kernel.layer_top): split (d), not a composition of split (c)."""
+    from hwgen import kernels
+
+    k = kernels.REGISTRY.get(ex.spec.get("kind"))
+    return bool(k and k.layer_top)
 
 
 def layer_composition(ex) -> str:
@@ -296,6 +299,7 @@ def describe_blend(blend: dict) -> list[str]:
 
 
 def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
+    from .parts import has_parts
     from .train import _targets_matrix, predict_examples, train_ensemble
 
     train = [examples[i] for i in tr]
@@ -316,17 +320,17 @@ def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
                                            for m, p in (("gnn", gnn), ("ana", ana_r), ("gbm", gbm))
                                            for j, t in enumerate(TARGETS) if t in ("lut", "ff", "dsp")}}
     extra = {}
-    if test and all(is_layer(ex) for ex in test):
-        # whole layers also by parts: each member instance predicted as its own design, plus the fitted glue
-        from .layer import fit_glue, predict_layers
-        tr_layers = [i for i, ex in enumerate(train) if is_layer(ex)]
-        gf = fit_glue(ens, [train[i].spec for i in tr_layers], y_tr[tr_layers])
-        mu_p, sig_p = predict_layers(ens, [ex.spec for ex in test], gf)
-        parts = rounded(np.expm1(mu_p))
-        mu_1, sig_1 = predict_layers(ens, [ex.spec for ex in test])       # the glue's estimate as it is
-        extra = {"layers": layer_rows(test, y_te, gnn, ana_r, parts), "glue_factor": gf,
-                 "by_parts": metrics(y_te, parts, mu_p, sig_p),
-                 "by_parts_glue_unfitted": metrics(y_te, rounded(np.expm1(mu_1)), mu_1, sig_1)}
+    if any(has_parts(ex.spec) for ex in test):
+        # tops are predicted by parts (parts.py); for comparison, the GNN on their whole graph and by parts with
+        # the factor unfitted (no top of the kind in training)
+        mu_w, sig_w, _ = predict_examples(ens, test, parts=False)
+        fitted, ens.cfg.parts = ens.cfg.parts, {}
+        mu_1, sig_1, _ = predict_examples(ens, test)
+        ens.cfg.parts = fitted
+        extra = {"whole_graph": metrics(y_te, rounded(np.expm1(mu_w)), mu_w, sig_w),
+                 "parts_unfitted": metrics(y_te, rounded(np.expm1(mu_1)), mu_1, sig_1), "parts_fit": fitted}
+        if all(is_layer(ex) for ex in test):
+            extra["layers"] = layer_rows(test, y_te, rounded(np.expm1(mu_w)), ana_r, gnn)
     return {**extra, "n_train": len(train), "n_test": len(test), "train_seconds": round(t_train, 1),
             "fallback": describe_fallback(ens.cfg.fallback), "blend": describe_blend(ens.cfg.blend), "sigma_scale": ens.cfg.sigma_scale, "by_kind": by_kind,
             "gnn": metrics(y_te, gnn, mu, sigma), "analytical": metrics(y_te, ana_r), "gbm": metrics(y_te, gbm),
@@ -385,22 +389,24 @@ def markdown(result: dict) -> str:
         for kind, r in sp["by_kind"].items():
             lines.append(f"| {kind} | {r['n']} | " + " | ".join(
                 f"{_f(r['gnn_' + t])} / {_f(r['ana_' + t])} / {_f(r['gbm_' + t])}" for t in ("lut", "ff", "dsp")) + " |")
+        if sp.get("whole_graph"):
+            w, u = sp["whole_graph"], sp["parts_unfitted"]
+            fit = "; ".join(f"{k} from {v['tops']} training top(s): " +
+                            ", ".join(f"{r} {f:.3f}" for r, f in zip(("lut", "lutram", "ff"), v["factor"]))
+                            for k, v in sorted(sp["parts_fit"].items())) or "none fitted (no top in training)"
+            lines += ["", "The GNN column above predicts tops over member kernels (compositions, decoder layers) by parts "
+                      "(surrogate/parts.py: every member instance as its own design plus the glue's estimate, times a "
+                      f"factor fitted on the training tops of the kind: {fit}). For comparison:", "",
+                      "| held-out tops | LUT SMAPE % | FF SMAPE % | LUTRAM SMAPE % | DSP / BRAM36 / URAM exact | LUT cover2s |",
+                      "|---|---|---|---|---|---|"]
+            for label, m in (("by parts (above)", sp["gnn"]), ("by parts, factor unfitted", u),
+                             ("GNN on the whole graph", w), ("analytical", sp["analytical"])):
+                lines.append(f"| {label} | {_f(m['lut']['smape'])} | {_f(m['ff']['smape'])} | {_f(m['lutram']['smape'])} | "
+                             f"{' / '.join(_f(m[t]['exact'], True) for t in EXACT_TARGETS)} | "
+                             f"{_f(m['lut'].get('cover2s'), True)} |")
         if sp.get("layers"):
-            bp = sp["by_parts"]
-            lines += ["", "Whole layers by parts (surrogate/layer.py: every member instance predicted as its own design "
-                      "by the same ensemble, plus the glue's estimate x a factor fitted on the training layers, "
-                      f"{', '.join(f'{r} {v:.2f}' for r, v in zip(('lut', 'lutram', 'ff'), sp['glue_factor']))}):", "",
-                      "| target | SMAPE % | MAPE p50/p90 % | exact | cover2s |", "|---|---|---|---|---|"]
-            for t in TARGETS:
-                lines.append(f"| {t} | {_f(bp[t]['smape'])} | {_f(bp[t]['mape_p50'])}/{_f(bp[t]['mape_p90'])} | "
-                             f"{_f(bp[t]['exact'], True)} | {_f(bp[t]['cover2s'], True)} |")
-            u = sp.get("by_parts_glue_unfitted")
-            if u:
-                lines += ["", "By parts with the glue's analytical estimate unscaled (no layer top needed): LUT SMAPE "
-                          f"{_f(u['lut']['smape'])} %, FF {_f(u['ff']['smape'])} %, DSP / BRAM36 / URAM exact "
-                          f"{_f(u['dsp']['exact'], True)} / {_f(u['bram36']['exact'], True)} / {_f(u['uram']['exact'], True)}."]
             lines += ["", "Held-out layer tops (measured / GNN on the whole graph / analytical / by parts):", "",
-                      "| layer | TLMM | LUT | LUT err GNN % | LUT err by parts % | FF | DSP | BRAM36 | URAM |",
+                      "| layer | TLMM | LUT | LUT err whole graph % | LUT err by parts % | FF | DSP | BRAM36 | URAM |",
                       "|---|---|---|---|---|---|---|---|---|"]
             for r in sp["layers"]:
                 y, p, a, q = r["lut"]
@@ -438,7 +444,7 @@ def _goals_and_verdict(splits: dict) -> tuple[list, list]:
         goals.append(f"lut_depth exact on (a) >= {_f(DEPTH_EXACT_GOAL, True)}: {_f(tm['gnn_depth_exact'], True)} -> "
                      f"{'met' if tm['gnn_depth_exact'] >= DEPTH_EXACT_GOAL else 'NOT met'}")
     if "d" in splits:
-        for label, d in (("GNN on the whole graph", splits["d"]["gnn"]), ("by parts", splits["d"].get("by_parts"))):
+        for label, d in (("by parts", splits["d"]["gnn"]), ("GNN on the whole graph", splits["d"].get("whole_graph"))):
             if not d:
                 continue
             goals.append(f"whole-layer LUT SMAPE on held-out layers (d), {label}, <= 5%: {_f(d['lut']['smape'])}% -> "

@@ -23,12 +23,15 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
-# 7: TLMM depth anchors: accumulator read depth (nblocks), table-read $macc levels, mirror ripple table from today's
+# 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,
+# accumulator); layer-kernel anchors: rope case-table ROMs as Yosys maps them (BRAM by memory_libmap's cost, LUTs per
+# live bit), split x delay in SRLs, direct base-row LUTRAM; glu_act output register / unsaturated rounding;
+# bitlinear_scale per-channel s register once; 7: TLMM depth anchors: accumulator read depth (nblocks), table-read $macc levels, mirror ripple table from today's
 # RTL's labels; 6: matmul crit_ns anchors from the merged lane parts and side paths, compositions' adapter level on
 # side paths (5: matmul lane trees as merged multi-operand adders, shared naive negations, accumulator and LUTRAM
 # write terms; adder arity / instantiated-primitive bits (TLMM adder: ternary, naive adder: expert); 4: memory read
 # muxes, refit TLMM table terms; 3: node types per kernel)
-FEATURE_VERSION = 7
+FEATURE_VERSION = 8
 
 
 @functools.lru_cache(maxsize=1)

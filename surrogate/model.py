@@ -84,6 +84,8 @@ class ModelConfig:
     blend: dict = field(default_factory=dict)        # target -> {kernel group or "*": [[w, sigma] small, [w, sigma]
                                                      # large]}: GNN weight of the GNN/formula blend (BLEND_TARGETS),
                                                      # None where the GNN alone predicts
+    parts: dict = field(default_factory=dict)        # top kind -> {factor, sigma, tops}: by-parts prediction of
+                                                     # compositions and decoder layers (parts.py)
     feature_version: int = FEATURE_VERSION
     targets: tuple = TARGETS
     node_features: list = field(default_factory=list)   # node feature names the model was trained on (by name, so

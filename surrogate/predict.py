@@ -6,7 +6,8 @@
                        "analytical": 5021.0, "raw": 5209.6}
 
 Specs can be pydantic kernel specs, spec dicts (validated with hwgen.spec.parse_spec) or composition
-dicts (surrogate/compose.py). `mean` is rounded for discrete targets (DSP, URAM, latency, II to
+dicts (surrogate/compose.py). Tops over member kernels (compositions, decoder layers) get their resources by parts
+(surrogate/parts.py: the members' predictions plus the glue, scaled by the factor fitted on the training tops). `mean` is rounded for discrete targets (DSP, URAM, latency, II to
 integers, BRAM36 to halves); [lo, hi] is the +/- 2 sigma band; std is the linear-scale std.
 
 Timing: `lut_depth` (integer) and `crit_ns` (the slowest path's arrival) are predicted like the other targets;
@@ -74,9 +75,14 @@ def predict_specs(specs: Sequence, model_dir=None, batch_size: int | None = None
 
     if not specs:
         return []
-    data, inverse = feature_cache().batch_distinct(list(specs))
+    specs = list(specs)
+    data, inverse = feature_cache().batch_distinct(specs)
+    distinct = {}
+    for s, i in zip(specs, inverse.tolist()):
+        distinct.setdefault(i, s)
     with _gc_paused():
-        rows = _predict_batches(batch_slices(data, batch_size or FORWARD_BATCH), model_dir, targets)
+        rows = _predict_batches(batch_slices(data, batch_size or FORWARD_BATCH), model_dir, targets,
+                                [distinct[i] for i in range(len(distinct))])
         out, seen = [], set()
         for i in inverse.tolist():       # a repeated design gets its own copy of the one prediction
             out.append(rows[i] if i not in seen else {t: dict(v) for t, v in rows[i].items()})
@@ -109,14 +115,18 @@ def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 4096, tar
                                 model_dir, targets)
 
 
-def _predict_batches(batches, model_dir, targets) -> list[dict]:
+def _predict_batches(batches, model_dir, targets, specs: Sequence | None = None) -> list[dict]:
+    """Rows of every batch; `specs` (one per design, in batch order): tops among them by parts (parts.py)."""
     from .costs import TARGETS
     from .model import outputs_from_log
+    from .parts import apply_parts
 
     ens = _load(str(model_dir or default_model_dir()))
     rows: list[dict] = []
     batches = list(batches)
     for data, (mean, sigma, _) in zip(batches, ens.predict_log_batches(batches)):
+        if specs is not None:
+            apply_parts(ens, specs[len(rows): len(rows) + mean.shape[0]], mean, sigma)
         part = outputs_from_log(mean, sigma, data.ana.numpy(), TARGETS)
         for t in ens.anchor_only():
             for r in part:

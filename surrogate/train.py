@@ -187,6 +187,7 @@ def train_ensemble(examples: Sequence[Example], cfg=None, log=None):
     cfg.fallback, cfg.blend = {}, {}
     if folds is not None:
         cfg.sigma_scale, cfg.fallback, cfg.blend = _calibrate(ens, examples, folds)
+    cfg.parts = _fit_parts(ens, examples)
     cfg.train_info = {"examples": n, "seconds": round(time.time() - t0, 1),
                       "kinds": sorted({ex.kind for ex in examples}),
                       "macs_range": [min(ex.macs for ex in examples), max(ex.macs for ex in examples)]}
@@ -284,8 +285,19 @@ def _fit_blend(y, oof, ana, groups, ana_lut, coverage: float, min_group: int, mi
     return cells
 
 
-def predict_examples(ens, examples: Sequence[Example], batch: int = 512):
-    """-> (mean log1p [n, 8], sigma [n, 8], analytical [n, 8])."""
+def _fit_parts(ens, examples: Sequence[Example]) -> dict:
+    """parts.fit_factors on the training tops predicted by parts (compositions, decoder layers)."""
+    from .parts import fit_factors, has_parts
+
+    tops = [ex for ex in examples if has_parts(ex.spec)]
+    return fit_factors(ens, [ex.spec for ex in tops], _targets_matrix(tops)) if tops else {}
+
+
+def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: bool = True):
+    """-> (mean log1p [n, T], sigma [n, T], analytical [n, T]); tops over member kernels by parts (surrogate/parts.py)
+    unless `parts` is False (the GNN on their whole graph)."""
+    from .parts import apply_parts
+
     means, sigmas, anas = [], [], []
     for s in range(0, len(examples), batch):
         data = _batch(examples, range(s, min(len(examples), s + batch)))
@@ -293,4 +305,7 @@ def predict_examples(ens, examples: Sequence[Example], batch: int = 512):
         means.append(m)
         sigmas.append(sg)
         anas.append(data.ana.numpy())
-    return np.concatenate(means), np.concatenate(sigmas), np.concatenate(anas)
+    mean, sigma = np.concatenate(means), np.concatenate(sigmas)
+    if parts:
+        apply_parts(ens, [ex.spec for ex in examples], mean, sigma)
+    return mean, sigma, np.concatenate(anas)

@@ -97,9 +97,9 @@ def test_tiny_training_covers_the_layer_kinds_and_the_layer_split():
     import torch
 
     from hwgen.surrogate.evaluate import layer_composition, make_splits
-    from hwgen.surrogate.layer import fit_glue, predict_layers
     from hwgen.surrogate.model import ModelConfig
-    from hwgen.surrogate.train import _targets_matrix, examples_from_reports, predict_examples, train_ensemble
+    from hwgen.surrogate.parts import FACTOR_RANGE, member_sums
+    from hwgen.surrogate.train import examples_from_reports, predict_examples, train_ensemble
 
     torch.set_num_threads(1)
     per_kind: dict = {}
@@ -119,11 +119,18 @@ def test_tiny_training_covers_the_layer_kinds_and_the_layer_split():
     ens = train_ensemble([examples[i] for i in tr], cfg)
     assert set(LAYER_KINDS) <= set(ens.cfg.train_info["kinds"])
     test = [examples[i] for i in te]
-    mu, sigma, ana = predict_examples(ens, test)
-    assert np.all(np.isfinite(mu)) and np.all(np.expm1(mu[:, 0]) > 0) and np.all(sigma > 0)
-    train_layers = [examples[i] for i in tr if examples[i].spec["kind"] == "bitnet_layer"]
-    gf = fit_glue(ens, [e.spec for e in train_layers], _targets_matrix(train_layers))
-    mu_p, sig_p = predict_layers(ens, [e.spec for e in test], gf)
+    mu_w, sigma_w, ana = predict_examples(ens, test, parts=False)
+    assert np.all(np.isfinite(mu_w)) and np.all(np.expm1(mu_w[:, 0]) > 0) and np.all(sigma_w > 0)
+    # the training layer top fitted the by-parts factor of its kind, inside its range
+    assert ens.cfg.parts["bitnet_layer"]["tops"] == 1
+    assert all(FACTOR_RANGE[0] <= f <= FACTOR_RANGE[1] for f in ens.cfg.parts["bitnet_layer"]["factor"])
+    mu_p, sig_p, _ = predict_examples(ens, test)
     assert np.all(np.isfinite(mu_p)) and np.all(np.expm1(mu_p[:, 0]) > 0) and np.all(sig_p > 0)
-    # by parts, the cycle model is the layer's own
+    # by parts: the resources are the members' sum plus the glue, times the factor (not the whole graph's)
+    sums, _, glue = member_sums(ens, [e.spec for e in test])
+    f = ens.cfg.parts["bitnet_layer"]["factor"][0]
+    assert np.allclose(np.expm1(mu_p[:, 0]), f * (sums[:, 0] + glue[:, 0]))
+    assert not np.allclose(mu_p[:, 0], mu_w[:, 0])
+    # the cycle model and the timing stay the whole graph's
+    assert np.allclose(mu_p[:, 6:], mu_w[:, 6:])
     assert np.allclose(np.expm1(mu_p[:, 6]), [e.arrays.ana[6] for e in test])

@@ -14,6 +14,12 @@ from .tlmm_graph import C_CONTROL   # LUTs per control register bit: one calibra
 # normaliser and S.V sums were counted at their live widths.
 C_DOT_TREE = 1.9
 C_SOFTMAX = 1.6
+# LUTs per bit of the length / key counters (cw) for the control's length arithmetic (hwgen_attn_ctrl: rest = len -
+# base, min(rest, NPE), sweep = base + nvalid, the last-block and sweep compares): linear in cw. The old 2 cw^2 (a base
+# divide only causal reversed designs with a non-power-of-two N_pe have, and the products below already count) made
+# the control 40 % of a small design's anchor at cw = 7 and twice its measured share; relative NNLS over the 300
+# records of datasets/attention (2026-12-07), with C_CONTROL kept (fit 0.98 of it).
+C_LEN_LOGIC = 10.0
 
 
 def build_attention(kernel, spec) -> HwGraph:
@@ -44,7 +50,7 @@ def build_attention(kernel, spec) -> HwGraph:
     # the p * v products registered once more, the delayed alpha, first flag and write address / valid
     rd_reg = m.rmw_stages == 3
     ctrl_est = {**A.zero(), "ff": ctrl_ff + m.data_w + 2 * m.kv_w + (2 + m.tree_stages) * cw,
-                "lut": C_CONTROL * ctrl_ff + 2 * cw * cw}                                   # + the base divide
+                "lut": C_CONTROL * ctrl_ff + C_LEN_LOGIC * cw}
     if m.causal and m.reversed and not ctx["npe_pow2"]:
         # last block's base: (len - 1) * div_m >> div_s, then * N_pe (constant multiplies, DSPs when wide enough)
         ctrl_est = A.add(ctrl_est, A.product(cw, False, ctx["div_m"].bit_length(), False, fam, y_bits=cw + ctx["div_s"]),

@@ -104,9 +104,11 @@ class Kernel:
     description: ClassVar[str] = ""
     unit: ClassVar[str] = "token"
     node_types: ClassVar[tuple[str, ...]] = ()   # hardware-graph node types its graph builder uses
-    # A top over member-kernel instances plus glue nodes named "glue.*" (members(spec), model(spec).instances):
-    # the surrogate can also predict it by parts (surrogate/layer.py)
-    by_parts: ClassVar[bool] = False
+    # A top over member-kernel instances plus glue (part_specs): the surrogate predicts it by parts
+    # (surrogate/parts.py)
+    has_parts: ClassVar[bool] = False
+    # A whole decoder layer: the surrogate report holds such tops out as split (d), not with the compositions (c)
+    layer_top: ClassVar[bool] = False
 
     # --- spec -> kernel model -------------------------------------------------
     def normalize(self, data: dict) -> dict:
@@ -115,6 +117,10 @@ class Kernel:
 
     def check(self, spec: KernelSpec) -> None:
         """Cross-field validation beyond pydantic; raise UserError."""
+
+    def part_specs(self, spec: KernelSpec) -> list:
+        """The member-kernel specs of a top with has_parts, one per instance (a member used twice is listed twice)."""
+        raise NotImplementedError(f"{self.kind} is not a top over member kernels")
 
     def model(self, spec: KernelSpec) -> Any:
         """Derived micro-architecture (widths, depths, cycle counts): a dataclass with `as_dict()`."""

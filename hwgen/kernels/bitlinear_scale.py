@@ -252,27 +252,29 @@ class BitLinearScaleKernel(TokenKernel):
                                                                 "lut": ctrl_lut, "lutram": 1.0})
         # the weight scales: a register (per tensor) or a memory of beats x (lanes x ws_bits) words
         if m.per_channel:
+            # per channel, the one s1 register (s_bits) is counted here, not in each lane's c unit: before, every lane
+            # carried its own, 32 FFs per lane above the per-channel records of datasets/layer_kernels
             style = "lutram" if m.ws_beats <= 64 else "bram"
             mem = g.node("scale_memory", "ws_mem", style=style, depth=m.ws_beats, width=m.lanes * m.ws_bits,
                          storage_bits=m.ws_beats * m.lanes * m.ws_bits, ports=1,
-                         est=A.memory(m.ws_beats, m.lanes * m.ws_bits, style, fam))
+                         est=A.add(A.memory(m.ws_beats, m.lanes * m.ws_bits, style, fam), A.registers(m.s_bits)))
         else:
             mem = g.node("scale_memory", "ws_reg", style="reg", depth=1, width=m.ws_bits, storage_bits=m.ws_bits,
                          est=A.registers(m.ws_bits))
         g.edge(ws, mem, m.ws_elements * m.ws_bits, "weight_load")
         g.edge(s, ctrl, m.s_bits, "stream")
 
-        def c_node(name):   # s register, s x ws pieces, the rounded c register
+        def c_node(name, s_reg):   # s register (once: s1 feeds every c unit), s x ws pieces, the rounded c register
             # the rounding constant joins the pieces' sum in one adder (alumacc; Yosys 0.23 maps s x ws + half with
             # the same LUTs as s x ws): its own adder only when s x ws is one piece
-            est = A.add(mul_cost(mul_c, fam), A.registers(m.s_bits + m.c_bits),
+            est = A.add(mul_cost(mul_c, fam), A.registers(m.s_bits * s_reg + m.c_bits),
                         A.adder(m.c_bits + 1) if m.c_drop and mul_c["n"] == 1 else A.zero())
             return g.node("scale_product", name, leaves=mul_c["n"], leaf_bits=m.s_bits, out_bits=m.c_bits,
                           width=m.c_bits, mult_bits=m.s_bits * m.ws_bits, est=est)
 
         shared = None
         if not m.per_channel:
-            shared = c_node("c")
+            shared = c_node("c", 1)
             g.edge(s, shared, m.s_bits, "stream")
             g.edge(mem, shared, m.ws_bits, "data")
         first = len(g.nodes)
@@ -281,7 +283,7 @@ class BitLinearScaleKernel(TokenKernel):
         lane = g.node("scale_lane", "lane0", leaves=mul_y["n"], leaf_bits=m.acc_bits, out_bits=m.out_bits,
                       adder_bits=m.prod_bits, width=m.out_bits, mult_bits=m.acc_bits * m.c_bits, est=est)
         if m.per_channel:
-            cn = c_node("c_lane0")
+            cn = c_node("c_lane0", 0)
             g.edge(mem, cn, m.ws_bits, "data")
             g.edge(s, cn, m.s_bits, "stream")
             g.edge(cn, lane, m.c_bits, "data")

@@ -158,7 +158,8 @@ class BitNetLayerKernel(Kernel):
     unit = "call"
     description = "one BitNet decoder layer: the member kernels run as stages over tensor buffers (one top)"
     node_types = GLUE_NODE_TYPES
-    by_parts = True
+    has_parts = True
+    layer_top = True
 
     def __init__(self, registry: dict):
         self.registry = registry
@@ -188,6 +189,10 @@ class BitNetLayerKernel(Kernel):
     def members(self, spec) -> list:
         from . import parse_spec
         return [parse_spec({**s["spec"], "target": spec.target}) for s in spec.steps]
+
+    def part_specs(self, spec) -> list:
+        members = self.members(spec)
+        return [members[i["member"]] for i in self.model(spec).instances]
 
     def check(self, spec) -> None:
         if not spec.steps:

@@ -95,6 +95,7 @@ class ComposedKernel(Kernel):
     spec_model = ComposedSpec
     description = "composition of kernels connected by streams (stream adapters between them)"
     node_types = ("stream_adapter",)
+    has_parts = True
 
     def __init__(self, registry: dict):
         self.registry = registry          # the member kernels (injected: hwgen/kernels/__init__.py)
@@ -137,6 +138,9 @@ class ComposedKernel(Kernel):
                 self._members.clear()
             self._members[key] = [parse_spec(k) for k in spec.kernels]
         return self._members[key]
+
+    def part_specs(self, spec: ComposedSpec) -> list:
+        return self.members(spec)
 
     def check(self, spec: ComposedSpec) -> None:
         self.model(spec)

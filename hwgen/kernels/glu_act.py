@@ -27,7 +27,7 @@ from ..errors import UserError
 from ..spec import KernelSpec
 from .base import Performance, Port, TokenKernel
 from .elementwise import (INT64_SAFE_BITS, STAGES, beat_ctx, control_luts, from_lane_beats, mul_cost, mul_ctx,
-                          out_cost, out_ctx, round_shift, saturate, signed_range, to_beats)
+                          out_cost, out_ctx, out_reg_bits, round_shift, saturate, signed_range, to_beats)
 
 ROM_BRAM_MIN_E = 9    # sigmoid tables of 2^E >= 512 entries go to block-RAM ROMs (one per two lanes), smaller
                       # ones are case ROMs in LUTs
@@ -282,9 +282,9 @@ class GluActKernel(TokenKernel):
                          ports=2, est=est)
             g.edge(gi, rom, m.E, "address")
         first = len(g.nodes)
-        o = out_ctx(m.prod_bits, m.out_shift, m.out_bits)
         # one lane: input registers, act product (pieces + sum), a register, a x u pieces, round, saturate, output
-        pipe_ff = 2 * m.in_bits + 2 * m.in_bits + m.a_bits + m.out_bits   # g1, u1..u3, a3, f5
+        o = out_ctx(m.prod_bits, m.out_shift, m.out_bits)
+        pipe_ff = 2 * m.in_bits + 2 * m.in_bits + m.a_bits + out_reg_bits(o, m.out_bits)   # g1, u1..u3, a3, f5
         # relu: a zero mux; silu: the index adder, the two range compares and the 1.0 / 0 / table mux
         lut = m.in_bits - 1 if m.act == "relu2" else m.E + 2 * (m.in_bits + 1) / 3 + sig_bits
         est = A.add(mul_cost(mul_a, fam), mul_cost(mul_f, fam), A.registers(pipe_ff), out_cost(o, m.out_bits),

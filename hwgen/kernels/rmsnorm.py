@@ -581,14 +581,18 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
     div = g.node("divider", "recip", count=m.div_stages, leaves=DIV_BITS_PER_STAGE, leaf_bits=NA + 1,
                  out_bits=R_BITS, adder_bits=dq * (NA + 1), width=NA,
                  # per quotient bit an NA+2-bit subtract and an NA-bit remainder select; per stage the remainder,
-                # the divisor and the quotient so far are registered
+                # the divisor and the quotient so far are registered (the divider of D=96 lanes=1 synthesized alone:
+                # 922 LUTs, this term 989)
                 est=A.add(A.adder(dq * (2 * NA + 2) + R_BITS),
-                          # (the divisor's copies form a delay chain: SRL16s)
-                          A.registers(m.div_stages * (NA + 1) + NA + dq * (m.div_stages + 1) / 2 + R_BITS),
-                          {**A.zero(), "lutram": float(NA)}))
+                          # the divisor's delay line (u_pnd) stays in FFs, no SRL16s: Yosys merges its stages with
+                          # the divider stages' divisor registers, whose taps keep it from xilinx_srl (D=96, lanes=1:
+                          # u_pnd.sr 130 FFs, no SRL16E on it)
+                          A.registers(m.div_stages * (NA + 1) + NA + dq * (m.div_stages + 1) / 2 + R_BITS)))
     fifo_w = S_BITS + R_BITS + m.u_bits
-    fifo = g.node("fifo", "scale_fifo", style="reg", depth=m.sf_depth, width=fifo_w,
-                  storage_bits=m.sf_depth * fifo_w, est=A.memory(m.sf_depth, fifo_w, "reg", fam))
+    # sfifo (sync write, async read of the head) is a LUTRAM (Yosys: RAM32M16 x ceil(fifo_w / 14) on xcup), not
+    # sf_depth x fifo_w FFs and a read mux: memory_libmap's LUTRAM cost is far below the FF cost at these widths
+    fifo = g.node("fifo", "scale_fifo", style="lutram", depth=m.sf_depth, width=fifo_w,
+                  storage_bits=m.sf_depth * fifo_w, est=A.memory(m.sf_depth, fifo_w, "lutram", fam, sync_read=False))
     g.edge(red, rs, m.v_bits + m.a_bits, "data")
     g.edge(red, div, m.a_bits, "data")
     g.edge(rs, fifo, S_BITS + m.u_bits, "data")

@@ -2,10 +2,23 @@
 its analytical cost terms of the rope kernel (hwgen/kernels/rope.py, templates/rope/)."""
 from __future__ import annotations
 
+import numpy as np
+
+from functools import lru_cache
+
 from ..bits import index_bits
-from .rope import ROM_BRAM_MIN_BITS, rope_split_tables, rope_tables
+from .rope import _split_tables, _tables, rope_split_tables, rope_tables, split_k
 
 C_CONTROL = 0.9        # LUTs per control register bit (the one calibration of hwgen/kernels/tlmm_graph.py)
+# direct tables: Yosys 0.23 maps the two-entry base-row memory (base[0:1], rom_addr_bits wide) to a LUTRAM from 10
+# bits on and keeps it in FFs below (datasets/layer_kernels rope, direct: the 18 designs up to 9 bits in FFs, the 15
+# of 10-14 bits one RAM32M16 each: +8 LUTRAM, -2 x bits FFs)
+BASE_LUTRAM_MIN_BITS = 10
+# a block-RAM ROM deeper than one RAMB36 at its deepest byte-wide aspect (4096 x 9) needs a LUT read mux: measured
+# 2.0-3.3 LUTs per output bit on 5 of the 6 such rope designs of datasets/layer_kernels (4192-11216 rows; the sixth
+# 9.2), where costs.memory's 4:1-mux tree over its bank count gives 0-1
+DEEP_ROM_ROWS = 4096
+DEEP_ROM_MUX_LUTS = 2.5
 CTRL_FLAGS = 8         # stage valid / tlast flags and the output tvalid / tlast registers
 
 
@@ -32,6 +45,24 @@ def _words(cos, sin, lanes: int, c_bits: int) -> list[str]:
     """One ROM word per row (p * h2 + j): lanes cos values, then lanes sin values."""
     cr, sr = cos.reshape(-1, lanes).tolist(), sin.reshape(-1, lanes).tolist()
     return [_hex_word(list(a) + list(b), c_bits) for a, b in zip(cr, sr)]
+
+
+def _live_bits(cos, sin, lanes: int, c_bits: int) -> int:
+    """Output bits of a ROM (rows of lanes cos + lanes sin values, as _words lays them out) that are not constant over
+    its rows and the case table's default row of zeros: the bits a LUT ROM computes (Yosys drops the others)."""
+    vals = np.concatenate([cos.reshape(-1, lanes), sin.reshape(-1, lanes)], axis=1) & ((1 << c_bits) - 1)
+    varying = np.bitwise_or.reduce(vals, axis=0)        # against the zero default row: any set bit varies
+    return sum(int(v).bit_count() for v in varying)
+
+
+@lru_cache(maxsize=4096)
+def _table_live_bits(L_max: int, d: int, theta: float, c_bits: int, lanes: int, k: int | None) -> tuple[int, ...]:
+    """Live bits per ROM: direct (k None) the one table, split the hi and lo tables; cached, as the search asks for
+    the same tables many times."""
+    if k is None:
+        return (_live_bits(*_tables(L_max, d, theta, c_bits), lanes, c_bits),)
+    cH, sH, cL, sL = _split_tables(L_max, d, theta, c_bits, k)[:4]
+    return _live_bits(cH, sH, lanes, c_bits), _live_bits(cL, sL, lanes, c_bits)
 
 
 def _c_rows(t, lanes: int) -> list[str]:
@@ -102,24 +133,37 @@ def build_graph(kernel, spec):
     addr_adders = (A.add(A.adder(m.hi_addr_bits, 1 + base_adds), A.adder(m.lo_addr_bits, 1 + base_adds)) if m.split
                    else A.adder(m.rom_addr_bits, 1 + base_adds))
     ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": C_CONTROL * ctrl_ff}, addr_adders)
+    if not m.split and m.rom_addr_bits >= BASE_LUTRAM_MIN_BITS:
+        # the two-entry base-row memory goes to one LUTRAM instead of 2 x rom_addr_bits FFs
+        ctrl_est = A.add(ctrl_est, {**A.zero(), "ff": -2.0 * m.rom_addr_bits,
+                                    "lutram": A.lutram(2, m.rom_addr_bits, fam)["lutram"]})
     ctrl = g.node("control", "control", width=ctrl_ff, est=ctrl_est)
     g.edge(pos, ctrl, m.pos_bits, "stream")
-    buf_est = A.memory(m.buf_depth, m.x_beat_bits, "lutram", fam, replicas=2)
+    # split: the buffer's read registers ra / rb start the 4-stage x delay that Yosys packs whole into SRL16Es
+    # (xilinx_srl -minlen 3: the same enable on every stage), so they are no FFs; direct: plain read registers
+    buf_est = A.memory(m.buf_depth, m.x_beat_bits, "lutram", fam, replicas=2, sync_read=not m.split)
     buf = g.node("act_buffer", "xbuf", style="lutram", count=2, depth=m.buf_depth, width=m.x_beat_bits,
                  storage_bits=2 * m.buf_depth * m.x_beat_bits, ports=1, est=buf_est)
     g.edge(x, buf, m.x_beat_bits, "stream")
     g.edge(ctrl, buf, 2 * (m.j_bits + 1), "address")
 
-    def rom_node(name, rows, bram, addr_bits, fabric_reg):
-        # Yosys 0.23 turns the registered case table of `rom_style: lut` into a memory and maps it to block RAM
-        # like `auto` from ROM_BRAM_MIN_BITS (measured: every such record in datasets/layer_kernels), so the
-        # estimate follows the tool, not the hint
-        bram = bram or rows * m.rom_width >= ROM_BRAM_MIN_BITS
+    live_bits = _table_live_bits(spec.L_max, spec.d, float(spec.theta), spec.c_bits, m.lanes,
+                                 split_k(spec.L_max, spec.split_k) if m.split else None)
+
+    def rom_node(name, rows, bram, addr_bits, fabric_reg, live):
+        # below ROM_BRAM_MIN_BITS (and for `rom_style: lut`) the template emits a registered case table, which
+        # Yosys maps to block RAM only where memory_libmap finds it cheaper (costs.case_rom_in_bram)
+        bram = bram or A.case_rom_in_bram(rows, m.rom_width)
+        # only the output bits that vary over the rows are stored: Yosys drops a ROM's constant data bits (wide
+        # shallow tables: 73 x 512 bits with 460 live takes 13 RAMB18, not 15), and a case table in LUTs computes
+        # (and registers) only those
         if bram:
-            est = {**A.zero(), "bram36": A.bram36(rows, m.rom_width)}
+            est = {**A.zero(), "bram36": A.bram36(rows, live)}
+            if rows > DEEP_ROM_ROWS:   # the read mux over block RAMs stacked in depth
+                est["lut"] = DEEP_ROM_MUX_LUTS * m.rom_width
         else:
-            est = A.add(A.memory(rows, m.rom_width, "rom", fam), A.registers(m.rom_width))
-        est = A.add(est, A.registers(m.rom_width * fabric_reg))
+            est = {**A.zero(), "lut": A.case_rom_luts(rows, live), "ff": float(live)}
+        est = A.add(est, A.registers(live * fabric_reg))
         node = g.node("rope_table", name, style="bram" if bram else "rom", depth=rows, width=m.rom_width,
                       storage_bits=rows * m.rom_width, ports=1, est=est)
         g.edge(ctrl, node, addr_bits, "address")
@@ -127,16 +171,16 @@ def build_graph(kernel, spec):
 
     if m.split:
         # the two angle-addition tables, each with its data register (stage 2); the x beats wait 3 more stages
-        # (Yosys: a register, then SRL16 shift registers)
-        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1),
-                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1)]
+        # (Yosys: with the buffer's read register, one SRL16E per bit: no FFs)
+        roms = [rom_node("cos_sin_hi", m.hi_rows, m.hi_bram, m.hi_addr_bits, 1, live_bits[0]),
+                rom_node("cos_sin_lo", m.lo_rows, m.lo_bram, m.lo_addr_bits, 1, live_bits[1])]
         delay = g.node("act_buffer", "x_delay", style="lutram", count=2, depth=3, width=m.x_beat_bits,
                        storage_bits=6 * m.x_beat_bits, ports=1,
-                       est={**A.zero(), "ff": 2.0 * m.x_beat_bits, "lutram": 2.0 * m.x_beat_bits})
+                       est={**A.zero(), "lutram": 2.0 * m.x_beat_bits})
         g.edge(buf, delay, 2 * m.x_beat_bits, "data")
         src = delay
     else:
-        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0)]
+        roms = [rom_node("cos_sin", m.rom_rows, m.rom_bram, m.rom_addr_bits, 0, live_bits[0])]
         src = buf
     first = len(g.nodes)
     sat_lut = 2.0 * m.out_bits if m.saturate else 0.0

@@ -35,17 +35,27 @@ C_CONTROL = 0.9       # per control register bit (naive, streaming TLMM)
 # operands' logic. The old per-adder-bit rate (C_TREE over every `+`) was 15-20 % high on lanes of 2-3 leaves and
 # low on wide ones; a lane of one leaf has no adder at all. Refit (relative NNLS on datasets/tlmm only, 2026-12-07;
 # the holdout and transfer records kept out) with the accumulator and LUTRAM terms below:
-C_CSA_LOOKUP = 1.55   # per compressed operand bit, TLMM (operands: table lookups straight from LUTRAM)
-C_CSA_SELECT = 1.9    # per compressed operand bit, naive (operands: the selects, decoded from the weight codes)
+C_CSA_LOOKUP = 1.5    # per compressed operand bit, TLMM (operands: table lookups straight from LUTRAM)
+C_CSA_SELECT = 1.6    # per compressed operand bit, naive (operands: the selects, decoded from the weight codes)
+# maccmap sign-extends every compressed operand to the merged adder's width: the extension bits (adder width less the
+# operand's) cost LUTs too, fewer than real ones (constant-folded where the sign is shared). Without this term the
+# rates above over-counted wide lanes of narrow leaves and under-counted few-leaf lanes (naive P_k = 1-2 designs
+# +5 %, P_k = 4-8 -5 %). Relative NNLS (C_MACC_FINAL kept) over the behavioural unpipelined records of datasets/tlmm
+# (2026-12-07; TLMM 597 / naive 403 designs; the compressed-bit rates refit with them: were 1.55 / 1.9).
+C_EXT_LOOKUP = 0.22
+C_EXT_SELECT = 0.4
 C_MACC_FINAL = 0.25   # per result bit of the final adder (its LUTs mostly carry the last operands' logic)
 C_SELECT = 1.05       # per leaf bit of the naive +a/0/-a select, per lane (one 4-input LUT per bit)
 # Naive: -a of each activation is the same in every lane, and Yosys (opt_merge) keeps one negation per activation
 # for all Q lanes; per lane only the select remains. A lane-local select rate (1.5 per bit) overcounted 2-lane and
 # up designs by up to 25 % and undercounted 1-lane ones.
 C_NEG = 0.7           # per activation bit (act_bits + 1), once per design
+# A naive lane of one select (P_k = 1) has no merged tree for its select to fold into: +1.3 LUT per lane measured on
+# all 26 such records of datasets/tlmm (+4.6 % on their anchor, residual 0.7-2 LUT per lane whatever act_bits,
+# acc_bits or Q), where C_SELECT (fit with the tree's $macc absorbing the code decode) leaves it out.
+C_SELECT_ALONE = 1.3
 # Accumulator: one LUT per bit of `prev + s2_sum` (the first-chunk zero folds in; 0.6 before, which the tree's
-# overcount hid: one-leaf lanes showed it, +15-20 %), and the last 2:1 of its LUTRAM read mux folds into that
-# adder's LUTs (costs.read_mux_luts over half the banks).
+# overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux and write decode: costs.deep_lutram_luts.
 C_ACC = 1.0
 # Naive lanes whose weight bank is a BRAM/URAM stacked in depth (read mux): the measured LUTs exceed the mux estimate
 # by this factor (fit on those records, 2.6; the cause is not modelled: Yosys' BRAM aspect choice differs from
@@ -86,11 +96,12 @@ C_ACC_PRIM = 1.1
 C_MIRROR_PRIM = 1.1
 
 
-def _merged_tree_luts(tree, widths, c_csa: float) -> float:
+def _merged_tree_luts(tree, widths, c_csa: float, c_ext: float) -> float:
     """LUTs of a behavioural lane tree (tlmm_rtl.lane_tree's, over leaves of `widths`) as the multi-operand adders
-    Yosys merges it into."""
+    Yosys merges it into: compressed operand bits, their sign extension to the adder's width, the final adder."""
     maccs = A.merged_adders(tree.nodes, {f"lf_{i}": w for i, w in enumerate(widths)})
-    return sum(c_csa * A.compressor_bits(ops) + C_MACC_FINAL * bits for ops, bits in maccs)
+    return sum(c_csa * A.compressor_bits(ops) + c_ext * (bits * max(len(ops) - 2, 0) - A.compressor_bits(ops))
+               + C_MACC_FINAL * bits for ops, bits in maccs)
 
 
 @lane_memo
@@ -114,7 +125,9 @@ def _lane_terms(m) -> tuple:
         pipe_bits = sum(n.bits for n in lane.nodes if n.reg)
         arity = tree_arity(m)
     if m.adder == "behavioral":
-        tree_lut = _merged_tree_luts(lane, lane_leaves(m)[1], C_CSA_LOOKUP if m.table_depth else C_CSA_SELECT)
+        tlmm = bool(m.table_depth)
+        tree_lut = _merged_tree_luts(lane, lane_leaves(m)[1], C_CSA_LOOKUP if tlmm else C_CSA_SELECT,
+                                     C_EXT_LOOKUP if tlmm else C_EXT_SELECT)
     else:
         tree_lut = C_PRIM * tree_bits
     return pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut
@@ -171,6 +184,8 @@ def _lane_nodes(m, fam: str) -> dict:
         leaf_bits, n_leaves = a + 1, m.chunk
         # expert: the select is the fused pair level, (chunk + 1) // 2 two-operand primitive adders
         sel_lut = C_PRIM * pair_luts if pair_bits else C_SELECT * m.chunk * leaf_bits
+        if behavioral and m.chunk == 1:
+            sel_lut += C_SELECT_ALONE
         g.node("select", f"select{q}", count=m.chunk, width=leaf_bits, leaves=m.chunk, leaf_bits=a,
                out_bits=leaf_bits, adder_bits=pair_bits, arity=2 if pair_bits else 0, prim_bits=pair_bits,
                est={**A.zero(), "lut": sel_lut})
@@ -195,23 +210,28 @@ def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: b
     return g.nodes[0]
 
 
+def _weight_bank_est(depth: int, width: int, style: str, fam: str) -> dict:
+    est = A.memory(depth, width, style, fam, sync_read=True)
+    if style == "lutram":   # the deep-LUTRAM rates (costs.deep_lutram_luts) replace the 4:1 mux tree + a LUT per bank
+        est["lut"] = A.deep_lutram_luts(depth, width, fam)
+    return est
+
+
 @pure
 def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
     g = HwGraph(family=fam)
     g.node("weight_bank", "wbank0", style=style, depth=depth, width=width, count=1, ports=1,
            storage_bits=depth * width,
-           est=A.add(A.memory(depth, width, style, fam, sync_read=True),
-                     A.lutram_write_decode(depth, width, fam) if style == "lutram" else A.zero()))
+           est=_weight_bank_est(depth, width, style, fam))
     return g.nodes[0]
 
 
 @pure
 def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bits: int, lane_sum_bits: int,
                       prim: bool, fam: str) -> dict:
-    if live and not stream:   # async LUTRAM: read mux less the 2:1 the adder absorbs, and the write decode
+    if live and not stream:   # async LUTRAM: its read mux and write decode at the deep-LUTRAM rates
         acc_mem = A.lutram(depth, acc_bits, fam)
-        acc_mem["lut"] = A.read_mux_luts(A.ceil_div(A.lutram_banks(depth, acc_bits, fam), 2), acc_bits)
-        acc_mem = A.add(acc_mem, A.lutram_write_decode(depth, acc_bits, fam))
+        acc_mem["lut"] = A.deep_lutram_luts(depth, acc_bits, fam)
     else:
         acc_mem = A.memory(depth, acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
     g = HwGraph(family=fam)
