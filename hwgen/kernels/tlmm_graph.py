@@ -80,6 +80,13 @@ C_BUILD_ADD = 2.0     # per entry bit of a table-build add/sub
 C_BUILD_MUX = 0.8     # per LUT of the G:1 activation select (a LUT6 per 4:1 per bit)
 C_CONTROL_TLMM = 0.69  # per control register bit of the TLMM (build FSM) control
 C_WALK_ROM = 2.6
+# A single-lane (Q = 1) G = 1 TLMM costs more flattened than its modules do apart: the build's add/sub (entry =
+# run +/- x, op from the walk ROM) merges with the control and the one table replica it writes (with Q >= 2 the
+# entries fan out to Q replicas and flattening saves LUTs instead). Measured with keep_hierarchy (Yosys 0.23):
+# K543 N52 T20 full u280 539 LUTs per module (the anchor 546) vs 635 flattened, +0.8 per build entry bit; flattening
+# the build alone into the top +40; K405 N84 T7 mirror 312 vs 335, +0.55; Q = 2 of the first: 837 vs 810. The 13 such
+# records of datasets/tlmm: residual median 0.62 per build entry bit (anchor LUT SMAPE 11.5 %), 0.6 fits them best.
+C_BUILD_ONE_LANE = 0.6
 # FFs of the control besides its counters (FSM state, handshake flags, the stage valid/first/last/tlast flags of
 # hwgen_mm_pipe, the skid-buffer flag of the naive top), counted from the same designs and frozen with the above
 CTRL_FLAGS_TLMM, CTRL_FLAGS_NAIVE = 27, 15
@@ -331,6 +338,10 @@ def graph_from_key(key: tuple) -> HwGraph:
     g.edge(ctrl, xbuf, 2, "control")
     if tlmm:
         build = g.copy_node(lane["build"])
+        if behavioral and m.lanes == 1 and m.G == 1:
+            node = g.nodes[build]    # a new est: the node shares the memoised block's (HwGraph.copy_node)
+            g.nodes[build] = {**node, "est": {**node["est"],
+                                              "lut": node["est"]["lut"] + C_BUILD_ONE_LANE * m.T * m.entry_bits}}
         g.edge(xbuf, build, m.x_beat_bits, "data")
         g.edge(ctrl, build, sel_w + 2, "control")
     leaf_bits, n_leaves = (m.entry_bits, m.T) if tlmm else (a + 1, m.chunk)
