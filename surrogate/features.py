@@ -23,6 +23,7 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
+# 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control);
 # 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,
 # accumulator); layer-kernel anchors: rope case-table ROMs as Yosys maps them (BRAM by memory_libmap's cost, LUTs per
 # live bit), split x delay in SRLs, direct base-row LUTRAM; glu_act output register / unsaturated rounding;
@@ -31,7 +32,7 @@ FAMILIES = ("xcup", "xc7")
 # side paths (5: matmul lane trees as merged multi-operand adders, shared naive negations, accumulator and LUTRAM
 # write terms; adder arity / instantiated-primitive bits (TLMM adder: ternary, naive adder: expert); 4: memory read
 # muxes, refit TLMM table terms; 3: node types per kernel)
-FEATURE_VERSION = 8
+FEATURE_VERSION = 9
 
 
 @functools.lru_cache(maxsize=1)

@@ -57,11 +57,18 @@ C_SELECT_ALONE = 1.3
 # Accumulator: one LUT per bit of `prev + s2_sum` (the first-chunk zero folds in; 0.6 before, which the tree's
 # overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux and write decode: costs.deep_lutram_luts.
 C_ACC = 1.0
-# Naive lanes whose weight bank is a BRAM/URAM stacked in depth (read mux): the measured LUTs exceed the mux estimate
-# by this factor (fit on those records, 2.6; the cause is not modelled: Yosys' BRAM aspect choice differs from
-# costs._bram_choice on some of these, and the mux output feeds each select's code decode). Not applied to LUTRAM
-# banks, which the naive records do not sample (only datasets/composed does, where 2.6 overcounts).
-C_NAIVE_BANK_MUX = 2.6
+# A BRAM/URAM weight bank with a read mux (blocks stacked in depth, or URAM rows folded): the 4:1-LUT tree count
+# (costs.read_mux_luts) is low, as the stacked blocks' write enables and the registered block select add LUTs (K324
+# N593 G=4 T=1 Q=11 zcu104, hierarchy kept: 133 LUTs for eleven 3-deep RAMB18 banks of 7 bits, 77 LUT5 of mux and
+# ~5 per bank of decode, vs 77 counted). One scale, relative NNLS over the 87 behavioural TLMM / naive records of
+# datasets/tlmm with such a bank (anchor LUT SMAPE 7.4 -> 5.8 % with the folded-select term below).
+C_BLOCK_MUX = 1.4
+# Naive lanes whose bank has a 2-input read mux (a URAM of two folded addresses per row, two BRAMs in depth): ABC
+# merges the mux into the selects' code decode (2 x 2 code bits + the block select + a + -a: 7 inputs), so each
+# select bit takes two LUT6 instead of one LUT4 and no mux LUT remains: K1342 N70 P_k=3 P_n=4 a=7 kv260 446 LUTs vs
+# 310 at K=671 (one unfolded URAM), +34 per lane for 24 select bits; LUT4 120 -> 11, LUT6 34 -> 256. This replaces
+# the empirical x2.6 on the mux (C_NAIVE_BANK_MUX), which wider muxes (3-5 BRAMs: 1.3-1.7x measured) did not need.
+C_FOLDED_SELECT = 1.0
 # Per table replica: the read mux over its LUTRAM banks (costs.read_mux_luts, scaled by C_TABLE_MUX: the bank
 # decode rides along), the write-enable / address logic of the table (C_TABLE_PORT) and, for mirror tables, the
 # XOR of a negative lookup per entry bit (C_MIRROR). Refit (relative NNLS over the 1,040 TLMM/naive training
@@ -80,6 +87,13 @@ C_BUILD_ADD = 2.0     # per entry bit of a table-build add/sub
 C_BUILD_MUX = 0.8     # per LUT of the G:1 activation select (a LUT6 per 4:1 per bit)
 C_CONTROL_TLMM = 0.69  # per control register bit of the TLMM (build FSM) control
 C_WALK_ROM = 2.6
+# A single-lane (Q = 1) G = 1 TLMM costs more flattened than its modules do apart: the build's add/sub (entry =
+# run +/- x, op from the walk ROM) merges with the control and the one table replica it writes (with Q >= 2 the
+# entries fan out to Q replicas and flattening saves LUTs instead). Measured with keep_hierarchy (Yosys 0.23):
+# K543 N52 T20 full u280 539 LUTs per module (the anchor 546) vs 635 flattened, +0.8 per build entry bit; flattening
+# the build alone into the top +40; K405 N84 T7 mirror 312 vs 335, +0.55; Q = 2 of the first: 837 vs 810. The 13 such
+# records of datasets/tlmm: residual median 0.62 per build entry bit (anchor LUT SMAPE 11.5 %), 0.6 fits them best.
+C_BUILD_ONE_LANE = 0.6
 # FFs of the control besides its counters (FSM state, handshake flags, the stage valid/first/last/tlast flags of
 # hwgen_mm_pipe, the skid-buffer flag of the naive top), counted from the same designs and frozen with the above
 CTRL_FLAGS_TLMM, CTRL_FLAGS_NAIVE = 27, 15
@@ -214,7 +228,16 @@ def _weight_bank_est(depth: int, width: int, style: str, fam: str) -> dict:
     est = A.memory(depth, width, style, fam, sync_read=True)
     if style == "lutram":   # the deep-LUTRAM rates (costs.deep_lutram_luts) replace the 4:1 mux tree + a LUT per bank
         est["lut"] = A.deep_lutram_luts(depth, width, fam)
+    elif style in ("bram", "uram"):
+        est["lut"] *= C_BLOCK_MUX
     return est
+
+
+def block_mux_inputs(depth: int, width: int, style: str) -> int:
+    """Inputs of a BRAM/URAM bank's read mux (blocks in depth x URAM addresses folded per row); 0 for others."""
+    if style == "bram":
+        return A._bram_choice(depth, width)[1]
+    return A._uram_choice(depth, width)[1] if style == "uram" else 0
 
 
 @pure
@@ -331,6 +354,10 @@ def graph_from_key(key: tuple) -> HwGraph:
     g.edge(ctrl, xbuf, 2, "control")
     if tlmm:
         build = g.copy_node(lane["build"])
+        if behavioral and m.lanes == 1 and m.G == 1:
+            node = g.nodes[build]    # a new est: the node shares the memoised block's (HwGraph.copy_node)
+            g.nodes[build] = {**node, "est": {**node["est"],
+                                              "lut": node["est"]["lut"] + C_BUILD_ONE_LANE * m.T * m.entry_bits}}
         g.edge(xbuf, build, m.x_beat_bits, "data")
         g.edge(ctrl, build, sel_w + 2, "control")
     leaf_bits, n_leaves = (m.entry_bits, m.T) if tlmm else (a + 1, m.chunk)
@@ -352,9 +379,12 @@ def graph_from_key(key: tuple) -> HwGraph:
             g.edge(wb, src, m.word_bits, "address")
             g.edge(ctrl, src, ew, "address")
         else:
-            if behavioral and wstyle in ("bram", "uram"):
-                bank = g.nodes[wb]      # a new est: the node shares the memoised block's (HwGraph.copy_node)
-                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": bank["est"]["lut"] * C_NAIVE_BANK_MUX}}
+            if behavioral and block_mux_inputs(m.wbuf_depth, m.word_bits, wstyle) == 2:
+                # the mux folds into the selects (C_FOLDED_SELECT); new ests: the nodes share the memoised blocks'
+                bank, sel = g.nodes[wb], g.nodes[src]
+                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": 0.0}}
+                g.nodes[src] = {**sel, "est": {**sel["est"], "lut": sel["est"]["lut"]
+                                               + C_FOLDED_SELECT * m.chunk * (a + 1)}}
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
         tree = g.copy_node(lane["tree"])
