@@ -270,6 +270,29 @@ def make_splits(examples, seed: int = 0, test_frac: float = 0.2, extrap_frac: fl
     return splits
 
 
+SIZE_BUCKETS = (("< 1,000 LUT", 0, 1e3), ("1,000-10,000 LUT", 1e3, 1e4), (">= 10,000 LUT", 1e4, math.inf))
+
+
+def lut_by_size(y, gnn, ana) -> dict:
+    """LUT SMAPE of the GNN and the analytical formula per bucket of measured LUTs (SIZE_BUCKETS)."""
+    j = TARGETS.index("lut")
+    out = {}
+    for name, lo, hi in SIZE_BUCKETS:
+        sel = np.isfinite(y[:, j]) & (y[:, j] >= lo) & (y[:, j] < hi)
+        out[name] = {"n": int(sel.sum()), "gnn_lut_smape": smape(y[sel, j], gnn[sel, j]),
+                     "ana_lut_smape": smape(y[sel, j], ana[sel, j])}
+    return out
+
+
+def size_lines(by_size: dict) -> list[str]:
+    lines = ["LUT SMAPE % by design size (measured LUTs; GNN / analytical):", "",
+             "| size | n | LUT SMAPE % |", "|---|---|---|"]
+    for name, r in by_size.items():
+        if r["n"]:
+            lines.append(f"| {name} | {r['n']} | {_f(r['gnn_lut_smape'])} / {_f(r['ana_lut_smape'])} |")
+    return lines
+
+
 def layer_rows(test, y, gnn, ana, parts) -> list[dict]:
     """Per held-out layer: measured vs predicted LUT and the memory / DSP counts (split d)."""
     out = []
@@ -334,6 +357,7 @@ def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
     return {**extra, "n_train": len(train), "n_test": len(test), "train_seconds": round(t_train, 1),
             "fallback": describe_fallback(ens.cfg.fallback), "blend": describe_blend(ens.cfg.blend), "sigma_scale": ens.cfg.sigma_scale, "by_kind": by_kind,
             "gnn": metrics(y_te, gnn, mu, sigma), "analytical": metrics(y_te, ana_r), "gbm": metrics(y_te, gbm),
+            "by_size": lut_by_size(y_te, gnn, ana_r),
             "gnn_train": metrics(y_tr, rounded(np.expm1(mu_tr)), mu_tr, sig_tr),
             "timing": timing_metrics(test, gnn, ana_r, mu, sigma),
             "sigma_test_mean": float(np.mean(sigma[:, :6])), "sigma_train_mean": float(np.mean(sig_tr[:, :6]))}
@@ -384,6 +408,7 @@ def markdown(result: dict) -> str:
                          f"{_f(a['r2'], digits=3)} | {_f(a['smape'])} | {_f(a['exact'], True)} | "
                          f"{_f(b['r2'], digits=3)} | {_f(b['smape'])} | {_f(b['exact'], True)} |")
         lines += [""] + timing_lines(sp.get("timing"))
+        lines += size_lines(sp["by_size"]) + [""] if sp.get("by_size") else []
         lines += ["SMAPE % by kind (GNN / analytical / GBM):", "",
                   "| kind | n | LUT | FF | DSP |", "|---|---|---|---|---|"]
         for kind, r in sp["by_kind"].items():
@@ -543,12 +568,7 @@ def evaluate_model(model_dir, data: Sequence, exclude: Sequence = ()) -> dict:
         sel = [i for i, ex in enumerate(kept) if ex.kind == kind]
         by_kind[kind] = {"n": len(sel), "gnn": metrics(y[sel], gnn[sel], mu[sel], sigma[sel]),
                          "analytical": metrics(y[sel], ana_r[sel])}
-    j = TARGETS.index("lut")
-    by_size = {}
-    for name, lo, hi in (("< 1,000 LUT", 0, 1e3), ("1,000-10,000 LUT", 1e3, 1e4), (">= 10,000 LUT", 1e4, math.inf)):
-        sel = np.isfinite(y[:, j]) & (y[:, j] >= lo) & (y[:, j] < hi)
-        by_size[name] = {"n": int(sel.sum()), "gnn_lut_smape": smape(y[sel, j], gnn[sel, j]),
-                         "ana_lut_smape": smape(y[sel, j], ana_r[sel, j])}
+    by_size = lut_by_size(y, gnn, ana_r)
     out = {"n": len(kept), "excluded_seen": len(examples) - len(kept), "data": [str(d) for d in data],
            "exclude": [str(d) for d in exclude], "model": str(model_dir),
            "gnn": metrics(y, gnn, mu, sigma), "analytical": metrics(y, ana_r), "by_kind": by_kind,
@@ -585,10 +605,7 @@ def eval_markdown(result: dict, command: str) -> str:
         lines.append(f"| {kind} | {r['n']} | {cell('lut')} | {cell('ff')} | {cell('dsp', True)} | "
                      f"{cell('bram36', True)} | {cell('latency_cycles')} | {cell('ii')} |")
     lines += [""] + timing_lines(result.get("timing"))
-    lines += ["LUT SMAPE % by design size (measured LUTs; GNN / analytical):", "",
-              "| size | n | LUT SMAPE % |", "|---|---|---|"]
-    for name, r in result.get("by_size", {}).items():
-        lines.append(f"| {name} | {r['n']} | {_f(r['gnn_lut_smape'])} / {_f(r['ana_lut_smape'])} |")
+    lines += size_lines(result.get("by_size", {}))
     lines += ["", "Goals of split (a) on this sample: "
               + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in result["goals"].items()) + ".", ""]
     return "\n".join(lines)

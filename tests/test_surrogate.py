@@ -269,6 +269,26 @@ def test_uncertainty_grows_off_distribution(tiny):
     assert s_out[0, res].mean() > 2 * s_in[:, res].mean()
 
 
+def test_report_split_scores_lut_by_design_size(tiny):
+    """A report split scores LUT per bucket of measured size, every test design in exactly one bucket, GNN and
+    formula, and the report prints the buckets that hold designs."""
+    from hwgen.surrogate.evaluate import run_split, size_lines
+
+    import dataclasses
+
+    ex, cfg, _ = tiny
+    # a copy (the fixture is shared) with one test design over 1,000 LUTs
+    ex = [dataclasses.replace(ex[0], y={**ex[0].y, "lut": 10 * ex[0].y["lut"]})] + ex[1:]
+    assert ex[0].y["lut"] >= 1000 and all(e.y["lut"] < 1000 for e in ex[1:6])
+    te = list(range(6))
+    result = run_split(ex, list(range(6, len(ex))), te, cfg)
+    sizes = result["by_size"]
+    assert sum(b["n"] for b in sizes.values()) == len(te)
+    assert all(np.isfinite(b["gnn_lut_smape"]) and np.isfinite(b["ana_lut_smape"]) for b in sizes.values() if b["n"])
+    text = "\n".join(size_lines(sizes))
+    assert all((name in text) == bool(b["n"]) for name, b in sizes.items())
+
+
 def test_formula_fallback_is_per_kernel_group(tiny):
     """One family's exact formula is used for that family only: a poor formula elsewhere does not switch it off,
     and the GNN keeps the groups whose formula it beat."""
