@@ -71,9 +71,17 @@ def lutram(depth: int, width: int, family: str, replicas: int = 1) -> dict:
 
 
 # Yosys 0.23 memory_libmap's cost of a LUTRAM mapping (passes/memory/memory_libmap.cc, techlibs/xilinx/lutrams_*.txt):
-# per primitive (cost - widthscale), plus widthscale x banks x width / bank width, plus 0.5 per read-mux input bit
-# ((banks - 1) x width) and 0.5 per bank's write decode. (cost, widthscale): xcup SDP (16, 16), xc7 RAM32M/64M (8, 7).
+# per primitive (cost - widthscale), plus widthscale x banks x width / bank width, plus the read mux and write decode
+# of banks stacked in depth (_libmap_stack_cost). (cost, widthscale): xcup SDP (16, 16), xc7 RAM32M/64M (8, 7).
 _LUTRAM_COST = {"xcup": (16, 16), "xc7": (8, 7)}
+# Its block RAM costs (techlibs/xilinx/brams_xc4v.txt), which case-table ROMs are also weighed against
+BRAM18_COST, BRAM36_COST = 129.0, 257.0
+
+
+def _libmap_stack_cost(banks: int, width: int) -> float:
+    """memory_libmap's cost of stacking `banks` in depth: 0.5 per read-mux input bit ((banks - 1) x width) and 0.5 per
+    bank's write decode."""
+    return 0.5 * (banks - 1) * width + (0.5 * banks if banks > 1 else 0.0)
 
 
 @pure
@@ -87,7 +95,7 @@ def _lutram_geometry(depth: int, width: int, family: str) -> tuple[int, int]:
 
     def cost(banks: int, bank_width: int) -> float:
         return ((base - ws) * banks * ceil_div(width, bank_width) + ws * banks * width / bank_width
-                + 0.5 * (banks - 1) * width + (0.5 * banks if banks > 1 else 0.0))
+                + _libmap_stack_cost(banks, width))
 
     b32, b64 = ceil_div(depth, 32), ceil_div(depth, 64)
     return (b64, w64) if cost(b64, w64) < cost(b32, w32) else (b32, w32)
@@ -134,11 +142,11 @@ def _bram_choice(depth: int, width: int, true_dual: bool = False) -> tuple[float
         cost, _, banks = min(opts)
         return cost, banks
     best = None
-    for size, unit_cost, ratios in ((0.5, 129, _B18), (1.0, 257, _B36)):
+    for size, unit_cost, ratios in ((0.5, BRAM18_COST, _B18), (1.0, BRAM36_COST, _B36)):
         for d, w in ratios:
             banks = ceil_div(depth, d)
             blocks = banks * ceil_div(width, w)
-            cost = unit_cost * blocks + 0.5 * (banks - 1) * width + (0.5 * banks if banks > 1 else 0.0)
+            cost = unit_cost * blocks + _libmap_stack_cost(banks, width)
             if best is None or cost < best[0]:
                 best = (cost, size * blocks, banks)
     return best[1], best[2]
@@ -305,7 +313,6 @@ def tree_adder_bits(n_leaves: int, leaf_bits: int, max_bits: int, extra_leaves: 
 # against the option costs of brams_xc4v.txt (RAMB18 129, RAMB36 257). Checked on every rope case ROM of
 # datasets/layer_kernels synthesized alone (e.g. 256 x 64: logic 256 < 257, kept in LUTs; 512 x 32: one RAMB18).
 ROM_LOGIC_COST_PER_BIT = 1.0 / 64
-BRAM18_COST, BRAM36_COST = 129.0, 257.0
 # LUTs per live output bit of a case ROM deeper than one LUT6 (> 64 rows): ABC's result grows about linearly with
 # the rows, ~1 LUT per 28 rows (rope tables synthesized alone, 68-256 rows: 2.2-8.6 LUTs per bit, rows / 25.6-31.4).
 CASE_ROM_ROWS_PER_LUT = 28.0
