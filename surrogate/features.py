@@ -10,6 +10,7 @@ log2(kernels), log2(1 + nodes). A model stores the feature names it was trained 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import math
@@ -23,7 +24,8 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
-# 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control);
+# 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),
+# BRAM/URAM weight-bank read mux x C_BLOCK_MUX or folded into the naive selects (C_FOLDED_SELECT);
 # 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,
 # accumulator); layer-kernel anchors: rope case-table ROMs as Yosys maps them (BRAM by memory_libmap's cost, LUTs per
 # live bit), split x delay in SRLs, direct base-row LUTRAM; glu_act output register / unsaturated rounding;
@@ -403,6 +405,21 @@ def _ranges(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - lens), lens)
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """The cyclic garbage collector off for a block that allocates many small objects and no cycles (refcounting frees
+    them all): its passes over the process' large, long-lived heap (torch, the model, the caches) cost about a third of
+    the graph builds and ~90 % of predict.outputs_from_log's time for bench/surrogate_speed.py's 5,000 distinct
+    designs (0.27 s vs 0.02 s)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class FeatureCache:
     """The batched features of designs already seen (collate_graphs' output, one row range per design), keyed by the
     spec's field values like kernels.base.spec_memo: a design asked for again (the search re-scores its frontier,
@@ -444,25 +461,15 @@ class FeatureCache:
 
     def batch(self, specs, ys=None):
         """collate_graphs([build_ir(s) for s in specs], ys), equal to it value for value (a test checks)."""
-        return self._gc_paused(self._batch, specs, ys)
+        with gc_paused():     # the graph builders allocate ~100 small dicts per design (gc_paused)
+            return self._batch(specs, ys)
 
     def batch_distinct(self, specs):
         """(data, inverse): the batch of the distinct designs among specs (first appearance order) and, per spec, its
         row in it; a design repeated within the request, or one whose graph equals an earlier one's (the kernel's
         graph_key), is encoded (and predict_specs predicts it) once."""
-        return self._gc_paused(self._batch_distinct, specs)
-
-    @staticmethod
-    def _gc_paused(fn, *args):
-        # The graph builders allocate ~100 small dicts per design, and no cycles: the cyclic garbage collector's
-        # passes over the process' (large, long-lived) heap cost about a third of the build; refcounting frees it all.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args)
-        finally:
-            if was_enabled:
-                gc.enable()
+        with gc_paused():
+            return self._batch_distinct(specs)
 
     def _parsed(self, specs) -> tuple[list, list]:
         from hwgen import kernels

@@ -19,9 +19,7 @@ search and the LLM plan use before synthesis, so a design predicted to just make
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 from pathlib import Path
 from typing import Sequence
 
@@ -71,7 +69,7 @@ def predict_specs(specs: Sequence, model_dir=None, batch_size: int | None = None
     distinct ones in one batch (features.FeatureCache.batch_distinct: collate_graphs, designs seen before reused), the
     ensemble over slices of batch_size designs (default: FORWARD_BATCH); a design repeated in `specs` is predicted
     once."""
-    from .features import batch_slices
+    from .features import batch_slices, gc_paused
 
     if not specs:
         return []
@@ -80,7 +78,7 @@ def predict_specs(specs: Sequence, model_dir=None, batch_size: int | None = None
     distinct = {}
     for s, i in zip(specs, inverse.tolist()):
         distinct.setdefault(i, s)
-    with _gc_paused():
+    with gc_paused():     # the result rows: ~11 dicts a design
         rows = _predict_batches(batch_slices(data, batch_size or FORWARD_BATCH), model_dir, targets,
                                 [distinct[i] for i in range(len(distinct))])
         out, seen = [], set()
@@ -90,27 +88,12 @@ def predict_specs(specs: Sequence, model_dir=None, batch_size: int | None = None
     return out
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """The cyclic garbage collector off while the result rows are made (~11 dicts a design, no cycles: refcounting
-    frees them): its passes over the process' heap (torch, the model, the caches) took ~90 % of outputs_from_log's time
-    for the 5,000 distinct designs of bench/surrogate_speed.py's 10,000 (0.27 s vs 0.02 s), as they did in the graph
-    builders (features.FeatureCache)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def predict_graphs(arrays: Sequence, model_dir=None, batch_size: int = 4096, targets: Sequence[str] | None = None) -> list[dict]:
     """predict_specs for feature arrays already built (features.arrays)."""
-    from .features import collate
+    from .features import collate, gc_paused
 
     arrays = list(arrays)
-    with _gc_paused():
+    with gc_paused():
         return _predict_batches((collate(arrays[s: s + batch_size]) for s in range(0, len(arrays), batch_size)),
                                 model_dir, targets)
 
@@ -125,9 +108,10 @@ def _predict_batches(batches, model_dir, targets, specs: Sequence | None = None)
     rows: list[dict] = []
     batches = list(batches)
     for data, (mean, sigma, _) in zip(batches, ens.predict_log_batches(batches)):
+        ana = data.ana.numpy()
         if specs is not None:
-            apply_parts(ens, specs[len(rows): len(rows) + mean.shape[0]], mean, sigma)
-        part = outputs_from_log(mean, sigma, data.ana.numpy(), TARGETS)
+            apply_parts(ens, specs[len(rows): len(rows) + mean.shape[0]], mean, sigma, ana)
+        part = outputs_from_log(mean, sigma, ana, TARGETS)
         for t in ens.anchor_only():
             for r in part:
                 r[t]["anchor_only"] = True
