@@ -48,9 +48,10 @@ def part_specs(spec) -> list:
     return kernels.get(sp.kind).part_specs(sp)
 
 
-def member_sums(ens, specs: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def member_sums(ens, specs: Sequence, ana_top: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per top: sum of its members' predicted means [n, T] (discrete targets rounded per member), the summed linear
-    std [n, T] (one surrogate's errors are correlated: no quadrature) and the glue's estimate [n, R]."""
+    std [n, T] (one surrogate's errors are correlated: no quadrature) and the glue's estimate [n, R]; `ana_top`: the
+    tops' analytical rows [n, T] (their graphs' GraphArrays.ana, which the caller's batch already holds)."""
     from .model import round_discrete
     from .predict import feature_cache
 
@@ -59,8 +60,6 @@ def member_sums(ens, specs: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarra
     data, inverse = feature_cache().batch_distinct(flat)
     mu, sigma, _ = ens.predict_log(data)
     mu, sigma, ana_m = mu[inverse], sigma[inverse], data.ana.numpy()[inverse]
-    top, top_inv = feature_cache().batch_distinct(list(specs))
-    ana_top = top.ana.numpy()[top_inv]
     mean = np.expm1(mu)
     std = (mean + 1.0) * sigma          # the delta-method linear std, as outputs_from_log
     for j, t in enumerate(TARGETS):
@@ -77,12 +76,12 @@ def member_sums(ens, specs: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return sums, stds, glue
 
 
-def fit_factors(ens, specs: Sequence, y: np.ndarray) -> dict:
+def fit_factors(ens, specs: Sequence, y: np.ndarray, ana: np.ndarray) -> dict:
     """{top kind: {"factor": [f_r], "sigma": [rms log residual after the factor, or None]}} from tops with
-    measurements y [n, T] (NaN: unknown)."""
+    measurements y [n, T] (NaN: unknown) and analytical rows ana [n, T]."""
     if not len(specs):
         return {}
-    sums, _, glue = member_sums(ens, specs)
+    sums, _, glue = member_sums(ens, specs, ana)
     kinds = np.array([_kind(s) for s in specs])
     out = {}
     for kind in sorted(set(kinds)):
@@ -104,14 +103,14 @@ def fit_factors(ens, specs: Sequence, y: np.ndarray) -> dict:
     return out
 
 
-def apply_parts(ens, specs: Sequence, mu: np.ndarray, sigma: np.ndarray) -> None:
-    """In place: the resource columns of mu / sigma (log1p space, rows aligned with specs) of every top predicted
-    by parts; other rows untouched."""
+def apply_parts(ens, specs: Sequence, mu: np.ndarray, sigma: np.ndarray, ana: np.ndarray) -> None:
+    """In place: the resource columns of mu / sigma (log1p space, rows aligned with specs and with their analytical
+    rows `ana`) of every top predicted by parts; other rows untouched."""
     rows = [i for i, s in enumerate(specs) if has_parts(s)]
     if not rows:
         return
     tops = [specs[i] for i in rows]
-    sums, stds, glue = member_sums(ens, tops)
+    sums, stds, glue = member_sums(ens, tops, np.asarray(ana)[rows])
     fitted = getattr(ens.cfg, "parts", None) or {}
     min_sigma = math.exp(ens.cfg.min_log_sigma)
     for k, i in enumerate(rows):

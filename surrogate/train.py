@@ -290,7 +290,9 @@ def _fit_parts(ens, examples: Sequence[Example]) -> dict:
     from .parts import fit_factors, has_parts
 
     tops = [ex for ex in examples if has_parts(ex.spec)]
-    return fit_factors(ens, [ex.spec for ex in tops], _targets_matrix(tops)) if tops else {}
+    if not tops:
+        return {}
+    return fit_factors(ens, [ex.spec for ex in tops], _targets_matrix(tops), np.stack([ex.arrays.ana for ex in tops]))
 
 
 def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: bool = True):
@@ -305,7 +307,7 @@ def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: 
         means.append(m)
         sigmas.append(sg)
         anas.append(data.ana.numpy())
-    mean, sigma = np.concatenate(means), np.concatenate(sigmas)
+    mean, sigma, ana = np.concatenate(means), np.concatenate(sigmas), np.concatenate(anas)
     if parts:
-        apply_parts(ens, [ex.spec for ex in examples], mean, sigma)
-    return mean, sigma, np.concatenate(anas)
+        apply_parts(ens, [ex.spec for ex in examples], mean, sigma, ana)
+    return mean, sigma, ana

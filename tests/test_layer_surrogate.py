@@ -127,7 +127,7 @@ def test_tiny_training_covers_the_layer_kinds_and_the_layer_split():
     mu_p, sig_p, _ = predict_examples(ens, test)
     assert np.all(np.isfinite(mu_p)) and np.all(np.expm1(mu_p[:, 0]) > 0) and np.all(sig_p > 0)
     # by parts: the resources are the members' sum plus the glue, times the factor (not the whole graph's)
-    sums, _, glue = member_sums(ens, [e.spec for e in test])
+    sums, _, glue = member_sums(ens, [e.spec for e in test], ana)
     f = ens.cfg.parts["bitnet_layer"]["factor"][0]
     assert np.allclose(np.expm1(mu_p[:, 0]), f * (sums[:, 0] + glue[:, 0]))
     assert not np.allclose(mu_p[:, 0], mu_w[:, 0])
