@@ -25,7 +25,8 @@ from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
 # 10: TLMM build: no select LUT at G = 2 (folds into the build adder), mirror sign XOR folded into a 2-3 bank table
-# read mux (C_MIRROR_IN_MUX), table / build / control rates refit with them;
+# read mux (C_MIRROR_IN_MUX), a two-operand TLMM lane adder at C_MACC_PAIR_LOOKUP per bit, table / build / control
+# rates refit with them;
 # 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),
 # BRAM/URAM weight-bank read mux x C_BLOCK_MUX or folded into the naive selects (C_FOLDED_SELECT);
 # 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,

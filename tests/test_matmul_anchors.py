@@ -108,6 +108,8 @@ def _tlmm(bucket) -> tuple[int, float, float]:
     ("G=5 mirror", lambda m, y: m["G"] == 5 and m["table_style"] == "mirror", 0.015, "-0.024"),
     ("G=4 mirror under 1,000 LUT", lambda m, y: m["G"] == 4 and m["table_style"] == "mirror" and y < 1000, 0.035,
      "+0.045"),
+    # a two-operand lane adder carries no compressor logic (C_MACC_PAIR_LOOKUP)
+    ("two-operand lanes", lambda m, y: (m["T"], m["table_style"]) in ((2, "full"), (1, "mirror")), 0.015, "+0.026"),
 ])
 def test_tlmm_anchor_per_g_and_table_style(name, bucket, bound, before):
     """The per-G / per-style biases of the TLMM build and table terms (mean residual before the two forms of
@@ -164,3 +166,18 @@ def test_tlmm_mirror_xor_folds_into_a_two_bank_read_mux():
         mux = TG.C_TABLE_MUX * A.read_mux_luts(banks, eb[G]) * T
         rate[G] = (_node(spec, "table_bank")["est"]["lut"] - mux - TG.C_TABLE_PORT * T) / (T * eb[G])
     assert rate[5] < 0.75 * rate[4], rate
+
+
+def test_tlmm_two_operand_lane_adder_against_the_tree_module():
+    """T = 2 full-table lanes (fixture): the lane tree module is one adder of two LUTRAM outputs, about a LUT per result
+    bit on its own; the anchor's flattened rate for it is above the final-adder rate of merged multi-operand trees."""
+    from hwgen.kernels import tlmm_graph as TG
+
+    for d in _module_designs():
+        if d["spec"]["table_style"] != "full":
+            continue
+        tree = _node(d["spec"], "lane_tree")
+        bits = tree["f"]["out_bits"]
+        assert bits - 2 <= d["modules"]["tlmm_tree"]["lut"] <= bits + 1, (d["spec"]["G"], bits, d["modules"]["tlmm_tree"])
+        assert tree["est"]["lut"] == pytest.approx(TG.C_MACC_PAIR_LOOKUP * bits)
+    assert TG.C_MACC_PAIR_LOOKUP > 1.5 * TG.C_MACC_FINAL

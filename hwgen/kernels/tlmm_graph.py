@@ -45,6 +45,12 @@ C_CSA_SELECT = 1.6    # per compressed operand bit, naive (operands: the selects
 C_EXT_LOOKUP = 0.22
 C_EXT_SELECT = 0.4
 C_MACC_FINAL = 0.25   # per result bit of the final adder (its LUTs mostly carry the last operands' logic)
+# A TLMM lane adder of exactly two operands (T = 2 full tables; T = 1 mirror: the lookup and its sign) has no
+# compressor whose logic its LUTs could carry: its operands come straight from LUTRAM (the mirror XOR folds into it),
+# and on its own it is one LUT per result bit (tests/fixtures/tlmm_modules: 7-9 LUTs per lane for 7-9 bits). Flattened,
+# 0.42 per bit (relative NNLS over the 597 behavioural datasets/tlmm records, the table / build / control rates below
+# refit with it within 0.05 of their values): at C_MACC_FINAL the T = 2 full designs under 1,000 LUT were +4 %.
+C_MACC_PAIR_LOOKUP = 0.42
 C_SELECT = 1.05       # per leaf bit of the naive +a/0/-a select, per lane (one 4-input LUT per bit)
 # Naive: -a of each activation is the same in every lane, and Yosys (opt_merge) keeps one negation per activation
 # for all Q lanes; per lane only the select remains. A lane-local select rate (1.5 per bit) overcounted 2-lane and
@@ -136,12 +142,13 @@ def build_mux_luts(G: int, act_bits: int) -> int:
     return select_luts(G, act_bits) if G > 2 else 0
 
 
-def _merged_tree_luts(tree, widths, c_csa: float, c_ext: float) -> float:
+def _merged_tree_luts(tree, widths, c_csa: float, c_ext: float, c_pair: float) -> float:
     """LUTs of a behavioural lane tree (tlmm_rtl.lane_tree's, over leaves of `widths`) as the multi-operand adders
-    Yosys merges it into: compressed operand bits, their sign extension to the adder's width, the final adder."""
+    Yosys merges it into: compressed operand bits, their sign extension to the adder's width, the final adder
+    (c_pair per bit where it is all there is: two operands)."""
     maccs = A.merged_adders(tree.nodes, {f"lf_{i}": w for i, w in enumerate(widths)})
     return sum(c_csa * A.compressor_bits(ops) + c_ext * (bits * max(len(ops) - 2, 0) - A.compressor_bits(ops))
-               + C_MACC_FINAL * bits for ops, bits in maccs)
+               + (c_pair if len(ops) == 2 else C_MACC_FINAL) * bits for ops, bits in maccs)
 
 
 @lane_memo
@@ -167,7 +174,8 @@ def _lane_terms(m) -> tuple:
     if m.adder == "behavioral":
         tlmm = bool(m.table_depth)
         tree_lut = _merged_tree_luts(lane, lane_leaves(m)[1], C_CSA_LOOKUP if tlmm else C_CSA_SELECT,
-                                     C_EXT_LOOKUP if tlmm else C_EXT_SELECT)
+                                     C_EXT_LOOKUP if tlmm else C_EXT_SELECT,
+                                     C_MACC_PAIR_LOOKUP if tlmm else C_MACC_FINAL)
     else:
         tree_lut = C_PRIM * tree_bits
     return pair_bits, pair_luts, tree_bits, pipe_bits, arity, tree_lut
