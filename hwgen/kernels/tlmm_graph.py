@@ -88,17 +88,17 @@ C_FOLDED_SELECT = 1.0
 # and G:1 select, and ABC restructures it with them).
 # Two structures these rates had averaged over (bench/surrogate_anchor_bias.py: G=2 -3 %, G=5 mirror -3 %, G=4
 # mirror +4 % on the training designs under 1,000 LUT), measured on controlled designs with the build / lookup
-# modules kept apart (kv260 K64 N64 a=6 T=2 Q=2, G=1..5, Yosys 0.23):
-# - G = 2: the 2:1 activation select folds into the build adder's LUT (x0, x1, sel, op, run: 5 inputs), so the build
-#   costs 2 LUTs per entry bit and no select LUT (32 LUTs for 2 x 8 bits; G = 1: 28 for 2 x 7; G = 3-4: +~4.5 per
-#   table for the select). build_mux_luts.
+# modules kept apart (tests/fixtures/tlmm_modules, bench/tlmm_module_cells.py: kv260 K64 N64 a=6 T=2 Q=2, G=1..5):
+# - G = 2: the 2:1 activation select folds into the build adder's LUT (x0, x1, sel, op, run: 5 inputs): the build
+#   module takes 38 LUTs for 2 tables x 8 entry bits against 34 for G = 1's 2 x 7, two LUTs per extra entry bit and no
+#   select LUT (G = 3: 45 for 2 x 8, a select). build_mux_luts.
 # - A mirror table two or three banks deep (G = 5: 122 entries, two RAM64M8 banks): its sign XOR folds into the last
 #   LUT of the bank read mux (lookup module: 18 LUT4 for 2 x 9 bits, mux and XOR, vs 18 LUT2 of XOR alone on a
 #   one-bank G = 4 table), as with the primitive adders (C_MIRROR_PRIM). Flattened, the lone XOR still partly merges
 #   into the lane tree (C_MIRROR); the folded one costs less (C_MIRROR_IN_MUX).
 # Refit (relative NNLS over the 597 behavioural on-chip TLMM records of datasets/tlmm, 2026-12-07; the holdout and
-# fresh records kept out) with these two forms: anchor LUT SMAPE of those records 4.18 -> 3.80 %, under 1,000 LUT
-# 5.04 -> 4.35 %.
+# fresh records kept out) with these two forms and C_MACC_PAIR_LOOKUP: anchor LUT SMAPE of those records 4.18 ->
+# 3.69 %, under 1,000 LUT 5.04 -> 4.11 %.
 C_TABLE_MUX = 1.05    # was 1.0
 C_TABLE_PORT = 1.95   # was 2.3
 C_MIRROR = 0.45       # was 0.4 (every mirror table)
