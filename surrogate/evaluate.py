@@ -348,9 +348,8 @@ def run_split(examples, tr, te, cfg: ModelConfig, log=None) -> dict:
         # tops are predicted by parts (parts.py); for comparison, the GNN on their whole graph and by parts with
         # the factor unfitted (no top of the kind in training)
         mu_w, sig_w, _ = predict_examples(ens, test, parts=False)
-        fitted, ens.cfg.parts = ens.cfg.parts, {}
-        mu_1, sig_1, _ = predict_examples(ens, test)
-        ens.cfg.parts = fitted
+        fitted = ens.cfg.parts
+        mu_1, sig_1, _ = predict_examples(ens, test, parts_fit={})
         extra = {"whole_graph": metrics(y_te, rounded(np.expm1(mu_w)), mu_w, sig_w),
                  "parts_unfitted": metrics(y_te, rounded(np.expm1(mu_1)), mu_1, sig_1), "parts_fit": fitted}
         if all(is_layer(ex) for ex in test):

@@ -295,9 +295,10 @@ def _fit_parts(ens, examples: Sequence[Example]) -> dict:
     return fit_factors(ens, [ex.spec for ex in tops], _targets_matrix(tops), np.stack([ex.arrays.ana for ex in tops]))
 
 
-def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: bool = True):
+def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: bool = True,
+                     parts_fit: dict | None = None):
     """-> (mean log1p [n, T], sigma [n, T], analytical [n, T]); tops over member kernels by parts (surrogate/parts.py)
-    unless `parts` is False (the GNN on their whole graph)."""
+    unless `parts` is False (the GNN on their whole graph); `parts_fit` overrides the model's fitted factors."""
     from .parts import apply_parts
 
     means, sigmas, anas = [], [], []
@@ -309,5 +310,5 @@ def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: 
         anas.append(data.ana.numpy())
     mean, sigma, ana = np.concatenate(means), np.concatenate(sigmas), np.concatenate(anas)
     if parts:
-        apply_parts(ens, [ex.spec for ex in examples], mean, sigma, ana)
+        apply_parts(ens, [ex.spec for ex in examples], mean, sigma, ana, fitted=parts_fit)
     return mean, sigma, ana
