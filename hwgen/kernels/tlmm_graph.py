@@ -214,10 +214,11 @@ def _lane_nodes(m, fam: str) -> dict:
 # The blocks whose features depend on the design's size, as pure functions of what they read (memoised: many designs
 # share a weight bank or an accumulator shape); graph_from_key copies the node they return.
 @pure
-def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: bool, fam: str) -> dict:
+def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: bool, fam: str,
+                  acc_decode: float = 0.0) -> dict:
     rom = A.scale(A.memory(steps, rom_bits, "rom", fam), C_WALK_ROM) if tlmm else A.zero()
     c_control = C_CONTROL_TLMM if tlmm and not stream else C_CONTROL
-    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff}, rom)
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff + acc_decode}, rom)
     g = HwGraph(family=fam)
     g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits, storage_bits=steps * rom_bits,
            est=ctrl_est)
@@ -252,9 +253,9 @@ def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
 @pure
 def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bits: int, lane_sum_bits: int,
                       prim: bool, fam: str) -> dict:
-    if live and not stream:   # async LUTRAM: its read mux and write decode at the deep-LUTRAM rates
+    if live and not stream:   # async LUTRAM: its read mux at the deep-LUTRAM rate (the write decode: _acc_decode)
         acc_mem = A.lutram(depth, acc_bits, fam)
-        acc_mem["lut"] = A.deep_lutram_luts(depth, acc_bits, fam)
+        acc_mem["lut"] = A.deep_lutram_read_luts(depth, acc_bits, fam)
     else:
         acc_mem = A.memory(depth, acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
     g = HwGraph(family=fam)
@@ -264,6 +265,17 @@ def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bit
            est=A.add(acc_mem, A.adder((C_ACC_PRIM if prim else C_ACC) * acc_bits if live else 0),
                      A.registers(acc_bits)))
     return g.nodes[0]
+
+
+def _acc_decode(m, fam: str) -> float:
+    """The write decode of the partial-sum LUTRAM (hwgen_lane_acc, on-chip weights), once per design: every lane writes
+    its accumulator at the same address (s2_nb) under the same enable, so Yosys keeps one bank write-enable decode for
+    all Q lanes (and one read-address register, memory_dff's, which the control rates carry). Counted per lane it
+    over-counted multi-lane designs with multi-bank accumulators: K145 N570 P_k=3 P_n=4 u280 (143 x 13, 5 banks) has
+    6 write-enable LUTs in all, where 4 x 1.2 x 5 = 24 were counted (naive u250/u280 syntheses, 2026-12-07)."""
+    if m.chunks <= 1 or m.weight_memory == "stream":
+        return 0.0
+    return A.deep_lutram_decode_luts(m.nblocks, m.acc_bits, fam)
 
 
 def matmul_graph_key(kernel, spec) -> tuple:
@@ -343,7 +355,7 @@ def graph_from_key(key: tuple) -> HwGraph:
     win = g.copy_node(lane["w"])
     yout = g.node("stream_out", "y", width=m.y_beat_bits)
     g.ports.update(x=xin, w=win, y=yout)
-    ctrl = g.copy_node(_control_node(ctrl_ff, steps, rom_bits, tlmm, stream, fam))
+    ctrl = g.copy_node(_control_node(ctrl_ff, steps, rom_bits, tlmm, stream, fam, _acc_decode(m, fam)))
     if stream:   # the call's activation buffer (on-chip weights: the lane's registers, _lane_nodes)
         xbuf = g.node("act_buffer", "xbuf", style=m.xbuf_style, count=1, depth=m.xbuf_depth, width=m.x_beat_bits,
                       ports=1, storage_bits=m.xbuf_depth * m.x_beat_bits,
