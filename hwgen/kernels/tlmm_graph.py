@@ -69,6 +69,17 @@ C_BLOCK_MUX = 1.4
 # 310 at K=671 (one unfolded URAM), +34 per lane for 24 select bits; LUT4 120 -> 11, LUT6 34 -> 256. This replaces
 # the empirical x2.6 on the mux (C_NAIVE_BANK_MUX), which wider muxes (3-5 BRAMs: 1.3-1.7x measured) did not need.
 C_FOLDED_SELECT = 1.0
+# A lone select (P_k = 1) with that 2-input mux feeds no merged tree, and ABC muxes only the code's sign bit (one LUT3:
+# the slice select and the two slices' bit); every leaf bit is then one LUT6 of the two slices' zero bit, the slice
+# select, the muxed sign, a and -a: one LUT per lane, not one per select bit. u250 K40 N418 P_n=3 a=5 (5600 x 2 URAM
+# banks, two slices): 6 LUT6 + 1 LUT3 per lane (7.6 for the unfolded select), where C_FOLDED_SELECT counted 13.6;
+# K214 N320 P_n=10 a=6: 8 per lane (naive u250 syntheses with netlist cones, 2026-12-07).
+C_FOLDED_SIGN = 1.0
+# What stays in the bank when its read mux folds into the selects: the write demux (memory_libmap's, one write enable
+# per URAM slice or stacked block, from the lane's load select and the address bits above the block), which the mux
+# scale C_BLOCK_MUX carries elsewhere. Per lane of those syntheses the load-side LUTs grew from ~2.5 (one block) to
+# ~4 with two slices (K214 N320 P_n=10: 49 for 10 lanes; K431 N1010 P_n=24: 104 for 24 lanes).
+C_BLOCK_DEMUX = 1.0
 # Per table replica: the read mux over its LUTRAM banks (costs.read_mux_luts, scaled by C_TABLE_MUX: the bank
 # decode rides along), the write-enable / address logic of the table (C_TABLE_PORT) and, for mirror tables, the
 # XOR of a negative lookup per entry bit (C_MIRROR). Refit (relative NNLS over the 1,040 TLMM/naive training
@@ -392,11 +403,12 @@ def graph_from_key(key: tuple) -> HwGraph:
             g.edge(ctrl, src, ew, "address")
         else:
             if behavioral and block_mux_inputs(m.wbuf_depth, m.word_bits, wstyle) == 2:
-                # the mux folds into the selects (C_FOLDED_SELECT); new ests: the nodes share the memoised blocks'
+                # the read mux folds into the selects (C_FOLDED_SELECT, or one LUT for a lone select); the bank keeps
+                # its write demux. New ests: the nodes share the memoised blocks'
                 bank, sel = g.nodes[wb], g.nodes[src]
-                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": 0.0}}
-                g.nodes[src] = {**sel, "est": {**sel["est"], "lut": sel["est"]["lut"]
-                                               + C_FOLDED_SELECT * m.chunk * (a + 1)}}
+                folded = C_FOLDED_SIGN if m.chunk == 1 else C_FOLDED_SELECT * m.chunk * (a + 1)
+                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": C_BLOCK_DEMUX * 2}}
+                g.nodes[src] = {**sel, "est": {**sel["est"], "lut": sel["est"]["lut"] + folded}}
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
         tree = g.copy_node(lane["tree"])
