@@ -287,6 +287,21 @@ def deep_lutram_read_luts(depth: int, width: int, family: str) -> float:
     return float(C_DEEP_MUX * width * (banks - 1)) if banks > 1 else 0.0
 
 
+def read_mux_into_adder_luts(banks: int, width: int) -> float:
+    """LUTs of a read mux over `banks` blocks stacked in depth whose result is one operand of an adder (the matmul
+    partial sums: prev + s2_sum), besides the adder's own LUT per bit: the 4:1-LUT tree (read_mux_luts), or, where
+    fewer, the two halves of the top address bit muxed in that adder LUT (its other inputs are the sum bit and the
+    first-chunk clear: room for one 2:1 stage), each half a 4:1-LUT tree. Measured (tlmm_naive u250 K=40 P_n=1,
+    11-bit accumulators of 1-10 banks, LUTs of the accumulator cone per bit, adder included; 2026-12-07):
+    B = 1 2 3 4 5 6 7 8 10 -> 1 1 2 2 2 3 4 3 5; this rule gives 1 1 2 2 2 3 3 3 4, the deep-LUTRAM rate
+    (1 + 0.42 (B - 1)) 1 1.4 1.8 2.3 2.7 3.1 3.5 3.9 4.8."""
+    if banks <= 1:
+        return 0.0
+    low = 1 << ((banks - 1).bit_length() - 1)      # banks under the top address bit
+    split = ceil_div(low - 1, 3) + ceil_div(banks - low - 1, 3)
+    return float(width * min(ceil_div(banks - 1, 3), split))
+
+
 def deep_lutram_decode_luts(depth: int, width: int, family: str) -> float:
     """The write-decode part of deep_lutram_luts: one bank write enable each, shared by copies written at the same
     address under the same enable (Yosys opt_merge keeps one)."""

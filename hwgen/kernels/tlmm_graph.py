@@ -264,9 +264,9 @@ def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
 @pure
 def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bits: int, lane_sum_bits: int,
                       prim: bool, fam: str) -> dict:
-    if live and not stream:   # async LUTRAM: its read mux at the deep-LUTRAM rate (the write decode: _acc_decode)
+    if live and not stream:   # async LUTRAM: its read mux into the adder's LUTs (the write decode: _acc_decode)
         acc_mem = A.lutram(depth, acc_bits, fam)
-        acc_mem["lut"] = A.deep_lutram_read_luts(depth, acc_bits, fam)
+        acc_mem["lut"] = A.read_mux_into_adder_luts(A.lutram_banks(depth, acc_bits, fam), acc_bits)
     else:
         acc_mem = A.memory(depth, acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
     g = HwGraph(family=fam)
