@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Controlled tlmm_naive designs (P_k = 1 unless named; pipeline 0): the lead's u250 K=40 a=5 URAM sweep over N and
 # P_n (acc depth N / P_n, weight banks of 1-5 URAM slices), two training-set designs the anchor over-predicted
-# (P_k = 1, two-slice banks), two with multi-bank accumulators and P_k = 3-4, and a 9000 x 20 bank (three 24-bit slices
-# in one URAM).
+# (P_k = 1, two-slice banks), two with multi-bank accumulators and P_k = 3-4, a 9000 x 20 bank (three 24-bit slices
+# in one URAM), and the K=40 sweep over N at P_n = 1.
 DESIGNS = {
     "l96p1": dict(target="u250", K=40, N=96, P_k=1, P_n=1, act_bits=5, weight_memory="uram"),
     "l96p3": dict(target="u250", K=40, N=96, P_k=1, P_n=3, act_bits=5, weight_memory="uram"),
@@ -47,6 +47,9 @@ DESIGNS = {
     "k54": dict(target="u250", K=54, N=945, P_k=4, P_n=3, act_bits=6, weight_memory="uram"),
     "u9000": dict(target="u250", K=180, N=500, P_k=10, P_n=1, act_bits=4, weight_memory="uram"),
 }
+# one lane, 11-bit accumulators of N partial sums (1-10 LUTRAM banks): the accumulator's read mux into its adder
+DESIGNS.update({f"n{n}": dict(target="u250", K=40, N=n, P_k=1, P_n=1, act_bits=5, weight_memory="uram")
+                for n in (50, 128, 160, 256, 300, 384, 512, 600)})
 
 MODEL_FIELDS = ("lanes", "chunk", "chunks", "nblocks", "acc_bits", "wbuf_depth", "word_bits", "weight_memory")
 SEQ = re.compile(r"^(FD|RAM|URAM)")
