@@ -47,6 +47,10 @@ DESIGNS = {
     "k54": dict(target="u250", K=54, N=945, P_k=4, P_n=3, act_bits=6, weight_memory="uram"),
     "u9000": dict(target="u250", K=180, N=500, P_k=10, P_n=1, act_bits=4, weight_memory="uram"),
 }
+# three lanes over two-slice (N=418: 5600 x 2) and one-slice (N=192: 2560 x 2) URAM banks, act_bits 4-8: the lone
+# select's folded bank mux
+DESIGNS.update({f"{tag}a{a}": dict(target="u250", K=40, N=n, P_k=1, P_n=3, act_bits=a, weight_memory="uram")
+                for tag, n in (("s2", 418), ("s1", 192)) for a in (4, 6, 7, 8)})
 # one lane, 11-bit accumulators of N partial sums (1-10 LUTRAM banks): the accumulator's read mux into its adder
 DESIGNS.update({f"n{n}": dict(target="u250", K=40, N=n, P_k=1, P_n=1, act_bits=5, weight_memory="uram")
                 for n in (50, 128, 160, 256, 300, 384, 512, 600)})

@@ -8,8 +8,8 @@ Rules (Yosys 0.23 `synth_xilinx -nowidelut`, checked against the cell reports of
   (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M (4 LUTs, 64 x 3), by Yosys'
   memory_libmap cost (sites, read mux and write decode); more than one bank in depth adds a read mux;
 - BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
-  ratios; URAM: 4096 x 72 blocks, with narrow memories folded into wide rows; a BRAM/URAM absorbs its
-  synchronous read register; blocks stacked in depth (or rows folded) add a LUT read mux;
+  ratios; URAM: 4096 x 72 blocks, a deeper memory's 4096-deep slices side by side in the byte lanes of a row; a
+  BRAM/URAM absorbs its synchronous read register; blocks stacked in depth (or URAM slices) add a LUT read mux;
 - registers: one FF per bit; multipliers: DSP48 tiles by Yosys' $mul mapping rule (`product`), except
   products Yosys merges with their adder into a $macc cell, which it builds from LUTs.
 """
@@ -268,7 +268,8 @@ def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
 C_MACC = 0.6   # LUTs per partial-product bit of a LUT multiplier
 
 
-# A LUTRAM many banks deep (the TLMM weight bank with `weight_memory: lutram`, the partial-sum memory of long rows):
+# A LUTRAM many banks deep (the TLMM weight bank with `weight_memory: lutram`; the partial-sum memory of long rows had
+# the same rates until read_mux_into_adder_luts / the shared decode replaced them there):
 # per read bit and bank beyond the first, and per bank for its write enable. The 4:1-LUT tree (read_mux_luts) plus one
 # LUT per bank was 30-40 % low on these (e.g. 851 measured vs 651 for a 4368 x 6 xc7 bank of 69 RAM64M); relative
 # NNLS over the 670 on-chip behavioural TLMM records of datasets/tlmm (2026-12-07), the same two rates for both.

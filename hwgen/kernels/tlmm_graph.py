@@ -55,7 +55,8 @@ C_NEG = 0.7           # per activation bit (act_bits + 1), once per design
 # acc_bits or Q), where C_SELECT (fit with the tree's $macc absorbing the code decode) leaves it out.
 C_SELECT_ALONE = 1.3
 # Accumulator: one LUT per bit of `prev + s2_sum` (the first-chunk zero folds in; 0.6 before, which the tree's
-# overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux and write decode: costs.deep_lutram_luts.
+# overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux into that adder
+# (costs.read_mux_into_adder_luts) per lane, its write decode once per design (_acc_decode).
 C_ACC = 1.0
 # A BRAM/URAM weight bank with a read mux (blocks stacked in depth, or URAM rows folded): the 4:1-LUT tree count
 # (costs.read_mux_luts) is low, as the stacked blocks' write enables and the registered block select add LUTs (K324
@@ -73,7 +74,9 @@ C_FOLDED_SELECT = 1.0
 # the slice select and the two slices' bit); every leaf bit is then one LUT6 of the two slices' zero bit, the slice
 # select, the muxed sign, a and -a: one LUT per lane, not one per select bit. u250 K40 N418 P_n=3 a=5 (5600 x 2 URAM
 # banks, two slices): 6 LUT6 + 1 LUT3 per lane (7.6 for the unfolded select), where C_FOLDED_SELECT counted 13.6;
-# K214 N320 P_n=10 a=6: 8 per lane (naive u250 syntheses with netlist cones, 2026-12-07).
+# K214 N320 P_n=10 a=6: 8 per lane. Against the same lanes over one slice (N192, act_bits 4-8) the select cone per lane
+# differs by +1, -1, -1, +2, +2 (a = 4, 5, 6, 7, 8; ABC's packing of -a's bits), where C_FOLDED_SELECT added a + 1
+# (bench/naive_netlist_cones.py -> tests/fixtures/naive_cones.json, 2026-12-07).
 C_FOLDED_SIGN = 1.0
 # What stays in the bank when its read mux folds into the selects: the write demux (memory_libmap's, one write enable
 # per URAM slice or stacked block, from the lane's load select and the address bits above the block), which the mux
