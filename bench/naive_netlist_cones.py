@@ -1,6 +1,6 @@
-"""Where the LUTs of small naive matmul designs go: each controlled design is synthesized with the open flow (Yosys 0.23,
-`hwgen synth --flow open`), then once more with the same script keeping the register names (no `opt_clean -purge`),
-and every LUT of the flattened netlist is assigned to a block by the registers / memories its cone reads and feeds:
+"""Where the LUTs of small naive matmul designs go: each controlled design is synthesized with the open flow
+(Yosys 0.23, `hwgen synth --flow open`), then once more with the same script keeping the register names (no
+`opt_clean -purge`), and every LUT of the flattened netlist is assigned to a block by the registers / memories its cone reads and feeds:
 
     select       LUTs that feed the lane-sum register s2_sum (the +a/0/-a select and, for P_k > 1, the lane tree)
     neg          the shared negations of the activations (read only s1_x, feed s2_sum)
@@ -151,7 +151,8 @@ def synth(name: str, params: dict, work: Path) -> dict:
     counts, uram = classify(json.loads((ydir / "netlist_named.json").read_text()))
     spec.pop("name")
     model = json.loads((out / "project" / "model.json").read_text())
-    return {"spec": spec, "model": {k: model[k] for k in MODEL_FIELDS}, "lut": report["resources"]["lut"], "lutram": report["resources"]["lutram"],
+    return {"spec": spec, "model": {k: model[k] for k in MODEL_FIELDS}, "lut": report["resources"]["lut"],
+            "lutram": report["resources"]["lutram"],
             "uram": report["resources"]["uram"], "cells": report["extra"]["cells"], "luts_by_block": counts,
             "uram_dout_bits": sorted(uram.values())[0] if uram else []}
 
