@@ -1,6 +1,7 @@
 """Where the LUTs of small naive matmul designs go: each controlled design is synthesized with the open flow
 (Yosys 0.23, `hwgen synth --flow open`), then once more with the same script keeping the register names (no
-`opt_clean -purge`), and every LUT of the flattened netlist is assigned to a block by the registers / memories its cone reads and feeds:
+`opt_clean -purge`), and every LUT of the flattened netlist is assigned to a block by the registers / memories its
+cone reads and feeds:
 
     select       LUTs that feed the lane-sum register s2_sum (the +a/0/-a select and, for P_k > 1, the lane tree)
     neg          the shared negations of the activations (read only s1_x, feed s2_sum)
