@@ -81,7 +81,7 @@ C_FOLDED_SIGN = 1.0
 # What stays in the bank when its read mux folds into the selects: the write demux (memory_libmap's, one write enable
 # per URAM slice or stacked block, from the lane's load select and the address bits above the block), which the mux
 # scale C_BLOCK_MUX carries elsewhere. In those syntheses the three lanes' load side takes 18-20 LUTs over two-slice
-# banks (N418, act_bits 4-8) against 11-13 over one-slice banks (N192): +2.0-2.7 per lane, the two slice enables.
+# banks (N418, act_bits 4-8) against 11-13 over one-slice banks (N192): +1.7-2.7 per lane, the two slice enables.
 C_BLOCK_DEMUX = 1.0
 # Per table replica: the read mux over its LUTRAM banks (costs.read_mux_luts, scaled by C_TABLE_MUX: the bank
 # decode rides along), the write-enable / address logic of the table (C_TABLE_PORT) and, for mirror tables, the
