@@ -41,6 +41,7 @@ DESIGNS = {
     "l96p1": dict(target="u250", K=40, N=96, P_k=1, P_n=1, act_bits=5, weight_memory="uram"),
     "l96p3": dict(target="u250", K=40, N=96, P_k=1, P_n=3, act_bits=5, weight_memory="uram"),
     "l192p1": dict(target="u250", K=40, N=192, P_k=1, P_n=1, act_bits=5, weight_memory="uram"),
+    "l192p3": dict(target="u250", K=40, N=192, P_k=1, P_n=3, act_bits=5, weight_memory="uram"),
     "l418p1": dict(target="u250", K=40, N=418, P_k=1, P_n=1, act_bits=5, weight_memory="uram"),
     "l418p3": dict(target="u250", K=40, N=418, P_k=1, P_n=3, act_bits=5, weight_memory="uram"),
     "k214": dict(target="u250", K=214, N=320, P_k=1, P_n=10, act_bits=6, weight_memory="auto"),
