@@ -24,6 +24,10 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
+# 10: URAM banks as memory_libmap maps them (4096-deep slices in byte lanes: blocks and the slices:1 read mux), the
+# matmul partial-sum LUTRAM's read mux into its adder (costs.read_mux_into_adder_luts) and write decode once per design
+# (on the control node), a lone naive select's folded 2-input bank mux one LUT (C_FOLDED_SIGN) and the folded bank's
+# write demux (C_BLOCK_DEMUX);
 # 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),
 # BRAM/URAM weight-bank read mux x C_BLOCK_MUX or folded into the naive selects (C_FOLDED_SELECT);
 # 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,
@@ -34,7 +38,7 @@ FAMILIES = ("xcup", "xc7")
 # side paths (5: matmul lane trees as merged multi-operand adders, shared naive negations, accumulator and LUTRAM
 # write terms; adder arity / instantiated-primitive bits (TLMM adder: ternary, naive adder: expert); 4: memory read
 # muxes, refit TLMM table terms; 3: node types per kernel)
-FEATURE_VERSION = 9
+FEATURE_VERSION = 10
 
 
 @functools.lru_cache(maxsize=1)
