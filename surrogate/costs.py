@@ -8,8 +8,8 @@ Rules (Yosys 0.23 `synth_xilinx -nowidelut`, checked against the cell reports of
   (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M (4 LUTs, 64 x 3), by Yosys'
   memory_libmap cost (sites, read mux and write decode); more than one bank in depth adds a read mux;
 - BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
-  ratios; URAM: 4096 x 72 blocks, with narrow memories folded into wide rows; a BRAM/URAM absorbs its
-  synchronous read register; blocks stacked in depth (or rows folded) add a LUT read mux;
+  ratios; URAM: 4096 x 72 blocks, a deeper memory's 4096-deep slices side by side in the byte lanes of a row; a
+  BRAM/URAM absorbs its synchronous read register; blocks stacked in depth (or URAM slices) add a LUT read mux;
 - registers: one FF per bit; multipliers: DSP48 tiles by Yosys' $mul mapping rule (`product`), except
   products Yosys merges with their adder into a $macc cell, which it builds from LUTs.
 """
@@ -153,19 +153,31 @@ def _bram_choice(depth: int, width: int, true_dual: bool = False) -> tuple[float
 
 
 def uram(depth: int, width: int) -> float:
-    """URAM288 blocks (4096 x 72). Yosys folds f consecutive addresses of a narrow memory into one wide row
-    (f a power of two), so a 12288 x 2 memory takes one block, not three."""
+    """URAM288 blocks (4096 x 72). A memory deeper than 4096 is cut into 4096-deep slices, and Yosys packs the slices
+    side by side into the byte lanes of one 72-bit row (_uram_choice), so a 12288 x 2 memory takes one block, not
+    three."""
     return _uram_choice(depth, width)[0]
+
+
+# URAM288's write-enable bytes as techlibs/xilinx/urams.txt declares them (option BYTEWIDTH 8, then 9)
+URAM_BYTES = (8, 9)
 
 
 @pure
 def _uram_choice(depth: int, width: int) -> tuple[float, int]:
-    """(URAM blocks, inputs of the read mux: blocks in depth x addresses folded per row) of the cheapest fold."""
+    """(URAM blocks, inputs of the read mux) as Yosys 0.23 memory_libmap maps a memory onto URAM288 (abits 12, one
+    72-bit width; passes/memory/memory_libmap.cc handle_geom): the memory is cut into ceil(depth / 4096) slices of the
+    block's depth; a slice takes the word's width padded to whole write-enable bytes, and the slices lie side by side
+    in the rows, ceil(slices x padded width / 72) blocks, the byte option with fewer blocks (8 on a tie, listed first).
+    The read mux picks among the slices (slices:1, on the address bits above the 12th) and the write enables decode
+    them. The old rule (f addresses folded per row, f a power of two) made a 16720 x 2 bank one block with an 8:1
+    read mux, where Yosys puts its five slices into byte lanes 0-4 of one block (a 5:1 mux), and a 9000 x 20 bank
+    two blocks where Yosys takes one (three 24-bit slices in 72 bits): u250 naive syntheses, 2026-12-07."""
     if depth <= 0 or width <= 0:
         return 0.0, 0
-    cost, f = min((ceil_div(depth, 4096 * f) * ceil_div(width * f, 72), f)
-                  for f in (1, 2, 4, 8, 16, 32, 64) if width * f <= 72 or f == 1)
-    return float(cost), ceil_div(depth, 4096 * f) * f
+    slices = ceil_div(depth, 4096)
+    blocks = min(ceil_div(slices * ceil_div(width, b) * b, 72) for b in URAM_BYTES)
+    return float(blocks), slices
 
 
 @pure_dict
@@ -256,7 +268,8 @@ def macc(a_bits: int, b_bits: int, count: float = 1.0) -> dict:
 C_MACC = 0.6   # LUTs per partial-product bit of a LUT multiplier
 
 
-# A LUTRAM many banks deep (the TLMM weight bank with `weight_memory: lutram`, the partial-sum memory of long rows):
+# A LUTRAM many banks deep (the TLMM weight bank with `weight_memory: lutram`; the partial-sum memory of long rows had
+# the same rates until read_mux_into_adder_luts / the shared decode replaced them there):
 # per read bit and bank beyond the first, and per bank for its write enable. The 4:1-LUT tree (read_mux_luts) plus one
 # LUT per bank was 30-40 % low on these (e.g. 851 measured vs 651 for a 4368 x 6 xc7 bank of 69 RAM64M); relative
 # NNLS over the 670 on-chip behavioural TLMM records of datasets/tlmm (2026-12-07), the same two rates for both.
@@ -266,8 +279,35 @@ C_DEEP_DECODE = 1.2
 
 def deep_lutram_luts(depth: int, width: int, family: str, replicas: int = 1) -> float:
     """LUTs of a LUTRAM's read mux and write decode where it is more than one bank deep (lutram_banks)."""
+    return (deep_lutram_read_luts(depth, width, family) + deep_lutram_decode_luts(depth, width, family)) * replicas
+
+
+def deep_lutram_read_luts(depth: int, width: int, family: str) -> float:
+    """The read-mux part of deep_lutram_luts (per copy that has its own read data)."""
     banks = lutram_banks(depth, width, family)
-    return float((C_DEEP_MUX * width * (banks - 1) + C_DEEP_DECODE * banks) * replicas) if banks > 1 else 0.0
+    return float(C_DEEP_MUX * width * (banks - 1)) if banks > 1 else 0.0
+
+
+def read_mux_into_adder_luts(banks: int, width: int) -> float:
+    """LUTs of a read mux over `banks` blocks stacked in depth whose result is one operand of an adder (the matmul
+    partial sums: prev + s2_sum), besides the adder's own LUT per bit: the 4:1-LUT tree (read_mux_luts), or, where
+    fewer, the two halves of the top address bit muxed in that adder LUT (its other inputs are the sum bit and the
+    first-chunk clear: room for one 2:1 stage), each half a 4:1-LUT tree. Measured (tlmm_naive u250 K=40 P_n=1,
+    11-bit accumulators of 1-10 banks, LUTs of the accumulator cone per bit, adder included; 2026-12-07):
+    B = 1 2 3 4 5 6 7 8 10 -> 1 1 2 2 2 3 4 3 5; this rule gives 1 1 2 2 2 3 3 3 4, the deep-LUTRAM rate
+    (1 + 0.42 (B - 1)) 1 1.4 1.8 2.3 2.7 3.1 3.5 3.9 4.8."""
+    if banks <= 1:
+        return 0.0
+    low = 1 << ((banks - 1).bit_length() - 1)      # banks under the top address bit
+    split = ceil_div(low - 1, 3) + ceil_div(banks - low - 1, 3)
+    return float(width * min(ceil_div(banks - 1, 3), split))
+
+
+def deep_lutram_decode_luts(depth: int, width: int, family: str) -> float:
+    """The write-decode part of deep_lutram_luts: one bank write enable each, shared by copies written at the same
+    address under the same enable (Yosys opt_merge keeps one)."""
+    banks = lutram_banks(depth, width, family)
+    return float(C_DEEP_DECODE * banks) if banks > 1 else 0.0
 
 
 def merged_adders(nodes, leaf_bits: dict) -> list[tuple[list[int], int]]:

@@ -24,7 +24,11 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
-# 10: TLMM build: no select LUT at G = 2 (folds into the build adder), mirror sign XOR folded into a 2-3 bank table
+# 10: URAM banks as memory_libmap maps them (4096-deep slices in byte lanes: blocks and the slices:1 read mux), the
+# matmul partial-sum LUTRAM's read mux into its adder (costs.read_mux_into_adder_luts) and write decode once per design
+# (on the control node), a lone naive select's folded 2-input bank mux one LUT (C_FOLDED_SIGN) and the folded bank's
+# write demux (C_BLOCK_DEMUX);
+# the TLMM build: no select LUT at G = 2 (folds into the build adder), mirror sign XOR folded into a 2-3 bank table
 # read mux (C_MIRROR_IN_MUX), a two-operand TLMM lane adder at C_MACC_PAIR_LOOKUP per bit, table / build / control
 # rates refit with them;
 # 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),

@@ -260,7 +260,7 @@ class Ensemble:
         if tuple(self.cfg.targets) != TARGETS:
             mean, sigma, epi, mu = self._expand(data, mean, sigma, epi, mu)
         if self.cfg.fallback:
-            # the formula's own error spread, plus the members' disagreement (grows off the training range)
+            # the formula's own error spread, plus the members' disagreement
             ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
             names, inv = _groups(data, mean.shape[0])
             for t, by_group in self.cfg.fallback.items():
@@ -299,8 +299,7 @@ class Ensemble:
 
     def _apply_blend(self, data, mean, sigma, epi) -> None:
         """In place: mean = w * GNN + (1 - w) * formula where cfg.blend has a weight for the design's group and size,
-        sigma = the blend's own out-of-fold spread plus the members' disagreement carried by the GNN's weight (grows off
-        the training range)."""
+        sigma = the blend's own out-of-fold spread plus the members' disagreement carried by the GNN's weight."""
         ana = np.log1p(np.clip(data.ana.numpy(), 0, None))
         small = data.ana.numpy()[:, TARGETS.index("lut")] < BLEND_SMALL_LUT
         names, inv = _groups(data, mean.shape[0])

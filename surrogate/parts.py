@@ -104,15 +104,17 @@ def fit_factors(ens, specs: Sequence, y: np.ndarray, ana: np.ndarray) -> dict:
     return out
 
 
-def apply_parts(ens, specs: Sequence, mu: np.ndarray, sigma: np.ndarray, ana: np.ndarray) -> None:
+def apply_parts(ens, specs: Sequence, mu: np.ndarray, sigma: np.ndarray, ana: np.ndarray, fitted: dict | None = None) -> None:
     """In place: the resource columns of mu / sigma (log1p space, rows aligned with specs and with their analytical
-    rows `ana`) of every top predicted by parts; other rows untouched."""
+    rows `ana`) of every top predicted by parts; other rows untouched. `fitted`: the per-kind factors to use instead
+    of the model's (cfg.parts); {} scores the unfitted sum."""
     rows = [i for i, s in enumerate(specs) if has_parts(s)]
     if not rows:
         return
     tops = [specs[i] for i in rows]
     sums, stds, glue = member_sums(ens, tops, np.asarray(ana)[rows])
-    fitted = getattr(ens.cfg, "parts", None) or {}
+    if fitted is None:
+        fitted = getattr(ens.cfg, "parts", None) or {}
     min_sigma = math.exp(ens.cfg.min_log_sigma)
     for k, i in enumerate(rows):
         fit = fitted.get(_kind(tops[k]), {})

@@ -247,7 +247,7 @@ def _calibrate(ens, examples, folds, coverage: float = 0.95, min_group: int = 5)
     return scale.tolist(), fallback, blend
 
 
-BLEND_GRID = np.linspace(0.0, 1.0, 21)
+BLEND_GRID = np.round(np.linspace(0.0, 1.0, 21), 4)   # rounded: the stored weight is the one the errors were scored with
 
 
 def _fit_blend(y, oof, ana, groups, ana_lut, coverage: float, min_group: int, min_sigma: float) -> dict:
@@ -261,25 +261,30 @@ def _fit_blend(y, oof, ana, groups, ana_lut, coverage: float, min_group: int, mi
     ok = np.isfinite(y)
     small = ana_lut < BLEND_SMALL_LUT
 
-    def fit(sel):
-        errs = [np.abs(y[sel] - (w * oof[sel] + (1 - w) * ana[sel])) for w in BLEND_GRID]
+    def errors(sel, w):
+        return np.abs(y[sel] - (w * oof[sel] + (1 - w) * ana[sel]))
+
+    def fit(sel) -> tuple[float, np.ndarray]:
+        """(the best weight on the grid, its errors)"""
+        errs = [errors(sel, w) for w in BLEND_GRID]
         k = max(range(len(BLEND_GRID)), key=lambda i: (-round(float(errs[i].mean()), 12), i))
-        return round(float(BLEND_GRID[k]), 4)
+        return round(float(BLEND_GRID[k]), 4), errs[k]
 
     cells = {}
     for g in ["*"] + sorted(set(groups[ok])):
         in_g = ok if g == "*" else ok & (groups == g)
         if in_g.sum() < min_group:
             continue
-        pooled = fit(in_g)
+        pooled = fit(in_g)[0]
         row = []
         for bucket in (small, ~small):
             sel = in_g & bucket
-            w = round(fit(sel) if sel.sum() >= min_group else pooled, 4)
+            w, err = fit(sel) if sel.sum() >= min_group else (pooled, None)
             if w >= 1.0 or not sel.any():
                 row.append(None)
                 continue
-            err = np.abs(y[sel] - (w * oof[sel] + (1 - w) * ana[sel]))
+            if err is None:
+                err = errors(sel, w)
             row.append([w, float(max(min_sigma, np.quantile(err, coverage) / 2))])
         cells[g] = row
     return cells
@@ -295,9 +300,10 @@ def _fit_parts(ens, examples: Sequence[Example]) -> dict:
     return fit_factors(ens, [ex.spec for ex in tops], _targets_matrix(tops), np.stack([ex.arrays.ana for ex in tops]))
 
 
-def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: bool = True):
+def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: bool = True,
+                     parts_fit: dict | None = None):
     """-> (mean log1p [n, T], sigma [n, T], analytical [n, T]); tops over member kernels by parts (surrogate/parts.py)
-    unless `parts` is False (the GNN on their whole graph)."""
+    unless `parts` is False (the GNN on their whole graph); `parts_fit` overrides the model's fitted factors."""
     from .parts import apply_parts
 
     means, sigmas, anas = [], [], []
@@ -309,5 +315,5 @@ def predict_examples(ens, examples: Sequence[Example], batch: int = 512, parts: 
         anas.append(data.ana.numpy())
     mean, sigma, ana = np.concatenate(means), np.concatenate(sigmas), np.concatenate(anas)
     if parts:
-        apply_parts(ens, [ex.spec for ex in examples], mean, sigma, ana)
+        apply_parts(ens, [ex.spec for ex in examples], mean, sigma, ana, fitted=parts_fit)
     return mean, sigma, ana

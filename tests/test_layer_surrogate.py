@@ -130,6 +130,10 @@ def test_tiny_training_covers_the_layer_kinds_and_the_layer_split():
     sums, _, glue = member_sums(ens, [e.spec for e in test], ana)
     f = ens.cfg.parts["bitnet_layer"]["factor"][0]
     assert np.allclose(np.expm1(mu_p[:, 0]), f * (sums[:, 0] + glue[:, 0]))
+    # the report's unfitted variant: factor 1, the model's own factors left as they are
+    mu_1, _, _ = predict_examples(ens, test, parts_fit={})
+    assert np.allclose(np.expm1(mu_1[:, 0]), sums[:, 0] + glue[:, 0])
+    assert ens.cfg.parts["bitnet_layer"]["factor"][0] == f
     assert not np.allclose(mu_p[:, 0], mu_w[:, 0])
     # the cycle model and the timing stay the whole graph's
     assert np.allclose(mu_p[:, 6:], mu_w[:, 6:])

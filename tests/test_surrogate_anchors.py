@@ -250,3 +250,94 @@ def test_rope_table_block_rams_exact_on_the_shipped_records():
     recs = [r for r in load_records(ROOT / "datasets" / "layer_kernels", status="ok") if r.kernel == "rope"]
     exact = sum(build_ir(r.extra["spec"]).analytical()["bram36"] == r.resources.bram36 for r in recs)
     assert len(recs) >= 50 and exact >= 44, (exact, len(recs))
+
+
+# Controlled tlmm_naive syntheses with every LUT assigned to its block by register cones (bench/naive_netlist_cones.py;
+# Yosys 0.23 open flow, 2026-12-07)
+NAIVE_CONES = ROOT / "tests" / "fixtures" / "naive_cones.json"
+
+
+def _naive_cones() -> dict:
+    import json
+
+    return json.loads(NAIVE_CONES.read_text())["designs"]
+
+
+def test_uram_slices_lie_side_by_side_in_byte_lanes():
+    """memory_libmap cuts a memory deeper than 4096 into 4096-deep slices and lays them into the byte lanes of one row:
+    the URAM count and the read mux (one input per slice) follow, where the power-of-two address fold put a 16720 x 2
+    bank behind an 8:1 mux (5 slices measured) and a 9000 x 20 bank into two blocks (one measured)."""
+    assert A._uram_choice(16720, 2) == (1.0, 5) and A._uram_choice(9000, 20) == (1.0, 3)
+    assert A.uram(12288, 2) == 1.0 and A.uram(44, 96) == 2.0 and A._uram_choice(4096, 72) == (1.0, 1)
+    checked = 0
+    for name, d in _naive_cones().items():
+        m = d["model"]
+        if m["weight_memory"] != "uram":
+            continue
+        blocks, slices = A._uram_choice(m["wbuf_depth"], m["word_bits"])
+        assert blocks * m["lanes"] == d["uram"], name
+        # each slice's word sits in its own byte lane(s) of the output: the bits a bank uses are slices x width
+        assert len(d["uram_dout_bits"]) == slices * m["word_bits"], (name, d["uram_dout_bits"])
+        checked += 1
+    assert checked >= 8
+
+
+def test_lone_naive_select_absorbs_a_two_slice_bank_mux():
+    """A P_k = 1 lane over a two-slice URAM bank: ABC muxes the code's sign bit once and builds every leaf bit as one
+    LUT6 (both slices' zero bit, the slice select, the muxed sign, a, -a). The anchor's select stays within 2 LUTs of
+    the measured select cone per lane (C_FOLDED_SELECT's one LUT per select bit put it 6-8 over)."""
+    from hwgen.kernels.tlmm_graph import block_mux_inputs
+    from hwgen.surrogate.features import build_ir
+
+    checked = 0
+    for name, d in _naive_cones().items():
+        m = d["model"]
+        if m["chunk"] != 1 or block_mux_inputs(m["wbuf_depth"], m["word_bits"], m["weight_memory"]) != 2:
+            continue
+        terms = build_ir(d["spec"]).analytical_terms("lut")
+        per_lane = terms["select"] / m["lanes"]
+        assert abs(per_lane - d["luts_by_block"]["select"] / m["lanes"]) <= 2.0, (name, per_lane, d["luts_by_block"])
+        checked += 1
+    assert checked >= 3
+
+
+def test_accumulator_write_decode_is_counted_once_per_design():
+    """Every lane writes its partial sums at the same address under the same enable, so the bank write enables of a
+    multi-bank accumulator LUTRAM are one decode for all lanes: the measured write-enable cone is about one LUT per
+    bank in all, and the anchor's lanes carry only their read mux and adder (the decode once, on the control)."""
+    from hwgen.kernels import tlmm_graph as TG
+    from hwgen.surrogate.features import build_ir
+
+    checked = 0
+    for name, d in _naive_cones().items():
+        m = d["model"]
+        banks = A.lutram_banks(m["nblocks"], m["acc_bits"], "xcup")
+        if m["lanes"] < 2 or banks < 2:
+            continue
+        assert d["luts_by_block"]["acc_we"] <= A.C_DEEP_DECODE * banks + 2, (name, d["luts_by_block"])
+        terms = build_ir(d["spec"]).analytical_terms("lut")
+        lane = TG.C_ACC * m["acc_bits"] + A.read_mux_into_adder_luts(banks, m["acc_bits"])
+        assert terms["accumulator"] == pytest.approx(m["lanes"] * lane), name
+        checked += 1
+    assert checked >= 3
+
+
+def test_accumulator_read_mux_merges_into_its_adder():
+    """The partial-sum LUTRAM's read mux as Yosys builds it in front of the accumulator adder: a 4:1-LUT tree, or its
+    top 2:1 stage inside the adder's own LUT where that takes fewer. Per bit of the measured accumulator cone (adder
+    included) of one-lane designs with 1-10 banks, the rule is within one LUT everywhere and closer in all than the
+    deep-LUTRAM rate (1 + 0.42 per extra bank) it replaces."""
+    rule_err = rate_err = 0.0
+    checked = 0
+    for name, d in _naive_cones().items():
+        m = d["model"]
+        if m["lanes"] != 1 or m["chunks"] < 2:
+            continue
+        banks = A.lutram_banks(m["nblocks"], m["acc_bits"], "xcup")
+        per_bit = d["luts_by_block"]["acc"] / m["acc_bits"]
+        rule = 1 + A.read_mux_into_adder_luts(banks, m["acc_bits"]) / m["acc_bits"]
+        assert abs(rule - per_bit) <= 1.0, (name, banks, rule, per_bit)
+        rule_err += abs(rule - per_bit)
+        rate_err += abs(1 + A.C_DEEP_MUX * (banks - 1) - per_bit)
+        checked += 1
+    assert checked >= 10 and rule_err < 0.8 * rate_err, (checked, rule_err, rate_err)

@@ -61,7 +61,8 @@ C_NEG = 0.7           # per activation bit (act_bits + 1), once per design
 # acc_bits or Q), where C_SELECT (fit with the tree's $macc absorbing the code decode) leaves it out.
 C_SELECT_ALONE = 1.3
 # Accumulator: one LUT per bit of `prev + s2_sum` (the first-chunk zero folds in; 0.6 before, which the tree's
-# overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux and write decode: costs.deep_lutram_luts.
+# overcount hid: one-leaf lanes showed it, +15-20 %); its LUTRAM's read mux into that adder
+# (costs.read_mux_into_adder_luts) per lane, its write decode once per design (_acc_decode).
 C_ACC = 1.0
 # A BRAM/URAM weight bank with a read mux (blocks stacked in depth, or URAM rows folded): the 4:1-LUT tree count
 # (costs.read_mux_luts) is low, as the stacked blocks' write enables and the registered block select add LUTs (K324
@@ -75,6 +76,19 @@ C_BLOCK_MUX = 1.4
 # 310 at K=671 (one unfolded URAM), +34 per lane for 24 select bits; LUT4 120 -> 11, LUT6 34 -> 256. This replaces
 # the empirical x2.6 on the mux (C_NAIVE_BANK_MUX), which wider muxes (3-5 BRAMs: 1.3-1.7x measured) did not need.
 C_FOLDED_SELECT = 1.0
+# A lone select (P_k = 1) with that 2-input mux feeds no merged tree, and ABC muxes only the code's sign bit (one LUT3:
+# the slice select and the two slices' bit); every leaf bit is then one LUT6 of the two slices' zero bit, the slice
+# select, the muxed sign, a and -a: one LUT per lane, not one per select bit. u250 K40 N418 P_n=3 a=5 (5600 x 2 URAM
+# banks, two slices): 6 LUT6 + 1 LUT3 per lane (7.6 for the unfolded select), where C_FOLDED_SELECT counted 13.6;
+# K214 N320 P_n=10 a=6: 8 per lane. Against the same lanes over one slice (N192, act_bits 4-8) the select cone per lane
+# differs by +1, -1, -1, +2, +2 (a = 4, 5, 6, 7, 8; ABC's packing of -a's bits), where C_FOLDED_SELECT added a + 1
+# (bench/naive_netlist_cones.py -> tests/fixtures/naive_cones.json, 2026-12-07).
+C_FOLDED_SIGN = 1.0
+# What stays in the bank when its read mux folds into the selects: the write demux (memory_libmap's, one write enable
+# per URAM slice or stacked block, from the lane's load select and the address bits above the block), which the mux
+# scale C_BLOCK_MUX carries elsewhere. In those syntheses the three lanes' load side takes 18-20 LUTs over two-slice
+# banks (N418, act_bits 4-8) against 11-13 over one-slice banks (N192): +1.7-2.7 per lane, the two slice enables.
+C_BLOCK_DEMUX = 1.0
 # Per table replica: the read mux over its LUTRAM banks (costs.read_mux_luts, scaled by C_TABLE_MUX: the bank
 # decode rides along), the write-enable / address logic of the table (C_TABLE_PORT) and, for mirror tables, the
 # XOR of a negative lookup per entry bit (C_MIRROR). Refit (relative NNLS over the 1,040 TLMM/naive training
@@ -247,10 +261,11 @@ def _lane_nodes(m, fam: str) -> dict:
 # The blocks whose features depend on the design's size, as pure functions of what they read (memoised: many designs
 # share a weight bank or an accumulator shape); graph_from_key copies the node they return.
 @pure
-def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: bool, fam: str) -> dict:
+def _control_node(ctrl_ff: int, steps: int, rom_bits: int, tlmm: bool, stream: bool, fam: str,
+                  acc_decode: float = 0.0) -> dict:
     rom = A.scale(A.memory(steps, rom_bits, "rom", fam), C_WALK_ROM) if tlmm else A.zero()
     c_control = C_CONTROL_TLMM if tlmm and not stream else C_CONTROL
-    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff}, rom)
+    ctrl_est = A.add({**A.zero(), "ff": ctrl_ff, "lut": c_control * ctrl_ff + acc_decode}, rom)
     g = HwGraph(family=fam)
     g.node("control", "control", width=ctrl_ff, depth=steps, out_bits=rom_bits, storage_bits=steps * rom_bits,
            est=ctrl_est)
@@ -285,9 +300,9 @@ def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
 @pure
 def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bits: int, lane_sum_bits: int,
                       prim: bool, fam: str) -> dict:
-    if live and not stream:   # async LUTRAM: its read mux and write decode at the deep-LUTRAM rates
+    if live and not stream:   # async LUTRAM: its read mux into the adder's LUTs (the write decode: _acc_decode)
         acc_mem = A.lutram(depth, acc_bits, fam)
-        acc_mem["lut"] = A.deep_lutram_luts(depth, acc_bits, fam)
+        acc_mem["lut"] = A.read_mux_into_adder_luts(A.lutram_banks(depth, acc_bits, fam), acc_bits)
     else:
         acc_mem = A.memory(depth, acc_bits, astyle, fam, sync_read=stream) if live else A.zero()
     g = HwGraph(family=fam)
@@ -297,6 +312,17 @@ def _accumulator_node(live: bool, stream: bool, depth: int, astyle: str, acc_bit
            est=A.add(acc_mem, A.adder((C_ACC_PRIM if prim else C_ACC) * acc_bits if live else 0),
                      A.registers(acc_bits)))
     return g.nodes[0]
+
+
+def _acc_decode(m, fam: str) -> float:
+    """The write decode of the partial-sum LUTRAM (hwgen_lane_acc, on-chip weights), once per design: every lane writes
+    its accumulator at the same address (s2_nb) under the same enable, so Yosys keeps one bank write-enable decode for
+    all Q lanes (and one read-address register, memory_dff's, which the control rates carry). Counted per lane it
+    over-counted multi-lane designs with multi-bank accumulators: K145 N570 P_k=3 P_n=4 u280 (143 x 13, 5 banks) has
+    6 write-enable LUTs in all, where 4 x 1.2 x 5 = 24 were counted (naive u250/u280 syntheses, 2026-12-07)."""
+    if m.chunks <= 1 or m.weight_memory == "stream":
+        return 0.0
+    return A.deep_lutram_decode_luts(m.nblocks, m.acc_bits, fam)
 
 
 def matmul_graph_key(kernel, spec) -> tuple:
@@ -376,7 +402,7 @@ def graph_from_key(key: tuple) -> HwGraph:
     win = g.copy_node(lane["w"])
     yout = g.node("stream_out", "y", width=m.y_beat_bits)
     g.ports.update(x=xin, w=win, y=yout)
-    ctrl = g.copy_node(_control_node(ctrl_ff, steps, rom_bits, tlmm, stream, fam))
+    ctrl = g.copy_node(_control_node(ctrl_ff, steps, rom_bits, tlmm, stream, fam, _acc_decode(m, fam)))
     if stream:   # the call's activation buffer (on-chip weights: the lane's registers, _lane_nodes)
         xbuf = g.node("act_buffer", "xbuf", style=m.xbuf_style, count=1, depth=m.xbuf_depth, width=m.x_beat_bits,
                       ports=1, storage_bits=m.xbuf_depth * m.x_beat_bits,
@@ -413,11 +439,12 @@ def graph_from_key(key: tuple) -> HwGraph:
             g.edge(ctrl, src, ew, "address")
         else:
             if behavioral and block_mux_inputs(m.wbuf_depth, m.word_bits, wstyle) == 2:
-                # the mux folds into the selects (C_FOLDED_SELECT); new ests: the nodes share the memoised blocks'
+                # the read mux folds into the selects (C_FOLDED_SELECT, or one LUT for a lone select); the bank keeps
+                # its write demux. New ests: the nodes share the memoised blocks'
                 bank, sel = g.nodes[wb], g.nodes[src]
-                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": 0.0}}
-                g.nodes[src] = {**sel, "est": {**sel["est"], "lut": sel["est"]["lut"]
-                                               + C_FOLDED_SELECT * m.chunk * (a + 1)}}
+                folded = C_FOLDED_SIGN if m.chunk == 1 else C_FOLDED_SELECT * m.chunk * (a + 1)
+                g.nodes[wb] = {**bank, "est": {**bank["est"], "lut": C_BLOCK_DEMUX * 2}}
+                g.nodes[src] = {**sel, "est": {**sel["est"], "lut": sel["est"]["lut"] + folded}}
             g.edge(wb, src, m.word_bits, "data")
             g.edge(xbuf, src, m.x_beat_bits, "data")
         tree = g.copy_node(lane["tree"])
