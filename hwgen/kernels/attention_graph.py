@@ -22,6 +22,49 @@ C_SOFTMAX = 1.6
 C_LEN_LOGIC = 10.0
 
 
+# one-bit stage registers of a unit's score path: up / act / big at s3 and s4, act at s2 and s5
+SOFTMAX_FLAGS = 8
+# one-bit registers of hwgen_attn_ctrl: stage valids and first-key flags of the K and V pipelines, k_on / v_on, the
+# block flags
+CTRL_FLAGS = 17
+CTRL_STATES = 7          # its FSM, one-hot after Yosys' fsm pass (ST_CALC, the eighth, only with the reversed order)
+
+
+def control_registers(m, ctx: dict) -> float:
+    """Flip-flops of hwgen_attn_ctrl (templates/lib/rtl/hwgen_attn_ctrl.v) and the K beat's key index: the length and
+    key counters (len, kleft, vleft, jk, jv and the score stages' key index sc_j, s1_j, s2_j; causal: the block base,
+    reversed: also the last block's base and its quotient), the beat counters (q, k, v, V stages, output), the PE
+    counters, divider step, head group, FIFO pointers and occupancy, the valid bits of the K and output pipelines
+    (with reset, so never shift registers), the FSM and flags. The K pipeline's first / last / key index run
+    through SRLs (control_srls)."""
+    cw = ctx["cw"]
+    counters = (8 + m.causal + 2 * (m.causal and m.reversed)) * cw
+    return float(counters + 7 * ctx["bw"] + 3 * ctx["pw"] + ctx["dw"] + ctx["gw"] + 2 * ctx["fifo_cw"]
+                 + 2 * ctx["fifo_aw"] + ctx["ks"] + m.lat_out + CTRL_STATES + (m.causal and m.reversed) + CTRL_FLAGS)
+
+
+def control_srls(m, ctx: dict) -> float:
+    """LUTs as shift registers (SRL16E) in hwgen_attn_ctrl: hwgen_delay chains of >= 3 stages without reset, which
+    synth_xilinx maps to one SRL per bit: the K pipeline's (first, last, key index) and the output's last flag."""
+    srl = lambda width, stages: width if stages >= 3 else 0   # noqa: E731
+    return float(srl(ctx["cw"] + 2, ctx["ks"]) + srl(1, m.lat_out))
+
+
+def live_pieces(parts, fam: str, count: float, lo: int, hi: int, addend_shift: int | None = None) -> dict:
+    """A split multiply's registered pieces (A.pieces) whose sum the RTL keeps only from bit lo to hi - 1: the fabric
+    registers are the pieces' live bits (A.live_piece_bits), none where the DSP packs them."""
+    est = A.pieces(parts, fam, count)
+    declared = count * sum(p["bits"] for p in parts)
+    if declared and est["ff"]:
+        est["ff"] = est["ff"] / declared * count * A.live_piece_bits(parts, lo, hi, addend_shift)
+    return est
+
+
+def without_ff(est: dict) -> dict:
+    """A product written as a wire (no register of its own)."""
+    return {**est, "ff": 0.0}
+
+
 def build_attention(kernel, spec) -> HwGraph:
     """Streaming attention (hwgen/kernels/attention.py, templates/attention/rtl/attention.v.j2).
 
@@ -41,15 +84,15 @@ def build_attention(kernel, spec) -> HwGraph:
     db, ln, B = m.data_bits, m.lanes, m.beats
     sp_bits, op_bits = ctx["sp_bits"], ctx["op_bits"]
     cw, bw, pw_, gw, dw = ctx["cw"], ctx["bw"], ctx["pw"], ctx["gw"], ctx["dw"]
-    ctrl_ff = 3 + cw * 5 + 2 * pw_ + 4 * bw + gw + dw + 2 * ctx["fifo_aw"] + ctx["fifo_cw"] + 2
-    # pipeline registers written out in the RTL besides the products' own (A.product / A.pieces count those):
-    # the dot product's adder-tree stages, the K/V beat registers and the K pipeline's key indices
+    ctrl_ff = 3 + cw * 5 + 2 * pw_ + 4 * bw + gw + dw + 2 * ctx["fifo_aw"] + ctx["fifo_cw"] + 2   # (LUT calibration)
+    # pipeline registers written out in the RTL besides the products' own (A.product / A.pieces count those)
     tree_ff = sum(t["bits"] for t in ctx["tree"] if t.get("reg"))
     o2w = op_bits - m.sh_out + 1
     # pipeline 1, per unit: the registered accumulator read row, its write-to-read bypass mux (B = 2: a LUT per bit),
     # the p * v products registered once more, the delayed alpha, first flag and write address / valid
     rd_reg = m.rmw_stages == 3
-    ctrl_est = {**A.zero(), "ff": ctrl_ff + m.data_w + 2 * m.kv_w + (2 + m.tree_stages) * cw,
+    rmw2 = m.rmw_stages >= 2
+    ctrl_est = {**A.zero(), "ff": control_registers(m, ctx), "lutram": control_srls(m, ctx),
                 "lut": C_CONTROL * ctrl_ff + C_LEN_LOGIC * cw}
     if m.causal and m.reversed and not ctx["npe_pow2"]:
         # last block's base: (len - 1) * div_m >> div_s, then * N_pe (constant multiplies, DSPs when wide enough)
@@ -61,8 +104,11 @@ def build_attention(kernel, spec) -> HwGraph:
         ports[name] = g.node("stream_in", name, width=w)
     ports["o"] = g.node("stream_out", "o", width=m.out_w)
     g.ports.update(ports)
+    score_mul = A.pieces(ctx["mul_sc"], fam)
+    # s_par's register: only cm (a multiplier input) and csh of each head's field are read
     par = g.node("act_buffer", "par_reg", style="reg", count=1, width=m.par_w, storage_bits=m.par_w,
-                 est=A.registers(m.par_w))
+                 est=A.add(A.dsp_input_registers(m.head_par * m.cm_bits, score_mul, fam),
+                           A.registers(m.head_par * m.csh_bits)))
     g.edge(ports["par"], par, m.par_w, "stream")
     fw = ctx["fifo_w"]
     fifo = g.node("fifo", "pa_fifo", style="lutram", depth=m.fifo_depth, width=fw, storage_bits=m.fifo_depth * fw,
@@ -73,10 +119,14 @@ def build_attention(kernel, spec) -> HwGraph:
     sel = max(0, m.npe - 1)
     norm = g.node("normalize", "normalize", count=norm_mults, leaves=m.npe, leaf_bits=m.acc_bits, out_bits=m.out_bits,
                   mult_bits=norm_mults * m.acc_bits * m.r_bits, width=m.out_w, adder_bits=norm_mults * op_bits,
-                  # the pieces' sum (op_bits, A.piece_sum_bits), then round + saturate of the o2w kept bits
-                  est=A.add(A.pieces(ctx["mul_or"], fam, norm_mults),
+                  # the pieces' sum (op_bits, A.piece_sum_bits), then round + saturate of the o2w kept bits;
+                  # registers: o1, the PE-selected row and 1/l (the pieces' inputs); o2, the pieces' live bits (o3 keeps
+                  # the sum's bits from sh_out - 1 up); o3 and o4 (rounded, saturated)
+                  est=A.add(live_pieces(ctx["mul_or"], fam, norm_mults, m.sh_out - 1, op_bits),
                             A.adder(A.piece_sum_bits(ctx["mul_or"], op_bits, fam) + o2w, norm_mults),
-                            A.registers(m.head_par * (ln * m.acc_bits + m.r_bits) + norm_mults * (o2w + m.out_bits)),
+                            A.dsp_input_registers(m.head_par * (ln * m.acc_bits + m.r_bits),
+                                                  A.pieces(ctx["mul_or"], fam), fam),
+                            A.registers(norm_mults * (o2w + m.out_bits)),
                             {**A.zero(), "lut": (norm_mults * m.acc_bits + m.head_par * m.r_bits) * math.ceil(sel / 3)}))
     g.edge(norm, ports["o"], m.out_w, "stream")
     g.edge(ctrl, norm, pw_ + bw, "control")
@@ -92,14 +142,20 @@ def build_attention(kernel, spec) -> HwGraph:
         dot_adder = 0.0 if dot_mul["dsp"] and fam in A.DSP_ABSORBS_PRODUCT_SUMS else C_DOT_TREE * (dot_tree + 1.5 * m.s_bits)
         dot = g.node("dot_lane", f"dot{u}", count=ln, leaves=ln, leaf_bits=2 * db, out_bits=m.s_bits,
                      adder_bits=dot_tree + m.s_bits, mult_bits=ln * db * db, width=m.s_bits,
+                     # q1 (the q buffer's read; with B = 1 the buffer is that register), the tree's stages, dot and sc (sc is dot when B = 1: one key per beat), the
+                     # K beat (a multiplier input, shared by the units: counted once per unit here, see below)
                      est=A.add(dot_mul, A.adder(dot_adder),
-                               A.registers(2 * m.s_bits + ln * db + tree_ff)))
+                               A.registers((B > 1) * ln * db + m.s_bits),
+                               A.dsp_input_registers((B > 1) * m.s_bits, score_mul, fam),
+                               A.registers(0 if dot_mul["dsp"] and fam in A.DSP_PACKS_INPUT_REG and ln <= 2 else tree_ff),
+                               A.scale(A.dsp_input_registers(m.kv_w, dot_mul, fam), 1.0 / m.units)))
         g.edge(qb, dot, ln * db, "data")
         g.edge(ports["k"], dot, ln * db, "stream")
         sc = g.node("score_scale", f"scale{u}", leaves=1, leaf_bits=m.s_bits, out_bits=m.t_bits, depth=6,
                     mult_bits=m.s_bits * (m.cm_bits + 1), width=sp_bits, adder_bits=sp_bits,
-                    est=A.add(A.pieces(ctx["mul_sc"], fam), A.adder(sp_bits),
-                              A.registers(sp_bits + 2 * m.t_bits),
+                    # the pieces, the rounding constant (an adder input beside them), t2 (mrun: the softmax's)
+                    est=A.add(score_mul, A.adder(sp_bits), A.dsp_input_registers(sp_bits, score_mul, fam),
+                              A.registers(m.t_bits),
                               {**A.zero(), "lut": sp_bits * 3.0}))   # barrel shift: 6 stages of 2:1 mux, 2 per LUT6
         g.edge(dot, sc, m.s_bits, "data")
         g.edge(par, sc, m.cm_bits + m.csh_bits, "data")
@@ -111,23 +167,40 @@ def build_attention(kernel, spec) -> HwGraph:
                    if ctx["rom_bram"] else A.memory(m.exp_entries, m.pv_bits, "rom", fam))
         ex = g.node("exp_table", f"exp{u}", style="bram" if ctx["rom_bram"] else "rom", depth=m.exp_entries,
                     width=m.pv_bits, storage_bits=m.exp_entries * m.pv_bits,
-                    est=A.add(rom_est,
+                    # a case ROM's registered read (a block RAM keeps its own)
+                    est=A.add(rom_est, A.registers(0 if ctx["rom_bram"] else m.pv_bits),
                               {**A.zero(), "lut": m.pv_bits * math.ceil(math.log2(m.P + 2)) / 2}))
         sm = g.node("softmax", f"softmax{u}", leaves=2, width=m.l_bits, out_bits=m.pv_bits,
                     adder_bits=2 * m.diff_bits + m.l_bits, mult_bits=m.l_bits * m.pv_bits,
-                    est=A.add(A.adder(C_SOFTMAX * (2 * m.diff_bits + m.l_bits + 2 * m.pv_bits)), A.pieces(ctx["mul_la"], fam),
-                              A.registers(m.E + 3 * m.pv_bits + m.l_bits)))
+                    # l x alpha: registered pieces (live bits: l keeps sum[P +: l_bits]) when B >= 2, else combinational;
+                    # registers: the running max, the exp index and integer part (s3, s4), p and alpha (s5; p again at
+                    # s6 when B >= 2), l, the stage flags (up / act / big), a causal PE's query index and its flag
+                    est=A.add(A.adder(C_SOFTMAX * (2 * m.diff_bits + m.l_bits + 2 * m.pv_bits)),
+                              live_pieces(ctx["mul_la"], fam, 1, m.P, m.P + m.l_bits, m.P) if rmw2
+                              else without_ff(A.pieces(ctx["mul_la"], fam)),
+                              A.registers(m.t_bits + m.E + 2 * ctx["esh_w"] + (3 if rmw2 else 2) * m.pv_bits + m.l_bits
+                                          + SOFTMAX_FLAGS + (rmw2 and 1) + m.causal * (cw + 1))))
         g.edge(sc, sm, m.t_bits, "data")
         g.edge(sm, ex, m.diff_bits, "data")
         g.edge(ex, sm, m.pv_bits, "data")
         g.edge(sm, fifo, 2 * m.pv_bits, "data")
+        # acc x alpha: registered pieces when B >= 2 (the update keeps sum[P +: acc_bits]), combinational when B = 1;
+        # p x v: registered once (pvw bits) in every variant
+        av_mul = (live_pieces(ctx["mul_av"], fam, ln, m.P, m.P + m.acc_bits, m.P) if rmw2
+                  else without_ff(A.pieces(ctx["mul_av"], fam, ln)))
+        pv_mul = A.product(m.pv_bits, False, db, True, fam, ln, reg_bits=ctx["pvw"])
         sv = g.node("sv_lane", f"sv{u}", count=ln, leaves=2, leaf_bits=m.acc_bits, out_bits=m.acc_bits,
                     adder_bits=ln * m.acc_bits, mult_bits=ln * (m.acc_bits * m.pv_bits + db * m.pv_bits),
                     width=ln * m.acc_bits,
-                    est=A.add(A.pieces(ctx["mul_av"], fam, ln), A.product(m.pv_bits, False, db, True, fam, ln),
+                    est=A.add(av_mul, pv_mul,
                               # the acc x alpha pieces' sum (A.piece_sum_bits), then + p x v (~acc_bits live)
                               A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam) + m.acc_bits, ln),
-                              A.registers(4 * m.pv_bits + ln * 2 * ctx["pvw"]),
+                              # p and alpha off the FIFO (v1), alpha again (v2: an acc x alpha input), p again when B >= 2
+                              # (a p x v input), the V beat stages (p x v inputs, shared: once per unit here)
+                              A.registers(2 * m.pv_bits),
+                              A.dsp_input_registers(m.pv_bits, av_mul, fam),
+                              A.dsp_input_registers(rmw2 * m.pv_bits, pv_mul, fam),
+                              A.scale(A.dsp_input_registers(ctx["v_stages"] * m.kv_w, pv_mul, fam), 1.0 / m.units),
                               A.registers(rd_reg * (ln * (m.acc_bits + ctx["pvw"]) + m.pv_bits + bw + 2)),
                               {**A.zero(), "lut": ctx["acc_bypass"] * (ln * m.acc_bits + bw)}))
         g.edge(fifo, sv, 2 * m.pv_bits, "data")
@@ -140,7 +213,8 @@ def build_attention(kernel, spec) -> HwGraph:
         g.edge(ctrl, acc, bw, "address")
         rc = g.node("reciprocal", f"recip{u}", width=m.rw, leaves=1, leaf_bits=m.l_bits, out_bits=m.r_bits,
                     adder_bits=m.l_bits + 2,
-                    est=A.add(A.adder(2.0 * (m.l_bits + 2)), A.registers(2 * m.l_bits + 1 + m.r_bits)))
+                    # the partial remainder and the quotient (the divisor is l itself)
+                    est=A.add(A.adder(2.0 * (m.l_bits + 2)), A.registers(m.l_bits + 1 + m.r_bits)))
         g.edge(sm, rc, m.l_bits, "data")
         g.edge(ctrl, rc, dw, "control")
         g.edge(acc, norm, ln * m.acc_bits, "data")
