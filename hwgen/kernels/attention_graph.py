@@ -10,16 +10,29 @@ from hwgen.surrogate.ir import HwGraph
 from .tlmm_graph import C_CONTROL   # LUTs per control register bit: one calibration for every kernel's control
 
 # LUTs per adder bit of the QK^T dot tree in fabric (adder + sign extension) and of the online-softmax compare /
-# difference / l-update adders: relative NNLS over the 266 UltraScale+ attention records (2026-12-07), once the
-# normaliser and S.V sums were counted at their live widths.
-C_DOT_TREE = 1.9
-C_SOFTMAX = 1.6
+# difference / l-update adders. C_SOFTMAX was 1.6 when the control had no causal / fixed terms (below): a per-unit rate
+# that also paid for shared logic, so anchors of designs with several units (prefill N_pe > 1) were 5-16 % high and
+# 1-unit prefill anchors 4-10 % low. Relative NNLS over the 300 records of datasets/attention (2026-12-07, with the
+# terms below; C_LEN_LOGIC left free comes out at 11.1, so it is kept): 1.108 per softmax bit, 1.77 per dot bit.
+C_DOT_TREE = 1.77
+C_SOFTMAX = 1.1
 # LUTs per bit of the length / key counters (cw) for the control's length arithmetic (hwgen_attn_ctrl: rest = len -
 # base, min(rest, NPE), sweep = base + nvalid, the last-block and sweep compares): linear in cw. The old 2 cw^2 (a base
 # divide only causal reversed designs with a non-power-of-two N_pe have, and the products below already count) made
 # the control 40 % of a small design's anchor at cw = 7 and twice its measured share; relative NNLS over the 300
 # records of datasets/attention (2026-12-07), with C_CONTROL kept (fit 0.98 of it).
 C_LEN_LOGIC = 10.0
+# The causal schedules' extra length arithmetic, per cw bit: the block base register and its update, rest = len -
+# base, min(rest, N_pe), the last-block compare (forward and reversed); the reversed order adds the last block's base
+# ((len - 1) / N_pe, ST_CALC), the base_n select and sweep = base + nvalid. Controlled Yosys runs of one design (H=8
+# d=16 lanes=2, kv260, 1 unit) as decode / forward / reversed prefill: +29 / +52 LUTs at cw = 8, +42 at cw = 6 and +82
+# at cw = 12 for the reversed one; relative NNLS over the 300 records: 0.70 and 4.70 (with C_CTRL_BASE).
+C_CAUSAL_LEN = 0.7
+C_REVERSED_LEN = 4.7
+# LUTs of the control that do not scale with its registers or widths (the stream handshakes, FSM next-state and
+# output decode, FIFO occupancy compares, the divider's and output pipeline's enables): 72.8 by the same fit. Without
+# it the per-unit rates above carried it, once per unit.
+C_CTRL_BASE = 73.0
 
 
 # one-bit stage registers of a unit's score path: up / act / big at s3 and s4, act at s2 and s5
@@ -93,7 +106,8 @@ def build_attention(kernel, spec) -> HwGraph:
     rd_reg = m.rmw_stages == 3
     rmw2 = m.rmw_stages >= 2
     ctrl_est = {**A.zero(), "ff": control_registers(m, ctx), "lutram": control_srls(m, ctx),
-                "lut": C_CONTROL * ctrl_ff + C_LEN_LOGIC * cw}
+                "lut": C_CTRL_BASE + C_CONTROL * ctrl_ff + (C_LEN_LOGIC + m.causal * C_CAUSAL_LEN
+                                               + (m.causal and m.reversed) * C_REVERSED_LEN) * cw}
     if m.causal and m.reversed and not ctx["npe_pow2"]:
         # last block's base: (len - 1) * div_m >> div_s, then * N_pe (constant multiplies, DSPs when wide enough)
         ctrl_est = A.add(ctrl_est, A.product(cw, False, ctx["div_m"].bit_length(), False, fam, y_bits=cw + ctx["div_s"]),
@@ -153,8 +167,10 @@ def build_attention(kernel, spec) -> HwGraph:
         g.edge(ports["k"], dot, ln * db, "stream")
         sc = g.node("score_scale", f"scale{u}", leaves=1, leaf_bits=m.s_bits, out_bits=m.t_bits, depth=6,
                     mult_bits=m.s_bits * (m.cm_bits + 1), width=sp_bits, adder_bits=sp_bits,
-                    # the pieces, the rounding constant (an adder input beside them), t2 (mrun: the softmax's)
-                    est=A.add(score_mul, A.adder(sp_bits), A.dsp_input_registers(sp_bits, score_mul, fam),
+                    # the pieces, the rounding constant (an adder input beside them; it depends on the head's csh only,
+                    # so Yosys keeps one per head, not per PE), t2 (mrun: the softmax's)
+                    est=A.add(score_mul, A.adder(sp_bits),
+                              A.scale(A.dsp_input_registers(sp_bits, score_mul, fam), 1.0 / m.npe),
                               A.registers(m.t_bits),
                               {**A.zero(), "lut": sp_bits * 3.0}))   # barrel shift: 6 stages of 2:1 mux, 2 per LUT6
         g.edge(dot, sc, m.s_bits, "data")
