@@ -24,6 +24,9 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
+# 10: attention anchors: FFs from the RTL's registers (live bits of split-multiply pieces, no wire products' registers,
+# control counters and SRLs, DSP48E1-packed input registers on xc7: costs.dsp_input_registers), control LUTs of the
+# causal schedules and fixed control logic (C_CAUSAL_LEN, C_REVERSED_LEN, C_CTRL_BASE), C_SOFTMAX / C_DOT_TREE refit;
 # 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),
 # BRAM/URAM weight-bank read mux x C_BLOCK_MUX or folded into the naive selects (C_FOLDED_SELECT);
 # 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,
@@ -34,7 +37,7 @@ FAMILIES = ("xcup", "xc7")
 # side paths (5: matmul lane trees as merged multi-operand adders, shared naive negations, accumulator and LUTRAM
 # write terms; adder arity / instantiated-primitive bits (TLMM adder: ternary, naive adder: expert); 4: memory read
 # muxes, refit TLMM table terms; 3: node types per kernel)
-FEATURE_VERSION = 9
+FEATURE_VERSION = 10
 
 
 @functools.lru_cache(maxsize=1)

@@ -58,9 +58,10 @@ def control_registers(m, ctx: dict) -> float:
 
 def control_srls(m, ctx: dict) -> float:
     """LUTs as shift registers (SRL16E) in hwgen_attn_ctrl: hwgen_delay chains of >= 3 stages without reset, which
-    synth_xilinx maps to one SRL per bit: the K pipeline's (first, last, key index) and the output's last flag."""
+    synth_xilinx maps to one SRL per bit: the K pipeline's (first, last, key index; with B = 1 every beat is a key's
+    first and last, constants) and the output's last flag."""
     srl = lambda width, stages: width if stages >= 3 else 0   # noqa: E731
-    return float(srl(ctx["cw"] + 2, ctx["ks"]) + srl(1, m.lat_out))
+    return float(srl(ctx["cw"] + 2 * (m.beats > 1), ctx["ks"]) + srl(1, m.lat_out))
 
 
 def live_pieces(parts, fam: str, count: float, lo: int, hi: int, addend_shift: int | None = None) -> dict:
@@ -126,7 +127,8 @@ def build_attention(kernel, spec) -> HwGraph:
     g.edge(ports["par"], par, m.par_w, "stream")
     fw = ctx["fifo_w"]
     fifo = g.node("fifo", "pa_fifo", style="lutram", depth=m.fifo_depth, width=fw, storage_bits=m.fifo_depth * fw,
-                  est=A.add(A.memory(m.fifo_depth, fw, "lutram", fam, sync_read=False), A.registers(0)))
+                  # one hwgen_lutram of 2 pv_bits per unit (not one of fifo_w: banks of 14 / 6 bits round up per unit)
+                  est=A.memory(m.fifo_depth, ctx["pa_w"], "lutram", fam, replicas=m.units, sync_read=False))
     g.edge(ctrl, fifo, ctx["fifo_aw"], "address")
     mem_style = "lutram" if B > 1 else "reg"
     norm_mults = m.head_par * ln
