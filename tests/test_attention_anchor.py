@@ -64,15 +64,23 @@ def test_ff_anchor_per_block_matches_the_netlist(name):
 
 
 def test_ff_and_lutram_anchor_of_the_controlled_designs():
-    """Total FF within 10 % on each controlled design (the old anchor: up to +102 %, mean 36 %), LUTRAM exact (the
-    control's K-pipeline shift registers are SRL16Es, which the old anchor counted as FFs)."""
+    """Total FF within 10 % on each controlled design and 2 % on average (the old anchor: up to +102 %, mean 36 %;
+    the worst now, 8.9 %, is pynq-z2 with B = 1, whose q register and 16-lane tree stages DSP48E1 cascades take too),
+    LUTRAM exact (the control's K-pipeline shift registers are SRL16Es, which the old anchor counted as FFs)."""
     errs = []
     for d in CONTROLLED:
         est = build_ir(d["spec"]).analytical()
         errs.append(smape(d["resources"]["ff"], est["ff"]))
         assert errs[-1] < 10.0, (d["name"], d["resources"]["ff"], est["ff"])
         assert est["lutram"] == d["resources"]["lutram"], (d["name"], d["resources"]["lutram"], est["lutram"])
-    assert np.mean(errs) < 4.0
+    assert np.mean(errs) < 2.0
+
+
+def test_two_piece_acc_alpha_on_xc7_keeps_the_low_piece_in_fabric():
+    """acc_bits = 31 on pynq-z2: acc x alpha in two DSP48E1s cascaded at a 17-bit shift; the low piece's 17 bits per
+    lane are fabric registers (562 FFs measured; 527 without them)."""
+    d = BY_NAME["a31x"]
+    assert smape(d["resources"]["ff"], build_ir(d["spec"]).analytical()["ff"]) < 1.0
 
 
 @pytest.mark.parametrize("name", ["pf1u", "pr1u", "L16p", "L1kp", "p2u", "p4u"])
@@ -97,10 +105,11 @@ def _training_residuals():
 
 
 def test_training_records_have_no_ff_or_unit_count_bias():
-    """Mean log1p residual on datasets/attention: FF per (kind, family) within 0.08 (old: -0.51 / -0.61 on xc7, -0.14 /
-    -0.17 on xcup), LUT per (kind, one unit or several) within 0.035 (old: prefill with several units -0.052)."""
+    """Mean log1p residual on datasets/attention: FF per (kind, family) within 0.04 (old: -0.51 / -0.61 on xc7, -0.14 /
+    -0.17 on xcup; +0.07 on xc7 without the cascaded acc x alpha's low piece), LUT per (kind, one unit or several)
+    within 0.035 (old: prefill with several units -0.052)."""
     lut, ff = _training_residuals()
     for key, res in ff.items():
-        assert len(res) >= 20 and abs(np.mean(res)) < 0.08, (key, np.mean(res))
+        assert len(res) >= 20 and abs(np.mean(res)) < 0.04, (key, np.mean(res))
     for key, res in lut.items():
         assert len(res) >= 20 and abs(np.mean(res)) < 0.035, (key, np.mean(res))
