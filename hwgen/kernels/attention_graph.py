@@ -35,32 +35,35 @@ C_REVERSED_LEN = 4.7
 C_CTRL_BASE = 73.0
 
 
-# one-bit stage registers of a unit's score path: up / act / big at s3 and s4, act at s2 and s5
+# one-bit stage registers of a unit's score path: up / act / big at s3 and s4, act at s2 and s5 (act6 when B >= 2)
 SOFTMAX_FLAGS = 8
 # one-bit registers of hwgen_attn_ctrl: stage valids and first-key flags of the K and V pipelines, k_on / v_on, the
 # block flags
 CTRL_FLAGS = 17
+SRL_MIN_STAGES = 3       # synth_xilinx maps delay chains from 3 stages on to SRLs
 CTRL_STATES = 7          # its FSM, one-hot after Yosys' fsm pass (ST_CALC, the eighth, only with the reversed order)
 
 
 def control_registers(m, ctx: dict) -> float:
-    """Flip-flops of hwgen_attn_ctrl (templates/lib/rtl/hwgen_attn_ctrl.v) and the K beat's key index: the length and
+    """Flip-flops of hwgen_attn_ctrl (templates/lib/rtl/hwgen_attn_ctrl.v): the length and
     key counters (len, kleft, vleft, jk, jv and the score stages' key index sc_j, s1_j, s2_j; causal: the block base,
     reversed: also the last block's base and its quotient), the beat counters (q, k, v, V stages, output), the PE
     counters, divider step, head group, FIFO pointers and occupancy, the valid bits of the K and output pipelines
     (with reset, so never shift registers), the FSM and flags. The K pipeline's first / last / key index run
     through SRLs (control_srls)."""
     cw = ctx["cw"]
-    counters = (8 + m.causal + 2 * (m.causal and m.reversed)) * cw
+    reversed_ = int(m.causal and m.reversed)
+    counters = (8 + int(m.causal) + 2 * reversed_) * cw
     return float(counters + 7 * ctx["bw"] + 3 * ctx["pw"] + ctx["dw"] + ctx["gw"] + 2 * ctx["fifo_cw"]
-                 + 2 * ctx["fifo_aw"] + ctx["ks"] + m.lat_out + CTRL_STATES + (m.causal and m.reversed) + CTRL_FLAGS)
+                 + 2 * ctx["fifo_aw"] + ctx["ks"] + m.lat_out + CTRL_STATES + reversed_ + CTRL_FLAGS)
 
 
 def control_srls(m, ctx: dict) -> float:
     """LUTs as shift registers (SRL16E) in hwgen_attn_ctrl: hwgen_delay chains of >= 3 stages without reset, which
     synth_xilinx maps to one SRL per bit: the K pipeline's (first, last, key index; with B = 1 every beat is a key's
     first and last, constants) and the output's last flag."""
-    srl = lambda width, stages: width if stages >= 3 else 0   # noqa: E731
+    def srl(width: int, stages: int) -> int:
+        return width if stages >= SRL_MIN_STAGES else 0
     return float(srl(ctx["cw"] + 2 * (m.beats > 1), ctx["ks"]) + srl(1, m.lat_out))
 
 
@@ -158,12 +161,15 @@ def build_attention(kernel, spec) -> HwGraph:
         dot_adder = 0.0 if dot_mul["dsp"] and fam in A.DSP_ABSORBS_PRODUCT_SUMS else C_DOT_TREE * (dot_tree + 1.5 * m.s_bits)
         dot = g.node("dot_lane", f"dot{u}", count=ln, leaves=ln, leaf_bits=2 * db, out_bits=m.s_bits,
                      adder_bits=dot_tree + m.s_bits, mult_bits=ln * db * db, width=m.s_bits,
-                     # q1 (the q buffer's read; with B = 1 the buffer is that register), the tree's stages, dot and sc (sc is dot when B = 1: one key per beat), the
-                     # K beat (a multiplier input, shared by the units: counted once per unit here, see below)
+                     # registers: q1 (the q buffer's read; with B = 1 the buffer is that register, counted there), dot,
+                     # sc (a x cm input; with B = 1 every beat ends a key and Yosys merges it with dot), the tree's
+                     # stages (on xc7 a two-product tree is one DSP48E1's post-adder, its root its P register), and the
+                     # K beat (a q x k input, shared by the units: 1 / units of it per unit)
                      est=A.add(dot_mul, A.adder(dot_adder),
                                A.registers((B > 1) * ln * db + m.s_bits),
                                A.dsp_input_registers((B > 1) * m.s_bits, score_mul, fam),
-                               A.registers(0 if dot_mul["dsp"] and fam in A.DSP_PACKS_INPUT_REG and ln <= 2 else tree_ff),
+                               A.registers(0 if dot_mul["dsp"] and fam in A.DSP_PACKS_INPUT_REG and ln <= 2
+                                           else tree_ff),
                                A.scale(A.dsp_input_registers(m.kv_w, dot_mul, fam), 1.0 / m.units)))
         g.edge(qb, dot, ln * db, "data")
         g.edge(ports["k"], dot, ln * db, "stream")
@@ -197,7 +203,7 @@ def build_attention(kernel, spec) -> HwGraph:
                               live_pieces(ctx["mul_la"], fam, 1, m.P, m.P + m.l_bits, m.P) if rmw2
                               else without_ff(A.pieces(ctx["mul_la"], fam)),
                               A.registers(m.t_bits + m.E + 2 * ctx["esh_w"] + (3 if rmw2 else 2) * m.pv_bits + m.l_bits
-                                          + SOFTMAX_FLAGS + (rmw2 and 1) + m.causal * (cw + 1))))
+                                          + SOFTMAX_FLAGS + int(rmw2) + m.causal * (cw + 1))))
         g.edge(sc, sm, m.t_bits, "data")
         g.edge(sm, ex, m.diff_bits, "data")
         g.edge(ex, sm, m.pv_bits, "data")
