@@ -212,10 +212,12 @@ def build_attention(kernel, spec) -> HwGraph:
         # p x v: registered once (pvw bits) in every variant
         av_mul = (live_pieces(ctx["mul_av"], fam, ln, m.P, m.P + m.acc_bits, m.P) if rmw2
                   else without_ff(A.pieces(ctx["mul_av"], fam, ln)))
-        # on xc7 a two-piece acc x alpha is cascaded (PCIN, 17-bit shift): the low piece's 17 bits below the shift leave
-        # the DSP for the fabric sum with p x v, registered (a controlled pynq-z2 design with acc_bits = 31: 17 per
-        # lane; with it the xc7 records whose acc x alpha has two pieces and l x alpha one are within 1 % of their FFs)
-        if rmw2 and len(ctx["mul_av"]) > 1 and av_mul["dsp"] and fam in A.DSP_PACKS_OUTPUT_REG:
+        # on xc7 a two-piece acc x alpha is cascaded (PCIN, 17-bit shift): when the kept sum starts below the shift
+        # (P < 17) the low piece's 17 bits leave the DSP for the fabric sum with p x v, registered (a controlled
+        # pynq-z2 design with acc_bits = 31, P = 15: 17 per lane; with it the 22 xc7 records with two pieces and P < 17
+        # are within 1 % of their FFs, those with P >= 17 within 3 % without it)
+        if (rmw2 and len(ctx["mul_av"]) > 1 and m.P < A.DSP_CASCADE_SHIFT and av_mul["dsp"]
+                and fam in A.DSP_PACKS_OUTPUT_REG):
             av_mul = A.add(av_mul, A.registers(A.DSP_CASCADE_SHIFT * ln))
         pv_mul = A.product(m.pv_bits, False, db, True, fam, ln, reg_bits=ctx["pvw"])
         sv = g.node("sv_lane", f"sv{u}", count=ln, leaves=2, leaf_bits=m.acc_bits, out_bits=m.acc_bits,
