@@ -228,10 +228,10 @@ def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: st
 DSP_PACKS_INPUT_REG = ("xc7",)
 
 
-def dsp_input_registers(bits: float, feeds: dict, family: str) -> dict:
-    """`bits` of registers whose only loads are the multiplier `feeds` (a product / pieces estimate) and the adders
-    beside it: fabric FFs, unless `feeds` is in DSPs on a family that packs its input registers."""
-    return registers(0.0 if feeds.get("dsp") and family in DSP_PACKS_INPUT_REG else bits)
+def dsp_input_bits(bits: float, feeds: dict, family: str) -> float:
+    """Fabric FFs of `bits` of registers whose only loads are the multiplier `feeds` (a product / pieces estimate) and
+    the adders beside it: none where `feeds` is in DSPs on a family that packs its input registers."""
+    return 0.0 if feeds.get("dsp") and family in DSP_PACKS_INPUT_REG else float(bits)
 
 
 def live_piece_bits(parts: Iterable[dict], lo: int, hi: int, addend_shift: int | None = None) -> float:

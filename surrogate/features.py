@@ -25,7 +25,7 @@ from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
 # 10: attention anchors: FFs from the RTL's registers (live bits of split-multiply pieces, no wire products' registers,
-# control counters and SRLs, DSP48E1-packed input registers on xc7: costs.dsp_input_registers), control LUTs of the
+# control counters and SRLs, DSP48E1-packed input registers on xc7: costs.dsp_input_bits), control LUTs of the
 # causal schedules and fixed control logic (C_CAUSAL_LEN, C_REVERSED_LEN, C_CTRL_BASE), C_SOFTMAX / C_DOT_TREE refit;
 # 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),
 # BRAM/URAM weight-bank read mux x C_BLOCK_MUX or folded into the naive selects (C_FOLDED_SELECT);

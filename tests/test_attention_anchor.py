@@ -38,12 +38,12 @@ def test_live_piece_bits_keep_only_the_bits_the_sum_keeps():
     assert A.live_piece_bits(two, 24, 46) == 23 + 29
 
 
-def test_dsp_input_registers_are_packed_on_xc7_only():
+def test_dsp_input_bits_are_packed_on_xc7_only():
     mul = A.product(12, True, 6, True, "xc7")
     assert mul["dsp"] == 1
-    assert A.dsp_input_registers(12, mul, "xc7")["ff"] == 0
-    assert A.dsp_input_registers(12, A.product(12, True, 6, True, "xcup"), "xcup")["ff"] == 12
-    assert A.dsp_input_registers(8, A.product(4, True, 4, True, "xc7"), "xc7")["ff"] == 8   # a LUT product
+    assert A.dsp_input_bits(12, mul, "xc7") == 0
+    assert A.dsp_input_bits(12, A.product(12, True, 6, True, "xcup"), "xcup") == 12
+    assert A.dsp_input_bits(8, A.product(4, True, 4, True, "xc7"), "xc7") == 8   # a LUT product
 
 
 @pytest.mark.parametrize("name", ["base_kv260", "base_pynq"])

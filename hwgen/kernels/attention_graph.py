@@ -137,8 +137,7 @@ def build_attention(kernel, spec) -> HwGraph:
     score_mul = A.pieces(ctx["mul_sc"], fam)
     # s_par's register: only cm (a multiplier input) and csh of each head's field are read
     par = g.node("act_buffer", "par_reg", style="reg", count=1, width=m.par_w, storage_bits=m.par_w,
-                 est=A.add(A.dsp_input_registers(m.head_par * m.cm_bits, score_mul, fam),
-                           A.registers(m.head_par * m.csh_bits)))
+                 est=A.registers(A.dsp_input_bits(m.head_par * m.cm_bits, score_mul, fam) + m.head_par * m.csh_bits))
     g.edge(ports["par"], par, m.par_w, "stream")
     fw = ctx["fifo_w"]
     fifo = g.node("fifo", "pa_fifo", style="lutram", depth=m.fifo_depth, width=fw, storage_bits=m.fifo_depth * fw,
@@ -148,16 +147,16 @@ def build_attention(kernel, spec) -> HwGraph:
     mem_style = "lutram" if B > 1 else "reg"
     norm_mults = m.head_par * ln
     sel = max(0, m.npe - 1)
+    norm_mul = live_pieces(ctx["mul_or"], fam, norm_mults, m.sh_out - 1, op_bits)
     norm = g.node("normalize", "normalize", count=norm_mults, leaves=m.npe, leaf_bits=m.acc_bits, out_bits=m.out_bits,
                   mult_bits=norm_mults * m.acc_bits * m.r_bits, width=m.out_w, adder_bits=norm_mults * op_bits,
                   # the pieces' sum (op_bits, A.piece_sum_bits), then round + saturate of the o2w kept bits;
                   # registers: o1, the PE-selected row and 1/l (the pieces' inputs); o2, the pieces' live bits (o3 keeps
                   # the sum's bits from sh_out - 1 up); o3 and o4 (rounded, saturated)
-                  est=A.add(live_pieces(ctx["mul_or"], fam, norm_mults, m.sh_out - 1, op_bits),
+                  est=A.add(norm_mul,
                             A.adder(A.piece_sum_bits(ctx["mul_or"], op_bits, fam) + o2w, norm_mults),
-                            A.dsp_input_registers(m.head_par * (ln * m.acc_bits + m.r_bits),
-                                                  A.pieces(ctx["mul_or"], fam), fam),
-                            A.registers(norm_mults * (o2w + m.out_bits)),
+                            A.registers(A.dsp_input_bits(m.head_par * (ln * m.acc_bits + m.r_bits), norm_mul, fam)
+                                        + norm_mults * (o2w + m.out_bits)),
                             {**A.zero(), "lut": (norm_mults * m.acc_bits + m.head_par * m.r_bits) * math.ceil(sel / 3)}))
     g.edge(norm, ports["o"], m.out_w, "stream")
     g.edge(ctrl, norm, pw_ + bw, "control")
@@ -178,11 +177,11 @@ def build_attention(kernel, spec) -> HwGraph:
                      # stages (on xc7 a two-product tree is one DSP48E1's post-adder, its root its P register), and the
                      # K beat (a q x k input, shared by the units: 1 / units of it per unit)
                      est=A.add(dot_mul, A.adder(dot_adder),
-                               A.registers((B > 1) * ln * db + m.s_bits),
-                               A.dsp_input_registers((B > 1) * m.s_bits, score_mul, fam),
-                               A.registers(0 if dot_mul["dsp"] and fam in A.DSP_PACKS_INPUT_REG and ln <= 2
-                                           else tree_ff),
-                               A.scale(A.dsp_input_registers(m.kv_w, dot_mul, fam), 1.0 / m.units)))
+                               A.registers((B > 1) * ln * db + m.s_bits
+                                           + A.dsp_input_bits((B > 1) * m.s_bits, score_mul, fam)
+                                           + (0 if dot_mul["dsp"] and fam in A.DSP_PACKS_INPUT_REG and ln <= 2
+                                              else tree_ff)
+                                           + A.dsp_input_bits(m.kv_w, dot_mul, fam) / m.units)))
         g.edge(qb, dot, ln * db, "data")
         g.edge(ports["k"], dot, ln * db, "stream")
         sc = g.node("score_scale", f"scale{u}", leaves=1, leaf_bits=m.s_bits, out_bits=m.t_bits, depth=6,
@@ -190,8 +189,7 @@ def build_attention(kernel, spec) -> HwGraph:
                     # the pieces, the rounding constant (an adder input beside them; it depends on the head's csh only,
                     # so Yosys keeps one per head, not per PE), t2 (mrun: the softmax's)
                     est=A.add(score_mul, A.adder(sp_bits),
-                              A.scale(A.dsp_input_registers(sp_bits, score_mul, fam), 1.0 / m.npe),
-                              A.registers(m.t_bits),
+                              A.registers(A.dsp_input_bits(sp_bits, score_mul, fam) / m.npe + m.t_bits),
                               {**A.zero(), "lut": sp_bits * 3.0}))   # barrel shift: 6 stages of 2:1 mux, 2 per LUT6
         g.edge(dot, sc, m.s_bits, "data")
         g.edge(par, sc, m.cm_bits + m.csh_bits, "data")
@@ -230,7 +228,7 @@ def build_attention(kernel, spec) -> HwGraph:
         # are within 1 % of their FFs, those with P >= 17 within 3 % without it)
         if (rmw2 and len(ctx["mul_av"]) > 1 and m.P < A.DSP_CASCADE_SHIFT and av_mul["dsp"]
                 and fam in A.DSP_PACKS_OUTPUT_REG):
-            av_mul = A.add(av_mul, A.registers(A.DSP_CASCADE_SHIFT * ln))
+            av_mul = {**av_mul, "ff": av_mul["ff"] + A.DSP_CASCADE_SHIFT * ln}
         pv_mul = A.product(m.pv_bits, False, db, True, fam, ln, reg_bits=ctx["pvw"])
         sv = g.node("sv_lane", f"sv{u}", count=ln, leaves=2, leaf_bits=m.acc_bits, out_bits=m.acc_bits,
                     adder_bits=ln * m.acc_bits, mult_bits=ln * (m.acc_bits * m.pv_bits + db * m.pv_bits),
@@ -240,11 +238,10 @@ def build_attention(kernel, spec) -> HwGraph:
                               A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam) + m.acc_bits, ln),
                               # p and alpha off the FIFO (v1), alpha again (v2: an acc x alpha input), p again when B >= 2
                               # (a p x v input), the V beat stages (p x v inputs, shared: once per unit here)
-                              A.registers(2 * m.pv_bits),
-                              A.dsp_input_registers(m.pv_bits, av_mul, fam),
-                              A.dsp_input_registers(rmw2 * m.pv_bits, pv_mul, fam),
-                              A.scale(A.dsp_input_registers(ctx["v_stages"] * m.kv_w, pv_mul, fam), 1.0 / m.units),
-                              A.registers(rd_reg * (ln * (m.acc_bits + ctx["pvw"]) + m.pv_bits + bw + 2)),
+                              A.registers(2 * m.pv_bits + A.dsp_input_bits(m.pv_bits, av_mul, fam)
+                                          + A.dsp_input_bits(rmw2 * m.pv_bits, pv_mul, fam)
+                                          + A.dsp_input_bits(ctx["v_stages"] * m.kv_w, pv_mul, fam) / m.units
+                                          + rd_reg * (ln * (m.acc_bits + ctx["pvw"]) + m.pv_bits + bw + 2)),
                               {**A.zero(), "lut": ctx["acc_bypass"] * (ln * m.acc_bits + bw)}))
         g.edge(fifo, sv, 2 * m.pv_bits, "data")
         g.edge(ports["v"], sv, ln * db, "stream")
