@@ -33,6 +33,11 @@ C_REVERSED_LEN = 4.7
 # output decode, FIFO occupancy compares, the divider's and output pipeline's enables): 72.8 by the same fit. Without
 # it the per-unit rates above carried it, once per unit.
 C_CTRL_BASE = 73.0
+# LUTs per compressor bit of the output normaliser's sum of more than two acc x R pieces (acc_bits and r_bits both past
+# a DSP port: four pieces at shifts 0, 17, 26, 43): piece_sum_bits counted one adder for it, and the 18 UltraScale+
+# records with four pieces were 18 % low on average (+0.03 with it). A controlled pair on kv260 (acc_bits = 31, 2
+# lanes, recip_bits 14 -> 20: two -> four pieces): +146 LUTs measured, +96 anchored at 1.0, +180 at 2.0.
+C_PIECE_COMPRESS = 1.0
 
 
 # one-bit stage registers of a unit's score path: up / act / big at s3 and s4, act at s2 and s5 (act6 when B >= 2)
@@ -87,6 +92,15 @@ def lut_array_product(est: dict, a_bits: int, b_bits: int, count: int) -> dict:
         return est
     a, b = max(a_bits, b_bits), min(a_bits, b_bits)
     return {**est, "lut": float((b - 1) * (a + b) * count)}
+
+
+def piece_compressor_bits(parts, sum_bits: int, fam: str) -> float:
+    """Bits of the 3:2 compressors Yosys' $macc puts before the final adder of a sum of more than two registered pieces
+    (A.compressor_bits over each piece's width up to the sum's width): none for two pieces, and none where the DSPs
+    cascade every piece (A.piece_sum_bits == 0)."""
+    if len(parts) <= 2 or A.piece_sum_bits(parts, sum_bits, fam) == 0:
+        return 0.0
+    return A.compressor_bits([min(p["bits"], sum_bits - p["shift"]) for p in parts])
 
 
 def without_ff(est: dict) -> dict:
@@ -154,7 +168,8 @@ def build_attention(kernel, spec) -> HwGraph:
                   # registers: o1, the PE-selected row and 1/l (the pieces' inputs); o2, the pieces' live bits (o3 keeps
                   # the sum's bits from sh_out - 1 up); o3 and o4 (rounded, saturated)
                   est=A.add(norm_mul,
-                            A.adder(A.piece_sum_bits(ctx["mul_or"], op_bits, fam) + o2w, norm_mults),
+                            A.adder(A.piece_sum_bits(ctx["mul_or"], op_bits, fam) + o2w
+                                    + C_PIECE_COMPRESS * piece_compressor_bits(ctx["mul_or"], op_bits, fam), norm_mults),
                             A.registers(A.dsp_input_bits(m.head_par * (ln * m.acc_bits + m.r_bits), norm_mul, fam)
                                         + norm_mults * (o2w + m.out_bits)),
                             {**A.zero(), "lut": (norm_mults * m.acc_bits + m.head_par * m.r_bits) * math.ceil(sel / 3)}))
