@@ -33,6 +33,9 @@ C_REVERSED_LEN = 4.7
 # output decode, FIFO occupancy compares, the divider's and output pipeline's enables): 72.8 by the same fit. Without
 # it the per-unit rates above carried it, once per unit.
 C_CTRL_BASE = 73.0
+# (These five were fit before lut_array_product and C_PIECE_COMPRESS below; refit with them: 1.55, 1.12, 3.3, 1.8, 68,
+# training anchor LUT SMAPE 4.77 -> 4.68 % but prefill < 1,000 LUT 3.51 -> 4.43 % and the controlled causal designs
+# worse, so they are kept.)
 # LUTs per compressor bit of the output normaliser's sum of more than two acc x R pieces (acc_bits and r_bits both past
 # a DSP port: four pieces at shifts 0, 17, 26, 43): piece_sum_bits counted one adder for it, and the 18 UltraScale+
 # records with four pieces were 18 % low on average (+0.03 with it). A controlled pair on kv260 (acc_bits = 31, 2
