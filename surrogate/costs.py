@@ -233,6 +233,36 @@ def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: st
             "ff": float(ff * count)}
 
 
+# Families where Yosys packs the registers that feed a DSP's multiplier / adder inputs into the DSP (DSP48E1 AREG /
+# BREG / CREG, up to two stages): on the attention pynq-z2 netlists the K and V beat registers, the score register
+# before x cm, cm itself, the rounding constant, the output normaliser's row and 1/l registers are gone, where the
+# same registers stay in fabric on UltraScale+ (Yosys 0.23 packs no DSP48E2 register).
+DSP_PACKS_INPUT_REG = ("xc7",)
+
+
+def dsp_input_bits(bits: float, feeds: dict, family: str) -> float:
+    """Fabric FFs of `bits` of registers whose only loads are the multiplier `feeds` (a product / pieces estimate) and
+    the adders beside it: none where `feeds` is in DSPs on a family that packs its input registers."""
+    return 0.0 if feeds.get("dsp") and family in DSP_PACKS_INPUT_REG else float(bits)
+
+
+def live_piece_bits(parts: Iterable[dict], lo: int, hi: int, addend_shift: int | None = None) -> float:
+    """Register bits of a split multiply's pieces (split_mul parts: shift, bits) that can reach bits lo..hi-1 of their
+    sum, the only bits the RTL keeps (e.g. the S.V update keeps sum[P +: ACC_BITS]): Yosys drops the rest of each
+    registered piece. Bits above hi never reach a lower bit; the lowest piece's bits below both lo and the next
+    operand's shift (the other pieces', or `addend_shift` of a term added to the sum) only pass through, so those
+    are dropped too. E.g. acc x alpha in one piece with p x v << P added: ACC_BITS of the piece's bits stay."""
+    parts = sorted(parts, key=lambda p: p["shift"])
+    others = [p["shift"] for p in parts[1:]] + ([addend_shift] if addend_shift is not None else [])
+    total = 0.0
+    for i, p in enumerate(parts):
+        start = p["shift"]
+        if i == 0:
+            start = max(start, min([lo, *others]))
+        total += max(0, min(p["shift"] + p["bits"], hi) - start)
+    return total
+
+
 def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
     """The registered partial products of a split multiply (hwgen.kernels.attention_rtl.split_mul:
     {a: {w, signed}, b: ..., bits}: each piece registered at its declared width)."""

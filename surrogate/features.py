@@ -31,6 +31,9 @@ FAMILIES = ("xcup", "xc7")
 # the TLMM build: no select LUT at G = 2 (folds into the build adder), mirror sign XOR folded into a 2-3 bank table
 # read mux (C_MIRROR_IN_MUX), a two-operand TLMM lane adder at C_MACC_PAIR_LOOKUP per bit, table / build / control
 # rates refit with them;
+# attention anchors: FFs from the RTL's registers (live bits of split-multiply pieces, no wire products' registers,
+# control counters and SRLs, DSP48E1-packed input registers on xc7: costs.dsp_input_bits), control LUTs of the
+# causal schedules and fixed control logic (C_CAUSAL_LEN, C_REVERSED_LEN, C_CTRL_BASE), C_SOFTMAX / C_DOT_TREE refit;
 # 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),
 # BRAM/URAM weight-bank read mux x C_BLOCK_MUX or folded into the naive selects (C_FOLDED_SELECT);
 # 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,
