@@ -20,7 +20,7 @@ help:
 	@echo "make surrogate-model            retrain the shipped surrogate models/surrogate_v1 (~5 min, 1 thread)"
 	@echo "make surrogate-eval             docs/surrogate_eval.md: 3 splits of the shipped data (~15-20 min)"
 	@echo "make surrogate-holdout          docs/surrogate_holdout.md: the shipped model on datasets/holdout_*"
-	@echo "make surrogate-fresh            docs/surrogate_fresh.md: the shipped model on datasets/fresh_s4242_*"
+	@echo "make surrogate-fresh            docs/surrogate_fresh*.md: the shipped model on datasets/fresh_s4242_*, fresh_s7171_adder, fresh_s5353_tlmm"
 	@echo "make surrogate-layers           docs/surrogate_layers.md: layer kernels, held-out decoder layers (split d)"
 	@echo "make surrogate-docs             all four surrogate reports (not the model)"
 
@@ -79,6 +79,8 @@ surrogate-fresh:
 	$(BIN)/hwgen surrogate eval --model models/surrogate_v1 --data datasets/fresh_s4242_tlmm \
 	    --data datasets/fresh_s4242_attention --data datasets/fresh_s7171_adder $(SURROGATE_SEEN) \
 	    --out docs/surrogate_fresh.md
+	$(BIN)/hwgen surrogate eval --model models/surrogate_v1 --data datasets/fresh_s5353_tlmm $(SURROGATE_SEEN) \
+	    --out docs/surrogate_fresh_s5353.md
 
 surrogate-layers:
 	$(BIN)/hwgen surrogate report $(SURROGATE_LAYER_DATA) --splits ad --out docs/surrogate_layers.md
