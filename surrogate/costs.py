@@ -7,9 +7,10 @@ Rules (Yosys 0.23 `synth_xilinx -nowidelut`, checked against the cell reports of
 - simple-dual-port LUTRAM, one replica per read port: UltraScale+ RAM32M16 (8 LUTs, 32 x 14 bits) or RAM64M8
   (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M (4 LUTs, 64 x 3), by Yosys'
   memory_libmap cost (sites, read mux and write decode); more than one bank in depth adds a read mux;
-- BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
-  ratios; URAM: 4096 x 72 blocks, a deeper memory's 4096-deep slices side by side in the byte lanes of a row; a
-  BRAM/URAM absorbs its synchronous read register; blocks stacked in depth (or URAM slices) add a LUT read mux;
+- BRAM: memory_libmap's cheapest RAMB18 (512x36 ... 16Kx1) or RAMB36 (512x72 ... 32Kx1) option, the memory's
+  address slices side by side in the data bits; URAM: 4096 x 72 blocks, a deeper memory's 4096-deep slices side by
+  side in the byte lanes of a row; a BRAM/URAM absorbs its synchronous read register; more than one address slice
+  adds a LUT read mux;
 - registers: one FF per bit; multipliers: DSP48 tiles by Yosys' $mul mapping rule (`product`), except
   products Yosys merges with their adder into a $macc cell, which it builds from LUTs.
 """
