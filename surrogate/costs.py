@@ -129,15 +129,14 @@ _BRAM_OPTIONS = (
 BRAM_BYTE = 9   # the write-enable byte of brams_xc4v.txt (`byte 9`)
 
 
-def bram36(depth: int, width: int, true_dual: bool = False, rom: bool = False, family: str = "xcup") -> float:
+def bram36(depth: int, width: int, true_dual: bool = False, rom: bool = False) -> float:
     """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory, or of a true-dual-port ROM
     (two read ports, e.g. a ROM shared by two units); rom: no write port (an initialised table)."""
-    return _bram_choice(depth, width, true_dual, rom, family)[0]
+    return _bram_choice(depth, width, true_dual, rom)[0]
 
 
 @pure
-def _bram_choice(depth: int, width: int, true_dual: bool = False, rom: bool = False,
-                 family: str = "xcup") -> tuple[float, int]:
+def _bram_choice(depth: int, width: int, true_dual: bool = False, rom: bool = False) -> tuple[float, int]:
     """(BRAM36 equivalents, read-mux inputs) as Yosys 0.23 memory_libmap maps a memory with one uniform write enable
     (none for a ROM; true_dual: a ROM with two read ports) onto block RAM (passes/memory/memory_libmap.cc
     handle_geom). For each option (_BRAM_OPTIONS) and data width w of it the memory is cut into
@@ -148,7 +147,8 @@ def _bram_choice(depth: int, width: int, true_dual: bool = False, rom: bool = Fa
     first cheapest wins (within one option against the cost truncated to an int, as libmap keeps it). The read mux
     picks among the a slices. The old rule (the cheapest aspect ratio, a x ceil(width / w) blocks) made a 1280 x 44
     TLMM weight bank five 2048 x 9 RAMB18 side by side, where Yosys takes two RAMB36 512 x 72 holding three 45-bit
-    slices and a 3:1 read mux (one LUT per bit): xc7 and xcup syntheses, tests/fixtures/bram_geometry.json."""
+    slices and a 3:1 read mux (one LUT per bit): xc7 and xcup syntheses (both families map alike),
+    tests/fixtures/bram_geometry.json."""
     if depth <= 0 or width <= 0:
         return 0.0, 0
     read_ports = 2 if true_dual else 1
@@ -207,7 +207,7 @@ def memory(depth: int, width: int, style: str, family: str, replicas: int = 1, s
         blocks, mux_in = _uram_choice(depth, width)
         return {**zero(), "uram": blocks * replicas, "lut": read_mux_luts(mux_in, width) * replicas}
     if style == "bram":
-        blocks, banks = _bram_choice(depth, width, family=family)
+        blocks, banks = _bram_choice(depth, width)
         return {**zero(), "bram36": blocks * replicas, "lut": read_mux_luts(banks, width) * replicas}
     if style == "reg":
         return {**zero(), "ff": float(depth * width * replicas), "lut": float(width * max(depth - 1, 0) * replicas / 4)}

@@ -92,9 +92,8 @@ def test_bram_count_matches_yosys_on_bare_memories():
         cells = m["cells"]
         measured = sum(n for c, n in cells.items() if c.startswith("RAMB36")) + 0.5 * sum(
             n for c, n in cells.items() if c.startswith("RAMB18"))
-        got = A._bram_choice(m["depth"], m["width"], rom=m["kind"] == "rom", family=m["family"])[0]
+        got = A._bram_choice(m["depth"], m["width"], rom=m["kind"] == "rom")[0]
         assert got == measured, (m, got)
-    assert A.bram36(1280, 44, family="xc7") == 2.0
 
 
 def test_bram_read_mux_follows_the_address_slices():
@@ -106,13 +105,13 @@ def test_bram_read_mux_follows_the_address_slices():
     one = A.memory(1280, 44, "bram", "xc7")
     assert one["bram36"] == 2.0 and one["lut"] == 44.0   # the old rule: 2.5 and no mux
     for m in _bram_fixture():
-        blocks, slices = A._bram_choice(m["depth"], m["width"], rom=m["kind"] == "rom", family=m["family"])
+        blocks, slices = A._bram_choice(m["depth"], m["width"], rom=m["kind"] == "rom")
         luts = sum(n for c, n in m["cells"].items() if c.startswith("LUT"))
         mux = A.read_mux_luts(slices, m["width"])
         slack = m["width"] if slices in (6, 7) else 0
         assert mux <= luts <= mux + slack + 2 * slices + 10, (m, slices, mux)
     from hwgen.kernels.tlmm_graph import block_mux_inputs
-    assert block_mux_inputs(1280, 44, "bram", "xc7") == 3
+    assert block_mux_inputs(1280, 44, "bram") == 3
 
 
 def test_piece_sum_bits():
