@@ -7,9 +7,10 @@ Rules (Yosys 0.23 `synth_xilinx -nowidelut`, checked against the cell reports of
 - simple-dual-port LUTRAM, one replica per read port: UltraScale+ RAM32M16 (8 LUTs, 32 x 14 bits) or RAM64M8
   (8 LUTs, 64 x 7 bits) banks, 7-series RAM32M (4 LUTs, 32 x 6) or RAM64M (4 LUTs, 64 x 3), by Yosys'
   memory_libmap cost (sites, read mux and write decode); more than one bank in depth adds a read mux;
-- BRAM: the cheapest of the RAMB18 (512x36 ... 16Kx1) and RAMB36 (512x72 ... 32Kx1) aspect
-  ratios; URAM: 4096 x 72 blocks, a deeper memory's 4096-deep slices side by side in the byte lanes of a row; a
-  BRAM/URAM absorbs its synchronous read register; blocks stacked in depth (or URAM slices) add a LUT read mux;
+- BRAM: memory_libmap's cheapest RAMB18 (512x36 ... 16Kx1) or RAMB36 (512x72 ... 32Kx1) option, the memory's
+  address slices side by side in the data bits; URAM: 4096 x 72 blocks, a deeper memory's 4096-deep slices side by
+  side in the byte lanes of a row; a BRAM/URAM absorbs its synchronous read register; more than one address slice
+  adds a LUT read mux;
 - registers: one FF per bit; multipliers: DSP48 tiles by Yosys' $mul mapping rule (`product`), except
   products Yosys merges with their adder into a $macc cell, which it builds from LUTs.
 """
@@ -115,41 +116,60 @@ def read_mux_luts(banks: int, width: int) -> float:
     return float(width * ceil_div(banks - 1, 3)) if banks > 1 else 0.0
 
 
-_B18 = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
-_B36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72))
+# Yosys 0.23 memory_libmap's block RAM options (techlibs/xilinx/brams_xc4v.txt with HAS_SIZE_36, HAS_MIXWIDTH_SDP),
+# in the order it weighs them: (true dual port, cost, abits, data widths, BRAM36 per unit). The width list's i-th
+# entry goes with 2^(abits - i) addresses (RAMB18 1024 x 18, RAMB36 512 x 72, ...). xc7's TDP "CASCADE" option (two
+# RAMB36, cost 513) never won in our syntheses: a 16000 x 9 memory takes four 4096 x 9 RAMB36 and a 4:1 read mux.
+_BRAM_OPTIONS = (
+    (True, BRAM18_COST, 14, (1, 2, 4, 9, 18), 0.5),            # TDP "HALF": RAMB18, ports up to 18 bits
+    (True, BRAM36_COST, 15, (1, 2, 4, 9, 18, 36), 1.0),        # TDP "FULL": RAMB36, ports up to 36 bits
+    (False, BRAM18_COST, 14, (1, 2, 4, 9, 18, 36), 0.5),       # SDP "HALF": RAMB18 up to 36 bits
+    (False, BRAM36_COST, 15, (1, 2, 4, 9, 18, 36, 72), 1.0),   # SDP "FULL": RAMB36 up to 72 bits
+)
+BRAM_BYTE = 9   # the write-enable byte of brams_xc4v.txt (`byte 9`)
 
 
-def bram36(depth: int, width: int, true_dual: bool = False) -> float:
-    """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory, or of a true-dual-port one
-    (two read ports, e.g. a ROM shared by two units), whose ports are at most 18 (RAMB18) / 36 bits wide."""
-    return _bram_choice(depth, width, true_dual)[0]
+def bram36(depth: int, width: int, true_dual: bool = False, rom: bool = False) -> float:
+    """BRAM36 equivalents (a RAMB18 counts 0.5) of one simple-dual-port memory, or of a true-dual-port ROM
+    (two read ports, e.g. a ROM shared by two units); rom: no write port (an initialised table)."""
+    return _bram_choice(depth, width, true_dual, rom)[0]
 
 
 @pure
-def _bram_choice(depth: int, width: int, true_dual: bool = False) -> tuple[float, int]:
-    """(BRAM36 equivalents, blocks stacked in depth) of the aspect ratio Yosys' memory_libmap picks: the lowest cost
-    of 129 per RAMB18 / 257 per RAMB36 (techlibs/xilinx/brams_xc4v.txt) plus 0.5 per read-mux input bit
-    ((blocks in depth - 1) x width) and 0.5 per block in depth for the write decode (as for LUTRAM,
-    _lutram_geometry). The cheapest-blocks rule (the deepest ratio on a tie) picked e.g. eleven 512x72 RAMB36
-    stacked 11 deep for a 5168 x 70 weight bank, where Yosys takes twelve 2048x18 ones 3 deep (an 11:1 read mux
-    where Yosys has a 3:1). true_dual (two read ports, e.g. a ROM shared by two units): ports at most 18 (RAMB18) /
-    36 bits wide, the fewest blocks (these ROMs are one block deep)."""
+def _bram_choice(depth: int, width: int, true_dual: bool = False, rom: bool = False) -> tuple[float, int]:
+    """(BRAM36 equivalents, read-mux inputs) as Yosys 0.23 memory_libmap maps a memory with one uniform write enable
+    (none for a ROM; true_dual: a ROM with two read ports) onto block RAM (passes/memory/memory_libmap.cc
+    handle_geom). For each option (_BRAM_OPTIONS) and data width w of it the memory is cut into
+    a = ceil(depth / 2^(abits - i)) address slices; a slice takes the word padded to whole write-enable bytes (9 bits,
+    or w below 9; a ROM pads nothing), and the slices lie side by side in the data bits: ceil(a x padded / w) units,
+    not a x ceil(padded / w). Cost: the option's cost per unit (x2 for a two-read-port ROM on a one-read-port SDP
+    block) + 0.5 per read-mux input bit ((a - 1) x width per read port) + 0.5 per slice's write enable (a > 1); the
+    first cheapest wins (within one option against the cost truncated to an int, as libmap keeps it). The read mux
+    picks among the a slices. The old rule (the cheapest aspect ratio, a x ceil(width / w) blocks) made a 1280 x 44
+    TLMM weight bank five 2048 x 9 RAMB18 side by side, where Yosys takes two RAMB36 512 x 72 holding three 45-bit
+    slices and a 3:1 read mux (one LUT per bit): xc7 and xcup syntheses (both families map alike),
+    tests/fixtures/bram_geometry.json."""
     if depth <= 0 or width <= 0:
         return 0.0, 0
-    if true_dual:
-        opts = [(0.5 * ceil_div(depth, d) * ceil_div(width, w), -d, ceil_div(depth, d)) for d, w in _B18 if w <= 18]
-        opts += [(float(ceil_div(depth, d) * ceil_div(width, w)), -d, ceil_div(depth, d)) for d, w in _B36 if w <= 36]
-        cost, _, banks = min(opts)
-        return cost, banks
+    read_ports = 2 if true_dual else 1
+    write = not (rom or true_dual)
     best = None
-    for size, unit_cost, ratios in ((0.5, BRAM18_COST, _B18), (1.0, BRAM36_COST, _B36)):
-        for d, w in ratios:
-            banks = ceil_div(depth, d)
-            blocks = banks * ceil_div(width, w)
-            cost = unit_cost * blocks + _libmap_stack_cost(banks, width)
-            if best is None or cost < best[0]:
-                best = (cost, size * blocks, banks)
-    return best[1], best[2]
+    for tdp, unit_cost, abits, widths, size in _BRAM_OPTIONS:
+        repl_port = 1 if tdp or read_ports == 1 else read_ports
+        best_in_option = None
+        for i, w in enumerate(widths):
+            byte = (BRAM_BYTE if w >= BRAM_BYTE else w) if write else 1
+            padded = ceil_div(width, byte) * byte
+            slices = ceil_div(depth, 1 << (abits - i))
+            units = ceil_div(slices * padded, w)
+            cost = unit_cost * units * repl_port + 0.5 * (slices - 1) * width * read_ports
+            if write and slices > 1:
+                cost += 0.5 * slices
+            if best_in_option is None or cost < best_in_option[0]:
+                best_in_option = (int(cost), cost, size * units * repl_port, slices)
+        if best is None or best_in_option[1] < best[1]:
+            best = best_in_option
+    return best[2], best[3]
 
 
 def uram(depth: int, width: int) -> float:

@@ -24,7 +24,9 @@ from .costs import MEM_STYLES, RES, TARGETS
 from .ir import CORE_NODE_TYPES, EDGE_TYPES, NUM_FEATURES, HwGraph, kernel_group
 
 FAMILIES = ("xcup", "xc7")
-# 10: URAM banks as memory_libmap maps them (4096-deep slices in byte lanes: blocks and the slices:1 read mux), the
+# 10: URAM banks as memory_libmap maps them (4096-deep slices in byte lanes: blocks and the slices:1 read mux), block
+# RAM likewise (address slices side by side in the data bits, costs._bram_choice: blocks and the read mux; ROMs
+# without byte padding, rope case tables at 2^abits rows), the
 # matmul partial-sum LUTRAM's read mux into its adder (costs.read_mux_into_adder_luts) and write decode once per design
 # (on the control node), a lone naive select's folded 2-input bank mux one LUT (C_FOLDED_SIGN) and the folded bank's
 # write demux (C_BLOCK_DEMUX);

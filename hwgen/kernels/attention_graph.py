@@ -216,7 +216,7 @@ def build_attention(kernel, spec) -> HwGraph:
         # the exp ROM: block RAM when exp_index_bits >= EXP_BRAM_MIN_E, one dual-port ROM per two units
         # (an odd unit count leaves one single-port ROM; spread over the units here), else a LUT case table
         roms_bram = (m.units // 2 * A.bram36(m.exp_entries, m.pv_bits, true_dual=True)     # two read ports
-                     + m.units % 2 * A.bram36(m.exp_entries, m.pv_bits))                    # an odd unit's own
+                     + m.units % 2 * A.bram36(m.exp_entries, m.pv_bits, rom=True))          # an odd unit's own
         rom_est = ({**A.zero(), "bram36": roms_bram / m.units}
                    if ctx["rom_bram"] else A.memory(m.exp_entries, m.pv_bits, "rom", fam))
         ex = g.node("exp_table", f"exp{u}", style="bram" if ctx["rom_bram"] else "rom", depth=m.exp_entries,

@@ -553,7 +553,7 @@ def build_graph(kernel: RmsNormQuantKernel, spec):
                            A.registers(tree_reg_nodes * (m.bsum_bits + m.a_bits) + m.a_bits + m.ss_bits + 4)))
     # scale unit: LZ + shifters, ROM, products, final shift; divider
     rom_style = "bram" if m.k >= 9 else "rom"
-    rom_est = ({**A.zero(), "bram36": A.bram36(1 << m.k, m.y0_bits)} if rom_style == "bram"
+    rom_est = ({**A.zero(), "bram36": A.bram36(1 << m.k, m.y0_bits, rom=True)} if rom_style == "bram"
                else A.memory(1 << m.k, m.y0_bits, "rom", fam))
     sc_mult = (A.product(NV, False, m.y0_bits, False, fam), A.product(m.t1_bits, False, m.y0_bits, False, fam),
                A.product(m.y0_bits, False, m.d_bits, False, fam), A.product(NA, False, m.y1_bits, False, fam),

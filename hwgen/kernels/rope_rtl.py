@@ -153,12 +153,16 @@ def build_graph(kernel, spec):
     def rom_node(name, rows, bram, addr_bits, fabric_reg, live):
         # below ROM_BRAM_MIN_BITS (and for `rom_style: lut`) the template emits a registered case table, which
         # Yosys maps to block RAM only where memory_libmap finds it cheaper (costs.case_rom_in_bram)
+        case_table = not bram
         bram = bram or A.case_rom_in_bram(rows, m.rom_width)
         # only the output bits that vary over the rows are stored: Yosys drops a ROM's constant data bits (wide
         # shallow tables: 73 x 512 bits with 460 live takes 13 RAMB18, not 15), and a case table in LUTs computes
         # (and registers) only those
         if bram:
-            est = {**A.zero(), "bram36": A.bram36(rows, live)}
+            # proc_rom makes a case table a 2^abits-deep ROM: 1440 rows x 30 live bits take two 2048 x 18 RAMB36, not
+            # three 1024 x 18 RAMB18
+            mapped_rows = 1 << max(rows - 1, 0).bit_length() if case_table else rows
+            est = {**A.zero(), "bram36": A.bram36(mapped_rows, live, rom=True)}
             if rows > DEEP_ROM_ROWS:   # the read mux over block RAMs stacked in depth
                 est["lut"] = DEEP_ROM_MUX_LUTS * m.rom_width
         else:

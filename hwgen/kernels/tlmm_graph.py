@@ -282,7 +282,7 @@ def _weight_bank_est(depth: int, width: int, style: str, fam: str) -> dict:
 
 
 def block_mux_inputs(depth: int, width: int, style: str) -> int:
-    """Inputs of a BRAM/URAM bank's read mux (blocks in depth x URAM addresses folded per row); 0 for others."""
+    """Inputs of a BRAM/URAM bank's read mux (the address slices memory_libmap lays side by side); 0 for others."""
     if style == "bram":
         return A._bram_choice(depth, width)[1]
     return A._uram_choice(depth, width)[1] if style == "uram" else 0
