@@ -108,6 +108,19 @@ def piece_compressor_bits(parts, sum_bits: int, fam: str) -> float:
     return A.compressor_bits([min(p["bits"], sum_bits - p["shift"]) for p in parts])
 
 
+def norm_sum_bits(parts, sum_bits: int, fam: str) -> float:
+    """Fabric adder bits of the output normaliser's sum of its acc x R pieces (A.piece_sum_bits). Where the pieces
+    reach past the DSP's P (xc7: kept bits > A.DSP_P_BITS) a two-piece sum stays in fabric, and only the bits both
+    pieces cover cost a LUT each: above the low piece's top the high piece passes into the carry chain with the carry
+    alone. Controlled pynq-z2 designs (H=2 d=96 lanes=16, pieces 0..41 and 17..56): 47 LUTs per lane in the
+    normaliser, o2w = 24 for the round and saturate + 25 overlapping bits = 49 (the whole 40-bit adder: 64)."""
+    bits = A.piece_sum_bits(parts, sum_bits, fam)
+    if bits and fam in A.DSP_ABSORBS_PRODUCT_SUMS and len(parts) == 2:
+        lo, hi = sorted(parts, key=lambda p: p["shift"])
+        return float(max(0, min(lo["bits"], sum_bits) - hi["shift"]))
+    return bits
+
+
 def without_ff(est: dict) -> dict:
     """A product written as a wire (no register of its own)."""
     return {**est, "ff": 0.0}
@@ -173,7 +186,7 @@ def build_attention(kernel, spec) -> HwGraph:
                   # registers: o1, the PE-selected row and 1/l (the pieces' inputs); o2, the pieces' live bits (o3 keeps
                   # the sum's bits from sh_out - 1 up); o3 and o4 (rounded, saturated)
                   est=A.add(norm_mul,
-                            A.adder(A.piece_sum_bits(ctx["mul_or"], op_bits, fam) + o2w
+                            A.adder(norm_sum_bits(ctx["mul_or"], op_bits, fam) + o2w
                                     + C_PIECE_COMPRESS * piece_compressor_bits(ctx["mul_or"], op_bits, fam), norm_mults),
                             A.registers(A.dsp_input_bits(m.head_par * (ln * m.acc_bits + m.r_bits), norm_mul, fam)
                                         + norm_mults * (o2w + m.out_bits)),
@@ -255,7 +268,7 @@ def build_attention(kernel, spec) -> HwGraph:
                     width=ln * m.acc_bits,
                     est=A.add(av_mul, pv_mul,
                               # the acc x alpha pieces' sum (A.piece_sum_bits), then + p x v (~acc_bits live)
-                              A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam) + m.acc_bits, ln),
+                              A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam, m.P + m.acc_bits) + m.acc_bits, ln),
                               # p and alpha off the FIFO (v1), alpha again (v2: an acc x alpha input), p again when B >= 2
                               # (a p x v input), the V beat stages (p x v inputs, shared: once per unit here)
                               A.registers(2 * m.pv_bits + A.dsp_input_bits(m.pv_bits, av_mul, fam)
