@@ -201,7 +201,11 @@ def build_attention(kernel, spec) -> HwGraph:
         g.edge(ctrl, qb, bw + pw_, "address")
         dot_tree = A.tree_adder_bits(ln, 2 * db, m.s_bits)
         dot_mul = lut_array_product(A.product(db, True, db, True, fam, ln, reg_bits=2 * db), db, db, ln)
-        # products in DSPs on a family that sums them there: the tree leaves the fabric
+        # products in DSPs on a family that sums them there: the tree leaves the fabric. (Not quite: the controlled
+        # pynq-z2 netlists of tests/fixtures/attention_anchor/xc7_piece_sums.json chain only the first level's pairs
+        # through PCIN, lanes / 2 DSPs; the levels above are fabric adders, ~7 LUTs per lane at 16 lanes. Counting them
+        # moves the xc7 training records high, as the control's LUTs are ~85 high on every controlled design of both
+        # families (150 measured in hwgen_attn_ctrl, 233 anchored): the two need one refit together.)
         dot_adder = 0.0 if dot_mul["dsp"] and fam in A.DSP_ABSORBS_PRODUCT_SUMS else C_DOT_TREE * (dot_tree + 1.5 * m.s_bits)
         dot = g.node("dot_lane", f"dot{u}", count=ln, leaves=ln, leaf_bits=2 * db, out_bits=m.s_bits,
                      adder_bits=dot_tree + m.s_bits, mult_bits=ln * db * db, width=m.s_bits,
