@@ -272,7 +272,8 @@ def build_attention(kernel, spec) -> HwGraph:
                     width=ln * m.acc_bits,
                     est=A.add(av_mul, pv_mul,
                               # the acc x alpha pieces' sum (A.piece_sum_bits), then + p x v (~acc_bits live)
-                              A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam, m.P + m.acc_bits) + m.acc_bits, ln),
+                              A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam, live_bits=m.P + m.acc_bits)
+                                      + m.acc_bits, ln),
                               # p and alpha off the FIFO (v1), alpha again (v2: an acc x alpha input), p again when B >= 2
                               # (a p x v input), the V beat stages (p x v inputs, shared: once per unit here)
                               A.registers(2 * m.pv_bits + A.dsp_input_bits(m.pv_bits, av_mul, fam)
