@@ -249,7 +249,11 @@ def product(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family: st
     unsigned = not (a_signed or b_signed)
     tiles = ceil_div(a + unsigned, pa) * ceil_div(b + unsigned, pb)
     ff = 0 if family in DSP_PACKS_OUTPUT_REG else reg_bits
-    return {**zero(), "dsp": float(tiles * count), "lut": float(0.5 * (a + b) * (tiles - 1) * count),
+    # the tiles' partial sums: on 7-series Yosys chains the tiles through PCIN (17-bit shift) with no fabric adder (a
+    # controlled pynq-z2 normaliser with 26-bit acc x 17 / 6-bit pieces, two tiles each: 32 DSPs fed by PCIN, 57 LUTs
+    # per lane against 51 anchored without these LUTs, 89 with them)
+    tile_sum = 0.0 if family in DSP_ABSORBS_PRODUCT_SUMS else 0.5 * (a + b) * (tiles - 1)
+    return {**zero(), "dsp": float(tiles * count), "lut": float(tile_sum * count),
             "ff": float(ff * count)}
 
 
@@ -295,16 +299,25 @@ def pieces(parts: Iterable[dict], family: str, count: float = 1.0) -> dict:
 # and the partial-product sums cost no fabric LUTs, where the same sums on UltraScale+ do.
 DSP_ABSORBS_PRODUCT_SUMS = ("xc7",)
 DSP_CASCADE_SHIFT = 17
+# Width of the DSP48E1 post-adder / P output: a sum of pieces whose kept bits reach past it cannot be folded into the
+# DSPs, and Yosys leaves it in fabric. Controlled pynq-z2 syntheses (attention_decode H=2 d=96 lanes=16, exp_bits=17
+# so P=17, 2026-12-07): the S.V sum acc x alpha (pieces at 0 and 17) + p x v << P keeps bits up to P + acc_bits:
+# 48 with data_bits=5 (acc_bits=31): the low piece's DSP takes the rest as its C operand (16 DSPs with C); 50 with
+# data_bits=7 (acc_bits=33): no DSP has C or PCIN there, and the unit is 37 LUTs per lane larger (the sum's
+# at_w - 17 = 36 adder bits). The output normaliser's sum (op_bits = 55 / 57 kept bits) is in fabric in both.
+DSP_P_BITS = 48
 
 
-def piece_sum_bits(parts: Iterable[dict], sum_bits: int, family: str) -> float:
+def piece_sum_bits(parts: Iterable[dict], sum_bits: int, family: str, live_bits: int | None = None) -> float:
     """Fabric adder bits of the sum of a split multiply's registered pieces (split_mul parts with `shift`) into
     sum_bits: the bits below the lowest non-zero shift pass through from the unshifted piece, so the adder is
-    sum_bits - that shift wide; none for one piece, or where the family cascades pieces at that shift."""
+    sum_bits - that shift wide; none for one piece, or where the family cascades pieces at that shift and the sum's
+    kept bits (live_bits, default sum_bits: the highest kept bit + 1) fit the DSP's P (DSP_P_BITS)."""
     shifts = sorted({p["shift"] for p in parts if p["shift"] > 0})
     if not shifts:
         return 0.0
-    if family in DSP_ABSORBS_PRODUCT_SUMS and all(s == DSP_CASCADE_SHIFT for s in shifts):
+    live = sum_bits if live_bits is None else live_bits
+    if family in DSP_ABSORBS_PRODUCT_SUMS and all(s == DSP_CASCADE_SHIFT for s in shifts) and live <= DSP_P_BITS:
         return 0.0
     return float(max(0, sum_bits - shifts[0]))
 

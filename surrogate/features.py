@@ -36,6 +36,8 @@ FAMILIES = ("xcup", "xc7")
 # attention anchors: FFs from the RTL's registers (live bits of split-multiply pieces, no wire products' registers,
 # control counters and SRLs, DSP48E1-packed input registers on xc7: costs.dsp_input_bits), control LUTs of the
 # causal schedules and fixed control logic (C_CAUSAL_LEN, C_REVERSED_LEN, C_CTRL_BASE), C_SOFTMAX / C_DOT_TREE refit;
+# xc7 attention LUTs: shift-17 piece sums folded into DSP48E1s only when their kept bits fit its 48-bit P
+# (costs.DSP_P_BITS; the normaliser's two pieces: overlapping bits only), multi-tile products' partial sums in PCIN;
 # 9: single-lane G = 1 TLMM table build: + C_BUILD_ONE_LANE per build entry bit (flattened merge with the control),
 # BRAM/URAM weight-bank read mux x C_BLOCK_MUX or folded into the naive selects (C_FOLDED_SELECT);
 # 8: LUTRAM bank geometry by Yosys' memory_libmap cost, deep-LUTRAM read mux / write decode rates (weight bank,

@@ -108,6 +108,19 @@ def piece_compressor_bits(parts, sum_bits: int, fam: str) -> float:
     return A.compressor_bits([min(p["bits"], sum_bits - p["shift"]) for p in parts])
 
 
+def norm_sum_bits(parts, sum_bits: int, fam: str) -> float:
+    """Fabric adder bits of the output normaliser's sum of its acc x R pieces (A.piece_sum_bits). Where the pieces
+    reach past the DSP's P (xc7: kept bits > A.DSP_P_BITS) a two-piece sum stays in fabric, and only the bits both
+    pieces cover cost a LUT each: above the low piece's top the high piece passes into the carry chain with the carry
+    alone. Controlled pynq-z2 designs (H=2 d=96 lanes=16, pieces 0..41 and 17..56): 47 LUTs per lane in the
+    normaliser, o2w = 24 for the round and saturate + 25 overlapping bits = 49 (the whole 40-bit adder: 64)."""
+    bits = A.piece_sum_bits(parts, sum_bits, fam)
+    if bits and fam in A.DSP_ABSORBS_PRODUCT_SUMS and len(parts) == 2:
+        lo, hi = sorted(parts, key=lambda p: p["shift"])
+        return float(max(0, min(lo["bits"], sum_bits) - hi["shift"]))
+    return bits
+
+
 def without_ff(est: dict) -> dict:
     """A product written as a wire (no register of its own)."""
     return {**est, "ff": 0.0}
@@ -173,7 +186,7 @@ def build_attention(kernel, spec) -> HwGraph:
                   # registers: o1, the PE-selected row and 1/l (the pieces' inputs); o2, the pieces' live bits (o3 keeps
                   # the sum's bits from sh_out - 1 up); o3 and o4 (rounded, saturated)
                   est=A.add(norm_mul,
-                            A.adder(A.piece_sum_bits(ctx["mul_or"], op_bits, fam) + o2w
+                            A.adder(norm_sum_bits(ctx["mul_or"], op_bits, fam) + o2w
                                     + C_PIECE_COMPRESS * piece_compressor_bits(ctx["mul_or"], op_bits, fam), norm_mults),
                             A.registers(A.dsp_input_bits(m.head_par * (ln * m.acc_bits + m.r_bits), norm_mul, fam)
                                         + norm_mults * (o2w + m.out_bits)),
@@ -188,7 +201,11 @@ def build_attention(kernel, spec) -> HwGraph:
         g.edge(ctrl, qb, bw + pw_, "address")
         dot_tree = A.tree_adder_bits(ln, 2 * db, m.s_bits)
         dot_mul = lut_array_product(A.product(db, True, db, True, fam, ln, reg_bits=2 * db), db, db, ln)
-        # products in DSPs on a family that sums them there: the tree leaves the fabric
+        # products in DSPs on a family that sums them there: the tree leaves the fabric. (Not quite: the controlled
+        # pynq-z2 netlists of tests/fixtures/attention_anchor/xc7_piece_sums.json chain only the first level's pairs
+        # through PCIN, lanes / 2 DSPs; the levels above are fabric adders, ~7 LUTs per lane at 16 lanes. Counting them
+        # moves the xc7 training records high, as the control's LUTs are ~85 high on every controlled design of both
+        # families (150 measured in hwgen_attn_ctrl, 233 anchored): the two need one refit together.)
         dot_adder = 0.0 if dot_mul["dsp"] and fam in A.DSP_ABSORBS_PRODUCT_SUMS else C_DOT_TREE * (dot_tree + 1.5 * m.s_bits)
         dot = g.node("dot_lane", f"dot{u}", count=ln, leaves=ln, leaf_bits=2 * db, out_bits=m.s_bits,
                      adder_bits=dot_tree + m.s_bits, mult_bits=ln * db * db, width=m.s_bits,
@@ -255,7 +272,8 @@ def build_attention(kernel, spec) -> HwGraph:
                     width=ln * m.acc_bits,
                     est=A.add(av_mul, pv_mul,
                               # the acc x alpha pieces' sum (A.piece_sum_bits), then + p x v (~acc_bits live)
-                              A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam) + m.acc_bits, ln),
+                              A.adder(A.piece_sum_bits(ctx["mul_av"], ctx["at_w"], fam, live_bits=m.P + m.acc_bits)
+                                      + m.acc_bits, ln),
                               # p and alpha off the FIFO (v1), alpha again (v2: an acc x alpha input), p again when B >= 2
                               # (a p x v input), the V beat stages (p x v inputs, shared: once per unit here)
                               A.registers(2 * m.pv_bits + A.dsp_input_bits(m.pv_bits, av_mul, fam)
