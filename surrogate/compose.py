@@ -8,17 +8,28 @@ from . import costs as A
 from .ir import HwGraph, compose
 
 
+# LUTs per data input of the read-beat select (2 x OUT_BEATS inputs per m_tdata bit): ABC maps the two buffers'
+# OUT_BEATS:1 selects and the buffer select at ~2.4 inputs retired per LUT, not the 3 of ideal LUT6 4:1 muxes.
+# Least squares over the 51 adapter shapes of datasets/composed synthesized alone (bench/adapter_synth.py,
+# tests/fixtures/composed_adapters.json): 0.36-0.47 per shape, no trend in OUT_BEATS.
+MUX_LUT_PER_INPUT = 0.41
+
+
 def adapter_features(a) -> dict:
     """Node features and analytical estimate of one double-buffered stream adapter: two unit buffers of
-    registers (only written positions; the zero tail is constant), the 2 x OUT_BEATS : 1 read-beat select (LUT6
-    as 4:1 muxes), a write enable per beat and buffer, the beat counters and flags. Checked with Yosys 0.23 on the
-    adapter alone (6 shapes, 228-1,612 LUTs): FFs exact, LUTs within -9 % / +27 %."""
+    registers (only written positions; the zero tail is constant; a buffer register's data is the requantised input
+    itself, its enable a LUT per beat and buffer), the 2 x OUT_BEATS : 1 read-beat select (MUX_LUT_PER_INPUT), the
+    beat counters and flags. Yosys 0.23 on the 51 adapter shapes of datasets/composed alone
+    (tests/fixtures/composed_adapters.json): FFs exact, LUTs within about +-10 % and unbiased. The former
+    0.12 LUT per buffer bit had no logic behind it (the buffer's data path is wires into FF D pins) and stood in for
+    the select's packing at OUT_BEATS = 8; elsewhere it over-predicted the adapter by up to 27 %, which is most of
+    the composed anchor's over-prediction (its mean residual grew with the TLMM producers' long, narrow beats)."""
     written = min(a.in_n * a.in_beats, a.out_n * a.out_beats)
     buffer_bits = 2 * written * a.out_w
     out_bits = a.out_n * a.out_w
-    mux = out_bits * ceil_div(2 * a.out_beats - 1, 3)
+    mux = out_bits * MUX_LUT_PER_INPUT * (2 * a.out_beats - 1)
     ctr = index_bits(a.in_beats) + index_bits(a.out_beats) + 4
-    lut = mux + 2 * a.in_beats + 0.12 * buffer_bits + 2 * ctr
+    lut = mux + 2 * a.in_beats + 2 * ctr
     est = {**A.zero(), "ff": float(buffer_bits + ctr), "lut": float(lut)}
     return {"count": 2 * max(a.in_n * a.in_beats, a.out_n * a.out_beats), "depth": a.out_beats, "width": out_bits,
             "leaves": a.in_n, "leaf_bits": a.in_w, "out_bits": a.out_w, "storage_bits": buffer_bits, "style": "reg",
