@@ -15,7 +15,9 @@ the measured tops are smaller than their members' predictions plus the glue (the
 layer tops; the split (c) report shows the unfitted sum 4.97 % off against 2.86 % fitted). Most of that composed
 shortfall was the stream adapter's estimate (a phantom LUT per buffer bit, surrogate/compose.py adapter_features):
 without it the measured compositions are 0.996 x their members' analytical anchors plus the glue (was 0.961), so the
-next training's composed factor should come out near 1 and the glue ~10 % smaller. The exactly
+next training's composed factor should come out near 1 and the LUT glue ~10 % smaller. The FF glue also subtracts
+the producer's output-register bits that the adapter never reads (IN_N x SHIFT per stream), which the members'
+predictions as designs of their own include. The exactly
 counted targets (DSP, BRAM36, URAM) add the members' rounded predictions and the glue's formula unscaled. Latency,
 II and timing stay the whole graph's (the top's cycle model; its deepest path with the glue's levels).
 """
