@@ -76,7 +76,8 @@ def main(argv=None) -> None:
             continue
         work.mkdir(parents=True, exist_ok=True)
         (work / "adapter_top.v").write_text(wrapper(f))
-        res, _, cells, tail, ok = synth_verilog([work / "adapter_top.v", lib], "adapter_top", f["family"], work / "yosys")
+        res, _, cells, tail, ok = synth_verilog([work / "adapter_top.v", lib], "adapter_top", f["family"],
+                                                work / "yosys")
         if not ok:
             raise SystemExit(f"{key}: synthesis failed\n{tail}")
         rows[key] = {**f, "lut": res["lut"], "ff": res["ff"], "cells": cells}

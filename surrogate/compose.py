@@ -2,7 +2,7 @@
 stream-adapter node per stream; latency and II from the composition's performance contract."""
 from __future__ import annotations
 
-from hwgen.bits import ceil_div, index_bits
+from hwgen.bits import index_bits
 
 from . import costs as A
 from .ir import HwGraph, compose
