@@ -29,7 +29,9 @@ FAMILIES = ("xcup", "xc7")
 # without byte padding, rope case tables at 2^abits rows), the
 # matmul partial-sum LUTRAM's read mux into its adder (costs.read_mux_into_adder_luts) and write decode once per design
 # (on the control node), a lone naive select's folded 2-input bank mux one LUT (C_FOLDED_SIGN) and the folded bank's
-# write demux (C_BLOCK_DEMUX);
+# write demux (C_BLOCK_DEMUX); a composition's stream adapter: its read-beat select at MUX_LUT_PER_INPUT LUTs per input
+# and no LUT per buffer bit, less the producer's output-register bits below its shift (surrogate/compose.py
+# adapter_features);
 # the TLMM build: no select LUT at G = 2 (folds into the build adder), mirror sign XOR folded into a 2-3 bank table
 # read mux (C_MIRROR_IN_MUX), a two-operand TLMM lane adder at C_MACC_PAIR_LOOKUP per bit, table / build / control
 # rates refit with them;

@@ -12,7 +12,12 @@ glue_r = the top graph's analytical r minus its members' (what the top adds). f_
 tops in the training data (their measured total over the predicted one, clipped to FACTOR_RANGE; 1 without any):
 the measured tops are smaller than their members' predictions plus the glue (the shipped model's fitted LUT factor,
 `parts` in models/surrogate_v1/config.json: 0.953 for the 40 compositions of datasets/composed, 0.988 for the 4
-layer tops; the split (c) report shows the unfitted sum 4.97 % off against 2.86 % fitted). The exactly
+layer tops; the split (c) report shows the unfitted sum 4.97 % off against 2.86 % fitted). Most of that composed
+shortfall was the stream adapter's estimate (a phantom LUT per buffer bit, surrogate/compose.py adapter_features):
+without it the measured compositions are 0.996 x their members' analytical anchors plus the glue (was 0.961), so the
+next training's composed factor should come out near 1 and the LUT glue ~10 % smaller. The FF glue also subtracts
+the producer's output-register bits that the adapter never reads (IN_N x SHIFT per stream), which the members'
+predictions as designs of their own include. The exactly
 counted targets (DSP, BRAM36, URAM) add the members' rounded predictions and the glue's formula unscaled. Latency,
 II and timing stay the whole graph's (the top's cycle model; its deepest path with the glue's levels).
 """
