@@ -79,10 +79,10 @@ _LUTRAM_COST = {"xcup": (16, 16), "xc7": (8, 7)}
 BRAM18_COST, BRAM36_COST = 129.0, 257.0
 
 
-def _libmap_stack_cost(banks: int, width: int) -> float:
-    """memory_libmap's cost of stacking `banks` in depth: 0.5 per read-mux input bit ((banks - 1) x width) and 0.5 per
-    bank's write decode."""
-    return 0.5 * (banks - 1) * width + (0.5 * banks if banks > 1 else 0.0)
+def _libmap_stack_cost(banks: int, width: int, read_ports: int = 1, write: bool = True) -> float:
+    """memory_libmap's cost of stacking `banks` in depth: 0.5 per read-mux input bit ((banks - 1) x width per read
+    port) and, with a write port, 0.5 per bank's write decode."""
+    return 0.5 * (banks - 1) * width * read_ports + (0.5 * banks if write and banks > 1 else 0.0)
 
 
 @pure
@@ -162,9 +162,7 @@ def _bram_choice(depth: int, width: int, true_dual: bool = False, rom: bool = Fa
             padded = ceil_div(width, byte) * byte
             slices = ceil_div(depth, 1 << (abits - i))
             units = ceil_div(slices * padded, w)
-            cost = unit_cost * units * repl_port + 0.5 * (slices - 1) * width * read_ports
-            if write and slices > 1:
-                cost += 0.5 * slices
+            cost = unit_cost * units * repl_port + _libmap_stack_cost(slices, width, read_ports, write)
             if best_in_option is None or cost < best_in_option[0]:
                 best_in_option = (int(cost), cost, size * units * repl_port, slices)
         if best is None or best_in_option[1] < best[1]:
@@ -198,6 +196,13 @@ def _uram_choice(depth: int, width: int) -> tuple[float, int]:
     slices = ceil_div(depth, 4096)
     blocks = min(ceil_div(slices * ceil_div(width, b) * b, 72) for b in URAM_BYTES)
     return float(blocks), slices
+
+
+def block_mux_inputs(depth: int, width: int, style: str) -> int:
+    """Inputs of a BRAM/URAM bank's read mux (the address slices memory_libmap lays side by side); 0 for others."""
+    if style == "bram":
+        return _bram_choice(depth, width)[1]
+    return _uram_choice(depth, width)[1] if style == "uram" else 0
 
 
 @pure_dict

@@ -110,7 +110,7 @@ def test_bram_read_mux_follows_the_address_slices():
         mux = A.read_mux_luts(slices, m["width"])
         slack = m["width"] if slices in (6, 7) else 0
         assert mux <= luts <= mux + slack + 2 * slices + 10, (m, slices, mux)
-    from hwgen.kernels.tlmm_graph import block_mux_inputs
+    from hwgen.surrogate.costs import block_mux_inputs
     assert block_mux_inputs(1280, 44, "bram") == 3
 
 
@@ -204,7 +204,7 @@ def test_block_ram_weight_bank_read_mux_is_not_biased():
     """Matmul lanes whose BRAM/URAM weight bank has a read mux: the naive ones with a 2-input mux (folded into the
     selects) and the wider muxes (x1.4: block write enables). The old 4:1-tree count (x2.6 on naive) was 7.7 %."""
     from hwgen.datasets.store import load_records
-    from hwgen.kernels.tlmm_graph import block_mux_inputs
+    from hwgen.surrogate.costs import block_mux_inputs
     from hwgen.surrogate.features import build_ir
 
     groups = defaultdict(list)
@@ -346,7 +346,7 @@ def test_lone_naive_select_absorbs_a_two_slice_bank_mux():
     """A P_k = 1 lane over a two-slice URAM bank: ABC muxes the code's sign bit once and builds every leaf bit as one
     LUT6 (both slices' zero bit, the slice select, the muxed sign, a, -a). The anchor's select stays within 2 LUTs of
     the measured select cone per lane (C_FOLDED_SELECT's one LUT per select bit put it 6-8 over)."""
-    from hwgen.kernels.tlmm_graph import block_mux_inputs
+    from hwgen.surrogate.costs import block_mux_inputs
     from hwgen.surrogate.features import build_ir
 
     checked = 0

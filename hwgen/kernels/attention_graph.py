@@ -216,8 +216,7 @@ def build_attention(kernel, spec) -> HwGraph:
                      est=A.add(dot_mul, A.adder(dot_adder),
                                A.registers((B > 1) * ln * db + m.s_bits
                                            + A.dsp_input_bits((B > 1) * m.s_bits, score_mul, fam)
-                                           + (0 if dot_mul["dsp"] and fam in A.DSP_PACKS_INPUT_REG and ln <= 2
-                                              else tree_ff)
+                                           + (A.dsp_input_bits(tree_ff, dot_mul, fam) if ln <= 2 else tree_ff)
                                            + A.dsp_input_bits(m.kv_w, dot_mul, fam) / m.units)))
         g.edge(qb, dot, ln * db, "data")
         g.edge(ports["k"], dot, ln * db, "stream")

@@ -281,13 +281,6 @@ def _weight_bank_est(depth: int, width: int, style: str, fam: str) -> dict:
     return est
 
 
-def block_mux_inputs(depth: int, width: int, style: str) -> int:
-    """Inputs of a BRAM/URAM bank's read mux (the address slices memory_libmap lays side by side); 0 for others."""
-    if style == "bram":
-        return A._bram_choice(depth, width)[1]
-    return A._uram_choice(depth, width)[1] if style == "uram" else 0
-
-
 @pure
 def _weight_bank_node(depth: int, width: int, style: str, fam: str) -> dict:
     g = HwGraph(family=fam)
@@ -438,7 +431,7 @@ def graph_from_key(key: tuple) -> HwGraph:
             g.edge(wb, src, m.word_bits, "address")
             g.edge(ctrl, src, ew, "address")
         else:
-            if behavioral and block_mux_inputs(m.wbuf_depth, m.word_bits, wstyle) == 2:
+            if behavioral and A.block_mux_inputs(m.wbuf_depth, m.word_bits, wstyle) == 2:
                 # the read mux folds into the selects (C_FOLDED_SELECT, or one LUT for a lone select); the bank keeps
                 # its write demux. New ests: the nodes share the memoised blocks'
                 bank, sel = g.nodes[wb], g.nodes[src]
