@@ -64,7 +64,9 @@ def main(argv=None) -> None:
     ap.add_argument("geometries", nargs="*", default=DEFAULT, help="KIND:FAMILY:DEPTH:WIDTH, KIND ram or rom")
     ap.add_argument("--out", default=str(ROOT / "tests" / "fixtures" / "bram_geometry.json"))
     a = ap.parse_args(argv)
-    version = subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()
+    from hwgen.flows.tools import tool_version
+
+    version = tool_version("yosys")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for g in a.geometries:
